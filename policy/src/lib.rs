@@ -1,0 +1,12 @@
+//! What every agenthub plane shares: who is calling ([`Identity`]), what they may do in the admin
+//! area ([`admin`]), and how a failure is classified ([`ErrorKind`]).
+//!
+//! This crate is pure logic: no I/O, no async, no wire types. Every decision it makes is taken
+//! from in-memory state the hub hands it.
+
+pub mod admin;
+mod error;
+mod identity;
+
+pub use error::{ErrorKind, ErrorSource};
+pub use identity::{GlobalRole, Identity, Scope, Scopes, SubjectKind, TeamMembership, TeamRole, UnknownScope};
