@@ -18,7 +18,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::keys::{self, MintedKey};
-use crate::model::{ApiKey, Membership, Millis, Principal, PrincipalKind, SealedSecret, SecretMeta, Team, new_id, now_millis};
+use crate::model::{
+    ApiKey, Membership, Millis, Principal, PrincipalKind, SealedSecret, SecretMeta, Team, new_id,
+    now_millis,
+};
 use crate::secrets::{Keyring, SecretError};
 use crate::store::{DirectoryRows, PrincipalPatch, Store};
 
@@ -73,11 +76,27 @@ fn page<'a, K: Ord + Clone + AsRef<str> + 'a, V: 'a, T>(
 impl Directory {
     fn from_rows(rows: DirectoryRows) -> Self {
         let mut dir = Directory {
-            principals: rows.principals.into_iter().map(|p| (p.id.clone(), p)).collect(),
+            principals: rows
+                .principals
+                .into_iter()
+                .map(|p| (p.id.clone(), p))
+                .collect(),
             teams: rows.teams.into_iter().map(|t| (t.id.clone(), t)).collect(),
-            memberships: rows.memberships.into_iter().map(|m| ((m.team_id.clone(), m.principal_id.clone()), m)).collect(),
-            keys: rows.keys.into_iter().map(|k| (k.id.clone(), Arc::new(k))).collect(),
-            secrets: rows.secrets.into_iter().map(|s| (s.meta.name.clone(), s)).collect(),
+            memberships: rows
+                .memberships
+                .into_iter()
+                .map(|m| ((m.team_id.clone(), m.principal_id.clone()), m))
+                .collect(),
+            keys: rows
+                .keys
+                .into_iter()
+                .map(|k| (k.id.clone(), Arc::new(k)))
+                .collect(),
+            secrets: rows
+                .secrets
+                .into_iter()
+                .map(|s| (s.meta.name.clone(), s))
+                .collect(),
             by_hash: HashMap::new(),
         };
         dir.reindex();
@@ -90,11 +109,14 @@ impl Directory {
         let mut teams_of: HashMap<&str, Vec<TeamMembership>> = HashMap::new();
         for m in self.memberships.values() {
             if let Some(team) = self.teams.get(&m.team_id) {
-                teams_of.entry(&m.principal_id).or_default().push(TeamMembership {
-                    team_id: team.id.clone(),
-                    team: team.name.clone(),
-                    role: m.role,
-                });
+                teams_of
+                    .entry(&m.principal_id)
+                    .or_default()
+                    .push(TeamMembership {
+                        team_id: team.id.clone(),
+                        team: team.name.clone(),
+                        role: m.role,
+                    });
             }
         }
         self.by_hash = self
@@ -110,8 +132,15 @@ impl Directory {
                         PrincipalKind::Service => SubjectKind::Service,
                     },
                     key_id: Some(key.id.clone()),
-                    key_team: key.team_id.as_ref().and_then(|t| self.teams.get(t)).map(|t| t.name.clone()),
-                    teams: teams_of.get(principal.id.as_str()).cloned().unwrap_or_default(),
+                    key_team: key
+                        .team_id
+                        .as_ref()
+                        .and_then(|t| self.teams.get(t))
+                        .map(|t| t.name.clone()),
+                    teams: teams_of
+                        .get(principal.id.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
                     role: principal.role,
                     scopes: key.scopes.clone(),
                     claims: Default::default(),
@@ -137,18 +166,38 @@ impl Directory {
     }
 
     pub fn principal(&self, id_or_name: &str) -> Option<&Principal> {
-        self.principals.get(id_or_name).or_else(|| self.principals.values().find(|p| p.name == id_or_name))
+        self.principals
+            .get(id_or_name)
+            .or_else(|| self.principals.values().find(|p| p.name == id_or_name))
     }
 
-    pub fn principals(&self, kind: PrincipalKind, after: Option<&str>, limit: usize) -> Page<Principal> {
-        page(self.principals.iter(), after, limit, |p| p.kind == kind, Clone::clone)
+    pub fn principals(
+        &self,
+        kind: PrincipalKind,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Page<Principal> {
+        page(
+            self.principals.iter(),
+            after,
+            limit,
+            |p| p.kind == kind,
+            Clone::clone,
+        )
     }
 
     pub fn team(&self, id_or_name: &str) -> Option<&Team> {
-        self.teams.get(id_or_name).or_else(|| self.teams.values().find(|t| t.name == id_or_name))
+        self.teams
+            .get(id_or_name)
+            .or_else(|| self.teams.values().find(|t| t.name == id_or_name))
     }
 
-    pub fn teams(&self, after: Option<&str>, limit: usize, visible: impl Fn(&Team) -> bool) -> Page<Team> {
+    pub fn teams(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+        visible: impl Fn(&Team) -> bool,
+    ) -> Page<Team> {
         page(self.teams.iter(), after, limit, visible, Clone::clone)
     }
 
@@ -172,8 +221,19 @@ impl Directory {
         self.keys.get(id)
     }
 
-    pub fn keys(&self, owner: Option<&str>, after: Option<&str>, limit: usize) -> Page<Arc<ApiKey>> {
-        page(self.keys.iter(), after, limit, |k| owner.is_none_or(|o| k.principal_id == o), Clone::clone)
+    pub fn keys(
+        &self,
+        owner: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Page<Arc<ApiKey>> {
+        page(
+            self.keys.iter(),
+            after,
+            limit,
+            |k| owner.is_none_or(|o| k.principal_id == o),
+            Clone::clone,
+        )
     }
 
     pub fn secret(&self, name: &str) -> Option<&SealedSecret> {
@@ -181,7 +241,13 @@ impl Directory {
     }
 
     pub fn secrets(&self, after: Option<&str>, limit: usize) -> Page<SecretMeta> {
-        page(self.secrets.iter(), after, limit, |_| true, |s| s.meta.clone())
+        page(
+            self.secrets.iter(),
+            after,
+            limit,
+            |_| true,
+            |s| s.meta.clone(),
+        )
     }
 
     fn all_keys(&self) -> impl Iterator<Item = &Arc<ApiKey>> {
@@ -233,7 +299,12 @@ impl Accounts {
     /// Loads the directory from the store.
     pub async fn load(store: Store, keyring: Arc<Keyring>) -> Result<Self> {
         let rows = store.load_directory().await?;
-        Ok(Self { store, keyring, current: ArcSwap::from_pointee(Directory::from_rows(rows)), writer: Mutex::new(()) })
+        Ok(Self {
+            store,
+            keyring,
+            current: ArcSwap::from_pointee(Directory::from_rows(rows)),
+            writer: Mutex::new(()),
+        })
     }
 
     /// The serving snapshot.
@@ -265,7 +336,10 @@ impl Accounts {
         let old = self.current.load();
         for key in fresh.all_keys() {
             if let Some(previous) = old.key(&key.id) {
-                key.last_used_at.fetch_max(previous.last_used_at.load(Ordering::Relaxed), Ordering::Relaxed);
+                key.last_used_at.fetch_max(
+                    previous.last_used_at.load(Ordering::Relaxed),
+                    Ordering::Relaxed,
+                );
             }
         }
         self.current.store(Arc::new(fresh));
@@ -296,7 +370,12 @@ impl Accounts {
 
     pub async fn update_principal(&self, id: &str, patch: PrincipalPatch) -> Result<Principal> {
         let _writer = self.writer.lock().await;
-        let mut principal = self.snapshot().principals.get(id).cloned().ok_or_else(|| Error::not_found("principal"))?;
+        let mut principal = self
+            .snapshot()
+            .principals
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("principal"))?;
         let now = now_millis();
         if let Some(email) = patch.email {
             principal.email = email;
@@ -339,7 +418,13 @@ impl Accounts {
     pub async fn create_team(&self, name: String, description: Option<String>) -> Result<Team> {
         let _writer = self.writer.lock().await;
         let now = now_millis();
-        let team = Team { id: new_id(), name, description, created_at: now, updated_at: now };
+        let team = Team {
+            id: new_id(),
+            name,
+            description,
+            created_at: now,
+            updated_at: now,
+        };
         self.store.insert_team(&team).await?;
         self.publish(|d| {
             d.teams.insert(team.id.clone(), team.clone());
@@ -349,7 +434,12 @@ impl Accounts {
 
     pub async fn update_team(&self, id: &str, description: Option<Option<String>>) -> Result<Team> {
         let _writer = self.writer.lock().await;
-        let mut team = self.snapshot().teams.get(id).cloned().ok_or_else(|| Error::not_found("team"))?;
+        let mut team = self
+            .snapshot()
+            .teams
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::not_found("team"))?;
         if let Some(description) = description {
             team.description = description;
         }
@@ -379,7 +469,12 @@ impl Accounts {
     }
 
     /// Adds a principal to a team, or changes their role in it.
-    pub async fn set_membership(&self, team_id: &str, principal_id: &str, role: TeamRole) -> Result<Membership> {
+    pub async fn set_membership(
+        &self,
+        team_id: &str,
+        principal_id: &str,
+        role: TeamRole,
+    ) -> Result<Membership> {
         let _writer = self.writer.lock().await;
         let snapshot = self.snapshot();
         if !snapshot.teams.contains_key(team_id) {
@@ -389,8 +484,16 @@ impl Accounts {
             return Err(Error::not_found("principal"));
         }
         let key = (team_id.to_owned(), principal_id.to_owned());
-        let created_at = snapshot.memberships.get(&key).map_or_else(now_millis, |m| m.created_at);
-        let membership = Membership { team_id: key.0.clone(), principal_id: key.1.clone(), role, created_at };
+        let created_at = snapshot
+            .memberships
+            .get(&key)
+            .map_or_else(now_millis, |m| m.created_at);
+        let membership = Membership {
+            team_id: key.0.clone(),
+            principal_id: key.1.clone(),
+            role,
+            created_at,
+        };
         self.store.upsert_membership(&membership).await?;
         self.publish(|d| {
             d.memberships.insert(key, membership.clone());
@@ -402,7 +505,8 @@ impl Accounts {
         let _writer = self.writer.lock().await;
         self.store.delete_membership(team_id, principal_id).await?;
         self.publish(|d| {
-            d.memberships.remove(&(team_id.to_owned(), principal_id.to_owned()));
+            d.memberships
+                .remove(&(team_id.to_owned(), principal_id.to_owned()));
         });
         Ok(())
     }
@@ -445,7 +549,12 @@ impl Accounts {
 
     pub async fn update_key(&self, id: &str, patch: KeyPatch) -> Result<Arc<ApiKey>> {
         let _writer = self.writer.lock().await;
-        let mut key = self.snapshot().keys.get(id).map(|k| (**k).clone()).ok_or_else(|| Error::not_found("key"))?;
+        let mut key = self
+            .snapshot()
+            .keys
+            .get(id)
+            .map(|k| (**k).clone())
+            .ok_or_else(|| Error::not_found("key"))?;
         if let Some(name) = patch.name {
             key.name = name;
         }
@@ -476,11 +585,22 @@ impl Accounts {
     }
 
     /// Stores a secret's value, sealed under the current master key.
-    pub async fn put_secret(&self, name: &str, description: Option<String>, value: &str) -> Result<SecretMeta> {
+    pub async fn put_secret(
+        &self,
+        name: &str,
+        description: Option<String>,
+        value: &str,
+    ) -> Result<SecretMeta> {
         let _writer = self.writer.lock().await;
         let now = now_millis();
-        let created_at = self.snapshot().secrets.get(name).map_or(now, |s| s.meta.created_at);
-        let sealed = self.keyring.seal(name, description, value.as_bytes(), created_at, now);
+        let created_at = self
+            .snapshot()
+            .secrets
+            .get(name)
+            .map_or(now, |s| s.meta.created_at);
+        let sealed = self
+            .keyring
+            .seal(name, description, value.as_bytes(), created_at, now);
         self.store.upsert_secret(&sealed).await?;
         let meta = sealed.meta.clone();
         self.publish(|d| {
@@ -501,7 +621,9 @@ impl Accounts {
     /// A secret's plaintext, for the hub's own use with upstreams. Never sent to API callers.
     pub fn reveal_secret(&self, name: &str) -> Result<Option<String>> {
         let snapshot = self.snapshot();
-        let Some(sealed) = snapshot.secret(name) else { return Ok(None) };
+        let Some(sealed) = snapshot.secret(name) else {
+            return Ok(None);
+        };
         let bytes = self.keyring.open(sealed).map_err(Error::internal)?;
         String::from_utf8(bytes).map(Some).map_err(Error::internal)
     }
@@ -509,7 +631,10 @@ impl Accounts {
     /// Checks that every stored secret is readable with the loaded keys, so that a wrong
     /// `AGENTHUB_SECRET_KEY` stops the hub at start instead of failing requests later.
     pub fn verify_secrets(&self) -> Result<(), SecretError> {
-        self.snapshot().secrets.values().try_for_each(|s| self.keyring.open(s).map(drop))
+        self.snapshot()
+            .secrets
+            .values()
+            .try_for_each(|s| self.keyring.open(s).map(drop))
     }
 
     /// Ensures the bootstrap admin exists with a usable key. Returns the key's secret when one
@@ -539,7 +664,8 @@ impl Accounts {
         if let Some(secret) = admin_key {
             let minted = keys::from_secret(secret);
             if !self.snapshot().by_hash.contains_key(&minted.hash) {
-                self.insert_key(new_key("AGENTHUB_ADMIN_KEY"), minted).await?;
+                self.insert_key(new_key("AGENTHUB_ADMIN_KEY"), minted)
+                    .await?;
                 tracing::info!("installed AGENTHUB_ADMIN_KEY as a key of the \"admin\" user");
             }
             return Ok(None);
@@ -548,7 +674,9 @@ impl Accounts {
             return Ok(None);
         }
         let (_, secret) = self.create_key(new_key("bootstrap")).await?;
-        self.store.set_meta("bootstrap_key_issued", &now_millis().to_string()).await?;
+        self.store
+            .set_meta("bootstrap_key_issued", &now_millis().to_string())
+            .await?;
         Ok(Some(secret))
     }
 
@@ -572,9 +700,16 @@ impl Accounts {
 
     /// Refreshes the snapshot and flushes last-use times until `shutdown`, then flushes once
     /// more. Store failures are logged and retried on the next tick.
-    pub async fn run_background(self: Arc<Self>, refresh_every: Duration, shutdown: CancellationToken) {
-        let mut flushed: HashMap<String, Millis> =
-            self.snapshot().all_keys().filter_map(|k| Some((k.id.clone(), k.last_used()?))).collect();
+    pub async fn run_background(
+        self: Arc<Self>,
+        refresh_every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut flushed: HashMap<String, Millis> = self
+            .snapshot()
+            .all_keys()
+            .filter_map(|k| Some((k.id.clone(), k.last_used()?)))
+            .collect();
         let mut ticker = tokio::time::interval(refresh_every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
@@ -603,7 +738,12 @@ mod tests {
     use crate::store::testing;
 
     async fn accounts(store: Store) -> Accounts {
-        Accounts::load(store, Arc::new(Keyring::new(MasterKey::generate(), None, KeyOrigin::Env))).await.unwrap()
+        Accounts::load(
+            store,
+            Arc::new(Keyring::new(MasterKey::generate(), None, KeyOrigin::Env)),
+        )
+        .await
+        .unwrap()
     }
 
     fn user(name: &str) -> NewPrincipal {
@@ -623,7 +763,10 @@ mod tests {
             let accounts = accounts(t.store.clone()).await;
             let alice = accounts.create_principal(user("alice")).await.unwrap();
             let team = accounts.create_team("ml".into(), None).await.unwrap();
-            accounts.set_membership(&team.id, &alice.id, TeamRole::Admin).await.unwrap();
+            accounts
+                .set_membership(&team.id, &alice.id, TeamRole::Admin)
+                .await
+                .unwrap();
             let new = NewKey {
                 name: "laptop".into(),
                 principal_id: alice.id.clone(),
@@ -634,28 +777,82 @@ mod tests {
             let (key, secret) = accounts.create_key(new.clone()).await.unwrap();
             let now = now_millis();
 
-            let identity = accounts.snapshot().authenticate(&secret, now).expect("fresh key works");
+            let identity = accounts
+                .snapshot()
+                .authenticate(&secret, now)
+                .expect("fresh key works");
             assert_eq!(identity.subject(), "user:alice");
             assert_eq!(identity.key_team.as_deref(), Some("ml"));
             assert_eq!(identity.team_role(&team.id), Some(TeamRole::Admin));
             assert!(accounts.snapshot().authenticate("ahk_nope", now).is_none());
 
-            accounts.update_principal(&alice.id, PrincipalPatch { disabled: Some(true), ..Default::default() }).await.unwrap();
-            assert!(accounts.snapshot().authenticate(&secret, now).is_none(), "{}: disabled", t.name);
-            accounts.update_principal(&alice.id, PrincipalPatch { disabled: Some(false), ..Default::default() }).await.unwrap();
-            assert!(accounts.snapshot().authenticate(&secret, now).is_some());
-
-            let (_, expiring) = accounts.create_key(NewKey { expires_at: Some(now + 1000), ..new.clone() }).await.unwrap();
-            assert!(accounts.snapshot().authenticate(&expiring, now).is_some());
-            assert!(accounts.snapshot().authenticate(&expiring, now + 1000).is_none(), "{}: expired", t.name);
-
-            accounts.update_key(&key.id, KeyPatch { revoke: true, ..Default::default() }).await.unwrap();
-            assert!(accounts.snapshot().authenticate(&secret, now).is_none(), "{}: revoked", t.name);
-
-            // Everything survives a reload from the store, revocation included.
-            let reloaded = Accounts::load(t.store.clone(), Arc::new(Keyring::new(MasterKey::generate(), None, KeyOrigin::Env)))
+            accounts
+                .update_principal(
+                    &alice.id,
+                    PrincipalPatch {
+                        disabled: Some(true),
+                        ..Default::default()
+                    },
+                )
                 .await
                 .unwrap();
+            assert!(
+                accounts.snapshot().authenticate(&secret, now).is_none(),
+                "{}: disabled",
+                t.name
+            );
+            accounts
+                .update_principal(
+                    &alice.id,
+                    PrincipalPatch {
+                        disabled: Some(false),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(accounts.snapshot().authenticate(&secret, now).is_some());
+
+            let (_, expiring) = accounts
+                .create_key(NewKey {
+                    expires_at: Some(now + 1000),
+                    ..new.clone()
+                })
+                .await
+                .unwrap();
+            assert!(accounts.snapshot().authenticate(&expiring, now).is_some());
+            assert!(
+                accounts
+                    .snapshot()
+                    .authenticate(&expiring, now + 1000)
+                    .is_none(),
+                "{}: expired",
+                t.name
+            );
+
+            accounts
+                .update_key(
+                    &key.id,
+                    KeyPatch {
+                        revoke: true,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert!(
+                accounts.snapshot().authenticate(&secret, now).is_none(),
+                "{}: revoked",
+                t.name
+            );
+
+            // Everything survives a reload from the store, revocation included.
+            let reloaded = Accounts::load(
+                t.store.clone(),
+                Arc::new(Keyring::new(MasterKey::generate(), None, KeyOrigin::Env)),
+            )
+            .await
+            .unwrap();
             assert!(reloaded.snapshot().authenticate(&secret, now).is_none());
             assert!(reloaded.snapshot().authenticate(&expiring, now).is_some());
             assert_eq!(reloaded.snapshot().members(&team.id).len(), 1);
@@ -668,13 +865,24 @@ mod tests {
         let t = testing::sqlite().await;
         let accounts = accounts(t.store.clone()).await;
         for i in 0..7 {
-            accounts.create_principal(user(&format!("u{i}"))).await.unwrap();
+            accounts
+                .create_principal(user(&format!("u{i}")))
+                .await
+                .unwrap();
         }
-        accounts.create_principal(NewPrincipal { kind: PrincipalKind::Service, ..user("svc") }).await.unwrap();
+        accounts
+            .create_principal(NewPrincipal {
+                kind: PrincipalKind::Service,
+                ..user("svc")
+            })
+            .await
+            .unwrap();
         let mut seen = Vec::new();
         let mut cursor = None;
         loop {
-            let page = accounts.snapshot().principals(PrincipalKind::User, cursor.as_deref(), 3);
+            let page = accounts
+                .snapshot()
+                .principals(PrincipalKind::User, cursor.as_deref(), 3);
             seen.extend(page.items.into_iter().map(|p| p.name));
             match page.next {
                 Some(next) => cursor = Some(next),
@@ -688,16 +896,41 @@ mod tests {
     async fn bootstrap_issues_one_key_once() {
         let t = testing::sqlite().await;
         let accounts = accounts(t.store.clone()).await;
-        let secret = accounts.bootstrap(None).await.unwrap().expect("first start prints a key");
-        let identity = accounts.snapshot().authenticate(&secret, now_millis()).unwrap();
+        let secret = accounts
+            .bootstrap(None)
+            .await
+            .unwrap()
+            .expect("first start prints a key");
+        let identity = accounts
+            .snapshot()
+            .authenticate(&secret, now_millis())
+            .unwrap();
         assert!(identity.is_admin_with(agenthub_policy::Scope::Admin));
-        assert!(accounts.bootstrap(None).await.unwrap().is_none(), "never printed twice");
+        assert!(
+            accounts.bootstrap(None).await.unwrap().is_none(),
+            "never printed twice"
+        );
 
         let chosen = "ahk_chosen_by_the_operator_0123456789".to_owned();
-        assert!(accounts.bootstrap(Some(chosen.clone())).await.unwrap().is_none());
-        assert!(accounts.snapshot().authenticate(&chosen, now_millis()).is_some());
+        assert!(
+            accounts
+                .bootstrap(Some(chosen.clone()))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            accounts
+                .snapshot()
+                .authenticate(&chosen, now_millis())
+                .is_some()
+        );
         accounts.bootstrap(Some(chosen)).await.unwrap();
-        assert_eq!(accounts.snapshot().keys(None, None, 10).items.len(), 2, "the env key is installed once");
+        assert_eq!(
+            accounts.snapshot().keys(None, None, 10).items.len(),
+            2,
+            "the env key is installed once"
+        );
     }
 
     #[tokio::test]
@@ -716,15 +949,24 @@ mod tests {
     async fn secrets_are_sealed_and_checked() {
         let t = testing::sqlite().await;
         let accounts = accounts(t.store.clone()).await;
-        accounts.put_secret("openai", Some("prod".into()), "sk-123").await.unwrap();
-        assert_eq!(accounts.reveal_secret("openai").unwrap().as_deref(), Some("sk-123"));
+        accounts
+            .put_secret("openai", Some("prod".into()), "sk-123")
+            .await
+            .unwrap();
+        assert_eq!(
+            accounts.reveal_secret("openai").unwrap().as_deref(),
+            Some("sk-123")
+        );
         let raw = t.store.load_directory().await.unwrap();
         assert!(!raw.secrets[0].ciphertext.contains("sk-123"));
         accounts.verify_secrets().unwrap();
         // A hub started with another key refuses to serve them.
-        let wrong = Accounts::load(t.store.clone(), Arc::new(Keyring::new(MasterKey::generate(), None, KeyOrigin::Env)))
-            .await
-            .unwrap();
+        let wrong = Accounts::load(
+            t.store.clone(),
+            Arc::new(Keyring::new(MasterKey::generate(), None, KeyOrigin::Env)),
+        )
+        .await
+        .unwrap();
         assert!(wrong.verify_secrets().is_err());
     }
 }

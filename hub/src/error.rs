@@ -28,7 +28,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Self { kind, message: message.into(), param: None, cause: None }
+        Self {
+            kind,
+            message: message.into(),
+            param: None,
+            cause: None,
+        }
     }
 
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
@@ -50,7 +55,10 @@ impl Error {
     }
 
     pub fn forbidden() -> Self {
-        Self::new(ErrorKind::Forbidden, "the credentials used do not allow this operation")
+        Self::new(
+            ErrorKind::Forbidden,
+            "the credentials used do not allow this operation",
+        )
     }
 
     /// The same answer whether the key is missing, unknown, expired or revoked, so that a
@@ -102,7 +110,9 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -165,7 +175,14 @@ impl IntoResponse for Error {
                 retryable: self.kind.is_retryable(),
             },
         };
-        (status_of(self.kind), Json(body)).into_response()
+        let mut response = (status_of(self.kind), Json(body)).into_response();
+        if self.kind == ErrorKind::Unauthenticated {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"agenthub\""),
+            );
+        }
+        response
     }
 }
 
@@ -192,7 +209,8 @@ mod tests {
 
     #[tokio::test]
     async fn field_errors_carry_the_param() {
-        let (status, body) = body_of(Error::invalid_field("scopes[1]", "unknown scope \"x\"")).await;
+        let (status, body) =
+            body_of(Error::invalid_field("scopes[1]", "unknown scope \"x\"")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"]["param"], "scopes[1]");
         assert_eq!(body["error"]["type"], "invalid_request");

@@ -36,7 +36,11 @@ pub fn mint() -> MintedKey {
 
 /// Wraps a key chosen elsewhere (the `AGENTHUB_ADMIN_KEY` bootstrap key).
 pub fn from_secret(secret: String) -> MintedKey {
-    MintedKey { hash: hash(&secret), prefix: display_prefix(&secret), secret }
+    MintedKey {
+        hash: hash(&secret),
+        prefix: display_prefix(&secret),
+        secret,
+    }
 }
 
 pub fn hash(secret: &str) -> String {
@@ -45,7 +49,9 @@ pub fn hash(secret: &str) -> String {
 }
 
 fn display_prefix(secret: &str) -> String {
-    let shown = secret.strip_prefix(KEY_PREFIX).map_or(SHOWN, |_| KEY_PREFIX.len() + SHOWN);
+    let shown = secret
+        .strip_prefix(KEY_PREFIX)
+        .map_or(SHOWN, |_| KEY_PREFIX.len() + SHOWN);
     secret.chars().take(shown).collect()
 }
 

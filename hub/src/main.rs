@@ -1,8 +1,11 @@
-mod config;
-mod directory;
-mod error;
-mod keys;
-mod model;
-mod secrets;
-mod store;
-fn main() {}
+//! The `agenthub` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (server, CLI client, database).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    agenthub::cli::run(agenthub::cli::Cli::parse())
+}

@@ -10,7 +10,10 @@ use agenthub_policy::{GlobalRole, Scopes, TeamRole};
 pub type Millis = i64;
 
 pub fn now_millis() -> Millis {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// A new time-ordered id, so that id order is creation order (used by pagination).

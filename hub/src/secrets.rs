@@ -44,7 +44,9 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
         && name.len() <= 128
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if valid {
         Ok(())
     } else {
@@ -59,12 +61,17 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 pub enum SecretError {
     #[error("{0}")]
     BadKey(String),
-    #[error("secret \"{name}\" is sealed under key {key_id}, which is not loaded (set {PREVIOUS_KEY_ENV} to it, or restore the right {KEY_ENV})")]
+    #[error(
+        "secret \"{name}\" is sealed under key {key_id}, which is not loaded (set {PREVIOUS_KEY_ENV} to it, or restore the right {KEY_ENV})"
+    )]
     UnknownKey { name: String, key_id: String },
     #[error("secret \"{0}\" cannot be decrypted: wrong key or tampered data")]
     Corrupt(String),
     #[error("cannot use the key file {path}: {source}")]
-    KeyFile { path: PathBuf, source: std::io::Error },
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// One AES-256 master key.
@@ -82,7 +89,8 @@ impl fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_bytes(raw: [u8; 32]) -> Self {
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("32-byte AES-256 key"));
+        let key =
+            LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &raw).expect("32-byte AES-256 key"));
         let digest = ring::digest::digest(&ring::digest::SHA256, &raw);
         let id = hex(&digest.as_ref()[..8]);
         Self { key, id, raw }
@@ -92,7 +100,9 @@ impl MasterKey {
     pub fn parse(text: &str) -> Result<Self, SecretError> {
         let text = text.trim();
         let bytes = if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
-            (0..32).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap_or(0)).collect()
+            (0..32)
+                .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap_or(0))
+                .collect()
         } else {
             STANDARD
                 .decode(text)
@@ -110,7 +120,9 @@ impl MasterKey {
 
     pub fn generate() -> Self {
         let mut raw = [0u8; 32];
-        SystemRandom::new().fill(&mut raw).expect("system random source");
+        SystemRandom::new()
+            .fill(&mut raw)
+            .expect("system random source");
         Self::from_bytes(raw)
     }
 
@@ -125,7 +137,9 @@ impl MasterKey {
 
     fn seal(&self, name: &str, plaintext: &[u8]) -> (String, String) {
         let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).expect("system random source");
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .expect("system random source");
         let mut buffer = plaintext.to_vec();
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), aad(name), &mut buffer)
@@ -135,11 +149,16 @@ impl MasterKey {
 
     fn open(&self, name: &str, nonce: &str, ciphertext: &str) -> Result<Vec<u8>, SecretError> {
         let corrupt = || SecretError::Corrupt(name.to_owned());
-        let nonce: [u8; NONCE_LEN] =
-            STANDARD.decode(nonce).ok().and_then(|n| n.try_into().ok()).ok_or_else(corrupt)?;
+        let nonce: [u8; NONCE_LEN] = STANDARD
+            .decode(nonce)
+            .ok()
+            .and_then(|n| n.try_into().ok())
+            .ok_or_else(corrupt)?;
         let mut buffer = STANDARD.decode(ciphertext).map_err(|_| corrupt())?;
-        let plaintext =
-            self.key.open_in_place(Nonce::assume_unique_for_key(nonce), aad(name), &mut buffer).map_err(|_| corrupt())?;
+        let plaintext = self
+            .key
+            .open_in_place(Nonce::assume_unique_for_key(nonce), aad(name), &mut buffer)
+            .map_err(|_| corrupt())?;
         Ok(plaintext.to_vec())
     }
 }
@@ -171,20 +190,42 @@ pub enum KeyOrigin {
 
 impl Keyring {
     pub fn new(current: MasterKey, previous: Option<MasterKey>, origin: KeyOrigin) -> Self {
-        Self { current, previous, origin }
+        Self {
+            current,
+            previous,
+            origin,
+        }
     }
 
     /// Loads the keys from the environment, else from `data_dir/secret.key`, creating that
     /// file (mode 0600) when `create` is set and it does not exist.
-    pub fn load(env: &dyn Fn(&str) -> Option<String>, data_dir: &Path, create: bool) -> Result<Self, SecretError> {
-        let previous = env(PREVIOUS_KEY_ENV).filter(|v| !v.is_empty()).map(|v| MasterKey::parse(&v)).transpose()?;
+    pub fn load(
+        env: &dyn Fn(&str) -> Option<String>,
+        data_dir: &Path,
+        create: bool,
+    ) -> Result<Self, SecretError> {
+        let previous = env(PREVIOUS_KEY_ENV)
+            .filter(|v| !v.is_empty())
+            .map(|v| MasterKey::parse(&v))
+            .transpose()?;
         if let Some(text) = env(KEY_ENV).filter(|v| !v.is_empty()) {
-            return Ok(Self::new(MasterKey::parse(&text)?, previous, KeyOrigin::Env));
+            return Ok(Self::new(
+                MasterKey::parse(&text)?,
+                previous,
+                KeyOrigin::Env,
+            ));
         }
         let path = data_dir.join(KEY_FILE);
-        let file_err = |source| SecretError::KeyFile { path: path.clone(), source };
+        let file_err = |source| SecretError::KeyFile {
+            path: path.clone(),
+            source,
+        };
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Self::new(MasterKey::parse(&text)?, previous, KeyOrigin::File(path))),
+            Ok(text) => Ok(Self::new(
+                MasterKey::parse(&text)?,
+                previous,
+                KeyOrigin::File(path),
+            )),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 let key = MasterKey::generate();
                 write_key_file(&path, &key).map_err(file_err)?;
@@ -198,7 +239,14 @@ impl Keyring {
         &self.current
     }
 
-    pub fn seal(&self, name: &str, description: Option<String>, value: &[u8], created_at: Millis, now: Millis) -> SealedSecret {
+    pub fn seal(
+        &self,
+        name: &str,
+        description: Option<String>,
+        value: &[u8],
+        created_at: Millis,
+        now: Millis,
+    ) -> SealedSecret {
         let (nonce, ciphertext) = self.current.seal(name, value);
         SealedSecret {
             meta: SecretMeta {
@@ -219,7 +267,10 @@ impl Keyring {
             .into_iter()
             .flatten()
             .find(|k| k.id == sealed.meta.key_id)
-            .ok_or_else(|| SecretError::UnknownKey { name: name.clone(), key_id: sealed.meta.key_id.clone() })?;
+            .ok_or_else(|| SecretError::UnknownKey {
+                name: name.clone(),
+                key_id: sealed.meta.key_id.clone(),
+            })?;
         key.open(name, &sealed.nonce, &sealed.ciphertext)
     }
 
@@ -230,7 +281,14 @@ impl Keyring {
         }
         let plaintext = self.open(&sealed)?;
         let (nonce, ciphertext) = self.current.seal(&sealed.meta.name, &plaintext);
-        Ok(SealedSecret { meta: SecretMeta { key_id: self.current.id.clone(), ..sealed.meta }, nonce, ciphertext })
+        Ok(SealedSecret {
+            meta: SecretMeta {
+                key_id: self.current.id.clone(),
+                ..sealed.meta
+            },
+            nonce,
+            ciphertext,
+        })
     }
 }
 
@@ -294,13 +352,23 @@ mod tests {
         let sealed = Keyring::new(old, None, KeyOrigin::Env).seal("s", None, b"v", 1, 1);
         let new = MasterKey::generate();
         let new_id = new.id().to_owned();
-        let rotating = Keyring::new(new, Some(MasterKey::parse(&old_text).unwrap()), KeyOrigin::Env);
+        let rotating = Keyring::new(
+            new,
+            Some(MasterKey::parse(&old_text).unwrap()),
+            KeyOrigin::Env,
+        );
         assert_eq!(rotating.open(&sealed).unwrap(), b"v");
         let resealed = rotating.reseal(sealed).unwrap();
         assert_eq!(resealed.meta.key_id, new_id);
-        let after = Keyring::new(MasterKey::parse(&rotating.current().to_base64()).unwrap(), None, KeyOrigin::Env);
+        let after = Keyring::new(
+            MasterKey::parse(&rotating.current().to_base64()).unwrap(),
+            None,
+            KeyOrigin::Env,
+        );
         assert_eq!(after.open(&resealed).unwrap(), b"v");
-        let err = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env).open(&resealed).unwrap_err();
+        let err = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env)
+            .open(&resealed)
+            .unwrap_err();
         assert!(err.to_string().contains(&new_id), "{err}");
     }
 
@@ -326,17 +394,29 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let env_key = MasterKey::generate().to_base64();
         let env = |name: &str| (name == KEY_ENV).then(|| env_key.clone());
-        assert_eq!(Keyring::load(&env, dir.path(), true).unwrap().origin, KeyOrigin::Env);
+        assert_eq!(
+            Keyring::load(&env, dir.path(), true).unwrap().origin,
+            KeyOrigin::Env
+        );
     }
 
     #[test]
     fn secret_refs() {
-        assert_eq!(SecretRef::parse("secret:openai-prod").unwrap().unwrap().name(), "openai-prod");
+        assert_eq!(
+            SecretRef::parse("secret:openai-prod")
+                .unwrap()
+                .unwrap()
+                .name(),
+            "openai-prod"
+        );
         assert!(SecretRef::parse("plain value").is_none());
         assert!(SecretRef::parse("secret:").unwrap().is_err());
         assert!(SecretRef::parse("secret:a b").unwrap().is_err());

@@ -46,7 +46,9 @@ pub fn allows(identity: &Identity, access: Access, target: Target<'_>) -> bool {
         Target::Principal { id } => access == Access::Read && is_self(id),
         Target::Team { id } => match (identity.team_role(id), access) {
             (Some(_), Access::Read) => true,
-            (Some(role), Access::Write) => role.can_manage_team() && identity.scopes.allows(Scope::Admin),
+            (Some(role), Access::Write) => {
+                role.can_manage_team() && identity.scopes.allows(Scope::Admin)
+            }
             (None, _) => false,
         },
         Target::KeysOf { principal_id } => {
@@ -70,7 +72,11 @@ mod tests {
             key_team: None,
             teams: teams
                 .iter()
-                .map(|(id, role)| TeamMembership { team_id: (*id).into(), team: (*id).into(), role: *role })
+                .map(|(id, role)| TeamMembership {
+                    team_id: (*id).into(),
+                    team: (*id).into(),
+                    role: *role,
+                })
                 .collect(),
             role,
             scopes: Scopes::parse(scopes.iter().copied()).unwrap(),
@@ -87,24 +93,98 @@ mod tests {
         // (identity, access, target, expected)
         let cases: Vec<(Identity, Access, Target<'_>, bool)> = vec![
             (who(HubAdmin, &["*"], &[]), Write, Target::Secrets, true),
-            (who(HubAdmin, &["admin:read"], &[]), Write, Target::Secrets, false),
-            (who(HubAdmin, &["admin:read"], &[]), Read, Target::Secrets, true),
-            (who(HubAdmin, &["llm"], &[]), Read, Target::Principals, false),
-            (who(HubMember, &["*"], &[]), Write, Target::Principals, false),
-            (who(HubMember, &["*"], &[]), Read, Target::Principal { id: "p1" }, true),
-            (who(HubMember, &["*"], &[]), Read, Target::Principal { id: "p2" }, false),
-            (who(HubMember, &["admin"], &owner), Write, Target::Team { id: "t1" }, true),
-            (who(HubMember, &["llm"], &owner), Write, Target::Team { id: "t1" }, false),
-            (who(HubMember, &["admin"], &viewer), Write, Target::Team { id: "t1" }, false),
-            (who(HubMember, &["llm"], &viewer), Read, Target::Team { id: "t1" }, true),
-            (who(HubMember, &["admin"], &owner), Read, Target::Team { id: "t2" }, false),
-            (who(HubMember, &["keys"], &[]), Write, Target::KeysOf { principal_id: "p1" }, true),
-            (who(HubMember, &["llm"], &[]), Write, Target::KeysOf { principal_id: "p1" }, false),
-            (who(HubMember, &["keys"], &[]), Write, Target::KeysOf { principal_id: "p2" }, false),
+            (
+                who(HubAdmin, &["admin:read"], &[]),
+                Write,
+                Target::Secrets,
+                false,
+            ),
+            (
+                who(HubAdmin, &["admin:read"], &[]),
+                Read,
+                Target::Secrets,
+                true,
+            ),
+            (
+                who(HubAdmin, &["llm"], &[]),
+                Read,
+                Target::Principals,
+                false,
+            ),
+            (
+                who(HubMember, &["*"], &[]),
+                Write,
+                Target::Principals,
+                false,
+            ),
+            (
+                who(HubMember, &["*"], &[]),
+                Read,
+                Target::Principal { id: "p1" },
+                true,
+            ),
+            (
+                who(HubMember, &["*"], &[]),
+                Read,
+                Target::Principal { id: "p2" },
+                false,
+            ),
+            (
+                who(HubMember, &["admin"], &owner),
+                Write,
+                Target::Team { id: "t1" },
+                true,
+            ),
+            (
+                who(HubMember, &["llm"], &owner),
+                Write,
+                Target::Team { id: "t1" },
+                false,
+            ),
+            (
+                who(HubMember, &["admin"], &viewer),
+                Write,
+                Target::Team { id: "t1" },
+                false,
+            ),
+            (
+                who(HubMember, &["llm"], &viewer),
+                Read,
+                Target::Team { id: "t1" },
+                true,
+            ),
+            (
+                who(HubMember, &["admin"], &owner),
+                Read,
+                Target::Team { id: "t2" },
+                false,
+            ),
+            (
+                who(HubMember, &["keys"], &[]),
+                Write,
+                Target::KeysOf { principal_id: "p1" },
+                true,
+            ),
+            (
+                who(HubMember, &["llm"], &[]),
+                Write,
+                Target::KeysOf { principal_id: "p1" },
+                false,
+            ),
+            (
+                who(HubMember, &["keys"], &[]),
+                Write,
+                Target::KeysOf { principal_id: "p2" },
+                false,
+            ),
             (who(HubMember, &["*"], &[]), Read, Target::AllKeys, false),
         ];
         for (i, (identity, access, target, expected)) in cases.into_iter().enumerate() {
-            assert_eq!(allows(&identity, access, target), expected, "case {i}: {access:?} {target:?}");
+            assert_eq!(
+                allows(&identity, access, target),
+                expected,
+                "case {i}: {access:?} {target:?}"
+            );
         }
     }
 }

@@ -54,7 +54,9 @@ impl FromStr for GlobalRole {
         match s {
             "admin" => Ok(Self::Admin),
             "member" => Ok(Self::Member),
-            other => Err(format!("unknown role \"{other}\" (expected admin or member)")),
+            other => Err(format!(
+                "unknown role \"{other}\" (expected admin or member)"
+            )),
         }
     }
 }
@@ -172,7 +174,9 @@ pub struct Scopes(BTreeSet<Scope>);
 impl Scopes {
     /// What a new key gets when its creator names no scopes: the planes and self-service.
     pub fn default_for_new_key() -> Self {
-        [Scope::Llm, Scope::Mcp, Scope::A2a, Scope::Keys].into_iter().collect()
+        [Scope::Llm, Scope::Mcp, Scope::A2a, Scope::Keys]
+            .into_iter()
+            .collect()
     }
 
     pub fn all() -> Self {
@@ -184,7 +188,10 @@ impl Scopes {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        names.into_iter().map(|name| name.as_ref().parse()).collect()
+        names
+            .into_iter()
+            .map(|name| name.as_ref().parse())
+            .collect()
     }
 
     /// Whether this set grants `scope`. `admin` implies `admin:read`.
@@ -249,7 +256,10 @@ impl Identity {
     }
 
     pub fn team_role(&self, team_id: &str) -> Option<TeamRole> {
-        self.teams.iter().find(|m| m.team_id == team_id).map(|m| m.role)
+        self.teams
+            .iter()
+            .find(|m| m.team_id == team_id)
+            .map(|m| m.role)
     }
 
     /// A hub admin acting through credentials that carry the given admin scope.

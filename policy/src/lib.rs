@@ -9,4 +9,6 @@ mod error;
 mod identity;
 
 pub use error::{ErrorKind, ErrorSource};
-pub use identity::{GlobalRole, Identity, Scope, Scopes, SubjectKind, TeamMembership, TeamRole, UnknownScope};
+pub use identity::{
+    GlobalRole, Identity, Scope, Scopes, SubjectKind, TeamMembership, TeamRole, UnknownScope,
+};

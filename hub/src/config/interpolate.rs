@@ -47,12 +47,19 @@ pub fn interpolate(
 pub(super) fn key_name(key: &Value) -> String {
     match key {
         Value::String(s) => s.clone(),
-        other => serde_yaml_ng::to_string(other).unwrap_or_default().trim().to_owned(),
+        other => serde_yaml_ng::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
     }
 }
 
 fn display_path(path: &str) -> String {
-    if path.is_empty() { ".".to_owned() } else { path.to_owned() }
+    if path.is_empty() {
+        ".".to_owned()
+    } else {
+        path.to_owned()
+    }
 }
 
 fn expand(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
@@ -79,7 +86,10 @@ fn expand(input: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, S
             {
                 return Err(format!("invalid environment variable name \"{name}\""));
             }
-            match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+            match (
+                env(name).filter(|v| !v.is_empty() || default.is_none()),
+                default,
+            ) {
                 (Some(v), _) => out.push_str(&v),
                 (None, Some(default)) => out.push_str(default),
                 (None, None) => {

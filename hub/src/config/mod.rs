@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-pub use reload::{ConfigHandle, ReloadStatus, watch_file};
+pub use reload::{ConfigHandle, watch_file};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -116,7 +116,10 @@ pub struct LoggingConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { level: "info".to_owned(), format: LogFormat::Text }
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -138,7 +141,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -158,7 +164,12 @@ pub struct ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "{}: {n} error{}", self.source_name, if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "{}: {n} error{}",
+            self.source_name,
+            if n == 1 { "" } else { "s" }
+        )?;
         for error in &self.errors {
             write!(f, "\n  {error}")?;
         }
@@ -173,7 +184,9 @@ impl HubConfig {
             source_name: path.display().to_string(),
             errors: vec![ConfigError::new(".", format!("cannot read file: {e}"))],
         })?;
-        Self::parse(&text, &path.display().to_string(), &|name| std::env::var(name).ok())
+        Self::parse(&text, &path.display().to_string(), &|name| {
+            std::env::var(name).ok()
+        })
     }
 
     /// Parses and validates configuration text, with `env` resolving `${VAR}`.
@@ -182,12 +195,17 @@ impl HubConfig {
         source_name: &str,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
-        let fail = |errors| ConfigErrors { source_name: source_name.to_owned(), errors };
+        let fail = |errors| ConfigErrors {
+            source_name: source_name.to_owned(),
+            errors,
+        };
         let mut value: Value = match serde_yaml_ng::from_str(text) {
             Ok(Value::Null) => Value::Mapping(Default::default()),
             Ok(value) => value,
             Err(e) => {
-                let at = e.location().map(|l| format!("line {} column {}", l.line(), l.column()));
+                let at = e
+                    .location()
+                    .map(|l| format!("line {} column {}", l.line(), l.column()));
                 return Err(fail(vec![ConfigError::new(
                     at.unwrap_or_else(|| ".".into()),
                     format!("invalid YAML: {e}"),
@@ -206,6 +224,17 @@ impl HubConfig {
         }
     }
 
+    /// Checks a configuration assembled in code (defaults plus command-line overrides).
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        self.check(&mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
     /// Semantic checks that types alone cannot express.
     fn check(&self, errors: &mut Vec<ConfigError>) {
         let mut err = |path: &str, message: String| errors.push(ConfigError::new(path, message));
@@ -213,7 +242,11 @@ impl HubConfig {
             err("server.max_body_bytes", "must be at least 1024".into());
         }
         if let Some(tls) = &self.server.tls {
-            for (path, file) in [("server.tls.cert", Some(&tls.cert)), ("server.tls.key", Some(&tls.key)), ("server.tls.client_ca", tls.client_ca.as_ref())] {
+            for (path, file) in [
+                ("server.tls.cert", Some(&tls.cert)),
+                ("server.tls.key", Some(&tls.key)),
+                ("server.tls.client_ca", tls.client_ca.as_ref()),
+            ] {
                 if let Some(file) = file
                     && !file.is_file()
                 {
@@ -233,7 +266,10 @@ impl HubConfig {
             err("store.refresh_interval", "must be at least 1s".into());
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.logging.level) {
-            err("logging.level", format!("invalid filter \"{}\": {e}", self.logging.level));
+            err(
+                "logging.level",
+                format!("invalid filter \"{}\": {e}", self.logging.level),
+            );
         }
     }
 }
@@ -264,7 +300,10 @@ fn deserialize_collecting<T: serde::de::DeserializeOwned>(
                         return None;
                     }
                 }
-                errors.push(ConfigError::new(join_path(&segments), tidy_message(&message)));
+                errors.push(ConfigError::new(
+                    join_path(&segments),
+                    tidy_message(&message),
+                ));
                 if segments.is_empty() || !remove_node(&mut value, &segments) {
                     return None;
                 }
@@ -309,7 +348,9 @@ fn join_path(segments: &[String]) -> String {
 }
 
 fn remove_node(value: &mut Value, segments: &[String]) -> bool {
-    let Some((last, parents)) = segments.split_last() else { return false };
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
     let mut node = value;
     for segment in parents {
         node = match child(node, segment) {
@@ -359,8 +400,14 @@ mod tests {
 
     #[test]
     fn empty_file_gives_defaults() {
-        assert_eq!(HubConfig::parse("", "t", &no_env).unwrap(), HubConfig::default());
-        assert_eq!(HubConfig::parse("# nothing\n", "t", &no_env).unwrap(), HubConfig::default());
+        assert_eq!(
+            HubConfig::parse("", "t", &no_env).unwrap(),
+            HubConfig::default()
+        );
+        assert_eq!(
+            HubConfig::parse("# nothing\n", "t", &no_env).unwrap(),
+            HubConfig::default()
+        );
     }
 
     #[test]
@@ -382,7 +429,10 @@ logging:
         let config = HubConfig::parse(yaml, "t", &env).unwrap();
         assert_eq!(config.server.listen.port(), 9000);
         assert_eq!(config.server.shutdown_timeout, Duration::from_secs(5));
-        assert_eq!(config.store.url.as_deref(), Some("postgres://postgres@127.0.0.1:5432/test"));
+        assert_eq!(
+            config.store.url.as_deref(),
+            Some("postgres://postgres@127.0.0.1:5432/test")
+        );
         assert_eq!(config.store.refresh_interval, Duration::from_secs(60));
         assert_eq!(config.logging.format, LogFormat::Json);
     }
@@ -408,12 +458,21 @@ logging:
                 ],
             ),
             ("modles: []\n", &["modles: unknown key"]),
-            ("server:\n  tls:\n    cert: /nonexistent.pem\n", &["server.tls: missing field `key`"]),
+            (
+                "server:\n  tls:\n    cert: /nonexistent.pem\n",
+                &["server.tls: missing field `key`"],
+            ),
             (
                 "server:\n  tls:\n    cert: /nonexistent.pem\n    key: /nonexistent.key\n",
-                &["server.tls.cert: file /nonexistent.pem does not exist", "server.tls.key: file /nonexistent.key does not exist"],
+                &[
+                    "server.tls.cert: file /nonexistent.pem does not exist",
+                    "server.tls.key: file /nonexistent.key does not exist",
+                ],
             ),
-            ("store:\n  url: ${DATABASE_URL}\n", &["store.url: environment variable DATABASE_URL is not set"]),
+            (
+                "store:\n  url: ${DATABASE_URL}\n",
+                &["store.url: environment variable DATABASE_URL is not set"],
+            ),
             ("server: [1, 2\n", &["line 2 column 1: invalid YAML"]),
         ];
         for (yaml, expected) in cases {
@@ -430,6 +489,9 @@ logging:
         let errors = HubConfig::parse("a: 1\nb: 2\n", "hub.yaml", &no_env).unwrap_err();
         let text = errors.to_string();
         assert!(text.starts_with("hub.yaml: 2 errors"), "{text}");
-        assert!(text.contains("\n  a: unknown key") && text.contains("\n  b: unknown key"), "{text}");
+        assert!(
+            text.contains("\n  a: unknown key") && text.contains("\n  b: unknown key"),
+            "{text}"
+        );
     }
 }

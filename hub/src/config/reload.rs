@@ -11,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ConfigErrors, HubConfig};
 
+/// Turns a freshly loaded file into the configuration to serve (e.g. applying command-line
+/// overrides and re-validating).
+pub type Prepare = Arc<dyn Fn(HubConfig) -> Result<HubConfig, ConfigErrors> + Send + Sync>;
+
 /// The state of the configuration file as last seen, for `/readyz`.
 #[derive(Debug, Clone, Default)]
 pub struct ReloadStatus {
@@ -62,21 +66,33 @@ impl ConfigHandle {
             Ok(config) => {
                 let old = self.snapshot();
                 if *old == config {
-                    self.status.store(Arc::new(ReloadStatus { rejected: None, ..(*self.status()).clone() }));
+                    self.status.store(Arc::new(ReloadStatus {
+                        rejected: None,
+                        ..(*self.status()).clone()
+                    }));
                     return;
                 }
-                if old.server.listen != config.server.listen || old.server.tls != config.server.tls {
-                    tracing::warn!("server.listen and server.tls changes take effect at the next restart");
+                if old.server.listen != config.server.listen || old.server.tls != config.server.tls
+                {
+                    tracing::warn!(
+                        "server.listen and server.tls changes take effect at the next restart"
+                    );
                 }
                 let config = Arc::new(config);
                 self.current.store(config.clone());
-                self.status.store(Arc::new(ReloadStatus { loaded_at: Some(SystemTime::now()), rejected: None }));
+                self.status.store(Arc::new(ReloadStatus {
+                    loaded_at: Some(SystemTime::now()),
+                    rejected: None,
+                }));
                 self.changes.send_replace(config);
                 tracing::info!("configuration reloaded");
             }
             Err(errors) => {
                 tracing::error!(%errors, "configuration change rejected; the previous configuration keeps serving");
-                self.status.store(Arc::new(ReloadStatus { rejected: Some(errors), ..(*self.status()).clone() }));
+                self.status.store(Arc::new(ReloadStatus {
+                    rejected: Some(errors),
+                    ..(*self.status()).clone()
+                }));
             }
         }
     }
@@ -90,11 +106,12 @@ pub fn watch_file(
     path: PathBuf,
     handle: ConfigHandle,
     interval: Duration,
+    prepare: Prepare,
     shutdown: CancellationToken,
 ) -> impl Future<Output = ()> {
     // Read now, not at the first poll, so an edit made before the task runs is not missed.
     let last = std::fs::read(&path).ok();
-    watch_loop(path, last, handle, interval, shutdown)
+    watch_loop(path, last, handle, interval, prepare, shutdown)
 }
 
 async fn watch_loop(
@@ -102,6 +119,7 @@ async fn watch_loop(
     mut last: Option<Vec<u8>>,
     handle: ConfigHandle,
     interval: Duration,
+    prepare: Prepare,
     shutdown: CancellationToken,
 ) {
     let mut ticker = tokio::time::interval(interval);
@@ -127,7 +145,9 @@ async fn watch_loop(
         last = current;
         let loaded = {
             let path = path.clone();
-            tokio::task::spawn_blocking(move || HubConfig::load(&path)).await
+            let prepare = prepare.clone();
+            tokio::task::spawn_blocking(move || HubConfig::load(&path).and_then(|c| prepare(c)))
+                .await
         };
         match loaded {
             Ok(candidate) => handle.apply(candidate),
@@ -148,10 +168,19 @@ mod tests {
         let handle = ConfigHandle::new(HubConfig::load(&path).unwrap());
         let mut changes = handle.subscribe();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(watch_file(path.clone(), handle.clone(), Duration::from_millis(20), shutdown.clone()));
+        let task = tokio::spawn(watch_file(
+            path.clone(),
+            handle.clone(),
+            Duration::from_millis(20),
+            Arc::new(Ok),
+            shutdown.clone(),
+        ));
 
         std::fs::write(&path, "logging:\n  level: debug\n").unwrap();
-        tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), changes.changed())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(handle.snapshot().logging.level, "debug");
 
         std::fs::write(&path, "logging:\n  levl: warn\n").unwrap();
@@ -163,12 +192,21 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
-        let errors = tokio::time::timeout(Duration::from_secs(10), rejected).await.unwrap();
+        let errors = tokio::time::timeout(Duration::from_secs(10), rejected)
+            .await
+            .unwrap();
         assert_eq!(errors.errors[0].path, "logging.levl");
-        assert_eq!(handle.snapshot().logging.level, "debug", "last good snapshot keeps serving");
+        assert_eq!(
+            handle.snapshot().logging.level,
+            "debug",
+            "last good snapshot keeps serving"
+        );
 
         std::fs::write(&path, "logging:\n  level: warn\n").unwrap();
-        tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), changes.changed())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(handle.snapshot().logging.level, "warn");
         assert!(handle.status().rejected.is_none());
 

@@ -40,20 +40,30 @@ impl DatabaseUrl {
         let backend = match scheme {
             "sqlite" => Backend::Sqlite,
             "postgres" | "postgresql" => Backend::Postgres,
-            "" => return Err(format!("\"{url}\" is not a database URL (expected sqlite:PATH or postgres://…)")),
+            "" => {
+                return Err(format!(
+                    "\"{url}\" is not a database URL (expected sqlite:PATH or postgres://…)"
+                ));
+            }
             other => {
                 return Err(format!(
                     "unsupported database URL scheme \"{other}\" (expected sqlite: or postgres:)"
                 ));
             }
         };
-        Ok(Self { backend, url: url.to_owned() })
+        Ok(Self {
+            backend,
+            url: url.to_owned(),
+        })
     }
 
     /// The embedded default: a SQLite file in the data directory, created if missing.
     pub fn sqlite_in(data_dir: &Path) -> Self {
         let path = data_dir.join("agenthub.db");
-        Self { backend: Backend::Sqlite, url: format!("sqlite://{}?mode=rwc", path.display()) }
+        Self {
+            backend: Backend::Sqlite,
+            url: format!("sqlite://{}?mode=rwc", path.display()),
+        }
     }
 
     /// The URL without its password, for logs.
@@ -80,7 +90,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { max_connections: 10, connect_timeout: Duration::from_secs(5) }
+        Self {
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -103,17 +116,22 @@ impl Store {
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;").await?;
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                            .await?;
                     }
                     Ok(())
                 })
             })
             .connect(&url.url)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to the store at {}: {e}", url.redacted()))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot connect to the store at {}: {e}", url.redacted())
+            })?;
         if backend == Backend::Sqlite {
             // Persistent per database file: concurrent readers alongside one writer.
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         MIGRATOR
             .run(&pool)
@@ -141,7 +159,10 @@ impl Store {
 }
 
 fn unavailable() -> Error {
-    Error::new(ErrorKind::Unavailable, "the store is unavailable; the change was not saved, try again later")
+    Error::new(
+        ErrorKind::Unavailable,
+        "the store is unavailable; the change was not saved, try again later",
+    )
 }
 
 /// Classifies a database error once: lost connections are retryable `Unavailable`, constraint
@@ -183,7 +204,12 @@ pub(crate) mod testing {
             self.store.close().await;
             if let Some((admin_url, db)) = self.pg_db {
                 let pool = AnyPool::connect(&admin_url).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))).execute(&pool).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+                )))
+                .execute(&pool)
+                .await
+                .unwrap();
                 pool.close().await;
             }
         }
@@ -191,26 +217,50 @@ pub(crate) mod testing {
 
     pub async fn sqlite() -> TestStore {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&DatabaseUrl::sqlite_in(dir.path()), &StoreOptions::default()).await.unwrap();
-        TestStore { store, name: "sqlite", _dir: Some(dir), pg_db: None }
+        let store = Store::open(
+            &DatabaseUrl::sqlite_in(dir.path()),
+            &StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        TestStore {
+            store,
+            name: "sqlite",
+            _dir: Some(dir),
+            pg_db: None,
+        }
     }
 
     pub async fn postgres() -> Option<TestStore> {
         let Ok(admin_url) = std::env::var("AGENTHUB_TEST_POSTGRES_URL") else {
-            eprintln!("notice: AGENTHUB_TEST_POSTGRES_URL is not set; skipping the Postgres variant");
+            eprintln!(
+                "notice: AGENTHUB_TEST_POSTGRES_URL is not set; skipping the Postgres variant"
+            );
             return None;
         };
         install_default_drivers();
         let db = format!("agenthub_test_{}", uuid::Uuid::new_v4().simple());
-        let pool = AnyPool::connect(&admin_url).await.expect("AGENTHUB_TEST_POSTGRES_URL unreachable");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\""))).execute(&pool).await.unwrap();
+        let pool = AnyPool::connect(&admin_url)
+            .await
+            .expect("AGENTHUB_TEST_POSTGRES_URL unreachable");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
+            .execute(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         let url = match admin_url.rsplit_once('/') {
             Some((base, _)) => format!("{base}/{db}"),
             None => panic!("AGENTHUB_TEST_POSTGRES_URL must name a database"),
         };
-        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), &StoreOptions::default()).await.unwrap();
-        Some(TestStore { store, name: "postgres", _dir: None, pg_db: Some((admin_url, db)) })
+        let store = Store::open(&DatabaseUrl::parse(&url).unwrap(), &StoreOptions::default())
+            .await
+            .unwrap();
+        Some(TestStore {
+            store,
+            name: "postgres",
+            _dir: None,
+            pg_db: Some((admin_url, db)),
+        })
     }
 
     /// Every back end available here.

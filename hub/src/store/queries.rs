@@ -8,7 +8,9 @@ use sqlx::any::AnyRow;
 
 use super::{Store, classify};
 use crate::error::{Error, Result};
-use crate::model::{ApiKey, Membership, Millis, Principal, PrincipalKind, SealedSecret, SecretMeta, Team};
+use crate::model::{
+    ApiKey, Membership, Millis, Principal, PrincipalKind, SealedSecret, SecretMeta, Team,
+};
 
 /// Everything the in-memory directory is built from.
 #[derive(Debug, Default)]
@@ -73,7 +75,8 @@ fn membership_from(row: &AnyRow) -> Result<Membership> {
 
 fn key_from(row: &AnyRow) -> Result<ApiKey> {
     let scopes: String = row.try_get("scopes").map_err(classify)?;
-    let names: Vec<String> = serde_json::from_str(&scopes).map_err(|_| corrupt("scopes", &scopes))?;
+    let names: Vec<String> =
+        serde_json::from_str(&scopes).map_err(|_| corrupt("scopes", &scopes))?;
     let last_used: Option<Millis> = row.try_get("last_used_at").map_err(classify)?;
     Ok(ApiKey {
         id: row.try_get("id").map_err(classify)?,
@@ -110,24 +113,46 @@ fn scopes_json(scopes: &Scopes) -> String {
 
 /// Fails with `NotFound` when an update or delete touched no row.
 fn expect_one(rows: u64, what: &str) -> Result<()> {
-    if rows == 0 { Err(Error::not_found(what)) } else { Ok(()) }
+    if rows == 0 {
+        Err(Error::not_found(what))
+    } else {
+        Ok(())
+    }
 }
 
 impl Store {
     /// Reads everything the directory holds, in id (= creation) order.
     pub async fn load_directory(&self) -> Result<DirectoryRows> {
         let pool = &self.pool;
-        let fetch = |sql: &'static str| async move { sqlx::query(sql).fetch_all(pool).await.map_err(classify) };
+        let fetch = |sql: &'static str| async move {
+            sqlx::query(sql).fetch_all(pool).await.map_err(classify)
+        };
         let rows = DirectoryRows {
-            principals: fetch("SELECT * FROM principals ORDER BY id").await?.iter().map(principal_from).collect::<Result<_>>()?,
-            teams: fetch("SELECT * FROM teams ORDER BY id").await?.iter().map(team_from).collect::<Result<_>>()?,
+            principals: fetch("SELECT * FROM principals ORDER BY id")
+                .await?
+                .iter()
+                .map(principal_from)
+                .collect::<Result<_>>()?,
+            teams: fetch("SELECT * FROM teams ORDER BY id")
+                .await?
+                .iter()
+                .map(team_from)
+                .collect::<Result<_>>()?,
             memberships: fetch("SELECT * FROM memberships ORDER BY team_id, principal_id")
                 .await?
                 .iter()
                 .map(membership_from)
                 .collect::<Result<_>>()?,
-            keys: fetch("SELECT * FROM api_keys ORDER BY id").await?.iter().map(key_from).collect::<Result<_>>()?,
-            secrets: fetch("SELECT * FROM secrets ORDER BY name").await?.iter().map(secret_from).collect::<Result<_>>()?,
+            keys: fetch("SELECT * FROM api_keys ORDER BY id")
+                .await?
+                .iter()
+                .map(key_from)
+                .collect::<Result<_>>()?,
+            secrets: fetch("SELECT * FROM secrets ORDER BY name")
+                .await?
+                .iter()
+                .map(secret_from)
+                .collect::<Result<_>>()?,
         };
         Ok(rows)
     }
@@ -172,7 +197,11 @@ impl Store {
     }
 
     pub async fn delete_principal(&self, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM principals WHERE id = $1").bind(id).execute(&self.pool).await.map_err(classify)?;
+        let done = sqlx::query("DELETE FROM principals WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
         expect_one(done.rows_affected(), "principal")
     }
 
@@ -201,7 +230,11 @@ impl Store {
     }
 
     pub async fn delete_team(&self, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM teams WHERE id = $1").bind(id).execute(&self.pool).await.map_err(classify)?;
+        let done = sqlx::query("DELETE FROM teams WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
         expect_one(done.rows_affected(), "team")
     }
 
@@ -267,7 +300,11 @@ impl Store {
     }
 
     pub async fn delete_key(&self, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM api_keys WHERE id = $1").bind(id).execute(&self.pool).await.map_err(classify)?;
+        let done = sqlx::query("DELETE FROM api_keys WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
         expect_one(done.rows_affected(), "key")
     }
 
@@ -308,7 +345,11 @@ impl Store {
     }
 
     pub async fn delete_secret(&self, name: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM secrets WHERE name = $1").bind(name).execute(&self.pool).await.map_err(classify)?;
+        let done = sqlx::query("DELETE FROM secrets WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
         expect_one(done.rows_affected(), "secret")
     }
 
@@ -318,18 +359,23 @@ impl Store {
         mut reseal: impl FnMut(SealedSecret) -> Result<SealedSecret>,
     ) -> Result<usize> {
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        let rows = sqlx::query("SELECT * FROM secrets ORDER BY name").fetch_all(&mut *tx).await.map_err(classify)?;
+        let rows = sqlx::query("SELECT * FROM secrets ORDER BY name")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(classify)?;
         let count = rows.len();
         for row in rows {
             let sealed = reseal(secret_from(&row)?)?;
-            sqlx::query("UPDATE secrets SET key_id = $1, nonce = $2, ciphertext = $3 WHERE name = $4")
-                .bind(&sealed.meta.key_id)
-                .bind(&sealed.nonce)
-                .bind(&sealed.ciphertext)
-                .bind(&sealed.meta.name)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
+            sqlx::query(
+                "UPDATE secrets SET key_id = $1, nonce = $2, ciphertext = $3 WHERE name = $4",
+            )
+            .bind(&sealed.meta.key_id)
+            .bind(&sealed.nonce)
+            .bind(&sealed.ciphertext)
+            .bind(&sealed.meta.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
         }
         tx.commit().await.map_err(classify)?;
         Ok(count)
@@ -341,7 +387,8 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
-        row.map(|r| r.try_get("value").map_err(classify)).transpose()
+        row.map(|r| r.try_get("value").map_err(classify))
+            .transpose()
     }
 
     pub async fn set_meta(&self, name: &str, value: &str) -> Result<()> {
@@ -393,15 +440,40 @@ mod tests {
             let store = &t.store;
             let alice = principal("alice");
             store.insert_principal(&alice).await.unwrap();
-            let dup = store.insert_principal(&principal("alice")).await.unwrap_err();
-            assert_eq!(dup.kind(), agenthub_policy::ErrorKind::Conflict, "{}", t.name);
+            let dup = store
+                .insert_principal(&principal("alice"))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                dup.kind(),
+                agenthub_policy::ErrorKind::Conflict,
+                "{}",
+                t.name
+            );
             assert!(dup.message().contains("\"alice\""), "{}: {dup}", t.name);
 
-            let team = Team { id: new_id(), name: "ml".into(), description: None, created_at: 1, updated_at: 1 };
+            let team = Team {
+                id: new_id(),
+                name: "ml".into(),
+                description: None,
+                created_at: 1,
+                updated_at: 1,
+            };
             store.insert_team(&team).await.unwrap();
-            let m = Membership { team_id: team.id.clone(), principal_id: alice.id.clone(), role: TeamRole::Member, created_at: 1 };
+            let m = Membership {
+                team_id: team.id.clone(),
+                principal_id: alice.id.clone(),
+                role: TeamRole::Member,
+                created_at: 1,
+            };
             store.upsert_membership(&m).await.unwrap();
-            store.upsert_membership(&Membership { role: TeamRole::Owner, ..m.clone() }).await.unwrap();
+            store
+                .upsert_membership(&Membership {
+                    role: TeamRole::Owner,
+                    ..m.clone()
+                })
+                .await
+                .unwrap();
 
             let key = ApiKey {
                 id: new_id(),
@@ -424,15 +496,31 @@ mod tests {
             assert_eq!(rows.principals, vec![alice.clone()], "{}", t.name);
             assert_eq!(rows.memberships[0].role, TeamRole::Owner, "{}", t.name);
             assert_eq!(rows.keys[0].scopes, key.scopes, "{}", t.name);
-            assert_eq!(rows.keys[0].last_used(), Some(50), "{}: last use never goes backwards", t.name);
+            assert_eq!(
+                rows.keys[0].last_used(),
+                Some(50),
+                "{}: last use never goes backwards",
+                t.name
+            );
 
             // Deleting the team keeps the key but detaches it; deleting the principal removes both.
             store.delete_team(&team.id).await.unwrap();
             let rows = store.load_directory().await.unwrap();
-            assert!(rows.memberships.is_empty() && rows.keys[0].team_id.is_none(), "{}", t.name);
+            assert!(
+                rows.memberships.is_empty() && rows.keys[0].team_id.is_none(),
+                "{}",
+                t.name
+            );
             store.delete_principal(&alice.id).await.unwrap();
-            assert!(store.load_directory().await.unwrap().keys.is_empty(), "{}", t.name);
-            assert_eq!(store.delete_principal(&alice.id).await.unwrap_err().kind(), agenthub_policy::ErrorKind::NotFound);
+            assert!(
+                store.load_directory().await.unwrap().keys.is_empty(),
+                "{}",
+                t.name
+            );
+            assert_eq!(
+                store.delete_principal(&alice.id).await.unwrap_err().kind(),
+                agenthub_policy::ErrorKind::NotFound
+            );
 
             assert_eq!(store.meta("x").await.unwrap(), None);
             store.set_meta("x", "1").await.unwrap();

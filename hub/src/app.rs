@@ -1,0 +1,92 @@
+//! The hub's HTTP application: shared state and the router, with its layers composed in named
+//! stages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::ConfigHandle;
+use crate::directory::Accounts;
+use crate::error::Error;
+use crate::ops::{self, Metrics};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub accounts: Arc<Accounts>,
+    pub config: ConfigHandle,
+    pub metrics: Arc<Metrics>,
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(state: &AppState) -> Self {
+        state.metrics.clone()
+    }
+}
+
+/// Builds the whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.snapshot().server.max_body_bytes;
+    let (admin_api, openapi) = crate::api::router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    let routes = Router::new()
+        .nest(
+            "/api/v1",
+            admin_api.route(
+                "/openapi.json",
+                get(move || async move { Json(openapi.as_ref().clone()) }),
+            ),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(|| async { Error::not_found("route") });
+
+    // Stages, outermost first: identify the request, trace it, hide credentials from the
+    // trace, measure it, contain panics, bound its body.
+    let identify = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID));
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+        let request_id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
+        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+    });
+    let redact = SetSensitiveRequestHeadersLayer::new([
+        axum::http::header::AUTHORIZATION,
+        HeaderName::from_static("x-api-key"),
+    ]);
+    let measure = axum::middleware::from_fn_with_state(state.metrics.clone(), ops::track);
+    let contain = CatchPanicLayer::custom(|_| {
+        axum::response::IntoResponse::into_response(Error::internal("a handler panicked"))
+    });
+    let bound = RequestBodyLimitLayer::new(max_body);
+
+    routes
+        .layer(
+            ServiceBuilder::new()
+                .layer(identify)
+                .layer(redact)
+                .layer(trace)
+                .layer(measure)
+                .layer(contain)
+                .layer(bound),
+        )
+        .with_state(state)
+}
+
+/// How long `/readyz` waits for the store.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(2);

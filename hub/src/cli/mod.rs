@@ -1,0 +1,130 @@
+//! The `agenthub` command line: `serve`, offline maintenance commands, and clients of the
+//! admin API.
+
+mod admin;
+mod client;
+mod output;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "agenthub",
+    version,
+    about = "One endpoint for AI agents to reach tools (MCP), each other (A2A) and models."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub.
+    Serve(ServeArgs),
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(admin::UsersCommand),
+    /// Manage service accounts (identities for agents and workloads).
+    #[command(subcommand, name = "service-accounts", alias = "sa")]
+    ServiceAccounts(admin::ServiceAccountsCommand),
+    /// Manage teams and their members.
+    #[command(subcommand)]
+    Teams(admin::TeamsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+    /// Manage encrypted secrets.
+    #[command(subcommand)]
+    Secrets(admin::SecretsCommand),
+    /// Show who the configured key authenticates as.
+    Whoami(admin::ClientArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file: exit 0 when valid, 2 with every error listed otherwise.
+    Validate {
+        /// The YAML file to check.
+        file: PathBuf,
+    },
+}
+
+/// Flags of `agenthub serve`. Each overrides the matching configuration key.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// YAML configuration file, reloaded when it changes.
+    #[arg(long, short, env = "AGENTHUB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "AGENTHUB_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Directory for the embedded database and key file.
+    #[arg(long, env = "AGENTHUB_DATA_DIR", default_value = ".agenthub")]
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `sqlite:PATH` instead of the embedded SQLite database.
+    #[arg(long, env = "AGENTHUB_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// NATS server for cross-replica sync.
+    #[arg(long, env = "AGENTHUB_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// PEM certificate chain: serve HTTPS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: require client certificates signed by it (mutual TLS).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Runs the command and returns the process exit code: 0 on success, 1 on failure, 2 for
+/// invalid configuration or usage.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Config(ConfigCommand::Validate { file }) => {
+            match crate::config::HubConfig::load(&file) {
+                Ok(_) => {
+                    println!("{}: valid", file.display());
+                    ExitCode::SUCCESS
+                }
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Users(cmd) => admin::block_on(admin::users(cmd)),
+        Command::ServiceAccounts(cmd) => admin::block_on(admin::service_accounts(cmd)),
+        Command::Teams(cmd) => admin::block_on(admin::teams(cmd)),
+        Command::Keys(cmd) => admin::block_on(admin::keys(cmd)),
+        Command::Secrets(admin::SecretsCommand::RotateKey(args)) => serve::rotate_secret_key(args),
+        Command::Secrets(cmd) => admin::block_on(admin::secrets(cmd)),
+        Command::Whoami(args) => admin::block_on(admin::whoami(args)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

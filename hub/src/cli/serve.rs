@@ -1,0 +1,361 @@
+//! `agenthub serve` and the offline `agenthub secrets rotate-key`.
+//!
+//! Start-up order matters: everything that can be checked without the network (configuration,
+//! flags, bootstrap key, TLS files) is checked first and fails with exit code 2; then the store
+//! is opened (exit 1 with a one-line cause if unreachable); only then is the port bound.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::ServeArgs;
+use super::admin::RotateKeyArgs;
+use crate::app::{self, AppState};
+use crate::config::{ConfigErrors, ConfigHandle, HubConfig, TlsConfig};
+use crate::directory::Accounts;
+use crate::ops::Metrics;
+use crate::secrets::{KeyOrigin, Keyring, MasterKey};
+use crate::store::{DatabaseUrl, Store, StoreOptions};
+
+/// Minimum length of an operator-chosen `AGENTHUB_ADMIN_KEY`.
+const MIN_ADMIN_KEY_LEN: usize = 24;
+const CONFIG_POLL: Duration = Duration::from_secs(2);
+
+/// A start-up failure and its exit code.
+enum Failure {
+    /// Invalid configuration or flags: exit 2.
+    Invalid(String),
+    /// A runtime failure (store unreachable, port taken): exit 1.
+    Runtime(String),
+}
+
+impl Failure {
+    fn report(self) -> ExitCode {
+        match self {
+            Failure::Invalid(message) => {
+                eprintln!("{message}");
+                ExitCode::from(2)
+            }
+            Failure::Runtime(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Command-line values that override the configuration file, re-applied on every reload.
+#[derive(Debug, Clone)]
+struct Overrides {
+    listen: Option<std::net::SocketAddr>,
+    database_url: Option<String>,
+    tls: Option<TlsConfig>,
+    log_format: Option<crate::config::LogFormat>,
+}
+
+impl Overrides {
+    fn from_args(args: &ServeArgs) -> Self {
+        let tls = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.tls_client_ca.clone(),
+                client_auth: Default::default(),
+            }),
+            _ => None,
+        };
+        Self {
+            listen: args.listen,
+            database_url: args.database_url.clone(),
+            tls,
+            log_format: args.log_format,
+        }
+    }
+
+    fn apply(&self, mut config: HubConfig) -> Result<HubConfig, ConfigErrors> {
+        if let Some(listen) = self.listen {
+            config.server.listen = listen;
+        }
+        if let Some(url) = &self.database_url {
+            config.store.url = Some(url.clone());
+        }
+        if let Some(tls) = &self.tls {
+            config.server.tls = Some(tls.clone());
+        }
+        if let Some(format) = self.log_format {
+            config.logging.format = format;
+        }
+        config.validate().map_err(|errors| ConfigErrors {
+            source_name: "command line".into(),
+            errors,
+        })?;
+        Ok(config)
+    }
+}
+
+fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<HubConfig, ConfigErrors> {
+    let config = match path {
+        Some(path) => HubConfig::load(path)?,
+        None => HubConfig::default(),
+    };
+    overrides.apply(config)
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    match prepare(&args) {
+        Ok((config, admin_key)) => {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    return Failure::Runtime(format!("cannot start the async runtime: {e}"))
+                        .report();
+                }
+            };
+            match runtime.block_on(serve(args, config, admin_key)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => failure.report(),
+            }
+        }
+        Err(failure) => failure.report(),
+    }
+}
+
+/// Everything checked before the runtime starts.
+fn prepare(args: &ServeArgs) -> Result<(HubConfig, Option<String>), Failure> {
+    let overrides = Overrides::from_args(args);
+    let config = load_config(args.config.as_deref(), &overrides)
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    if args.nats_url.is_some() {
+        return Err(Failure::Invalid(
+            "--nats-url: cross-replica sync over NATS is not available in this version; run replicas against one --database-url (they reload the directory every store.refresh_interval)".into(),
+        ));
+    }
+    let admin_key = std::env::var("AGENTHUB_ADMIN_KEY")
+        .ok()
+        .filter(|k| !k.is_empty());
+    if let Some(key) = &admin_key
+        && (key.len() < MIN_ADMIN_KEY_LEN
+            || key.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(Failure::Invalid(format!(
+            "AGENTHUB_ADMIN_KEY: must be at least {MIN_ADMIN_KEY_LEN} characters without spaces (e.g. `ahk_$(openssl rand -hex 20)`)"
+        )));
+    }
+    Ok((config, admin_key))
+}
+
+fn database_url(config: &HubConfig, data_dir: &Path) -> Result<DatabaseUrl, Failure> {
+    match &config.store.url {
+        Some(url) => {
+            DatabaseUrl::parse(url).map_err(|e| Failure::Invalid(format!("store.url: {e}")))
+        }
+        None => {
+            std::fs::create_dir_all(data_dir).map_err(|e| {
+                Failure::Runtime(format!(
+                    "cannot create the data directory {}: {e}",
+                    data_dir.display()
+                ))
+            })?;
+            Ok(DatabaseUrl::sqlite_in(data_dir))
+        }
+    }
+}
+
+fn load_keyring(data_dir: &Path, create: bool) -> Result<Keyring, Failure> {
+    let keyring = Keyring::load(&|name| std::env::var(name).ok(), data_dir, create)
+        .map_err(|e| Failure::Invalid(e.to_string()))?;
+    if let KeyOrigin::GeneratedFile(path) = &keyring.origin {
+        tracing::warn!(
+            path = %path.display(),
+            "generated a master key for secrets; back it up, or set AGENTHUB_SECRET_KEY: secrets cannot be decrypted without it"
+        );
+    }
+    Ok(keyring)
+}
+
+async fn open_store(config: &HubConfig, data_dir: &Path) -> Result<Store, Failure> {
+    let url = database_url(config, data_dir)?;
+    let options = StoreOptions {
+        max_connections: config.store.max_connections,
+        connect_timeout: config.store.connect_timeout,
+    };
+    let store = Store::open(&url, &options)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    tracing::info!(store = %url.redacted(), "store ready");
+    Ok(store)
+}
+
+async fn serve(
+    args: ServeArgs,
+    config: HubConfig,
+    admin_key: Option<String>,
+) -> Result<(), Failure> {
+    let log_level = crate::logging::init(&config.logging.level, config.logging.format);
+    let tls = config
+        .server
+        .tls
+        .as_ref()
+        .map(crate::tls::server_config)
+        .transpose()
+        .map_err(|e| Failure::Invalid(format!("{e:#}")))?;
+
+    let store = open_store(&config, &args.data_dir).await?;
+    let keyring = Arc::new(load_keyring(&args.data_dir, true)?);
+    let accounts = Arc::new(
+        Accounts::load(store.clone(), keyring)
+            .await
+            .map_err(|e| Failure::Runtime(e.to_string()))?,
+    );
+    accounts
+        .verify_secrets()
+        .map_err(|e| Failure::Runtime(format!("cannot read the stored secrets: {e}")))?;
+    if let Some(secret) = accounts
+        .bootstrap(admin_key)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot bootstrap the admin key: {e}")))?
+    {
+        println!(
+            "\nAdmin API key (shown only once; store it now):\n\n    {secret}\n\nUse it with: export AGENTHUB_KEY={secret}\n"
+        );
+    }
+
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", config.server.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %local, "agenthub listening on {scheme}://{local}");
+
+    let shutdown = CancellationToken::new();
+    let handle = ConfigHandle::new(config.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::server::cancel_on_signal(shutdown.clone()));
+    tasks.spawn(
+        accounts
+            .clone()
+            .run_background(config.store.refresh_interval, shutdown.clone()),
+    );
+    if let Some(path) = args.config.clone() {
+        let overrides = Overrides::from_args(&args);
+        tasks.spawn(crate::config::watch_file(
+            path,
+            handle.clone(),
+            CONFIG_POLL,
+            Arc::new(move |loaded| overrides.apply(loaded)),
+            shutdown.clone(),
+        ));
+    }
+    let mut changes = handle.subscribe();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                changed = changes.changed() => if changed.is_err() { return },
+            }
+            let level = changes.borrow_and_update().logging.level.clone();
+            log_level.set(&level);
+        }
+    });
+
+    let state = AppState {
+        accounts: accounts.clone(),
+        config: handle.clone(),
+        metrics: Arc::new(Metrics::new()),
+    };
+    let drain = config.server.shutdown_timeout;
+    let served =
+        crate::server::serve(listener, tls, app::router(state), shutdown.clone(), drain).await;
+    shutdown.cancel();
+    // Background tasks flush what they hold (key last-use times) and stop.
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    store.close().await;
+    tracing::info!("agenthub stopped");
+    served.map_err(|e| Failure::Runtime(format!("server error: {e}")))
+}
+
+/// `agenthub secrets rotate-key`: re-seals every secret under the current master key.
+///
+/// With `AGENTHUB_SECRET_KEY` set: run it after deploying the new key with the old one in
+/// `AGENTHUB_SECRET_KEY_PREVIOUS`. With the embedded key file: a new key is generated and
+/// replaces the file once every secret is re-sealed.
+pub fn rotate_secret_key(args: RotateKeyArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return Failure::Runtime(format!("cannot start the async runtime: {e}")).report(),
+    };
+    match runtime.block_on(rotate(args)) {
+        Ok(message) => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
+        Err(failure) => failure.report(),
+    }
+}
+
+async fn rotate(args: RotateKeyArgs) -> Result<String, Failure> {
+    let mut config = HubConfig::default();
+    config.store.url = args.database_url.clone();
+    let store = open_store(&config, &args.data_dir).await?;
+    let loaded = load_keyring(&args.data_dir, false)?;
+    let (keyring, new_file) = match &loaded.origin {
+        KeyOrigin::Env => (loaded, None),
+        KeyOrigin::File(path) | KeyOrigin::GeneratedFile(path) => {
+            let new = MasterKey::generate();
+            let pending = path.with_extension("key.new");
+            crate::secrets::write_key_file(&pending, &new).map_err(|e| {
+                Failure::Runtime(format!("cannot write {}: {e}", pending.display()))
+            })?;
+            let old = MasterKey::parse(&loaded.current().to_base64())
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            (
+                Keyring::new(new, Some(old), loaded.origin.clone()),
+                Some((pending, path.clone())),
+            )
+        }
+    };
+    let count = store
+        .reseal_secrets(|sealed| {
+            keyring
+                .reseal(sealed)
+                .map_err(crate::error::Error::internal)
+        })
+        .await
+        .map_err(|e| Failure::Runtime(format!("rotation aborted, nothing was changed: {e}")))?;
+    store.close().await;
+    let key_id = keyring.current().id().to_owned();
+    match new_file {
+        Some((pending, path)) => {
+            std::fs::rename(&pending, &path).map_err(|e| {
+                Failure::Runtime(format!(
+                    "secrets are now sealed under the key in {}, but it could not replace {}: {e}; move it there by hand",
+                    pending.display(),
+                    path.display()
+                ))
+            })?;
+            Ok(format!(
+                "re-encrypted {count} secrets under the new key {key_id} in {}; restart running hubs",
+                path.display()
+            ))
+        }
+        None => Ok(format!(
+            "re-encrypted {count} secrets under key {key_id}; AGENTHUB_SECRET_KEY_PREVIOUS can now be removed"
+        )),
+    }
+}
