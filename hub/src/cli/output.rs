@@ -49,12 +49,9 @@ impl Table {
 
 /// `key: value` lines, aligned.
 pub fn fields(pairs: &[(&str, String)]) -> String {
-    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    pairs
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:")))
-        .collect()
+    let shown: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
+    let width = shown.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
+    shown.iter().map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:"))).collect()
 }
 
 pub fn or_dash(value: Option<&str>) -> String {
