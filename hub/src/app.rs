@@ -10,7 +10,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -44,17 +43,21 @@ pub fn router(state: AppState) -> Router {
     let (admin_api, openapi) = crate::api::router().split_for_parts();
     let openapi = Arc::new(openapi);
     let routes = Router::new()
-        .nest(
-            "/api/v1",
-            admin_api.route(
-                "/openapi.json",
-                get(move || async move { Json(openapi.as_ref().clone()) }),
-            ),
+        .merge(admin_api)
+        .route(
+            &format!("{}/openapi.json", crate::api::PREFIX),
+            get(move || async move { Json(openapi.as_ref().clone()) }),
         )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .fallback(|| async { Error::not_found("route") });
+        .fallback(|| async { Error::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            Error::new(
+                agenthub_policy::ErrorKind::MethodNotAllowed,
+                "this route does not accept this method",
+            )
+        });
 
     // Stages, outermost first: identify the request, trace it, hide credentials from the
     // trace, measure it, contain panics, bound its body.
@@ -73,7 +76,8 @@ pub fn router(state: AppState) -> Router {
     let contain = CatchPanicLayer::custom(|_| {
         axum::response::IntoResponse::into_response(Error::internal("a handler panicked"))
     });
-    let bound = RequestBodyLimitLayer::new(max_body);
+    // Enforced by the body extractors, which answer 413 in the hub's error shape.
+    let bound = axum::extract::DefaultBodyLimit::max(max_body);
 
     routes
         .layer(

@@ -23,6 +23,8 @@ pub enum ErrorKind {
     /// Authenticated, but not allowed to do this.
     Forbidden,
     NotFound,
+    /// The resource exists but does not answer this method.
+    MethodNotAllowed,
     /// The request conflicts with existing state (duplicate name, stale update).
     Conflict,
     PayloadTooLarge,
@@ -43,6 +45,7 @@ impl ErrorKind {
             | Self::Unauthenticated
             | Self::Forbidden
             | Self::NotFound
+            | Self::MethodNotAllowed
             | Self::Conflict
             | Self::PayloadTooLarge
             | Self::RateLimited => ErrorSource::Client,
@@ -66,6 +69,7 @@ impl ErrorKind {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
             Self::RateLimited => "rate_limited",

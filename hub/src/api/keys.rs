@@ -3,14 +3,14 @@
 use agenthub_policy::admin::{Access, Target};
 use agenthub_policy::{Scope, Scopes};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ListQuery, PageOf, nullable, parse_timestamp, require, timestamp};
+use super::{ApiJson, ApiQuery, ListQuery, PageOf, nullable, parse_timestamp, require, timestamp};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::directory::{KeyPatch, NewKey};
@@ -206,17 +206,18 @@ fn find(
 async fn list_keys(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<KeyListQuery>,
+    ApiQuery(query): ApiQuery<KeyListQuery>,
 ) -> Result<Json<PageOf<KeyView>>> {
     let snapshot = state.accounts.snapshot();
+    let all_keys = agenthub_policy::admin::allows(&caller, Access::Read, Target::AllKeys);
     let owner = match &query.owner {
-        Some(owner) => Some(
-            snapshot
-                .principal(owner)
-                .map(|p| p.id.clone())
-                .ok_or_else(|| Error::not_found(format!("owner \"{owner}\"")))?,
-        ),
-        None if agenthub_policy::admin::allows(&caller, Access::Read, Target::AllKeys) => None,
+        Some(owner) => Some(match snapshot.principal(owner) {
+            Some(p) => p.id.clone(),
+            // Do not reveal whether a principal exists to callers who could not list its keys.
+            None if !all_keys => return Err(Error::forbidden()),
+            None => return Err(Error::not_found(format!("owner \"{owner}\""))),
+        }),
+        None if all_keys => None,
         None => Some(caller.principal_id.clone().ok_or_else(Error::forbidden)?),
     };
     if let Some(owner) = &owner {

@@ -15,8 +15,9 @@ pub use secrets::SecretView;
 pub use teams::{MemberView, TeamView};
 
 use agenthub_policy::admin::{self, Access, Target};
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
+use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
@@ -55,13 +56,18 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The admin API routes (relative to `/api/v1`) and their OpenAPI document.
+/// Where the admin API is served.
+pub const PREFIX: &str = "/api/v1";
+
+/// The admin API routes (under [`PREFIX`]) and their OpenAPI document, whose paths are the
+/// full paths clients call.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let routes = OpenApiRouter::new()
         .merge(principals::router())
         .merge(teams::router())
         .merge(keys::router())
-        .merge(secrets::router())
+        .merge(secrets::router());
+    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)
 }
 
 /// A JSON request body. Unlike axum's `Json`, its rejections use the hub's error shape and name
@@ -89,11 +95,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
             .map_err(|e| {
+                let kind = if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    agenthub_policy::ErrorKind::PayloadTooLarge
+                } else {
+                    agenthub_policy::ErrorKind::InvalidRequest
+                };
                 Error::new(
-                    agenthub_policy::ErrorKind::PayloadTooLarge,
-                    format!("cannot read the request body: {e}"),
+                    kind,
+                    format!("cannot read the request body: {}", e.body_text()),
                 )
             })?;
+        // serde would also accept an array for a struct; the API only speaks objects.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(Error::invalid("the request body must be a JSON object"));
+        }
         let mut de = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut de).map_err(|e| body_error(&e))?;
         de.end()
@@ -107,26 +122,46 @@ fn body_error(e: &serde_path_to_error::Error<serde_json::Error>) -> Error {
     if inner.is_syntax() || inner.is_eof() {
         return Error::invalid(format!("invalid JSON: {inner}"));
     }
-    let message = inner.to_string();
+    field_error("request body", e.path(), inner.to_string())
+}
+
+/// A query string. Unlike axum's `Query`, its rejections use the hub's error shape and name
+/// the offending parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        let rejection = match axum::extract::Query::try_from_uri(&parts.uri) {
+            Ok(axum::extract::Query(value)) => return Ok(Self(value)),
+            Err(rejection) => rejection,
+        };
+        // axum's rejection wraps serde_path_to_error's error, which knows the parameter.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        while let Some(e) = source {
+            if let Some(e) = e.downcast_ref::<serde_path_to_error::Error<serde::de::value::Error>>()
+            {
+                return Err(field_error("query string", e.path(), e.inner().to_string()));
+            }
+            source = e.source();
+        }
+        Err(Error::invalid(rejection.body_text()))
+    }
+}
+
+/// A request that parsed but does not fit the expected shape: names the field in `param`.
+fn field_error(whole: &str, path: &serde_path_to_error::Path, message: String) -> Error {
     // serde's message ends with " at line L column C", which means nothing to API callers.
     let message = message
         .split(" at line ")
         .next()
         .unwrap_or(&message)
         .to_owned();
-    let mut path = e.path().to_string();
-    if let Some(field) = message
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split('`').next())
-    {
-        path = if path == "." {
-            field.to_owned()
-        } else {
-            format!("{path}.{field}")
-        };
-    }
+    // The path ends with the offending key, unknown keys included.
+    let path = path.to_string();
     if path == "." {
-        Error::invalid(format!("invalid request body: {message}"))
+        Error::invalid(format!("invalid {whole}: {message}"))
     } else {
         Error::invalid_field(path, message)
     }

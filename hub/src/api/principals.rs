@@ -3,7 +3,7 @@
 use agenthub_policy::admin::{Access, Target};
 use agenthub_policy::{GlobalRole, TeamRole};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,7 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    ApiJson, ListQuery, PageOf, nullable, optional_text, require, timestamp, validate_name,
+    ApiJson, ApiQuery, ListQuery, PageOf, nullable, optional_text, require, timestamp,
+    validate_name,
 };
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -243,7 +244,7 @@ async fn delete(
 async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<PageOf<PrincipalView>>> {
     list(&state, &caller, PrincipalKind::User, &query)
 }
@@ -312,7 +313,7 @@ async fn delete_user(
 async fn list_service_accounts(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<PageOf<PrincipalView>>> {
     list(&state, &caller, PrincipalKind::Service, &query)
 }

@@ -2,14 +2,14 @@
 
 use agenthub_policy::admin::{Access, Target};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiJson, ListQuery, PageOf, optional_text, require, timestamp};
+use super::{ApiJson, ApiQuery, ListQuery, PageOf, optional_text, require, timestamp};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
@@ -84,7 +84,7 @@ fn check_name(name: &str) -> Result<()> {
 async fn list_secrets(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<PageOf<SecretView>>> {
     require(&caller, Access::Read, Target::Secrets)?;
     let page = state

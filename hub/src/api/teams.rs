@@ -3,7 +3,7 @@
 use agenthub_policy::TeamRole;
 use agenthub_policy::admin::{Access, Target};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,7 +11,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{
-    ApiJson, ListQuery, PageOf, nullable, optional_text, require, timestamp, validate_name,
+    ApiJson, ApiQuery, ListQuery, PageOf, nullable, optional_text, require, timestamp,
+    validate_name,
 };
 use crate::app::AppState;
 use crate::auth::Caller;
@@ -117,7 +118,7 @@ fn require_owner(caller: &Caller, team: &Team) -> Result<()> {
 async fn list_teams(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<PageOf<TeamView>>> {
     let all = agenthub_policy::admin::allows(&caller, Access::Read, Target::Teams);
     let page = state

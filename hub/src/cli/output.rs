@@ -51,7 +51,10 @@ impl Table {
 pub fn fields(pairs: &[(&str, String)]) -> String {
     let shown: Vec<_> = pairs.iter().filter(|(_, v)| !v.is_empty()).collect();
     let width = shown.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 1;
-    shown.iter().map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:"))).collect()
+    shown
+        .iter()
+        .map(|(k, v)| format!("{:<width$} {v}\n", format!("{k}:")))
+        .collect()
 }
 
 pub fn or_dash(value: Option<&str>) -> String {
