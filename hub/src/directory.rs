@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use agenthub_policy::{GlobalRole, Identity, Scopes, SubjectKind, TeamMembership, TeamRole};
 use arc_swap::ArcSwap;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
@@ -293,6 +293,8 @@ pub struct Accounts {
     /// Serializes writers and refreshes, so that a refresh read before a write cannot
     /// overwrite that write's effect on the snapshot.
     writer: Mutex<()>,
+    /// Counts the changes made here (not refreshes), for announcing them to other replicas.
+    revision: watch::Sender<u64>,
 }
 
 impl Accounts {
@@ -304,6 +306,7 @@ impl Accounts {
             keyring,
             current: ArcSwap::from_pointee(Directory::from_rows(rows)),
             writer: Mutex::new(()),
+            revision: watch::Sender::new(0),
         })
     }
 
@@ -326,6 +329,12 @@ impl Accounts {
         change(&mut next);
         next.reindex();
         self.current.store(Arc::new(next));
+        self.revision.send_modify(|r| *r += 1);
+    }
+
+    /// Notifies on every change made through this instance (not on refreshes).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
     }
 
     /// Reloads the snapshot from the store, keeping in-memory last-use times that are newer.

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::ServeArgs;
 use super::admin::RotateKeyArgs;
 use crate::app::{self, AppState};
+use crate::bus::{ChangeBus, ChangeKind};
 use crate::config::{ConfigErrors, ConfigHandle, HubConfig, TlsConfig};
 use crate::directory::Accounts;
 use crate::ops::Metrics;
@@ -53,6 +54,7 @@ impl Failure {
 struct Overrides {
     listen: Option<std::net::SocketAddr>,
     database_url: Option<String>,
+    nats_url: Option<String>,
     tls: Option<TlsConfig>,
     log_format: Option<crate::config::LogFormat>,
 }
@@ -71,6 +73,7 @@ impl Overrides {
         Self {
             listen: args.listen,
             database_url: args.database_url.clone(),
+            nats_url: args.nats_url.clone(),
             tls,
             log_format: args.log_format,
         }
@@ -82,6 +85,9 @@ impl Overrides {
         }
         if let Some(url) = &self.database_url {
             config.store.url = Some(url.clone());
+        }
+        if let Some(url) = &self.nats_url {
+            config.bus.nats_url = Some(url.clone());
         }
         if let Some(tls) = &self.tls {
             config.server.tls = Some(tls.clone());
@@ -132,11 +138,6 @@ fn prepare(args: &ServeArgs) -> Result<(HubConfig, Option<String>), Failure> {
     let overrides = Overrides::from_args(args);
     let config = load_config(args.config.as_deref(), &overrides)
         .map_err(|e| Failure::Invalid(e.to_string()))?;
-    if args.nats_url.is_some() {
-        return Err(Failure::Invalid(
-            "--nats-url: cross-replica sync over NATS is not available in this version; run replicas against one --database-url (they reload the directory every store.refresh_interval)".into(),
-        ));
-    }
     let admin_key = std::env::var("AGENTHUB_ADMIN_KEY")
         .ok()
         .filter(|k| !k.is_empty());
@@ -227,6 +228,26 @@ async fn serve(
         );
     }
 
+    let bus = Arc::new(match &config.bus.nats_url {
+        Some(url) => ChangeBus::nats(
+            url,
+            &config.bus.subject_prefix,
+            config.store.connect_timeout,
+        )
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?,
+        None => ChangeBus::single(),
+    });
+    let remote_changes = bus
+        .remote_changes()
+        .await
+        .map_err(|e| Failure::Runtime(format!("cannot subscribe to change notifications: {e}")))?;
+
+    // Signal handlers first: once the port is bound, SIGTERM must mean a graceful stop.
+    let shutdown = CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(crate::server::cancel_on_signal(shutdown.clone()));
+
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", config.server.listen)))?;
@@ -236,10 +257,7 @@ async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %local, "agenthub listening on {scheme}://{local}");
 
-    let shutdown = CancellationToken::new();
     let handle = ConfigHandle::new(config.clone());
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(crate::server::cancel_on_signal(shutdown.clone()));
     tasks.spawn(
         accounts
             .clone()
@@ -255,6 +273,12 @@ async fn serve(
             shutdown.clone(),
         ));
     }
+    tasks.spawn(sync_replicas(
+        accounts.clone(),
+        bus.clone(),
+        remote_changes,
+        shutdown.clone(),
+    ));
     let mut changes = handle.subscribe();
     let stop = shutdown.clone();
     tasks.spawn(async move {
@@ -282,9 +306,40 @@ async fn serve(
         while tasks.join_next().await.is_some() {}
     })
     .await;
+    bus.flush().await;
     store.close().await;
     tracing::info!("agenthub stopped");
     served.map_err(|e| Failure::Runtime(format!("server error: {e}")))
+}
+
+/// Announces this replica's directory changes and applies the other replicas' at once.
+async fn sync_replicas(
+    accounts: Arc<Accounts>,
+    bus: Arc<ChangeBus>,
+    remote: impl futures::Stream<Item = ChangeKind> + Send + 'static,
+    shutdown: CancellationToken,
+) {
+    let mut remote = std::pin::pin!(remote);
+    let mut local = accounts.changes();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = local.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                local.mark_unchanged();
+                bus.announce(ChangeKind::Directory);
+            }
+            Some(kind) = futures::StreamExt::next(&mut remote) => match kind {
+                ChangeKind::Directory => {
+                    if let Err(e) = accounts.refresh().await {
+                        tracing::warn!(error = %e, "could not apply another replica's change; will retry at the next refresh");
+                    }
+                }
+            },
+        }
+    }
 }
 
 /// `agenthub secrets rotate-key`: re-seals every secret under the current master key.

@@ -23,7 +23,29 @@ pub use reload::{ConfigHandle, watch_file};
 pub struct HubConfig {
     pub server: ServerConfig,
     pub store: StoreConfig,
+    pub bus: BusConfig,
     pub logging: LoggingConfig,
+}
+
+/// How replicas sharing one store tell each other about changes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `nats://host:4222`: announce changes to other replicas over NATS so they apply them at
+    /// once. Absent: a single replica (others still catch up every `store.refresh_interval`).
+    /// `--nats-url` overrides it.
+    pub nats_url: Option<String>,
+    /// Prefix of the NATS subjects, so that several hubs can share one NATS server.
+    pub subject_prefix: String,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            nats_url: None,
+            subject_prefix: "agenthub".to_owned(),
+        }
+    }
 }
 
 /// The HTTP listener.
@@ -216,7 +238,12 @@ impl HubConfig {
         interpolate::interpolate(&mut value, &mut String::new(), env, &mut errors);
         let config: Option<HubConfig> = deserialize_collecting(value, &mut errors);
         if let Some(config) = &config {
-            config.check(&mut errors);
+            // Checked even after type errors (their keys fall back to defaults), so that one
+            // pass reports everything; a key already reported is not reported twice.
+            let mut semantic = Vec::new();
+            config.check(&mut semantic);
+            semantic.retain(|s| !errors.iter().any(|e| e.path == s.path));
+            errors.extend(semantic);
         }
         match config {
             Some(config) if errors.is_empty() => Ok(config),
@@ -259,6 +286,27 @@ impl HubConfig {
         {
             err("store.url", message);
         }
+        if let Some(url) = &self.bus.nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://"))
+        {
+            err(
+                "bus.nats_url",
+                format!("\"{url}\" is not a NATS URL (expected nats://host:port)"),
+            );
+        }
+        let prefix = &self.bus.subject_prefix;
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || prefix.starts_with('.')
+            || prefix.ends_with('.')
+        {
+            err(
+                "bus.subject_prefix",
+                format!("invalid NATS subject prefix \"{prefix}\""),
+            );
+        }
         if self.store.max_connections == 0 {
             err("store.max_connections", "must be at least 1".into());
         }
@@ -276,6 +324,7 @@ impl HubConfig {
 
 /// Deserializes `value`, collecting as many errors as it can: after each error the offending
 /// node is removed and deserialization is tried again, so one bad key does not hide the next.
+/// Returns the value deserialized without the removed nodes, if any could be.
 fn deserialize_collecting<T: serde::de::DeserializeOwned>(
     mut value: Value,
     errors: &mut Vec<ConfigError>,
@@ -284,7 +333,7 @@ fn deserialize_collecting<T: serde::de::DeserializeOwned>(
     // Bounded: each round removes one node, and a file has few.
     for _ in 0..64 {
         match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-            Ok(config) => return errors.is_empty().then_some(config),
+            Ok(config) => return Some(config),
             Err(e) => {
                 let mut segments: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
                 let message = e.inner().to_string();
@@ -300,10 +349,11 @@ fn deserialize_collecting<T: serde::de::DeserializeOwned>(
                         return None;
                     }
                 }
-                errors.push(ConfigError::new(
-                    join_path(&segments),
-                    tidy_message(&message),
-                ));
+                let path = join_path(&segments);
+                // A value already reported (an unset `${VAR}`) is not reported twice.
+                if !errors.iter().any(|e| e.path == path) {
+                    errors.push(ConfigError::new(path, tidy_message(&message)));
+                }
                 if segments.is_empty() || !remove_node(&mut value, &segments) {
                     return None;
                 }
@@ -457,6 +507,14 @@ logging:
                     "logging.level: invalid filter",
                 ],
             ),
+            (
+                "server:\n  lisen: 1.2.3.4:5\nstore:\n  max_connections: 0\nlogging:\n  format: jsn\n",
+                &[
+                    "server.lisen: unknown key",
+                    "logging.format: unknown variant `jsn`",
+                    "store.max_connections: must be at least 1",
+                ],
+            ),
             ("modles: []\n", &["modles: unknown key"]),
             (
                 "server:\n  tls:\n    cert: /nonexistent.pem\n",
@@ -472,6 +530,10 @@ logging:
             (
                 "store:\n  url: ${DATABASE_URL}\n",
                 &["store.url: environment variable DATABASE_URL is not set"],
+            ),
+            (
+                "server:\n  listen: ${LISTEN}\n",
+                &["server.listen: environment variable LISTEN is not set"],
             ),
             ("server: [1, 2\n", &["line 2 column 1: invalid YAML"]),
         ];

@@ -123,10 +123,21 @@ impl Store {
                 })
             })
             .connect(&url.url)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot connect to the store at {}: {e}", url.redacted())
-            })?;
+            .await;
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(e) => {
+                let cause = match e {
+                    // The pool retries refused connections until the timeout, then reports only
+                    // that it timed out; one more direct attempt recovers the cause to show.
+                    sqlx::Error::PoolTimedOut => {
+                        connect_failure(&url.url, options.connect_timeout).await
+                    }
+                    e => e.to_string(),
+                };
+                anyhow::bail!("cannot connect to the store at {}: {cause}", url.redacted());
+            }
+        };
         if backend == Backend::Sqlite {
             // Persistent per database file: concurrent readers alongside one writer.
             sqlx::query("PRAGMA journal_mode = WAL")
@@ -155,6 +166,25 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Why a single connection to `url` cannot be opened within `timeout`.
+async fn connect_failure(url: &str, timeout: Duration) -> String {
+    use sqlx::Connection;
+    match tokio::time::timeout(timeout, sqlx::AnyConnection::connect(url)).await {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            format!(
+                "no connection within {}",
+                humantime::format_duration(timeout)
+            )
+        }
+        Err(_) => format!(
+            "no connection within {}",
+            humantime::format_duration(timeout)
+        ),
     }
 }
 
