@@ -1,5 +1,6 @@
 //! What every agenthub plane shares: who is calling ([`Identity`]), what they may do in the admin
-//! area ([`admin`]), and how a failure is classified ([`ErrorKind`]).
+//! area ([`admin`]), which requests a rule applies to ([`when`]), and how a failure is
+//! classified ([`ErrorKind`]).
 //!
 //! This crate is pure logic: no I/O, no async, no wire types. Every decision it makes is taken
 //! from in-memory state the hub hands it.
@@ -7,6 +8,7 @@
 pub mod admin;
 mod error;
 mod identity;
+pub mod when;
 
 pub use error::{ErrorKind, ErrorSource};
 pub use identity::{
