@@ -16,9 +16,11 @@ use tower_http::request_id::{
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::AuthService;
 use crate::config::ConfigHandle;
 use crate::directory::Accounts;
 use crate::error::Error;
+use crate::governance::Governance;
 use crate::ops::{self, Metrics};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -29,6 +31,25 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub config: ConfigHandle,
     pub metrics: Arc<Metrics>,
+    /// JWT issuers, OIDC providers and sessions.
+    pub auth: Arc<AuthService>,
+    /// Authorization, rate limits and budgets in force.
+    pub governance: Arc<Governance>,
+}
+
+impl AppState {
+    /// The state for a directory and a configuration, with fresh metrics.
+    pub fn new(accounts: Arc<Accounts>, governance: Arc<Governance>, config: ConfigHandle) -> Self {
+        let mut metrics = Metrics::new();
+        let auth = AuthService::new(accounts.clone(), &config.snapshot().auth, &mut metrics);
+        Self {
+            accounts,
+            config,
+            metrics: Arc::new(metrics),
+            auth,
+            governance,
+        }
+    }
 }
 
 impl FromRef<AppState> for Arc<Metrics> {
@@ -44,6 +65,7 @@ pub fn router(state: AppState) -> Router {
     let openapi = Arc::new(openapi);
     let routes = Router::new()
         .merge(admin_api)
+        .merge(crate::auth::routes::router())
         .route(
             &format!("{}/openapi.json", crate::api::PREFIX),
             get(move || async move { Json(openapi.as_ref().clone()) }),

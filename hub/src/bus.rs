@@ -18,12 +18,15 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum ChangeKind {
     /// Principals, teams, memberships, keys or secrets.
     Directory,
+    /// Governance rules stored through the admin API.
+    Rules,
 }
 
 impl ChangeKind {
     fn subject_suffix(self) -> &'static str {
         match self {
             Self::Directory => "directory",
+            Self::Rules => "rules",
         }
     }
 }
@@ -79,6 +82,11 @@ impl ChangeBus {
                 prefix: subject_prefix.to_owned(),
             }),
         })
+    }
+
+    /// This replica's id: also the replica name in the budget usage it writes.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     fn subject(prefix: &str, kind: ChangeKind) -> String {
@@ -161,23 +169,33 @@ mod tests {
             .unwrap();
         let mut heard_by_a = Box::pin(a.remote_changes().await.unwrap());
         let mut heard_by_b = Box::pin(b.remote_changes().await.unwrap());
-        // Subscriptions are registered with the server once flushed.
-        a.flush().await;
-        b.flush().await;
 
-        a.announce(ChangeKind::Directory);
-        let got = tokio::time::timeout(Duration::from_secs(10), heard_by_b.next())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(ChangeKind::Directory));
+        // The server learns of a subscription asynchronously; announce until it is heard.
+        async fn until_heard(
+            from: &ChangeBus,
+            to: &mut (impl Stream<Item = ChangeKind> + Unpin),
+        ) -> Option<ChangeKind> {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+            while tokio::time::Instant::now() < deadline {
+                from.announce(ChangeKind::Directory);
+                if let Ok(heard) = tokio::time::timeout(Duration::from_millis(250), to.next()).await
+                {
+                    return heard;
+                }
+            }
+            None
+        }
+        assert_eq!(
+            until_heard(&a, &mut heard_by_b).await,
+            Some(ChangeKind::Directory)
+        );
+        // Only A has announced so far: anything A heard would be its own voice.
         let own = tokio::time::timeout(Duration::from_millis(300), heard_by_a.next()).await;
         assert!(own.is_err(), "a replica must not hear itself");
-
-        b.announce(ChangeKind::Directory);
-        let got = tokio::time::timeout(Duration::from_secs(10), heard_by_a.next())
-            .await
-            .unwrap();
-        assert_eq!(got, Some(ChangeKind::Directory));
+        assert_eq!(
+            until_heard(&b, &mut heard_by_a).await,
+            Some(ChangeKind::Directory)
+        );
     }
 
     #[tokio::test]

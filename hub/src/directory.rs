@@ -19,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, Result};
 use crate::keys::{self, MintedKey};
 use crate::model::{
-    ApiKey, Membership, Millis, Principal, PrincipalKind, SealedSecret, SecretMeta, Team, new_id,
-    now_millis,
+    ApiKey, Membership, Millis, Principal, PrincipalKind, SealedSecret, SecretMeta, Session, Team,
+    new_id, now_millis,
 };
 use crate::secrets::{Keyring, SecretError};
-use crate::store::{DirectoryRows, PrincipalPatch, Store};
+use crate::store::{DirectoryRows, LoginApplied, LoginCode, LoginWrite, PrincipalPatch, Store};
 
 /// The name of the principal that owns the bootstrap admin key.
 pub const BOOTSTRAP_ADMIN: &str = "admin";
@@ -39,6 +39,10 @@ pub struct Directory {
     secrets: BTreeMap<String, SealedSecret>,
     /// Derived: key hash → the key and the identity it authenticates as.
     by_hash: HashMap<String, (Arc<ApiKey>, Arc<Identity>)>,
+    /// Login sessions by token hash.
+    sessions: HashMap<String, Arc<Session>>,
+    /// Derived: principal id → the identity a session of theirs authenticates as.
+    session_identities: HashMap<String, Arc<Identity>>,
 }
 
 /// A page of a listing and the cursor of the next one.
@@ -98,6 +102,12 @@ impl Directory {
                 .map(|s| (s.meta.name.clone(), s))
                 .collect(),
             by_hash: HashMap::new(),
+            sessions: rows
+                .sessions
+                .into_iter()
+                .map(|s| (s.hash.clone(), Arc::new(s)))
+                .collect(),
+            session_identities: HashMap::new(),
         };
         dir.reindex();
         dir
@@ -148,6 +158,48 @@ impl Directory {
                 Some((key.hash.clone(), (key.clone(), Arc::new(identity))))
             })
             .collect();
+        // A session acts with everything its principal may do: scopes only narrow keys.
+        self.session_identities = self
+            .principals
+            .values()
+            .filter(|p| p.kind == PrincipalKind::User)
+            .map(|principal| {
+                let identity = Identity {
+                    principal_id: Some(principal.id.clone()),
+                    name: principal.name.clone(),
+                    kind: SubjectKind::User,
+                    key_id: None,
+                    key_team: None,
+                    teams: teams_of
+                        .get(principal.id.as_str())
+                        .cloned()
+                        .unwrap_or_default(),
+                    role: principal.role,
+                    scopes: Scopes::all(),
+                    claims: Default::default(),
+                };
+                (principal.id.clone(), Arc::new(identity))
+            })
+            .collect();
+    }
+
+    /// The identity a login session token authenticates as, if the session exists, has not
+    /// expired, and its user is enabled.
+    pub fn authenticate_session(&self, token: &str, now: Millis) -> Option<Arc<Identity>> {
+        let session = self.sessions.get(&keys::hash(token))?;
+        if session.expires_at <= now {
+            return None;
+        }
+        let principal = self.principals.get(&session.principal_id)?;
+        if principal.disabled_at.is_some() {
+            return None;
+        }
+        self.session_identities.get(&principal.id).cloned()
+    }
+
+    /// The session a token belongs to, expired or not.
+    pub fn session(&self, token: &str) -> Option<&Arc<Session>> {
+        self.sessions.get(&keys::hash(token))
     }
 
     /// The identity a presented key authenticates as, if the key exists, is neither revoked
@@ -340,6 +392,11 @@ impl Accounts {
     /// Reloads the snapshot from the store, keeping in-memory last-use times that are newer.
     pub async fn refresh(&self) -> Result<()> {
         let _writer = self.writer.lock().await;
+        self.reload_locked().await
+    }
+
+    /// [`Self::refresh`], for callers that hold the writer lock.
+    async fn reload_locked(&self) -> Result<()> {
         let rows = self.store.load_directory().await?;
         let fresh = Directory::from_rows(rows);
         let old = self.current.load();
@@ -687,6 +744,83 @@ impl Accounts {
             .set_meta("bootstrap_key_issued", &now_millis().to_string())
             .await?;
         Ok(Some(secret))
+    }
+
+    /// Applies a completed OIDC login (see [`Store::apply_login`]) and reloads the snapshot, so
+    /// that the new user, memberships and session are served at once.
+    pub async fn record_login(&self, login: LoginWrite) -> Result<LoginApplied> {
+        let _writer = self.writer.lock().await;
+        let applied = self.store.apply_login(&login).await?;
+        self.reload_locked().await?;
+        self.revision.send_modify(|r| *r += 1);
+        Ok(applied)
+    }
+
+    /// Creates a session for a principal; returns it with its token, which is not kept.
+    pub async fn create_session(
+        &self,
+        principal_id: &str,
+        provider: &str,
+        client: crate::model::SessionClient,
+        ttl: Duration,
+    ) -> Result<(Arc<Session>, String)> {
+        let _writer = self.writer.lock().await;
+        if !self.snapshot().principals.contains_key(principal_id) {
+            return Err(Error::not_found("principal"));
+        }
+        let token = keys::mint_session_token();
+        let now = now_millis();
+        let session = Arc::new(Session {
+            id: new_id(),
+            hash: keys::hash(&token),
+            principal_id: principal_id.to_owned(),
+            provider: provider.to_owned(),
+            client,
+            created_at: now,
+            expires_at: now.saturating_add(ttl.as_millis() as Millis),
+        });
+        self.store.insert_session(&session).await?;
+        self.publish(|d| {
+            d.sessions.insert(session.hash.clone(), session.clone());
+        });
+        Ok((session, token))
+    }
+
+    /// Ends the session a token belongs to; whether there was one.
+    pub async fn end_session(&self, token: &str) -> Result<bool> {
+        let _writer = self.writer.lock().await;
+        let hash = keys::hash(token);
+        let existed = self.store.delete_session(&hash).await?;
+        self.publish(|d| {
+            d.sessions.remove(&hash);
+        });
+        Ok(existed)
+    }
+
+    /// Takes a one-time login code (once); `None` when unknown, used or expired.
+    pub async fn take_login_code(&self, code: &str) -> Result<Option<LoginCode>> {
+        self.store
+            .take_login_code(&keys::hash(code), now_millis())
+            .await
+    }
+
+    /// Deletes expired sessions, pending logins and login codes from the store and the
+    /// snapshot.
+    pub async fn purge_expired(&self) -> Result<u64> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let purged = self.store.purge_expired(now).await?;
+        if self
+            .snapshot()
+            .sessions
+            .values()
+            .any(|s| s.expires_at <= now)
+        {
+            let mut next = (**self.current.load()).clone();
+            next.sessions.retain(|_, s| s.expires_at > now);
+            self.current.store(Arc::new(next));
+        }
+        Ok(purged)
     }
 
     /// Writes recently used keys' last-use times to the store, in one batch.

@@ -43,6 +43,31 @@ pub fn from_secret(secret: String) -> MintedKey {
     }
 }
 
+/// Login session tokens (CLI sessions are presented as bearer credentials).
+pub const SESSION_PREFIX: &str = "ahs_";
+
+/// `n` random bytes from the system source, base64url without padding.
+pub fn random_token(n: usize) -> String {
+    use base64::Engine;
+    let mut bytes = vec![0u8; n];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("system random source");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new session token: `ahs_` and 256 random bits.
+pub fn mint_session_token() -> String {
+    format!("{SESSION_PREFIX}{}", random_token(32))
+}
+
+/// The PKCE S256 challenge of a verifier: base64url(SHA-256(verifier)).
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+}
+
 pub fn hash(secret: &str) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
     digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod error;
+pub mod governance;
 pub mod keys;
 pub mod logging;
 pub mod model;

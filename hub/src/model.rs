@@ -141,3 +141,42 @@ pub struct SealedSecret {
     pub nonce: String,
     pub ciphertext: String,
 }
+
+/// Where a login session is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionClient {
+    /// The web console, with the session cookie.
+    Browser,
+    /// `agenthub login`, with the token as a bearer credential.
+    Cli,
+}
+
+impl SessionClient {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Browser => "browser",
+            Self::Cli => "cli",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "browser" => Some(Self::Browser),
+            "cli" => Some(Self::Cli),
+            _ => None,
+        }
+    }
+}
+
+/// A login session. The token itself is never stored, only its SHA-256 `hash`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id: String,
+    pub hash: String,
+    pub principal_id: String,
+    /// The OIDC provider the person logged in with.
+    pub provider: String,
+    pub client: SessionClient,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}

@@ -67,6 +67,16 @@ impl Metrics {
         }
     }
 
+    /// Registers another metric (under the `agenthub_` prefix).
+    pub fn register(
+        &mut self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        self.registry.register(name, help, metric);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.

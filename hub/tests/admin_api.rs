@@ -12,7 +12,7 @@ use std::time::Duration;
 use agenthub::app::{self, AppState};
 use agenthub::config::{ConfigHandle, HubConfig};
 use agenthub::directory::Accounts;
-use agenthub::ops::Metrics;
+use agenthub::governance::Governance;
 use agenthub::secrets::{KeyOrigin, Keyring, MasterKey};
 use agenthub::store::{Backend, DatabaseUrl, Store, StoreOptions};
 use axum::Router;
@@ -210,7 +210,7 @@ impl Hub {
             .expect("open the store");
         let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
         let accounts = Arc::new(
-            Accounts::load(store, Arc::new(keyring))
+            Accounts::load(store.clone(), Arc::new(keyring))
                 .await
                 .expect("load the directory"),
         );
@@ -219,11 +219,13 @@ impl Hub {
             .await
             .expect("bootstrap")
             .expect("the first start issues an admin key");
-        let state = AppState {
-            accounts: accounts.clone(),
-            config: ConfigHandle::new(HubConfig::default()),
-            metrics: Arc::new(Metrics::new()),
-        };
+        let config = ConfigHandle::new(HubConfig::default());
+        let governance = Arc::new(
+            Governance::load(store, config.clone(), "test")
+                .await
+                .expect("load the governance rules"),
+        );
+        let state = AppState::new(accounts.clone(), governance, config);
         Self {
             url,
             router: app::router(state),

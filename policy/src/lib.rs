@@ -1,13 +1,17 @@
-//! What every agenthub plane shares: who is calling ([`Identity`]), what they may do in the admin
-//! area ([`admin`]), which requests a rule applies to ([`when`]), and how a failure is
-//! classified ([`ErrorKind`]).
+//! What every agenthub plane shares: who is calling ([`Identity`]), what they may do
+//! ([`authz`]: policies, roles, the compiled authorizer), what they may do in the admin area
+//! ([`admin`]), which requests a rule applies to ([`when`]), and how a failure is classified
+//! ([`ErrorKind`]).
 //!
 //! This crate is pure logic: no I/O, no async, no wire types. Every decision it makes is taken
 //! from in-memory state the hub hands it.
 
 pub mod admin;
+pub mod authz;
 mod error;
+pub mod guardrails;
 mod identity;
+pub mod limits;
 pub mod when;
 
 pub use error::{ErrorKind, ErrorSource};

@@ -194,7 +194,7 @@ fn find(
     let target = Target::KeysOf {
         principal_id: &key.principal_id,
     };
-    if !agenthub_policy::admin::allows(caller, Access::Read, target) {
+    if !caller.may(Access::Read, target) {
         return Err(not_found());
     }
     require(caller, access, target)?;
@@ -209,7 +209,7 @@ async fn list_keys(
     ApiQuery(query): ApiQuery<KeyListQuery>,
 ) -> Result<Json<PageOf<KeyView>>> {
     let snapshot = state.accounts.snapshot();
-    let all_keys = agenthub_policy::admin::allows(&caller, Access::Read, Target::AllKeys);
+    let all_keys = caller.may(Access::Read, Target::AllKeys);
     let owner = match &query.owner {
         Some(owner) => Some(match snapshot.principal(owner) {
             Some(p) => p.id.clone(),

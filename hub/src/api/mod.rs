@@ -14,7 +14,7 @@ pub use principals::{MeView, PrincipalView};
 pub use secrets::SecretView;
 pub use teams::{MemberView, TeamView};
 
-use agenthub_policy::admin::{self, Access, Target};
+use agenthub_policy::admin::{Access, Target};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
@@ -223,7 +223,7 @@ impl<T> PageOf<T> {
 
 /// Fails with 403 unless the caller may perform `access` on `target`.
 pub fn require(caller: &Caller, access: Access, target: Target<'_>) -> Result<()> {
-    if admin::allows(caller, access, target) {
+    if caller.may(access, target) {
         Ok(())
     } else {
         Err(Error::forbidden())

@@ -340,7 +340,14 @@ async fn create_service_account(
     };
     // Team owners and admins may create service accounts in their team; otherwise hub admins only.
     match &team {
-        Some(team) => require(&caller, Access::Write, Target::Team { id: &team.id })?,
+        Some(team) => require(
+            &caller,
+            Access::Write,
+            Target::Team {
+                id: &team.id,
+                name: &team.name,
+            },
+        )?,
         None => require(&caller, Access::Write, Target::Principals)?,
     }
     let principal = state
@@ -406,6 +413,15 @@ pub struct MeView {
     pub key_id: Option<String>,
     /// The scopes of the key used.
     pub scopes: Vec<String>,
+    /// `user`, `service`, `agent` or `key`.
+    #[serde(default)]
+    pub kind: String,
+    /// Hub-wide role of the credentials: `admin` or `member`.
+    #[serde(default)]
+    pub role: String,
+    /// The teams the credentials act in: the principal's, or those a token's claims map to.
+    #[serde(default)]
+    pub teams: Vec<TeamRoleView>,
 }
 
 /// Describe the caller.
@@ -420,5 +436,16 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Json<MeView> {
         principal: principal.map(|p| view(&state, p)),
         key_id: caller.key_id.clone(),
         scopes: caller.scopes.names(),
+        kind: caller.kind.as_str().to_owned(),
+        role: caller.role.as_str().to_owned(),
+        teams: caller
+            .teams
+            .iter()
+            .map(|t| TeamRoleView {
+                team_id: t.team_id.clone(),
+                team: t.team.clone(),
+                role: t.role.as_str().to_owned(),
+            })
+            .collect(),
     })
 }

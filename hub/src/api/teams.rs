@@ -17,7 +17,7 @@ use super::{
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
-use crate::model::Team;
+use crate::model::{Membership, Principal, Team};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -73,6 +73,16 @@ pub struct SetMember {
     pub role: TeamRole,
 }
 
+fn member_view(m: Membership, p: Principal) -> MemberView {
+    MemberView {
+        principal_id: p.id,
+        name: p.name,
+        kind: p.kind.as_str().to_owned(),
+        role: m.role.as_str().to_owned(),
+        since: timestamp(m.created_at),
+    }
+}
+
 fn view(state: &AppState, team: Team) -> TeamView {
     let member_count = state.accounts.snapshot().members(&team.id).len();
     TeamView {
@@ -95,17 +105,50 @@ fn find(state: &AppState, caller: &Caller, id: &str, access: Access) -> Result<T
         .team(id)
         .cloned()
         .ok_or_else(not_found)?;
-    if !agenthub_policy::admin::allows(caller, Access::Read, Target::Team { id: &team.id }) {
+    if !caller.may(
+        Access::Read,
+        Target::Team {
+            id: &team.id,
+            name: &team.name,
+        },
+    ) {
         return Err(not_found());
     }
-    require(caller, access, Target::Team { id: &team.id })?;
+    require(
+        caller,
+        access,
+        Target::Team {
+            id: &team.id,
+            name: &team.name,
+        },
+    )?;
     Ok(team)
+}
+
+/// Finds the user or service account `id_or_name`, with its current role in `team` if it is a
+/// member.
+fn find_member(
+    state: &AppState,
+    team: &Team,
+    id_or_name: &str,
+) -> Result<(Principal, Option<TeamRole>)> {
+    let directory = state.accounts.snapshot();
+    let principal = directory
+        .principal(id_or_name)
+        .cloned()
+        .ok_or_else(|| Error::not_found(format!("user or service account \"{id_or_name}\"")))?;
+    let current = directory
+        .members(&team.id)
+        .into_iter()
+        .find(|(_, p)| p.id == principal.id)
+        .map(|(m, _)| m.role);
+    Ok((principal, current))
 }
 
 /// Only owners (and hub admins) may make, unmake or remove owners.
 fn require_owner(caller: &Caller, team: &Team) -> Result<()> {
     if caller.team_role(&team.id) == Some(TeamRole::Owner)
-        || agenthub_policy::admin::allows(caller, Access::Write, Target::Teams)
+        || caller.may(Access::Write, Target::Teams)
     {
         Ok(())
     } else {
@@ -120,7 +163,7 @@ async fn list_teams(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<PageOf<TeamView>>> {
-    let all = agenthub_policy::admin::allows(&caller, Access::Read, Target::Teams);
+    let all = caller.may(Access::Read, Target::Teams);
     let page = state
         .accounts
         .snapshot()
@@ -208,13 +251,7 @@ async fn list_members(
         .snapshot()
         .members(&team.id)
         .into_iter()
-        .map(|(m, p)| MemberView {
-            principal_id: p.id,
-            name: p.name,
-            kind: p.kind.as_str().to_owned(),
-            role: m.role.as_str().to_owned(),
-            since: timestamp(m.created_at),
-        })
+        .map(|(m, p)| member_view(m, p))
         .collect();
     Ok(Json(members))
 }
@@ -230,19 +267,7 @@ async fn set_member(
     ApiJson(body): ApiJson<SetMember>,
 ) -> Result<Json<MemberView>> {
     let team = find(&state, &caller, &id, Access::Write)?;
-    let principal = state
-        .accounts
-        .snapshot()
-        .principal(&principal)
-        .cloned()
-        .ok_or_else(|| Error::not_found(format!("user or service account \"{principal}\"")))?;
-    let current = state
-        .accounts
-        .snapshot()
-        .members(&team.id)
-        .into_iter()
-        .find(|(_, p)| p.id == principal.id)
-        .map(|(m, _)| m.role);
+    let (principal, current) = find_member(&state, &team, &principal)?;
     if body.role == TeamRole::Owner || current == Some(TeamRole::Owner) {
         require_owner(&caller, &team)?;
     }
@@ -250,13 +275,7 @@ async fn set_member(
         .accounts
         .set_membership(&team.id, &principal.id, body.role)
         .await?;
-    Ok(Json(MemberView {
-        principal_id: principal.id,
-        name: principal.name,
-        kind: principal.kind.as_str().to_owned(),
-        role: m.role.as_str().to_owned(),
-        since: timestamp(m.created_at),
-    }))
+    Ok(Json(member_view(m, principal)))
 }
 
 /// Remove a member from a team.
@@ -269,19 +288,7 @@ async fn remove_member(
     Path((id, principal)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     let team = find(&state, &caller, &id, Access::Write)?;
-    let principal = state
-        .accounts
-        .snapshot()
-        .principal(&principal)
-        .cloned()
-        .ok_or_else(|| Error::not_found(format!("user or service account \"{principal}\"")))?;
-    let current = state
-        .accounts
-        .snapshot()
-        .members(&team.id)
-        .into_iter()
-        .find(|(_, p)| p.id == principal.id)
-        .map(|(m, _)| m.role);
+    let (principal, current) = find_member(&state, &team, &principal)?;
     if current == Some(TeamRole::Owner) {
         require_owner(&caller, &team)?;
     }

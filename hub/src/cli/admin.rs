@@ -390,6 +390,67 @@ fn show_list<T: DeserializeOwned>(
     Ok(())
 }
 
+/// Calls the hub and prints its answer as JSON or through `human`.
+async fn call_and_show<T: DeserializeOwned>(
+    client: &ClientArgs,
+    method: Method,
+    path: &str,
+    body: Option<&impl Serialize>,
+    human: impl Fn(T) -> String,
+) -> Outcome {
+    let value = connect(client)?.call(method, path, body).await?;
+    show(value, client.json, human)
+}
+
+/// Gets one item and prints it as JSON or through `human`.
+async fn get_and_show<T: DeserializeOwned>(
+    client: &ClientArgs,
+    path: &str,
+    human: impl Fn(T) -> String,
+) -> Outcome {
+    call_and_show(client, Method::GET, path, NO_BODY, human).await
+}
+
+/// Fetches a listing (up to `--limit` items) and prints it as JSON or through `human`.
+async fn list_and_show<T: DeserializeOwned>(
+    client: &ClientArgs,
+    path: &str,
+    list: ListArgs,
+    human: impl Fn(Vec<T>) -> String,
+) -> Outcome {
+    let items = list_all(&connect(client)?, path, list.limit).await?;
+    show_list(items, client.json, human)
+}
+
+/// Deletes what `path` names and prints `done`, in JSON mode too.
+async fn delete(client: &ClientArgs, path: &str, done: String) -> Outcome {
+    connect(client)?.send(Method::DELETE, path, NO_BODY).await?;
+    println!("{done}");
+    Ok(())
+}
+
+/// `{collection}/{id}`, with `id` escaped as one path segment.
+fn item(collection: &str, id: &str) -> String {
+    format!("{collection}/{}", path_segment(id))
+}
+
+fn members_path(team: &str) -> String {
+    format!("{}/members", item("/teams", team))
+}
+
+fn status(disabled: bool) -> String {
+    if disabled { "disabled" } else { "active" }.into()
+}
+
+/// A principal's teams as `team (role), …`.
+fn team_roles(p: &PrincipalView) -> String {
+    p.teams
+        .iter()
+        .map(|t| format!("{} ({})", t.team, t.role))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn principal_table(items: Vec<PrincipalView>) -> String {
     let mut table = Table::new(&["ID", "NAME", "EMAIL", "ROLE", "TEAMS", "STATUS"]);
     for p in items {
@@ -405,19 +466,14 @@ fn principal_table(items: Vec<PrincipalView>) -> String {
             or_dash(p.email.as_deref()),
             p.role,
             or_dash(Some(&teams)),
-            if p.disabled { "disabled" } else { "active" }.into(),
+            status(p.disabled),
         ]);
     }
     table.render()
 }
 
 fn principal_fields(p: PrincipalView) -> String {
-    let teams = p
-        .teams
-        .iter()
-        .map(|t| format!("{} ({})", t.team, t.role))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let teams = team_roles(&p);
     fields(&[
         ("id", p.id),
         ("kind", p.kind),
@@ -426,13 +482,23 @@ fn principal_fields(p: PrincipalView) -> String {
         ("display name", p.display_name.unwrap_or_default()),
         ("description", p.description.unwrap_or_default()),
         ("role", p.role),
-        (
-            "status",
-            if p.disabled { "disabled" } else { "active" }.into(),
-        ),
+        ("status", status(p.disabled)),
         ("teams", teams),
         ("created", p.created_at),
     ])
+}
+
+fn team_table(teams: Vec<TeamView>) -> String {
+    let mut table = Table::new(&["ID", "NAME", "MEMBERS", "DESCRIPTION"]);
+    for t in teams {
+        table.row(vec![
+            t.id,
+            t.name,
+            t.member_count.to_string(),
+            or_dash(t.description.as_deref()),
+        ]);
+    }
+    table.render()
 }
 
 fn team_fields(t: TeamView) -> String {
@@ -443,6 +509,40 @@ fn team_fields(t: TeamView) -> String {
         ("members", t.member_count.to_string()),
         ("created", t.created_at),
     ])
+}
+
+fn member_table(members: Vec<MemberView>) -> String {
+    let mut table = Table::new(&["NAME", "KIND", "ROLE", "SINCE"]);
+    for m in members {
+        table.row(vec![m.name, m.kind, m.role, m.since]);
+    }
+    table.render()
+}
+
+fn key_table(keys: Vec<KeyView>) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        "NAME",
+        "PREFIX",
+        "OWNER",
+        "TEAM",
+        "SCOPES",
+        "STATUS",
+        "LAST USED",
+    ]);
+    for k in keys {
+        table.row(vec![
+            k.id,
+            k.name,
+            k.prefix,
+            k.owner,
+            or_dash(k.team.as_deref()),
+            k.scopes.join(","),
+            k.status,
+            or_dash(k.last_used_at.as_deref()),
+        ]);
+    }
+    table.render()
 }
 
 fn key_fields(k: KeyView) -> String {
@@ -461,6 +561,27 @@ fn key_fields(k: KeyView) -> String {
     ])
 }
 
+fn created_key_text(created: CreatedKey) -> String {
+    format!(
+        "{}\nThis is the only time the key is shown: store it now.\n\n{}",
+        created.key,
+        key_fields(created.info)
+    )
+}
+
+fn secret_table(secrets: Vec<SecretView>) -> String {
+    let mut table = Table::new(&["NAME", "DESCRIPTION", "KEY ID", "UPDATED"]);
+    for s in secrets {
+        table.row(vec![
+            s.name,
+            or_dash(s.description.as_deref()),
+            s.key_id,
+            s.updated_at,
+        ]);
+    }
+    table.render()
+}
+
 fn secret_fields(s: SecretView) -> String {
     fields(&[
         ("name", s.name),
@@ -468,6 +589,17 @@ fn secret_fields(s: SecretView) -> String {
         ("key id", s.key_id),
         ("created", s.created_at),
         ("updated", s.updated_at),
+    ])
+}
+
+fn me_fields(me: MeView) -> String {
+    let teams = me.principal.as_ref().map(team_roles).unwrap_or_default();
+    fields(&[
+        ("subject", me.subject),
+        ("role", me.principal.map(|p| p.role).unwrap_or_default()),
+        ("teams", teams),
+        ("key", me.key_id.unwrap_or_default()),
+        ("scopes", me.scopes.join(" ")),
     ])
 }
 
@@ -485,8 +617,7 @@ fn path_segment(s: &str) -> String {
 pub async fn users(cmd: UsersCommand) -> Outcome {
     match cmd {
         UsersCommand::List { list, client } => {
-            let items = list_all(&connect(&client)?, "/users", list.limit).await?;
-            show_list(items, client.json, principal_table)
+            list_and_show(&client, "/users", list, principal_table).await
         }
         UsersCommand::Create {
             name,
@@ -496,20 +627,17 @@ pub async fn users(cmd: UsersCommand) -> Outcome {
             client,
         } => {
             let body = json!({ "name": name, "email": email, "display_name": display_name, "role": if admin { "admin" } else { "member" } });
-            let value = connect(&client)?
-                .call(Method::POST, "/users", Some(&body))
-                .await?;
-            show(value, client.json, principal_fields)
+            call_and_show(
+                &client,
+                Method::POST,
+                "/users",
+                Some(&body),
+                principal_fields,
+            )
+            .await
         }
         UsersCommand::Get { user, client } => {
-            let value = connect(&client)?
-                .call(
-                    Method::GET,
-                    &format!("/users/{}", path_segment(&user)),
-                    NO_BODY,
-                )
-                .await?;
-            show(value, client.json, principal_fields)
+            get_and_show(&client, &item("/users", &user), principal_fields).await
         }
         UsersCommand::Update {
             user,
@@ -533,25 +661,12 @@ pub async fn users(cmd: UsersCommand) -> Outcome {
             if disable || enable {
                 body.insert("disabled".into(), json!(disable));
             }
-            let value = connect(&client)?
-                .call(
-                    Method::PATCH,
-                    &format!("/users/{}", path_segment(&user)),
-                    Some(&body),
-                )
-                .await?;
-            show(value, client.json, principal_fields)
+            let path = item("/users", &user);
+            call_and_show(&client, Method::PATCH, &path, Some(&body), principal_fields).await
         }
         UsersCommand::Delete { user, client } => {
-            connect(&client)?
-                .send(
-                    Method::DELETE,
-                    &format!("/users/{}", path_segment(&user)),
-                    NO_BODY,
-                )
-                .await?;
-            println!("deleted user {user}");
-            Ok(())
+            let path = item("/users", &user);
+            delete(&client, &path, format!("deleted user {user}")).await
         }
     }
 }
@@ -559,8 +674,7 @@ pub async fn users(cmd: UsersCommand) -> Outcome {
 pub async fn service_accounts(cmd: ServiceAccountsCommand) -> Outcome {
     match cmd {
         ServiceAccountsCommand::List { list, client } => {
-            let items = list_all(&connect(&client)?, "/service-accounts", list.limit).await?;
-            show_list(items, client.json, principal_table)
+            list_and_show(&client, "/service-accounts", list, principal_table).await
         }
         ServiceAccountsCommand::Create {
             name,
@@ -569,31 +683,22 @@ pub async fn service_accounts(cmd: ServiceAccountsCommand) -> Outcome {
             client,
         } => {
             let body = json!({ "name": name, "description": description, "team": team });
-            let value = connect(&client)?
-                .call(Method::POST, "/service-accounts", Some(&body))
-                .await?;
-            show(value, client.json, principal_fields)
+            call_and_show(
+                &client,
+                Method::POST,
+                "/service-accounts",
+                Some(&body),
+                principal_fields,
+            )
+            .await
         }
         ServiceAccountsCommand::Get { account, client } => {
-            let value = connect(&client)?
-                .call(
-                    Method::GET,
-                    &format!("/service-accounts/{}", path_segment(&account)),
-                    NO_BODY,
-                )
-                .await?;
-            show(value, client.json, principal_fields)
+            let path = item("/service-accounts", &account);
+            get_and_show(&client, &path, principal_fields).await
         }
         ServiceAccountsCommand::Delete { account, client } => {
-            connect(&client)?
-                .send(
-                    Method::DELETE,
-                    &format!("/service-accounts/{}", path_segment(&account)),
-                    NO_BODY,
-                )
-                .await?;
-            println!("deleted service account {account}");
-            Ok(())
+            let path = item("/service-accounts", &account);
+            delete(&client, &path, format!("deleted service account {account}")).await
         }
     }
 }
@@ -601,43 +706,18 @@ pub async fn service_accounts(cmd: ServiceAccountsCommand) -> Outcome {
 pub async fn teams(cmd: TeamsCommand) -> Outcome {
     match cmd {
         TeamsCommand::List { list, client } => {
-            let items = list_all(&connect(&client)?, "/teams", list.limit).await?;
-            show_list(items, client.json, |teams: Vec<TeamView>| {
-                let mut table = Table::new(&["ID", "NAME", "MEMBERS", "DESCRIPTION"]);
-                for t in teams {
-                    table.row(vec![
-                        t.id,
-                        t.name,
-                        t.member_count.to_string(),
-                        or_dash(t.description.as_deref()),
-                    ]);
-                }
-                table.render()
-            })
+            list_and_show(&client, "/teams", list, team_table).await
         }
         TeamsCommand::Create {
             name,
             description,
             client,
         } => {
-            let value = connect(&client)?
-                .call(
-                    Method::POST,
-                    "/teams",
-                    Some(&json!({ "name": name, "description": description })),
-                )
-                .await?;
-            show(value, client.json, team_fields)
+            let body = json!({ "name": name, "description": description });
+            call_and_show(&client, Method::POST, "/teams", Some(&body), team_fields).await
         }
         TeamsCommand::Get { team, client } => {
-            let value = connect(&client)?
-                .call(
-                    Method::GET,
-                    &format!("/teams/{}", path_segment(&team)),
-                    NO_BODY,
-                )
-                .await?;
-            show(value, client.json, team_fields)
+            get_and_show(&client, &item("/teams", &team), team_fields).await
         }
         TeamsCommand::Update {
             team,
@@ -645,42 +725,20 @@ pub async fn teams(cmd: TeamsCommand) -> Outcome {
             client,
         } => {
             let body = json!({ "description": description });
-            let value = connect(&client)?
-                .call(
-                    Method::PATCH,
-                    &format!("/teams/{}", path_segment(&team)),
-                    Some(&body),
-                )
-                .await?;
-            show(value, client.json, team_fields)
+            let path = item("/teams", &team);
+            call_and_show(&client, Method::PATCH, &path, Some(&body), team_fields).await
         }
         TeamsCommand::Delete { team, client } => {
-            connect(&client)?
-                .send(
-                    Method::DELETE,
-                    &format!("/teams/{}", path_segment(&team)),
-                    NO_BODY,
-                )
-                .await?;
-            println!("deleted team {team}");
-            Ok(())
+            let path = item("/teams", &team);
+            delete(&client, &path, format!("deleted team {team}")).await
         }
         TeamsCommand::Members { team, client } => {
+            // Not a paged listing: the members come as one array.
             let value: Value = connect(&client)?
-                .call(
-                    Method::GET,
-                    &format!("/teams/{}/members", path_segment(&team)),
-                    NO_BODY,
-                )
+                .call(Method::GET, &members_path(&team), NO_BODY)
                 .await?;
             let items = value.as_array().cloned().unwrap_or_default();
-            show_list(items, client.json, |members: Vec<MemberView>| {
-                let mut table = Table::new(&["NAME", "KIND", "ROLE", "SINCE"]);
-                for m in members {
-                    table.row(vec![m.name, m.kind, m.role, m.since]);
-                }
-                table.render()
-            })
+            show_list(items, client.json, member_table)
         }
         TeamsCommand::AddMember {
             team,
@@ -688,33 +746,20 @@ pub async fn teams(cmd: TeamsCommand) -> Outcome {
             role,
             client,
         } => {
-            let path = format!(
-                "/teams/{}/members/{}",
-                path_segment(&team),
-                path_segment(&member)
-            );
-            let value = connect(&client)?
-                .call(Method::PUT, &path, Some(&json!({ "role": role })))
-                .await?;
-            show(value, client.json, |m: MemberView| {
+            let body = json!({ "role": role });
+            let path = item(&members_path(&team), &member);
+            call_and_show(&client, Method::PUT, &path, Some(&body), |m: MemberView| {
                 format!("{} is now {} of {team}\n", m.name, m.role)
             })
+            .await
         }
         TeamsCommand::RemoveMember {
             team,
             member,
             client,
         } => {
-            let path = format!(
-                "/teams/{}/members/{}",
-                path_segment(&team),
-                path_segment(&member)
-            );
-            connect(&client)?
-                .send(Method::DELETE, &path, NO_BODY)
-                .await?;
-            println!("removed {member} from {team}");
-            Ok(())
+            let path = item(&members_path(&team), &member);
+            delete(&client, &path, format!("removed {member} from {team}")).await
         }
     }
 }
@@ -730,32 +775,7 @@ pub async fn keys(cmd: KeysCommand) -> Outcome {
                 Some(owner) => format!("/keys?owner={}", path_segment(&owner)),
                 None => "/keys".to_owned(),
             };
-            let items = list_all(&connect(&client)?, &path, list.limit).await?;
-            show_list(items, client.json, |keys: Vec<KeyView>| {
-                let mut table = Table::new(&[
-                    "ID",
-                    "NAME",
-                    "PREFIX",
-                    "OWNER",
-                    "TEAM",
-                    "SCOPES",
-                    "STATUS",
-                    "LAST USED",
-                ]);
-                for k in keys {
-                    table.row(vec![
-                        k.id,
-                        k.name,
-                        k.prefix,
-                        k.owner,
-                        or_dash(k.team.as_deref()),
-                        k.scopes.join(","),
-                        k.status,
-                        or_dash(k.last_used_at.as_deref()),
-                    ]);
-                }
-                table.render()
-            })
+            list_and_show(&client, &path, list, key_table).await
         }
         KeysCommand::Create {
             name,
@@ -774,49 +794,27 @@ pub async fn keys(cmd: KeysCommand) -> Outcome {
                 "expires_in": expires_in,
                 "expires_at": expires_at,
             });
-            let value = connect(&client)?
-                .call(Method::POST, "/keys", Some(&body))
-                .await?;
-            show(value, client.json, |created: CreatedKey| {
-                format!(
-                    "{}\nThis is the only time the key is shown: store it now.\n\n{}",
-                    created.key,
-                    key_fields(created.info)
-                )
-            })
+            call_and_show(
+                &client,
+                Method::POST,
+                "/keys",
+                Some(&body),
+                created_key_text,
+            )
+            .await
         }
         KeysCommand::Get { id, client } => {
-            let value = connect(&client)?
-                .call(
-                    Method::GET,
-                    &format!("/keys/{}", path_segment(&id)),
-                    NO_BODY,
-                )
-                .await?;
-            show(value, client.json, key_fields)
+            get_and_show(&client, &item("/keys", &id), key_fields).await
         }
         KeysCommand::Revoke { id, client } => {
-            let value = connect(&client)?
-                .call(
-                    Method::POST,
-                    &format!("/keys/{}/revoke", path_segment(&id)),
-                    NO_BODY,
-                )
-                .await?;
-            show(value, client.json, |k: KeyView| {
+            let path = format!("{}/revoke", item("/keys", &id));
+            call_and_show(&client, Method::POST, &path, NO_BODY, |k: KeyView| {
                 format!("revoked key {} ({})\n", k.id, k.name)
             })
+            .await
         }
         KeysCommand::Delete { id, client } => {
-            connect(&client)?
-                .send(
-                    Method::DELETE,
-                    &format!("/keys/{}", path_segment(&id)),
-                    NO_BODY,
-                )
-                .await?;
-            println!("deleted key {id}");
-            Ok(())
+            delete(&client, &item("/keys", &id), format!("deleted key {id}")).await
         }
     }
 }
@@ -824,19 +822,7 @@ pub async fn keys(cmd: KeysCommand) -> Outcome {
 pub async fn secrets(cmd: SecretsCommand) -> Outcome {
     match cmd {
         SecretsCommand::List { list, client } => {
-            let items = list_all(&connect(&client)?, "/secrets", list.limit).await?;
-            show_list(items, client.json, |secrets: Vec<SecretView>| {
-                let mut table = Table::new(&["NAME", "DESCRIPTION", "KEY ID", "UPDATED"]);
-                for s in secrets {
-                    table.row(vec![
-                        s.name,
-                        or_dash(s.description.as_deref()),
-                        s.key_id,
-                        s.updated_at,
-                    ]);
-                }
-                table.render()
-            })
+            list_and_show(&client, "/secrets", list, secret_table).await
         }
         SecretsCommand::Set {
             name,
@@ -865,40 +851,21 @@ pub async fn secrets(cmd: SecretsCommand) -> Outcome {
                 .unwrap_or(&value)
                 .to_owned();
             let body = json!({ "value": value, "description": description });
-            let result = connect(&client)?
-                .call(
-                    Method::PUT,
-                    &format!("/secrets/{}", path_segment(&name)),
-                    Some(&body),
-                )
-                .await?;
-            show(result, client.json, |s: SecretView| {
+            let path = item("/secrets", &name);
+            call_and_show(&client, Method::PUT, &path, Some(&body), |s: SecretView| {
                 format!(
                     "stored secret {} (reference it as secret:{})\n",
                     s.name, s.name
                 )
             })
+            .await
         }
         SecretsCommand::Get { name, client } => {
-            let value = connect(&client)?
-                .call(
-                    Method::GET,
-                    &format!("/secrets/{}", path_segment(&name)),
-                    NO_BODY,
-                )
-                .await?;
-            show(value, client.json, secret_fields)
+            get_and_show(&client, &item("/secrets", &name), secret_fields).await
         }
         SecretsCommand::Delete { name, client } => {
-            connect(&client)?
-                .send(
-                    Method::DELETE,
-                    &format!("/secrets/{}", path_segment(&name)),
-                    NO_BODY,
-                )
-                .await?;
-            println!("deleted secret {name}");
-            Ok(())
+            let path = item("/secrets", &name);
+            delete(&client, &path, format!("deleted secret {name}")).await
         }
         SecretsCommand::RotateKey(_) => Err(ClientError::Usage(
             "rotate-key runs offline, not through the API".into(),
@@ -907,27 +874,7 @@ pub async fn secrets(cmd: SecretsCommand) -> Outcome {
 }
 
 pub async fn whoami(client: ClientArgs) -> Outcome {
-    let value = connect(&client)?.call(Method::GET, "/me", NO_BODY).await?;
-    show(value, client.json, |me: MeView| {
-        let teams = me
-            .principal
-            .as_ref()
-            .map(|p| {
-                p.teams
-                    .iter()
-                    .map(|t| format!("{} ({})", t.team, t.role))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
-        fields(&[
-            ("subject", me.subject),
-            ("role", me.principal.map(|p| p.role).unwrap_or_default()),
-            ("teams", teams),
-            ("key", me.key_id.unwrap_or_default()),
-            ("scopes", me.scopes.join(" ")),
-        ])
-    })
+    get_and_show(&client, "/me", me_fields).await
 }
 
 #[cfg(test)]

@@ -69,7 +69,25 @@ impl Client {
         let http = builder
             .build()
             .map_err(|e| ClientError::Usage(format!("cannot build the HTTP client: {e}")))?;
+        // Without a key, the session `agenthub login` stored for this hub, if any.
+        let key = key.or_else(|| super::login::stored_token(&base));
         Ok(Self { http, base, key })
+    }
+
+    /// The hub's base URL, without a trailing slash.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Like [`Client::call`], for a path outside the admin API (e.g. `/auth/providers`).
+    pub async fn call_path<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
+        let text = self.send_path(method, path, body).await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Protocol(format!("{e}: {text}")))
     }
 
     pub async fn call<T: DeserializeOwned>(
@@ -89,7 +107,18 @@ impl Client {
         path: &str,
         body: Option<&impl Serialize>,
     ) -> Result<String, ClientError> {
-        let url = format!("{}/api/v1{path}", self.base);
+        self.send_path(method, &format!("/api/v1{path}"), body)
+            .await
+    }
+
+    /// Like [`Client::send`], for a path outside the admin API.
+    pub async fn send_path(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<String, ClientError> {
+        let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
         if let Some(key) = &self.key {
             request = request.bearer_auth(key);
@@ -113,7 +142,7 @@ impl Client {
             .map(|b| b.error.message)
             .unwrap_or_else(|_| text.clone());
         let message = if status == StatusCode::UNAUTHORIZED && self.key.is_none() {
-            format!("{message}: pass --key or set AGENTHUB_KEY")
+            format!("{message}: pass --key or set AGENTHUB_KEY (or run agenthub login)")
         } else {
             message
         };

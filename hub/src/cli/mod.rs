@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod login;
 mod output;
 mod serve;
 
@@ -48,6 +49,11 @@ pub enum Command {
     Secrets(admin::SecretsCommand),
     /// Show who the configured key authenticates as.
     Whoami(admin::ClientArgs),
+    /// Log in through the hub's identity provider (browser, loopback redirect); the session is
+    /// stored for the other commands.
+    Login(login::LoginArgs),
+    /// End the session stored by `agenthub login`.
+    Logout(login::LogoutArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +121,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Secrets(admin::SecretsCommand::RotateKey(args)) => serve::rotate_secret_key(args),
         Command::Secrets(cmd) => admin::block_on(admin::secrets(cmd)),
         Command::Whoami(args) => admin::block_on(admin::whoami(args)),
+        Command::Login(args) => login::run_login(args),
+        Command::Logout(args) => login::run_logout(args),
     }
 }
 

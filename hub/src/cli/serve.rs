@@ -18,7 +18,7 @@ use crate::app::{self, AppState};
 use crate::bus::{ChangeBus, ChangeKind};
 use crate::config::{ConfigErrors, ConfigHandle, HubConfig, TlsConfig};
 use crate::directory::Accounts;
-use crate::ops::Metrics;
+use crate::governance::{AlertWebhook, Governance};
 use crate::secrets::{KeyOrigin, Keyring, MasterKey};
 use crate::store::{DatabaseUrl, Store, StoreOptions};
 
@@ -242,6 +242,19 @@ async fn serve(
         .remote_changes()
         .await
         .map_err(|e| Failure::Runtime(format!("cannot subscribe to change notifications: {e}")))?;
+    let handle = ConfigHandle::new(config.clone());
+    let governance = Arc::new(
+        Governance::load(store.clone(), handle.clone(), bus.origin())
+            .await
+            .map_err(|e| Failure::Runtime(format!("cannot load the governance rules: {e}")))?,
+    );
+    let alert_webhook = config
+        .budget_alerts
+        .webhook
+        .as_deref()
+        .map(|url| AlertWebhook::new(url, config.budget_alerts.timeout))
+        .transpose()
+        .map_err(|e| Failure::Runtime(format!("budget_alerts.webhook: {e}")))?;
 
     // Signal handlers first: once the port is bound, SIGTERM must mean a graceful stop.
     let shutdown = CancellationToken::new();
@@ -257,7 +270,6 @@ async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %local, "agenthub listening on {scheme}://{local}");
 
-    let handle = ConfigHandle::new(config.clone());
     tasks.spawn(
         accounts
             .clone()
@@ -273,14 +285,21 @@ async fn serve(
             shutdown.clone(),
         ));
     }
+    tasks.spawn(governance.clone().run_background(
+        alert_webhook,
+        config.store.refresh_interval,
+        shutdown.clone(),
+    ));
     tasks.spawn(sync_replicas(
         accounts.clone(),
+        governance.clone(),
         bus.clone(),
         remote_changes,
         shutdown.clone(),
     ));
     let mut changes = handle.subscribe();
     let stop = shutdown.clone();
+    let rules = governance.clone();
     tasks.spawn(async move {
         loop {
             tokio::select! {
@@ -289,14 +308,22 @@ async fn serve(
             }
             let level = changes.borrow_and_update().logging.level.clone();
             log_level.set(&level);
+            if let Err(problems) = rules.rebuild().await {
+                let problems: Vec<String> = problems.into_iter().map(|(path, message)| format!("{path}: {message}")).collect();
+                tracing::error!(?problems, "the new configuration's rules conflict with the stored rules; keeping the rules in force");
+            }
         }
     });
 
-    let state = AppState {
-        accounts: accounts.clone(),
-        config: handle.clone(),
-        metrics: Arc::new(Metrics::new()),
-    };
+    let state = AppState::new(accounts.clone(), governance.clone(), handle.clone());
+    // JWKS caches and provider discovery: fetched now (a failure is logged, not fatal), kept
+    // fresh, and rebuilt when the configuration changes.
+    tasks.spawn(
+        state
+            .auth
+            .clone()
+            .run_background(handle.clone(), shutdown.clone()),
+    );
     let drain = config.server.shutdown_timeout;
     let served =
         crate::server::serve(listener, tls, app::router(state), shutdown.clone(), drain).await;
@@ -315,29 +342,40 @@ async fn serve(
 /// Announces this replica's directory changes and applies the other replicas' at once.
 async fn sync_replicas(
     accounts: Arc<Accounts>,
+    governance: Arc<Governance>,
     bus: Arc<ChangeBus>,
     remote: impl futures::Stream<Item = ChangeKind> + Send + 'static,
     shutdown: CancellationToken,
 ) {
     let mut remote = std::pin::pin!(remote);
-    let mut local = accounts.changes();
+    let mut directory = accounts.changes();
+    let mut rules = governance.changes();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            changed = local.changed() => {
+            changed = directory.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                local.mark_unchanged();
+                directory.mark_unchanged();
                 bus.announce(ChangeKind::Directory);
             }
-            Some(kind) = futures::StreamExt::next(&mut remote) => match kind {
-                ChangeKind::Directory => {
-                    if let Err(e) = accounts.refresh().await {
-                        tracing::warn!(error = %e, "could not apply another replica's change; will retry at the next refresh");
-                    }
+            changed = rules.changed() => {
+                if changed.is_err() {
+                    return;
                 }
-            },
+                rules.mark_unchanged();
+                bus.announce(ChangeKind::Rules);
+            }
+            Some(kind) = futures::StreamExt::next(&mut remote) => {
+                let applied = match kind {
+                    ChangeKind::Directory => accounts.refresh().await,
+                    ChangeKind::Rules => governance.refresh().await,
+                };
+                if let Err(e) = applied {
+                    tracing::warn!(error = %e, "could not apply another replica's change; will retry at the next refresh");
+                }
+            }
         }
     }
 }

@@ -4,6 +4,8 @@
 //! rejected) → semantic checks. Every stage reports all the errors it finds, each with the path
 //! of the offending key, so that an operator fixes a file in one pass.
 
+mod auth;
+mod governance;
 mod interpolate;
 mod reload;
 
@@ -15,6 +17,11 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+pub use auth::{
+    AuthConfig, ClaimRule, JwsAlgorithm, JwtIssuerConfig, OidcProviderConfig, SessionConfig,
+    TokenKind, http_url,
+};
+pub use governance::{AuthorizationConfig, BudgetAlertsConfig, limits_config, policy_set};
 pub use reload::{ConfigHandle, watch_file};
 
 /// The whole configuration file.
@@ -25,6 +32,20 @@ pub struct HubConfig {
     pub store: StoreConfig,
     pub bus: BusConfig,
     pub logging: LoggingConfig,
+    /// Identity providers: JWT issuers, OIDC login, sessions.
+    pub auth: AuthConfig,
+    /// Authorization settings (the starter policy).
+    pub authorization: AuthorizationConfig,
+    /// Grants: who may do what on which model, tool, agent or admin area.
+    pub policies: Vec<agenthub_policy::authz::PolicyRule>,
+    /// Role assignments: subjects that hold a role, globally or within a team.
+    pub roles: Vec<agenthub_policy::authz::RoleRule>,
+    /// Request and token rate limits.
+    pub rate_limits: Vec<agenthub_policy::limits::RateLimitRule>,
+    /// Spending and token budgets per day, week or month.
+    pub budgets: Vec<agenthub_policy::limits::BudgetRule>,
+    /// Where budget threshold alerts are delivered.
+    pub budget_alerts: BudgetAlertsConfig,
 }
 
 /// How replicas sharing one store tell each other about changes.
@@ -319,6 +340,8 @@ impl HubConfig {
                 format!("invalid filter \"{}\": {e}", self.logging.level),
             );
         }
+        self.auth.check(errors);
+        governance::check(self, errors);
     }
 }
 

@@ -5,7 +5,10 @@
 //! never read on a request's hot path: the hub serves from its in-memory directory and writes
 //! through here.
 
+mod auth;
+mod budgets;
 mod queries;
+mod rules;
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,7 +19,9 @@ use sqlx::{AnyPool, Executor};
 
 use crate::error::Error;
 
+pub use auth::{LoginApplied, LoginCode, LoginWrite, PendingLogin};
 pub use queries::{DirectoryRows, PrincipalPatch};
+pub use rules::StoredRule;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -20,6 +20,8 @@ pub struct DirectoryRows {
     pub memberships: Vec<Membership>,
     pub keys: Vec<ApiKey>,
     pub secrets: Vec<SealedSecret>,
+    /// Login sessions that have not expired.
+    pub sessions: Vec<crate::model::Session>,
 }
 
 /// Fields of a principal that an update may change; `None` leaves a field as it is.
@@ -153,6 +155,7 @@ impl Store {
                 .iter()
                 .map(secret_from)
                 .collect::<Result<_>>()?,
+            sessions: self.live_sessions(crate::model::now_millis()).await?,
         };
         Ok(rows)
     }
@@ -242,7 +245,7 @@ impl Store {
     pub async fn upsert_membership(&self, m: &Membership) -> Result<()> {
         sqlx::query(
             "INSERT INTO memberships (team_id, principal_id, role, created_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (team_id, principal_id) DO UPDATE SET role = excluded.role",
+             ON CONFLICT (team_id, principal_id) DO UPDATE SET role = excluded.role, managed_by = NULL",
         )
         .bind(&m.team_id)
         .bind(&m.principal_id)

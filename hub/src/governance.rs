@@ -1,0 +1,536 @@
+//! Governance in force: the authorizer and the limits, compiled from the configuration file and
+//! the rules stored through the admin API, and the background work that keeps budgets durable.
+//!
+//! Deciding is in memory: the authorizer and the limits are snapshots swapped atomically when
+//! rules change. Budget usage leaves the hot path through a bounded queue; the writer stores it
+//! version-guarded, so a retried or replayed write changes nothing, and on start the usage of
+//! the current periods is restored, so a restart neither resets nor double-counts a budget.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agenthub_policy::authz::{Authorizer, PolicyRule, PolicySet, RoleRule, starter_policy};
+use agenthub_policy::limits::{
+    Admission, BudgetAlert, BudgetRule, BudgetUsage, Limits, LimitsConfig, RateLimitRule,
+    Rejection, Timestamp, Usage,
+};
+use agenthub_policy::when::RequestFacts;
+use arc_swap::ArcSwap;
+use serde::de::DeserializeOwned;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{ConfigHandle, HubConfig, limits_config, policy_set};
+use crate::error::{Error, Result};
+use crate::model::now_millis;
+use crate::store::{Store, StoredRule};
+
+/// The kinds of rule the admin API stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleKind {
+    Policy,
+    Role,
+    RateLimit,
+    Budget,
+}
+
+impl RuleKind {
+    pub const ALL: [RuleKind; 4] = [Self::Policy, Self::Role, Self::RateLimit, Self::Budget];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Policy => "policy",
+            Self::Role => "role",
+            Self::RateLimit => "rate_limit",
+            Self::Budget => "budget",
+        }
+    }
+
+    /// The configuration section (and API collection) holding this kind.
+    pub fn section(self) -> &'static str {
+        match self {
+            Self::Policy => "policies",
+            Self::Role => "roles",
+            Self::RateLimit => "rate_limits",
+            Self::Budget => "budgets",
+        }
+    }
+}
+
+/// A problem with a rule set: the path of the offending field and what is wrong.
+pub type Problem = (String, String);
+
+/// The compiled rules of one configuration plus the stored rules.
+struct Compiled {
+    authorizer: Authorizer,
+    limits: LimitsConfig,
+}
+
+fn parse_stored<T: DeserializeOwned>(rule: &StoredRule) -> std::result::Result<T, Problem> {
+    serde_json::from_value(rule.body.clone()).map_err(|e| {
+        (
+            format!("{}[id={}]", rule.kind, rule.id),
+            format!("stored rule cannot be read: {e}"),
+        )
+    })
+}
+
+/// Merges the configuration's rules with the stored ones and compiles them. Problems of
+/// stored rules are reported under `<section>[<index in the merged list>]`.
+fn compile(
+    config: &HubConfig,
+    stored: &[StoredRule],
+) -> std::result::Result<Compiled, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut set = if config.authorization.starter_policy {
+        starter_policy()
+    } else {
+        PolicySet::default()
+    };
+    set.extend(policy_set(config));
+    let mut limits = limits_config(config);
+    for rule in stored {
+        let parsed = match rule.kind.as_str() {
+            "policy" => parse_stored::<PolicyRule>(rule).map(|r| set.policies.push(r)),
+            "role" => parse_stored::<RoleRule>(rule).map(|r| set.roles.push(r)),
+            "rate_limit" => parse_stored::<RateLimitRule>(rule).map(|r| limits.rate_limits.push(r)),
+            "budget" => parse_stored::<BudgetRule>(rule).map(|r| limits.budgets.push(r)),
+            other => Err((
+                format!("{other}[id={}]", rule.id),
+                "unknown kind of stored rule".into(),
+            )),
+        };
+        if let Err(problem) = parsed {
+            problems.push(problem);
+        }
+    }
+    problems.extend(set.validate().into_iter().map(|p| (p.path, p.message)));
+    if let Err(found) = limits.validate() {
+        problems.extend(found.into_iter().map(|p| (p.path, p.message)));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let authorizer = Authorizer::new(set).map_err(|e| {
+        e.problems
+            .into_iter()
+            .map(|p| (p.path, p.message))
+            .collect::<Vec<_>>()
+    })?;
+    Ok(Compiled { authorizer, limits })
+}
+
+/// The hub's governance: decisions from memory, usage written behind.
+pub struct Governance {
+    store: Store,
+    config: ConfigHandle,
+    authorizer: ArcSwap<Authorizer>,
+    limits: ArcSwap<Limits>,
+    stored: ArcSwap<Vec<StoredRule>>,
+    /// Serializes rule changes and rebuilds.
+    writer: Mutex<()>,
+    /// Counts rule changes made here, for announcing them to other replicas.
+    revision: watch::Sender<u64>,
+    usage: mpsc::Sender<Vec<BudgetUsage>>,
+    alerts: mpsc::Sender<BudgetAlert>,
+    /// The receiving ends, taken once by the background task.
+    queues: std::sync::Mutex<Option<Queues>>,
+}
+
+/// A usage row's identity: budget, subject, period, measure, replica.
+type UsageKey = (String, String, String, String, String);
+
+type Queues = (
+    mpsc::Receiver<Vec<BudgetUsage>>,
+    mpsc::Receiver<BudgetAlert>,
+);
+
+/// How many usage batches and alerts may wait for the store before new ones are dropped (and
+/// counted). Budget totals are absolute, so a dropped batch is repaired by the next one and by
+/// the periodic full snapshot.
+const QUEUE_DEPTH: usize = 1024;
+
+impl Governance {
+    /// Compiles the rules in force and restores the budget usage of the current periods.
+    /// `replica` names this process in the usage rows it writes.
+    pub async fn load(
+        store: Store,
+        config: ConfigHandle,
+        replica: &str,
+    ) -> std::result::Result<Self, String> {
+        let stored = store
+            .load_rules()
+            .await
+            .map_err(|e| format!("cannot load the stored rules: {e}"))?;
+        let compiled =
+            compile(&config.snapshot(), &stored).map_err(|problems| render(&problems))?;
+        let limits = Limits::new(&compiled.limits, replica).map_err(|p| {
+            render(
+                &p.into_iter()
+                    .map(|p| (p.path, p.message))
+                    .collect::<Vec<_>>(),
+            )
+        })?;
+        let rows = store
+            .load_budget_usage()
+            .await
+            .map_err(|e| format!("cannot load budget usage: {e}"))?;
+        let report = limits.restore(&rows, now());
+        tracing::info!(
+            applied = report.applied,
+            ignored = report.ignored,
+            "budget usage restored"
+        );
+        let (usage, usage_rx) = mpsc::channel(QUEUE_DEPTH);
+        let (alerts, alerts_rx) = mpsc::channel(QUEUE_DEPTH);
+        Ok(Self {
+            store,
+            config,
+            authorizer: ArcSwap::from_pointee(compiled.authorizer),
+            limits: ArcSwap::from_pointee(limits),
+            stored: ArcSwap::from_pointee(stored),
+            writer: Mutex::new(()),
+            revision: watch::Sender::new(0),
+            usage,
+            alerts,
+            queues: std::sync::Mutex::new(Some((usage_rx, alerts_rx))),
+        })
+    }
+
+    pub fn authorizer(&self) -> Arc<Authorizer> {
+        self.authorizer.load_full()
+    }
+
+    pub fn limits(&self) -> Arc<Limits> {
+        self.limits.load_full()
+    }
+
+    /// The rules stored through the admin API.
+    pub fn stored_rules(&self) -> Arc<Vec<StoredRule>> {
+        self.stored.load_full()
+    }
+
+    /// Notifies on every rule change made through this instance.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+
+    /// Admits a request against every rate limit and budget that applies.
+    pub fn admit(
+        &self,
+        facts: &RequestFacts<'_>,
+        estimate: Usage,
+    ) -> std::result::Result<Admission, Rejection> {
+        self.limits.load().check(facts, estimate, now())
+    }
+
+    /// Settles an admitted request with its actual usage; budget changes are queued for the
+    /// store and crossed thresholds for delivery. Never blocks.
+    pub fn settle(&self, admission: Admission, actual: Usage) {
+        let charge = admission.charge(actual, now());
+        if !charge.usage.is_empty() && self.usage.try_send(charge.usage).is_err() {
+            tracing::warn!("budget usage queue full; the periodic snapshot will store it");
+        }
+        for alert in charge.alerts {
+            if self.alerts.try_send(alert).is_err() {
+                tracing::warn!("budget alert queue full; alert dropped");
+            }
+        }
+    }
+
+    /// Recompiles from the current configuration and stored rules; on failure the rules in
+    /// force stay as they are.
+    pub async fn rebuild(&self) -> std::result::Result<(), Vec<Problem>> {
+        let _writer = self.writer.lock().await;
+        self.install(self.stored.load_full().as_ref().clone())
+    }
+
+    /// Reloads the stored rules (another replica changed them) and recompiles.
+    pub async fn refresh(&self) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let stored = self.store.load_rules().await?;
+        if stored == *self.stored.load_full() {
+            return Ok(());
+        }
+        if let Err(problems) = self.install(stored) {
+            tracing::error!(problems = %render(&problems), "rules changed elsewhere do not compile; keeping the rules in force");
+        }
+        Ok(())
+    }
+
+    fn install(&self, stored: Vec<StoredRule>) -> std::result::Result<(), Vec<Problem>> {
+        let compiled = compile(&self.config.snapshot(), &stored)?;
+        let limits = self
+            .limits
+            .load()
+            .reconfigure(&compiled.limits)
+            .map_err(|p| {
+                p.into_iter()
+                    .map(|p| (p.path, p.message))
+                    .collect::<Vec<_>>()
+            })?;
+        self.authorizer.store(Arc::new(compiled.authorizer));
+        self.limits.store(Arc::new(limits));
+        self.stored.store(Arc::new(stored));
+        Ok(())
+    }
+
+    /// Stores a rule after checking that the whole rule set still compiles with it.
+    pub async fn put_rule(
+        &self,
+        kind: RuleKind,
+        id: &str,
+        body: serde_json::Value,
+        by: &str,
+    ) -> Result<StoredRule> {
+        let _writer = self.writer.lock().await;
+        let now = now_millis();
+        let mut stored = self.stored.load_full().as_ref().clone();
+        let existing = stored
+            .iter()
+            .position(|r| r.kind == kind.as_str() && r.id == id);
+        let rule = StoredRule {
+            kind: kind.as_str().to_owned(),
+            id: id.to_owned(),
+            body,
+            created_by: existing
+                .map_or_else(|| Some(by.to_owned()), |i| stored[i].created_by.clone()),
+            created_at: existing.map_or(now, |i| stored[i].created_at),
+            updated_at: now,
+        };
+        match existing {
+            Some(i) => stored[i] = rule.clone(),
+            None => stored.push(rule.clone()),
+        }
+        compile(&self.config.snapshot(), &stored).map_err(|problems| rejected(&problems))?;
+        self.store.upsert_rule(&rule).await?;
+        self.install(stored)
+            .map_err(|problems| rejected(&problems))?;
+        self.revision.send_modify(|r| *r += 1);
+        Ok(rule)
+    }
+
+    pub async fn delete_rule(&self, kind: RuleKind, id: &str) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let mut stored = self.stored.load_full().as_ref().clone();
+        stored.retain(|r| !(r.kind == kind.as_str() && r.id == id));
+        self.store.delete_rule(kind.as_str(), id).await?;
+        if let Err(problems) = self.install(stored) {
+            tracing::error!(problems = %render(&problems), "rules do not compile after a deletion; keeping the rules in force");
+        }
+        self.revision.send_modify(|r| *r += 1);
+        Ok(())
+    }
+
+    /// Writes queued budget usage, delivers alerts, merges other replicas' usage and prunes
+    /// idle counters until `shutdown`; then stores a final snapshot.
+    pub async fn run_background(
+        self: Arc<Self>,
+        webhook: Option<AlertWebhook>,
+        merge_every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let Some((mut usage_rx, mut alerts_rx)) =
+            self.queues.lock().ok().and_then(|mut q| q.take())
+        else {
+            return;
+        };
+        let mut pending: HashMap<UsageKey, BudgetUsage> = HashMap::new();
+        let mut tick = tokio::time::interval(merge_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut flush = tokio::time::interval(Duration::from_millis(500));
+        let mut next_try = HashMap::new();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(rows) = usage_rx.recv() => keep_newest(&mut pending, rows),
+                Some(alert) = alerts_rx.recv() => self.deliver(alert, webhook.as_ref()).await,
+                _ = flush.tick() => self.write_pending(&mut pending).await,
+                _ = tick.tick() => {
+                    if let Err(e) = self.refresh().await {
+                        tracing::debug!(error = %e, "could not reload the stored rules");
+                    }
+                    self.write_pending(&mut pending).await;
+                    self.merge_and_prune().await;
+                    self.retry_alerts(webhook.as_ref(), &mut next_try).await;
+                }
+            }
+        }
+        while let Ok(rows) = usage_rx.try_recv() {
+            keep_newest(&mut pending, rows);
+        }
+        self.write_pending(&mut pending).await;
+        if let Err(e) = self
+            .store
+            .save_budget_usage(&self.limits.load().snapshot())
+            .await
+        {
+            tracing::warn!(error = %e, "could not store budget usage at shutdown");
+        }
+    }
+
+    async fn write_pending(&self, pending: &mut HashMap<UsageKey, BudgetUsage>) {
+        if pending.is_empty() {
+            return;
+        }
+        let rows: Vec<BudgetUsage> = pending.values().cloned().collect();
+        match self.store.save_budget_usage(&rows).await {
+            Ok(()) => pending.clear(),
+            // Kept for the next attempt; bounded by the number of counters.
+            Err(e) => {
+                tracing::warn!(error = %e, rows = rows.len(), "could not store budget usage; will retry")
+            }
+        }
+    }
+
+    async fn merge_and_prune(&self) {
+        let limits = self.limits.load();
+        match self.store.load_budget_usage().await {
+            Ok(rows) => {
+                limits.restore(&rows, now());
+            }
+            Err(e) => tracing::debug!(error = %e, "could not read other replicas' budget usage"),
+        }
+        limits.prune(now());
+    }
+
+    async fn deliver(&self, alert: BudgetAlert, webhook: Option<&AlertWebhook>) {
+        tracing::warn!(budget = %alert.rule_id, subject = %alert.subject, period = %alert.period, threshold = alert.threshold, "budget alert");
+        match self.store.record_budget_alert(&alert).await {
+            Ok(true) => {}
+            Ok(false) => return, // another replica records and delivers it
+            Err(e) => {
+                tracing::warn!(error = %e, "could not record a budget alert; delivering it anyway");
+            }
+        }
+        if let Some(webhook) = webhook {
+            let delivered = webhook.send(&alert).await;
+            if let Err(e) = self
+                .store
+                .finish_budget_alert(&alert.dedupe_key(), delivered)
+                .await
+            {
+                tracing::warn!(error = %e, "could not record a budget alert delivery");
+            }
+        }
+    }
+
+    /// Retries undelivered alerts, each after a delay that doubles with every failed attempt
+    /// (capped at an hour).
+    async fn retry_alerts(
+        &self,
+        webhook: Option<&AlertWebhook>,
+        next_try: &mut HashMap<String, tokio::time::Instant>,
+    ) {
+        let Some(webhook) = webhook else { return };
+        let Ok(pending) = self.store.undelivered_budget_alerts().await else {
+            return;
+        };
+        let now = tokio::time::Instant::now();
+        for (alert, attempts) in pending {
+            let key = alert.dedupe_key();
+            if next_try.get(&key).is_some_and(|at| *at > now) {
+                continue;
+            }
+            let delivered = webhook.send(&alert).await;
+            let _ = self.store.finish_budget_alert(&key, delivered).await;
+            if delivered {
+                next_try.remove(&key);
+            } else {
+                let delay = Duration::from_secs(5 << attempts.clamp(0, 10) as u32)
+                    .min(Duration::from_secs(3600));
+                next_try.insert(key, now + delay);
+            }
+        }
+    }
+}
+
+/// Delivers budget alerts as JSON POSTs.
+#[derive(Clone)]
+pub struct AlertWebhook {
+    client: reqwest::Client,
+    url: String,
+}
+
+impl AlertWebhook {
+    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Self {
+            client,
+            url: url.to_owned(),
+        })
+    }
+
+    /// `true` when the receiver answered 2xx.
+    async fn send(&self, alert: &BudgetAlert) -> bool {
+        let body = serde_json::json!({
+            "type": "budget.threshold_crossed",
+            "id": alert.dedupe_key(),
+            "budget": alert.rule_id,
+            "subject": alert.subject,
+            "period": alert.period.to_string(),
+            "measure": alert.measure.as_str(),
+            "threshold_percent": alert.threshold,
+            "spent": alert.spent,
+            "limit": alert.limit,
+            "audit_mode": alert.audit_mode,
+            "at": crate::api::timestamp(alert.at.unix_millis()),
+        });
+        match self
+            .client
+            .post(&self.url)
+            .header("idempotency-key", alert.dedupe_key())
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => true,
+            Ok(response) => {
+                tracing::warn!(status = %response.status(), "budget alert webhook refused the alert; will retry");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "budget alert webhook unreachable; will retry");
+                false
+            }
+        }
+    }
+}
+
+/// Totals are absolute: only the newest row per key needs writing.
+fn keep_newest(pending: &mut HashMap<UsageKey, BudgetUsage>, rows: Vec<BudgetUsage>) {
+    for row in rows {
+        let key = (
+            row.rule_id.clone(),
+            row.subject.clone(),
+            row.period.to_string(),
+            row.measure.as_str().to_owned(),
+            row.replica.clone(),
+        );
+        if pending.get(&key).is_none_or(|p| p.version < row.version) {
+            pending.insert(key, row);
+        }
+    }
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_unix_millis(now_millis())
+}
+
+fn render(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|(path, message)| format!("{path}: {message}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A rule the API cannot accept: the first problem's path becomes the error's `param`.
+fn rejected(problems: &[Problem]) -> Error {
+    let message = render(problems);
+    match problems.first() {
+        Some((path, _)) => Error::invalid(message).with_param(path.clone()),
+        None => Error::invalid(message),
+    }
+}
