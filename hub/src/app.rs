@@ -42,6 +42,7 @@ impl AppState {
     pub fn new(accounts: Arc<Accounts>, governance: Arc<Governance>, config: ConfigHandle) -> Self {
         let mut metrics = Metrics::new();
         let auth = AuthService::new(accounts.clone(), &config.snapshot().auth, &mut metrics);
+        governance.register_metrics(&mut metrics);
         Self {
             accounts,
             config,

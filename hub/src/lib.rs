@@ -18,6 +18,7 @@ pub mod keys;
 pub mod logging;
 pub mod model;
 pub mod ops;
+pub mod outbound;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -19,13 +19,8 @@ pub enum HttpError {
 }
 
 pub fn client() -> reqwest::Client {
-    // The binary installs ring first thing; a hub embedded as a library may not have.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
+    crate::outbound::client_builder()
         .timeout(Duration::from_secs(10))
-        .user_agent(concat!("agenthub/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }

@@ -39,7 +39,7 @@ impl Client {
                 "--url: \"{url}\" must start with http:// or https://"
             )));
         }
-        let mut builder = reqwest::Client::builder()
+        let mut builder = crate::outbound::client_builder()
             .user_agent(concat!("agenthub-cli/", env!("CARGO_PKG_VERSION")))
             .timeout(std::time::Duration::from_secs(30));
         // Without --ca-cert, the platform's trust store verifies the hub, as for any HTTPS site.

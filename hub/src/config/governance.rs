@@ -50,6 +50,43 @@ impl Default for BudgetAlertsConfig {
     }
 }
 
+/// An external guardrail service consulted after the built-in guardrails.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailWebhookConfig {
+    /// URL receiving a JSON POST per inspected text; it answers `{"action": "allow"}`,
+    /// `{"action": "deny", "reason": …}` or `{"action": "replace", "text": …}`.
+    pub url: String,
+    /// How long to wait for the answer.
+    #[serde(with = "humantime_serde", default = "default_guardrail_timeout")]
+    pub timeout: Duration,
+    /// What a timeout, an error or an unreadable answer means: `open` lets the text through,
+    /// `closed` (default) refuses it. Either way the failure is counted.
+    #[serde(default)]
+    pub on_failure: FailMode,
+    /// Which stages to send: `input`, `output` or `both` (default).
+    #[serde(default)]
+    pub stage: agenthub_policy::guardrails::Stages,
+    /// Only texts of requests matching this condition are sent.
+    #[serde(default)]
+    pub when: agenthub_policy::when::When,
+}
+
+fn default_guardrail_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+
+/// What an unavailable external guardrail means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailMode {
+    /// Let the text through.
+    Open,
+    /// Refuse the text.
+    #[default]
+    Closed,
+}
+
 /// The governance rules of one configuration.
 pub fn policy_set(config: &HubConfig) -> PolicySet {
     PolicySet {
@@ -75,6 +112,31 @@ pub(super) fn check(config: &HubConfig, errors: &mut Vec<ConfigError>) {
                 .into_iter()
                 .map(|p| ConfigError::new(p.path, p.message)),
         );
+    }
+    errors.extend(
+        agenthub_policy::guardrails::validate_rules(&config.guardrails, "guardrails")
+            .into_iter()
+            .map(|(path, message)| ConfigError::new(path, message)),
+    );
+    if let Some(webhook) = &config.guardrail_webhook {
+        if !(webhook.url.starts_with("http://") || webhook.url.starts_with("https://")) {
+            errors.push(ConfigError::new(
+                "guardrail_webhook.url",
+                format!("\"{}\" is not an http(s) URL", webhook.url),
+            ));
+        }
+        if webhook.timeout.is_zero() {
+            errors.push(ConfigError::new(
+                "guardrail_webhook.timeout",
+                "must be more than 0s",
+            ));
+        }
+        for (path, message) in webhook.when.validate() {
+            errors.push(ConfigError::new(
+                format!("guardrail_webhook.when.{path}"),
+                message,
+            ));
+        }
     }
     if let Some(url) = &config.budget_alerts.webhook
         && !(url.starts_with("http://") || url.starts_with("https://"))

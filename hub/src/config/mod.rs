@@ -21,7 +21,10 @@ pub use auth::{
     AuthConfig, ClaimRule, JwsAlgorithm, JwtIssuerConfig, OidcProviderConfig, SessionConfig,
     TokenKind, http_url,
 };
-pub use governance::{AuthorizationConfig, BudgetAlertsConfig, limits_config, policy_set};
+pub use governance::{
+    AuthorizationConfig, BudgetAlertsConfig, FailMode, GuardrailWebhookConfig, limits_config,
+    policy_set,
+};
 pub use reload::{ConfigHandle, watch_file};
 
 /// The whole configuration file.
@@ -46,6 +49,10 @@ pub struct HubConfig {
     pub budgets: Vec<agenthub_policy::limits::BudgetRule>,
     /// Where budget threshold alerts are delivered.
     pub budget_alerts: BudgetAlertsConfig,
+    /// Content rules for prompts, completions, tool arguments and results, and agent messages.
+    pub guardrails: Vec<agenthub_policy::guardrails::RuleConfig>,
+    /// An external guardrail service, consulted after the built-in rules.
+    pub guardrail_webhook: Option<GuardrailWebhookConfig>,
 }
 
 /// How replicas sharing one store tell each other about changes.

@@ -6,17 +6,26 @@
 //! version-guarded, so a retried or replayed write changes nothing, and on start the usage of
 //! the current periods is restored, so a restart neither resets nor double-counts a budget.
 
+mod alerts;
+mod external;
+
+pub use alerts::AlertWebhook;
+pub use external::{ExternalGuardrail, ExternalVerdict, FailureLabels};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use agenthub_policy::authz::{Authorizer, PolicyRule, PolicySet, RoleRule, starter_policy};
+use agenthub_policy::guardrails::{Finding, Guardrails, RuleConfig as GuardrailRule, Stage};
 use agenthub_policy::limits::{
     Admission, BudgetAlert, BudgetRule, BudgetUsage, Limits, LimitsConfig, RateLimitRule,
     Rejection, Timestamp, Usage,
 };
 use agenthub_policy::when::RequestFacts;
 use arc_swap::ArcSwap;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -33,10 +42,17 @@ pub enum RuleKind {
     Role,
     RateLimit,
     Budget,
+    Guardrail,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 4] = [Self::Policy, Self::Role, Self::RateLimit, Self::Budget];
+    pub const ALL: [RuleKind; 5] = [
+        Self::Policy,
+        Self::Role,
+        Self::RateLimit,
+        Self::Budget,
+        Self::Guardrail,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +60,7 @@ impl RuleKind {
             Self::Role => "role",
             Self::RateLimit => "rate_limit",
             Self::Budget => "budget",
+            Self::Guardrail => "guardrail",
         }
     }
 
@@ -54,6 +71,7 @@ impl RuleKind {
             Self::Role => "roles",
             Self::RateLimit => "rate_limits",
             Self::Budget => "budgets",
+            Self::Guardrail => "guardrails",
         }
     }
 }
@@ -65,6 +83,7 @@ pub type Problem = (String, String);
 struct Compiled {
     authorizer: Authorizer,
     limits: LimitsConfig,
+    guardrails: Guardrails,
 }
 
 fn parse_stored<T: DeserializeOwned>(rule: &StoredRule) -> std::result::Result<T, Problem> {
@@ -90,12 +109,14 @@ fn compile(
     };
     set.extend(policy_set(config));
     let mut limits = limits_config(config);
+    let mut guardrails = config.guardrails.clone();
     for rule in stored {
         let parsed = match rule.kind.as_str() {
             "policy" => parse_stored::<PolicyRule>(rule).map(|r| set.policies.push(r)),
             "role" => parse_stored::<RoleRule>(rule).map(|r| set.roles.push(r)),
             "rate_limit" => parse_stored::<RateLimitRule>(rule).map(|r| limits.rate_limits.push(r)),
             "budget" => parse_stored::<BudgetRule>(rule).map(|r| limits.budgets.push(r)),
+            "guardrail" => parse_stored::<GuardrailRule>(rule).map(|r| guardrails.push(r)),
             other => Err((
                 format!("{other}[id={}]", rule.id),
                 "unknown kind of stored rule".into(),
@@ -109,16 +130,28 @@ fn compile(
     if let Err(found) = limits.validate() {
         problems.extend(found.into_iter().map(|p| (p.path, p.message)));
     }
+    let guardrails = match Guardrails::from_rules(guardrails) {
+        Ok(guardrails) => Some(guardrails),
+        Err(found) => {
+            problems.extend(found);
+            None
+        }
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
+    let guardrails = guardrails.unwrap_or_default();
     let authorizer = Authorizer::new(set).map_err(|e| {
         e.problems
             .into_iter()
             .map(|p| (p.path, p.message))
             .collect::<Vec<_>>()
     })?;
-    Ok(Compiled { authorizer, limits })
+    Ok(Compiled {
+        authorizer,
+        limits,
+        guardrails,
+    })
 }
 
 /// The hub's governance: decisions from memory, usage written behind.
@@ -128,6 +161,9 @@ pub struct Governance {
     authorizer: ArcSwap<Authorizer>,
     limits: ArcSwap<Limits>,
     stored: ArcSwap<Vec<StoredRule>>,
+    guardrails: ArcSwap<Guardrails>,
+    external: ArcSwap<Option<ExternalGuardrail>>,
+    external_failures: Family<FailureLabels, Counter>,
     /// Serializes rule changes and rebuilds.
     writer: Mutex<()>,
     /// Counts rule changes made here, for announcing them to other replicas.
@@ -184,12 +220,17 @@ impl Governance {
         );
         let (usage, usage_rx) = mpsc::channel(QUEUE_DEPTH);
         let (alerts, alerts_rx) = mpsc::channel(QUEUE_DEPTH);
+        let external_failures = Family::default();
+        let external = external_guardrail(&config.snapshot(), &external_failures)?;
         Ok(Self {
             store,
             config,
             authorizer: ArcSwap::from_pointee(compiled.authorizer),
             limits: ArcSwap::from_pointee(limits),
             stored: ArcSwap::from_pointee(stored),
+            guardrails: ArcSwap::from_pointee(compiled.guardrails),
+            external: ArcSwap::from_pointee(external),
+            external_failures,
             writer: Mutex::new(()),
             revision: watch::Sender::new(0),
             usage,
@@ -200,6 +241,47 @@ impl Governance {
 
     pub fn authorizer(&self) -> Arc<Authorizer> {
         self.authorizer.load_full()
+    }
+
+    pub fn guardrails(&self) -> Arc<Guardrails> {
+        self.guardrails.load_full()
+    }
+
+    /// Registers the governance metrics.
+    pub fn register_metrics(&self, metrics: &mut crate::ops::Metrics) {
+        metrics.register(
+            "guardrail_webhook_failures",
+            "External guardrail calls that failed, by reason; each followed guardrail_webhook.on_failure",
+            self.external_failures.clone(),
+        );
+    }
+
+    /// Inspects one text with the built-in guardrails, then the external one: blocked, or the
+    /// text to forward (redacted or replaced) with what was found.
+    pub async fn inspect(&self, text: &str, stage: Stage, facts: &RequestFacts<'_>) -> Inspection {
+        let guardrails = self.guardrails.load();
+        let verdict = guardrails.inspect(text, stage, facts);
+        let mut inspection = Inspection {
+            blocked: verdict.blocked.as_ref().map(|b| b.reason.clone()),
+            text: verdict.text.into_owned(),
+            findings: verdict.findings,
+        };
+        if inspection.blocked.is_some() {
+            return inspection;
+        }
+        let external = self.external.load();
+        if let Some(external) = external
+            .as_ref()
+            .as_ref()
+            .filter(|e| e.applies(stage, facts))
+        {
+            match external.inspect(&inspection.text, stage, facts).await {
+                ExternalVerdict::Allow => {}
+                ExternalVerdict::Deny { reason } => inspection.blocked = Some(reason),
+                ExternalVerdict::Replace { text } => inspection.text = text,
+            }
+        }
+        inspection
     }
 
     pub fn limits(&self) -> Arc<Limits> {
@@ -270,8 +352,12 @@ impl Governance {
                     .map(|p| (p.path, p.message))
                     .collect::<Vec<_>>()
             })?;
+        let external = external_guardrail(&self.config.snapshot(), &self.external_failures)
+            .map_err(|e| vec![("guardrail_webhook".to_owned(), e)])?;
         self.authorizer.store(Arc::new(compiled.authorizer));
         self.limits.store(Arc::new(limits));
+        self.guardrails.store(Arc::new(compiled.guardrails));
+        self.external.store(Arc::new(external));
         self.stored.store(Arc::new(stored));
         Ok(())
     }
@@ -446,56 +532,26 @@ impl Governance {
     }
 }
 
-/// Delivers budget alerts as JSON POSTs.
-#[derive(Clone)]
-pub struct AlertWebhook {
-    client: reqwest::Client,
-    url: String,
+/// The outcome of inspecting one text.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// Why the text must not be forwarded, when it must not.
+    pub blocked: Option<String>,
+    /// The text to forward: redacted by the built-in rules or replaced by the external one.
+    pub text: String,
+    pub findings: Vec<Finding>,
 }
 
-impl AlertWebhook {
-    pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder().timeout(timeout).build()?;
-        Ok(Self {
-            client,
-            url: url.to_owned(),
-        })
-    }
-
-    /// `true` when the receiver answered 2xx.
-    async fn send(&self, alert: &BudgetAlert) -> bool {
-        let body = serde_json::json!({
-            "type": "budget.threshold_crossed",
-            "id": alert.dedupe_key(),
-            "budget": alert.rule_id,
-            "subject": alert.subject,
-            "period": alert.period.to_string(),
-            "measure": alert.measure.as_str(),
-            "threshold_percent": alert.threshold,
-            "spent": alert.spent,
-            "limit": alert.limit,
-            "audit_mode": alert.audit_mode,
-            "at": crate::api::timestamp(alert.at.unix_millis()),
-        });
-        match self
-            .client
-            .post(&self.url)
-            .header("idempotency-key", alert.dedupe_key())
-            .json(&body)
-            .send()
-            .await
-        {
-            Ok(response) if response.status().is_success() => true,
-            Ok(response) => {
-                tracing::warn!(status = %response.status(), "budget alert webhook refused the alert; will retry");
-                false
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "budget alert webhook unreachable; will retry");
-                false
-            }
-        }
-    }
+fn external_guardrail(
+    config: &HubConfig,
+    failures: &Family<FailureLabels, Counter>,
+) -> std::result::Result<Option<ExternalGuardrail>, String> {
+    config
+        .guardrail_webhook
+        .clone()
+        .map(|webhook| ExternalGuardrail::new(webhook, failures.clone()))
+        .transpose()
+        .map_err(|e| format!("cannot build the guardrail webhook client: {e}"))
 }
 
 /// Totals are absolute: only the newest row per key needs writing.
