@@ -21,7 +21,59 @@ pub struct Error {
     message: Cow<'static, str>,
     /// The request field the error is about (`param` in the body).
     param: Option<String>,
+    /// The limit that refused the request, for `Retry-After` and `x-ratelimit-*`.
+    limit: Option<Box<LimitFacts>>,
     cause: Option<BoxError>,
+}
+
+/// What a rate limit or budget refusal tells the caller, on every plane: HTTP headers here,
+/// the same facts in JSON-RPC and A2A error data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct LimitFacts {
+    /// The refusing rule.
+    pub rule: String,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the limit is fully available again.
+    pub reset_seconds: u64,
+    /// Seconds until this request could be admitted.
+    pub retry_after_seconds: u64,
+}
+
+impl LimitFacts {
+    /// The standing of a limit that admitted a request, for the `x-ratelimit-*` headers of a
+    /// successful response.
+    pub fn of_quota(
+        quota: &agenthub_policy::limits::Quota,
+        now: agenthub_policy::limits::Timestamp,
+    ) -> Self {
+        Self {
+            rule: quota.rule_id.to_string(),
+            limit: quota.limit,
+            remaining: quota.remaining,
+            reset_seconds: quota.reset_after_secs(now),
+            retry_after_seconds: 0,
+        }
+    }
+
+    /// `x-ratelimit-limit`, `x-ratelimit-remaining`, `x-ratelimit-reset` (and `retry-after`
+    /// when the request was refused).
+    pub fn headers(&self) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        let mut put = |name: &'static str, value: u64| {
+            headers.insert(
+                axum::http::HeaderName::from_static(name),
+                axum::http::HeaderValue::from(value),
+            );
+        };
+        put("x-ratelimit-limit", self.limit);
+        put("x-ratelimit-remaining", self.remaining);
+        put("x-ratelimit-reset", self.reset_seconds);
+        if self.retry_after_seconds > 0 {
+            put("retry-after", self.retry_after_seconds);
+        }
+        headers
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -32,6 +84,7 @@ impl Error {
             kind,
             message: message.into(),
             param: None,
+            limit: None,
             cause: None,
         }
     }
@@ -69,6 +122,26 @@ impl Error {
 
     pub fn internal(cause: impl Into<BoxError>) -> Self {
         Self::new(ErrorKind::Internal, "internal error").with_cause(cause)
+    }
+
+    /// A request refused by a rate limit or budget: 429 with `Retry-After` and `x-ratelimit-*`,
+    /// or 400 when the request alone exceeds the limit (retrying cannot help).
+    pub fn limited(
+        rejection: &agenthub_policy::limits::Rejection,
+        now: agenthub_policy::limits::Timestamp,
+    ) -> Self {
+        let mut facts = LimitFacts::of_quota(&rejection.quota, now);
+        if !rejection.exceeds_limit {
+            facts.retry_after_seconds = rejection.retry_after_secs();
+        }
+        let mut error = Self::new(rejection.error_kind(), rejection.message());
+        error.limit = Some(Box::new(facts));
+        error
+    }
+
+    /// The limit facts of a refusal, for planes that answer in JSON-RPC or A2A.
+    pub fn limit_facts(&self) -> Option<&LimitFacts> {
+        self.limit.as_deref()
     }
 
     pub fn with_param(mut self, param: impl Into<String>) -> Self {
@@ -153,6 +226,9 @@ pub struct ErrorDetail {
     pub param: Option<String>,
     /// Whether sending the same request again may succeed.
     pub retryable: bool,
+    /// The limit that refused the request (rate limits and budgets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitFacts>,
 }
 
 impl IntoResponse for Error {
@@ -174,9 +250,13 @@ impl IntoResponse for Error {
                 kind: self.kind.as_str().to_owned(),
                 param: self.param,
                 retryable: self.kind.is_retryable(),
+                limit: self.limit.as_deref().cloned(),
             },
         };
         let mut response = (status_of(self.kind), Json(body)).into_response();
+        if let Some(limit) = &self.limit {
+            response.headers_mut().extend(limit.headers());
+        }
         if self.kind == ErrorKind::Unauthenticated {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -206,6 +286,89 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"]["message"], "internal error");
         assert!(!body.to_string().contains("/secret/path"));
+    }
+
+    #[tokio::test]
+    async fn limit_refusals_carry_retry_after_and_ratelimit_headers() {
+        use agenthub_policy::limits::{Limits, LimitsConfig, Timestamp, Usage};
+        use agenthub_policy::when::{Plane, RequestFacts};
+        let config: LimitsConfig = serde_json::from_value(serde_json::json!({
+            "rate_limits": [{"id": "per-user", "limit_to": 2, "unit": "requests_per_minute", "applies_per": "user"}],
+            "budgets": [{"id": "tiny", "cost_per_day": 0.01}]
+        }))
+        .unwrap();
+        let limits = Limits::new(&config, "test").unwrap();
+        let identity = agenthub_policy::Identity {
+            principal_id: None,
+            name: "alice".into(),
+            kind: agenthub_policy::SubjectKind::User,
+            key_id: None,
+            key_team: None,
+            teams: vec![],
+            role: agenthub_policy::GlobalRole::Member,
+            scopes: agenthub_policy::Scopes::all(),
+            claims: Default::default(),
+        };
+        let metadata = Default::default();
+        let facts = RequestFacts {
+            identity: &identity,
+            plane: Plane::Llm,
+            model: Some("m"),
+            tool: None,
+            agent: None,
+            metadata: &metadata,
+        };
+        let now = Timestamp::from_unix_millis(1_800_000_000_000);
+        let small = Usage {
+            tokens: 1,
+            cost: Default::default(),
+        };
+        for _ in 0..2 {
+            limits.check(&facts, small, now).unwrap().charge(small, now);
+        }
+        let refused = limits.check(&facts, small, now).unwrap_err();
+        let response = Error::limited(&refused, now).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        assert_eq!(header("x-ratelimit-limit").as_deref(), Some("2"));
+        assert_eq!(header("x-ratelimit-remaining").as_deref(), Some("0"));
+        let retry: u64 = header("retry-after").unwrap().parse().unwrap();
+        // A minute's window, released slot by slot (a sixtieth of it) late at most.
+        assert!((1..=61).contains(&retry), "retry-after {retry}");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["type"], "rate_limited");
+        assert_eq!(body["error"]["retryable"], true);
+        assert_eq!(body["error"]["limit"]["rule"], "per-user");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("\"per-user\"")
+        );
+
+        // A request bigger than the whole budget can never pass: 400, no Retry-After.
+        let huge = Usage {
+            tokens: 1,
+            cost: agenthub_policy::limits::Usd::from_cents(100),
+        };
+        let other = agenthub_policy::Identity {
+            name: "bob".into(),
+            ..identity.clone()
+        };
+        let facts = RequestFacts {
+            identity: &other,
+            ..facts
+        };
+        let refused = limits.check(&facts, huge, now).unwrap_err();
+        let response = Error::limited(&refused, now).into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.headers().get("retry-after").is_none());
     }
 
     #[tokio::test]
