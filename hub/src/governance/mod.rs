@@ -590,3 +590,201 @@ fn rejected(problems: &[Problem]) -> Error {
         None => Error::invalid(message),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use agenthub_policy::limits::Usd;
+    use agenthub_policy::when::Plane;
+    use agenthub_policy::{GlobalRole, Identity, Scopes, SubjectKind};
+
+    use super::*;
+    use crate::store::testing;
+
+    /// A webhook receiver on loopback counting what it gets.
+    async fn receiver() -> (
+        String,
+        Arc<AtomicUsize>,
+        Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    ) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (c, b) = (count.clone(), bodies.clone());
+        let app = axum::Router::new().route(
+            "/alerts",
+            axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
+                let (c, b) = (c.clone(), b.clone());
+                async move {
+                    c.fetch_add(1, Ordering::SeqCst);
+                    b.lock().unwrap().push(body);
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, count, bodies)
+    }
+
+    fn alice() -> Identity {
+        Identity {
+            principal_id: Some("p1".into()),
+            name: "alice".into(),
+            kind: SubjectKind::User,
+            key_id: Some("k1".into()),
+            key_team: None,
+            teams: vec![],
+            role: GlobalRole::Member,
+            scopes: Scopes::all(),
+            claims: Default::default(),
+        }
+    }
+
+    async fn eventually(what: &str, check: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// Budgets survive a restart without resetting or double-counting, and an alert is
+    /// delivered once per threshold, whichever replica process starts later.
+    #[tokio::test]
+    async fn budgets_persist_and_alert_once() {
+        for t in testing::all().await {
+            let (url, delivered, bodies) = receiver().await;
+            let yaml = format!(
+                "budgets:\n  - {{id: daily, applies_per: user, cost_per_day: 1.00, alert_thresholds: [50, 100]}}\nbudget_alerts:\n  webhook: {url}\n"
+            );
+            let config = ConfigHandle::new(HubConfig::parse(&yaml, "test", &|_| None).unwrap());
+            let identity = alice();
+            let metadata = BTreeMap::new();
+            let facts = RequestFacts {
+                identity: &identity,
+                plane: Plane::Llm,
+                model: Some("m"),
+                tool: None,
+                agent: None,
+                metadata: &metadata,
+            };
+            let cost = |cents| Usage {
+                tokens: 10,
+                cost: Usd::from_cents(cents),
+            };
+            let webhook = || Some(AlertWebhook::new(&url, Duration::from_secs(5)).unwrap());
+
+            let first = Arc::new(
+                Governance::load(t.store.clone(), config.clone(), "replica-1")
+                    .await
+                    .unwrap(),
+            );
+            let stop = CancellationToken::new();
+            let worker = tokio::spawn(first.clone().run_background(
+                webhook(),
+                Duration::from_millis(100),
+                stop.clone(),
+            ));
+            let admission = first.admit(&facts, cost(60)).unwrap();
+            first.settle(admission, cost(60));
+            eventually("the 50% alert", || delivered.load(Ordering::SeqCst) == 1).await;
+            let admission = first.admit(&facts, cost(10)).unwrap();
+            first.settle(admission, cost(10));
+            stop.cancel();
+            worker.await.unwrap();
+            assert_eq!(
+                delivered.load(Ordering::SeqCst),
+                1,
+                "{}: one threshold, one alert",
+                t.name
+            );
+            assert_eq!(bodies.lock().unwrap()[0]["budget"], "daily");
+            assert_eq!(bodies.lock().unwrap()[0]["threshold_percent"], 50);
+
+            // A new process: $0.70 is already spent today, so $0.40 more is refused.
+            let second = Arc::new(
+                Governance::load(t.store.clone(), config.clone(), "replica-2")
+                    .await
+                    .unwrap(),
+            );
+            let refused = second.admit(&facts, cost(40)).unwrap_err();
+            assert_eq!(
+                refused.quota.remaining, 300_000,
+                "{}: restored, not reset or doubled",
+                t.name
+            );
+            let stop = CancellationToken::new();
+            let worker = tokio::spawn(second.clone().run_background(
+                webhook(),
+                Duration::from_millis(100),
+                stop.clone(),
+            ));
+            let admission = second.admit(&facts, cost(10)).unwrap();
+            second.settle(admission, cost(10));
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            stop.cancel();
+            worker.await.unwrap();
+            assert_eq!(
+                delivered.load(Ordering::SeqCst),
+                1,
+                "{}: the 50% alert is not sent again",
+                t.name
+            );
+            t.cleanup().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn stored_rules_are_validated_and_survive_reload() {
+        let t = testing::sqlite().await;
+        let config = ConfigHandle::new(HubConfig::default());
+        let governance = Governance::load(t.store.clone(), config.clone(), "r")
+            .await
+            .unwrap();
+        let bad = serde_json::json!({"id": "x", "limit_to": 5, "unit": "requests_per_fortnight"});
+        let err = governance
+            .put_rule(RuleKind::RateLimit, "x", bad, "user:admin")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), agenthub_policy::ErrorKind::InvalidRequest);
+        assert!(err.message().contains("requests_per_fortnight"), "{err}");
+        let good = serde_json::json!({"id": "rpm", "limit_to": 1, "unit": "requests_per_minute", "applies_per": "user"});
+        governance
+            .put_rule(RuleKind::RateLimit, "rpm", good, "user:admin")
+            .await
+            .unwrap();
+
+        let reloaded = Governance::load(t.store.clone(), config, "r")
+            .await
+            .unwrap();
+        let identity = alice();
+        let metadata = BTreeMap::new();
+        let facts = RequestFacts {
+            identity: &identity,
+            plane: Plane::Mcp,
+            model: None,
+            tool: Some("jira/x"),
+            agent: None,
+            metadata: &metadata,
+        };
+        let free = Usage {
+            tokens: 0,
+            cost: Usd::from_cents(0),
+        };
+        reloaded.settle(reloaded.admit(&facts, free).unwrap(), free);
+        assert!(
+            reloaded.admit(&facts, free).is_err(),
+            "the stored rate limit applies after a reload"
+        );
+        reloaded
+            .delete_rule(RuleKind::RateLimit, "rpm")
+            .await
+            .unwrap();
+        assert!(reloaded.admit(&facts, free).is_ok());
+    }
+}
