@@ -298,17 +298,8 @@ mod tests {
         }))
         .unwrap();
         let limits = Limits::new(&config, "test").unwrap();
-        let identity = agenthub_policy::Identity {
-            principal_id: None,
-            name: "alice".into(),
-            kind: agenthub_policy::SubjectKind::User,
-            key_id: None,
-            key_team: None,
-            teams: vec![],
-            role: agenthub_policy::GlobalRole::Member,
-            scopes: agenthub_policy::Scopes::all(),
-            claims: Default::default(),
-        };
+        let identity =
+            agenthub_policy::Identity::named(agenthub_policy::SubjectKind::User, "alice");
         let metadata = Default::default();
         let facts = RequestFacts {
             identity: &identity,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agenthub_policy::guardrails::{Guardrails, Stage};
 use agenthub_policy::when::{Plane, RequestFacts};
-use agenthub_policy::{GlobalRole, Identity, Scopes, SubjectKind};
+use agenthub_policy::{Identity, SubjectKind};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 /// About 4 KB of ordinary prose, as a long prompt would be.
@@ -23,17 +23,7 @@ fn clean_prompt() -> String {
 
 fn bench(c: &mut Criterion) {
     let guardrails = Guardrails::defaults();
-    let identity = Identity {
-        principal_id: None,
-        name: "bench".into(),
-        kind: SubjectKind::User,
-        key_id: None,
-        key_team: None,
-        teams: vec![],
-        role: GlobalRole::Member,
-        scopes: Scopes::all(),
-        claims: Default::default(),
-    };
+    let identity = Identity::named(SubjectKind::User, "bench");
     let metadata = BTreeMap::new();
     let facts = RequestFacts {
         identity: &identity,

@@ -250,6 +250,22 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// A caller known only by kind and name: no stored principal, key or team, the member
+    /// role and every scope. The fields are public; set what differs.
+    pub fn named(kind: SubjectKind, name: impl Into<String>) -> Self {
+        Self {
+            principal_id: None,
+            name: name.into(),
+            kind,
+            key_id: None,
+            key_team: None,
+            teams: Vec::new(),
+            role: GlobalRole::Member,
+            scopes: Scopes::all(),
+            claims: Default::default(),
+        }
+    }
+
     /// The policy subject, e.g. `user:alice` or `service:billing-agent`.
     pub fn subject(&self) -> String {
         format!("{}:{}", self.kind.as_str(), self.name)

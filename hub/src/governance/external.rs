@@ -119,7 +119,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use agenthub_policy::{GlobalRole, Identity, Scopes, SubjectKind};
+    use agenthub_policy::{Identity, SubjectKind};
     use axum::Json;
     use axum::routing::post;
 
@@ -166,17 +166,7 @@ mod tests {
     }
 
     fn identity() -> Identity {
-        Identity {
-            principal_id: None,
-            name: "alice".into(),
-            kind: SubjectKind::User,
-            key_id: None,
-            key_team: None,
-            teams: vec![],
-            role: GlobalRole::Member,
-            scopes: Scopes::all(),
-            claims: Default::default(),
-        }
+        Identity::named(SubjectKind::User, "alice")
     }
 
     #[tokio::test]

@@ -598,7 +598,7 @@ mod tests {
 
     use agenthub_policy::limits::Usd;
     use agenthub_policy::when::Plane;
-    use agenthub_policy::{GlobalRole, Identity, Scopes, SubjectKind};
+    use agenthub_policy::{Identity, SubjectKind};
 
     use super::*;
     use crate::store::testing;
@@ -632,14 +632,8 @@ mod tests {
     fn alice() -> Identity {
         Identity {
             principal_id: Some("p1".into()),
-            name: "alice".into(),
-            kind: SubjectKind::User,
             key_id: Some("k1".into()),
-            key_team: None,
-            teams: vec![],
-            role: GlobalRole::Member,
-            scopes: Scopes::all(),
-            claims: Default::default(),
+            ..Identity::named(SubjectKind::User, "alice")
         }
     }
 
