@@ -4,11 +4,15 @@
 //! and map core records to the wire types defined beside them. Reads are served from the
 //! in-memory snapshot; writes go through the store and answer 503 while it is unreachable.
 
+mod checks;
+mod governance;
 mod keys;
 mod principals;
 mod secrets;
 mod teams;
 
+pub use checks::{AuthzCheckView, FindingView, InspectionView, LimitUsageView, UsageView};
+pub use governance::{RuleSource, RuleView};
 pub use keys::{CreatedKey, KeyView};
 pub use principals::{MeView, PrincipalView};
 pub use secrets::SecretView;
@@ -33,7 +37,7 @@ use crate::model::Millis;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "agenthub admin API", description = "Users, teams, service accounts, API keys and secrets."),
+    info(title = "agenthub admin API", description = "Users, teams, service accounts, API keys, secrets, and governance: policies, roles, rate limits, budgets and guardrails."),
     modifiers(&SecuritySchemes),
     security(("bearer" = []), ("api_key" = [])),
     components(schemas(crate::error::ErrorBody))
@@ -66,7 +70,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(principals::router())
         .merge(teams::router())
         .merge(keys::router())
-        .merge(secrets::router());
+        .merge(secrets::router())
+        .merge(governance::router())
+        .merge(checks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)
 }
 
@@ -148,6 +154,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         }
         Err(Error::invalid(rejection.body_text()))
     }
+}
+
+/// Reads a JSON value (e.g. a body already parsed as an object) as `T`, with the same errors as
+/// [`ApiJson`]: the offending field in `param`.
+pub fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> Result<T> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| field_error("request body", e.path(), e.inner().to_string()))
 }
 
 /// A request that parsed but does not fit the expected shape: names the field in `param`.

@@ -292,7 +292,7 @@ pub struct RotateKeyArgs {
     pub database_url: Option<String>,
 }
 
-type Outcome = Result<(), ClientError>;
+pub(super) type Outcome = Result<(), ClientError>;
 
 pub fn block_on(future: impl Future<Output = Outcome>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -318,7 +318,7 @@ pub fn block_on(future: impl Future<Output = Outcome>) -> ExitCode {
     }
 }
 
-fn connect(args: &ClientArgs) -> Result<Client, ClientError> {
+pub(super) fn connect(args: &ClientArgs) -> Result<Client, ClientError> {
     Client::new(
         &args.url,
         args.key.clone().filter(|k| !k.is_empty()),
@@ -326,10 +326,10 @@ fn connect(args: &ClientArgs) -> Result<Client, ClientError> {
     )
 }
 
-const NO_BODY: Option<&()> = None;
+pub(super) const NO_BODY: Option<&()> = None;
 
 /// Fetches every page of a listing (or up to `limit` items).
-async fn list_all(
+pub(super) async fn list_all(
     client: &Client,
     path: &str,
     limit: Option<usize>,
@@ -352,11 +352,11 @@ async fn list_all(
     }
 }
 
-fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ClientError> {
+pub(super) fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ClientError> {
     serde_json::from_value(value).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
-fn print_json(value: &impl Serialize) {
+pub(super) fn print_json(value: &impl Serialize) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
@@ -364,7 +364,11 @@ fn print_json(value: &impl Serialize) {
 }
 
 /// Prints a value as JSON or through `human`.
-fn show<T: DeserializeOwned>(value: Value, json: bool, human: impl Fn(T) -> String) -> Outcome {
+pub(super) fn show<T: DeserializeOwned>(
+    value: Value,
+    json: bool,
+    human: impl Fn(T) -> String,
+) -> Outcome {
     if json {
         print_json(&value);
     } else {
@@ -373,7 +377,7 @@ fn show<T: DeserializeOwned>(value: Value, json: bool, human: impl Fn(T) -> Stri
     Ok(())
 }
 
-fn show_list<T: DeserializeOwned>(
+pub(super) fn show_list<T: DeserializeOwned>(
     items: Vec<Value>,
     json: bool,
     human: impl Fn(Vec<T>) -> String,
@@ -391,7 +395,7 @@ fn show_list<T: DeserializeOwned>(
 }
 
 /// Calls the hub and prints its answer as JSON or through `human`.
-async fn call_and_show<T: DeserializeOwned>(
+pub(super) async fn call_and_show<T: DeserializeOwned>(
     client: &ClientArgs,
     method: Method,
     path: &str,
@@ -403,7 +407,7 @@ async fn call_and_show<T: DeserializeOwned>(
 }
 
 /// Gets one item and prints it as JSON or through `human`.
-async fn get_and_show<T: DeserializeOwned>(
+pub(super) async fn get_and_show<T: DeserializeOwned>(
     client: &ClientArgs,
     path: &str,
     human: impl Fn(T) -> String,
@@ -412,7 +416,7 @@ async fn get_and_show<T: DeserializeOwned>(
 }
 
 /// Fetches a listing (up to `--limit` items) and prints it as JSON or through `human`.
-async fn list_and_show<T: DeserializeOwned>(
+pub(super) async fn list_and_show<T: DeserializeOwned>(
     client: &ClientArgs,
     path: &str,
     list: ListArgs,
@@ -423,14 +427,14 @@ async fn list_and_show<T: DeserializeOwned>(
 }
 
 /// Deletes what `path` names and prints `done`, in JSON mode too.
-async fn delete(client: &ClientArgs, path: &str, done: String) -> Outcome {
+pub(super) async fn delete(client: &ClientArgs, path: &str, done: String) -> Outcome {
     connect(client)?.send(Method::DELETE, path, NO_BODY).await?;
     println!("{done}");
     Ok(())
 }
 
 /// `{collection}/{id}`, with `id` escaped as one path segment.
-fn item(collection: &str, id: &str) -> String {
+pub(super) fn item(collection: &str, id: &str) -> String {
     format!("{collection}/{}", path_segment(id))
 }
 
@@ -603,7 +607,7 @@ fn me_fields(me: MeView) -> String {
     ])
 }
 
-fn path_segment(s: &str) -> String {
+pub(super) fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod governance;
 mod login;
 mod output;
 mod serve;
@@ -47,6 +48,24 @@ pub enum Command {
     /// Manage encrypted secrets.
     #[command(subcommand)]
     Secrets(admin::SecretsCommand),
+    /// Authorization policy lines: who may do what on which model, tool, agent or admin area.
+    #[command(subcommand)]
+    Policies(governance::PoliciesCommand),
+    /// Role assignments: subjects that act as a role.
+    #[command(subcommand)]
+    Roles(governance::RolesCommand),
+    /// Request and token rate limits.
+    #[command(subcommand)]
+    Limits(governance::RulesCommand),
+    /// Spending and token budgets, and current usage.
+    #[command(subcommand)]
+    Budgets(governance::BudgetsCommand),
+    /// Guardrails on prompts, completions, tool calls and agent messages.
+    #[command(subcommand)]
+    Guardrails(governance::GuardrailsCommand),
+    /// Authorization checks.
+    #[command(subcommand)]
+    Authz(governance::AuthzCommand),
     /// Show who the configured key authenticates as.
     Whoami(admin::ClientArgs),
     /// Log in through the hub's identity provider (browser, loopback redirect); the session is
@@ -120,6 +139,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Keys(cmd) => admin::block_on(admin::keys(cmd)),
         Command::Secrets(admin::SecretsCommand::RotateKey(args)) => serve::rotate_secret_key(args),
         Command::Secrets(cmd) => admin::block_on(admin::secrets(cmd)),
+        Command::Policies(cmd) => admin::block_on(governance::policies(cmd)),
+        Command::Roles(cmd) => admin::block_on(governance::roles(cmd)),
+        Command::Limits(cmd) => admin::block_on(governance::limits(cmd)),
+        Command::Budgets(cmd) => admin::block_on(governance::budgets(cmd)),
+        Command::Guardrails(cmd) => admin::block_on(governance::guardrails(cmd)),
+        Command::Authz(cmd) => admin::block_on(governance::authz(cmd)),
         Command::Whoami(args) => admin::block_on(admin::whoami(args)),
         Command::Login(args) => login::run_login(args),
         Command::Logout(args) => login::run_logout(args),

@@ -76,6 +76,15 @@ impl RuleKind {
     }
 }
 
+/// Whether a rule write creates a rule or replaces one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleWrite {
+    /// The id must be free.
+    Create,
+    /// The rule must exist.
+    Replace,
+}
+
 /// A problem with a rule set: the path of the offending field and what is wrong.
 pub type Problem = (String, String);
 
@@ -362,13 +371,16 @@ impl Governance {
         Ok(())
     }
 
-    /// Stores a rule after checking that the whole rule set still compiles with it.
+    /// Stores a rule after checking that the whole rule set still compiles with it. `write`
+    /// says whether the rule must be new or must exist, checked under the writer lock so that
+    /// two concurrent creations of one id cannot both succeed.
     pub async fn put_rule(
         &self,
         kind: RuleKind,
         id: &str,
         body: serde_json::Value,
         by: &str,
+        write: RuleWrite,
     ) -> Result<StoredRule> {
         let _writer = self.writer.lock().await;
         let now = now_millis();
@@ -376,6 +388,18 @@ impl Governance {
         let existing = stored
             .iter()
             .position(|r| r.kind == kind.as_str() && r.id == id);
+        match (write, existing) {
+            (RuleWrite::Create, Some(_)) => {
+                return Err(Error::conflict(format!(
+                    "a {} with id \"{id}\" already exists; use PUT to replace it",
+                    kind.as_str()
+                )));
+            }
+            (RuleWrite::Replace, None) => {
+                return Err(Error::not_found(format!("{} \"{id}\"", kind.as_str())));
+            }
+            _ => {}
+        }
         let rule = StoredRule {
             kind: kind.as_str().to_owned(),
             id: id.to_owned(),
@@ -742,14 +766,26 @@ mod tests {
             .unwrap();
         let bad = serde_json::json!({"id": "x", "limit_to": 5, "unit": "requests_per_fortnight"});
         let err = governance
-            .put_rule(RuleKind::RateLimit, "x", bad, "user:admin")
+            .put_rule(
+                RuleKind::RateLimit,
+                "x",
+                bad,
+                "user:admin",
+                RuleWrite::Create,
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind(), agenthub_policy::ErrorKind::InvalidRequest);
         assert!(err.message().contains("requests_per_fortnight"), "{err}");
         let good = serde_json::json!({"id": "rpm", "limit_to": 1, "unit": "requests_per_minute", "applies_per": "user"});
         governance
-            .put_rule(RuleKind::RateLimit, "rpm", good, "user:admin")
+            .put_rule(
+                RuleKind::RateLimit,
+                "rpm",
+                good,
+                "user:admin",
+                RuleWrite::Create,
+            )
             .await
             .unwrap();
 
