@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use agenthub_policy::{GlobalRole, Identity, Scopes, SubjectKind, TeamMembership, TeamRole};
+use agenthub_policy::{GlobalRole, Identity, Scopes, TeamMembership, TeamRole};
 use arc_swap::ArcSwap;
 use tokio::sync::{Mutex, watch};
 use tokio_util::sync::CancellationToken;
@@ -23,6 +23,7 @@ use crate::model::{
     new_id, now_millis,
 };
 use crate::secrets::{Keyring, SecretError};
+pub use crate::store::KeyPatch;
 use crate::store::{DirectoryRows, LoginApplied, LoginCode, LoginWrite, PrincipalPatch, Store};
 
 /// The name of the principal that owns the bootstrap admin key.
@@ -43,6 +44,25 @@ pub struct Directory {
     sessions: HashMap<String, Arc<Session>>,
     /// Derived: principal id → the identity a session of theirs authenticates as.
     session_identities: HashMap<String, Arc<Identity>>,
+}
+
+/// The one way an identity is built from stored records.
+fn identity(principal: &Principal, teams: &[TeamMembership], key: Option<&ApiKey>) -> Identity {
+    Identity {
+        principal_id: Some(principal.id.clone()),
+        name: principal.name.clone(),
+        kind: principal.kind.subject_kind(),
+        key_id: key.map(|k| k.id.clone()),
+        // A key issued for a team acts for it only while its owner still belongs to the team.
+        key_team: key
+            .and_then(|k| k.team_id.as_deref())
+            .and_then(|team_id| teams.iter().find(|m| m.team_id == team_id))
+            .map(|m| m.team.clone()),
+        teams: teams.to_vec(),
+        role: principal.role,
+        scopes: key.map_or_else(Scopes::all, |k| k.scopes.clone()),
+        claims: Default::default(),
+    }
 }
 
 /// A page of a listing and the cursor of the next one.
@@ -129,32 +149,14 @@ impl Directory {
                     });
             }
         }
+        let no_teams = Vec::new();
+        let teams_of = |id: &str| teams_of.get(id).unwrap_or(&no_teams);
         self.by_hash = self
             .keys
             .values()
             .filter_map(|key| {
                 let principal = self.principals.get(&key.principal_id)?;
-                let identity = Identity {
-                    principal_id: Some(principal.id.clone()),
-                    name: principal.name.clone(),
-                    kind: match principal.kind {
-                        PrincipalKind::User => SubjectKind::User,
-                        PrincipalKind::Service => SubjectKind::Service,
-                    },
-                    key_id: Some(key.id.clone()),
-                    key_team: key
-                        .team_id
-                        .as_ref()
-                        .and_then(|t| self.teams.get(t))
-                        .map(|t| t.name.clone()),
-                    teams: teams_of
-                        .get(principal.id.as_str())
-                        .cloned()
-                        .unwrap_or_default(),
-                    role: principal.role,
-                    scopes: key.scopes.clone(),
-                    claims: Default::default(),
-                };
+                let identity = identity(principal, teams_of(&principal.id), Some(key));
                 Some((key.hash.clone(), (key.clone(), Arc::new(identity))))
             })
             .collect();
@@ -164,23 +166,27 @@ impl Directory {
             .values()
             .filter(|p| p.kind == PrincipalKind::User)
             .map(|principal| {
-                let identity = Identity {
-                    principal_id: Some(principal.id.clone()),
-                    name: principal.name.clone(),
-                    kind: SubjectKind::User,
-                    key_id: None,
-                    key_team: None,
-                    teams: teams_of
-                        .get(principal.id.as_str())
-                        .cloned()
-                        .unwrap_or_default(),
-                    role: principal.role,
-                    scopes: Scopes::all(),
-                    claims: Default::default(),
-                };
-                (principal.id.clone(), Arc::new(identity))
+                (
+                    principal.id.clone(),
+                    Arc::new(identity(principal, teams_of(&principal.id), None)),
+                )
             })
             .collect();
+    }
+
+    /// The identity of a stored principal: acting through `key`, or with every scope (as a
+    /// session does) without one.
+    pub fn identity_of(&self, principal: &Principal, key: Option<&ApiKey>) -> Identity {
+        let teams: Vec<TeamMembership> = self
+            .teams_of(&principal.id)
+            .into_iter()
+            .map(|(membership, team)| TeamMembership {
+                team_id: team.id,
+                team: team.name,
+                role: membership.role,
+            })
+            .collect();
+        identity(principal, &teams, key)
     }
 
     /// The identity a login session token authenticates as, if the session exists, has not
@@ -328,15 +334,6 @@ pub struct NewKey {
     pub expires_at: Option<Millis>,
 }
 
-/// Changes to a key; `None` leaves a field unchanged.
-#[derive(Debug, Clone, Default)]
-pub struct KeyPatch {
-    pub name: Option<String>,
-    pub scopes: Option<Scopes>,
-    pub expires_at: Option<Option<Millis>>,
-    pub revoke: bool,
-}
-
 /// The directory service: the serving snapshot plus the write path through the store.
 pub struct Accounts {
     store: Store,
@@ -436,34 +433,7 @@ impl Accounts {
 
     pub async fn update_principal(&self, id: &str, patch: PrincipalPatch) -> Result<Principal> {
         let _writer = self.writer.lock().await;
-        let mut principal = self
-            .snapshot()
-            .principals
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::not_found("principal"))?;
-        let now = now_millis();
-        if let Some(email) = patch.email {
-            principal.email = email;
-        }
-        if let Some(display_name) = patch.display_name {
-            principal.display_name = display_name;
-        }
-        if let Some(description) = patch.description {
-            principal.description = description;
-        }
-        if let Some(role) = patch.role {
-            principal.role = role;
-        }
-        if let Some(disabled) = patch.disabled {
-            principal.disabled_at = match (disabled, principal.disabled_at) {
-                (true, None) => Some(now),
-                (true, at) => at,
-                (false, _) => None,
-            };
-        }
-        principal.updated_at = now;
-        self.store.update_principal(&principal).await?;
+        let principal = self.store.patch_principal(id, &patch, now_millis()).await?;
         self.publish(|d| {
             d.principals.insert(principal.id.clone(), principal.clone());
         });
@@ -615,25 +585,13 @@ impl Accounts {
 
     pub async fn update_key(&self, id: &str, patch: KeyPatch) -> Result<Arc<ApiKey>> {
         let _writer = self.writer.lock().await;
-        let mut key = self
-            .snapshot()
-            .keys
-            .get(id)
-            .map(|k| (**k).clone())
-            .ok_or_else(|| Error::not_found("key"))?;
-        if let Some(name) = patch.name {
-            key.name = name;
+        let key = self.store.patch_key(id, &patch, now_millis()).await?;
+        if let Some(current) = self.snapshot().keys.get(id) {
+            key.last_used_at.fetch_max(
+                current.last_used_at.load(Ordering::Relaxed),
+                Ordering::Relaxed,
+            );
         }
-        if let Some(scopes) = patch.scopes {
-            key.scopes = scopes;
-        }
-        if let Some(expires_at) = patch.expires_at {
-            key.expires_at = expires_at;
-        }
-        if patch.revoke && key.revoked_at.is_none() {
-            key.revoked_at = Some(now_millis());
-        }
-        self.store.update_key(&key).await?;
         let key = Arc::new(key);
         self.publish(|d| {
             d.keys.insert(key.id.clone(), key.clone());
@@ -651,11 +609,14 @@ impl Accounts {
     }
 
     /// Stores a secret's value, sealed under the current master key.
+    /// Stores a secret's value. With `create_only`, fails with `Conflict` if the name is taken —
+    /// decided by the store, so that two replicas creating one name cannot both succeed.
     pub async fn put_secret(
         &self,
         name: &str,
         description: Option<String>,
         value: &str,
+        create_only: bool,
     ) -> Result<SecretMeta> {
         let _writer = self.writer.lock().await;
         let now = now_millis();
@@ -667,7 +628,11 @@ impl Accounts {
         let sealed = self
             .keyring
             .seal(name, description, value.as_bytes(), created_at, now);
-        self.store.upsert_secret(&sealed).await?;
+        if create_only {
+            self.store.insert_secret(&sealed).await?;
+        } else {
+            self.store.upsert_secret(&sealed).await?;
+        }
         let meta = sealed.meta.clone();
         self.publish(|d| {
             d.secrets.insert(name.to_owned(), sealed);
@@ -901,6 +866,131 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_team_key_stops_acting_for_a_team_its_owner_left() {
+        let t = testing::sqlite().await;
+        let accounts = accounts(t.store.clone()).await;
+        let alice = accounts.create_principal(user("alice")).await.unwrap();
+        let team = accounts.create_team("ml".into(), None).await.unwrap();
+        accounts
+            .set_membership(&team.id, &alice.id, TeamRole::Member)
+            .await
+            .unwrap();
+        let (_, secret) = accounts
+            .create_key(NewKey {
+                name: "k".into(),
+                principal_id: alice.id.clone(),
+                team_id: Some(team.id.clone()),
+                scopes: Scopes::default_for_new_key(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        let now = now_millis();
+        assert_eq!(
+            accounts
+                .snapshot()
+                .authenticate(&secret, now)
+                .unwrap()
+                .key_team
+                .as_deref(),
+            Some("ml")
+        );
+        accounts
+            .remove_membership(&team.id, &alice.id)
+            .await
+            .unwrap();
+        let identity = accounts.snapshot().authenticate(&secret, now).unwrap();
+        assert_eq!(identity.key_team, None, "the key no longer acts for ml");
+        assert!(identity.teams.is_empty());
+    }
+
+    /// A replica whose snapshot is stale must not undo another replica's revocation or
+    /// disabling when it writes something else about the same record.
+    #[tokio::test]
+    async fn stale_replicas_cannot_resurrect_keys_or_users() {
+        for t in testing::all().await {
+            let a = accounts(t.store.clone()).await;
+            let alice = a.create_principal(user("alice")).await.unwrap();
+            let (key, secret) = a
+                .create_key(NewKey {
+                    name: "k".into(),
+                    principal_id: alice.id.clone(),
+                    team_id: None,
+                    scopes: Scopes::default_for_new_key(),
+                    expires_at: None,
+                })
+                .await
+                .unwrap();
+            let b = accounts(t.store.clone()).await; // loaded now, never refreshed
+            a.update_key(
+                &key.id,
+                KeyPatch {
+                    revoke: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            a.update_principal(
+                &alice.id,
+                PrincipalPatch {
+                    disabled: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+
+            b.update_key(
+                &key.id,
+                KeyPatch {
+                    name: Some("renamed".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            b.update_principal(
+                &alice.id,
+                PrincipalPatch {
+                    description: Some(Some("x".into())),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+
+            let fresh = accounts(t.store.clone()).await;
+            let stored = fresh.snapshot().key(&key.id).cloned().unwrap();
+            assert!(
+                stored.revoked_at.is_some(),
+                "{}: revocation survives a stale write",
+                t.name
+            );
+            assert_eq!(stored.name, "renamed", "{}", t.name);
+            assert!(
+                fresh
+                    .snapshot()
+                    .principal(&alice.id)
+                    .unwrap()
+                    .disabled_at
+                    .is_some(),
+                "{}",
+                t.name
+            );
+            assert!(
+                fresh
+                    .snapshot()
+                    .authenticate(&secret, now_millis())
+                    .is_none(),
+                "{}",
+                t.name
+            );
+            t.cleanup().await;
+        }
+    }
+
+    #[tokio::test]
     async fn keys_authenticate_until_revoked_expired_or_disabled() {
         for t in testing::all().await {
             let accounts = accounts(t.store.clone()).await;
@@ -1093,7 +1183,7 @@ mod tests {
         let t = testing::sqlite().await;
         let accounts = accounts(t.store.clone()).await;
         accounts
-            .put_secret("openai", Some("prod".into()), "sk-123")
+            .put_secret("openai", Some("prod".into()), "sk-123", false)
             .await
             .unwrap();
         assert_eq!(

@@ -44,6 +44,13 @@ impl PrincipalKind {
             _ => None,
         }
     }
+
+    pub fn subject_kind(self) -> agenthub_policy::SubjectKind {
+        match self {
+            Self::User => agenthub_policy::SubjectKind::User,
+            Self::Service => agenthub_policy::SubjectKind::Service,
+        }
+    }
 }
 
 /// A user or a service account.

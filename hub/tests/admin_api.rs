@@ -439,9 +439,15 @@ async fn authentication_failures_are_indistinguishable() {
 
         // The API refuses expiries in the past, so move this one's into the past in the store
         // and reload the directory, as the refresh task does.
-        let mut key = (**hub.accounts.snapshot().key(&expired_id).unwrap()).clone();
-        key.expires_at = Some(1_000);
-        hub.accounts.store().update_key(&key).await.unwrap();
+        let past = agenthub::store::KeyPatch {
+            expires_at: Some(Some(1_000)),
+            ..Default::default()
+        };
+        hub.accounts
+            .store()
+            .patch_key(&expired_id, &past, 2_000)
+            .await
+            .unwrap();
         hub.accounts.refresh().await.unwrap();
         let reply = hub
             .get(&format!("/api/v1/keys/{expired_id}"), &hub.admin)

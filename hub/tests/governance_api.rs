@@ -1278,7 +1278,6 @@ async fn usage_shows_spend_and_survives_a_restart() {
         // The background writer stores the usage; a restarted hub has it back.
         let stop = CancellationToken::new();
         let writer = tokio::spawn(hub.governance.clone().run_background(
-            None,
             Duration::from_millis(20),
             stop.clone(),
         ));
@@ -1344,6 +1343,65 @@ async fn the_openapi_document_lists_the_governance_endpoints() {
             schemas["RateLimitRule"]["required"],
             json!(["id", "limit_to", "unit"])
         );
+    })
+    .await;
+}
+
+/// Managing an admin area never reaches hub admin: a role that manages users cannot make
+/// anyone an admin nor touch an admin, and one that manages keys cannot mint an admin's key.
+/// An expiring key cannot give its owner a key that outlives it.
+#[tokio::test]
+async fn delegated_areas_stop_short_of_hub_admin() {
+    on_every_backend(NO_CONFIG, |hub| async move {
+        let admin = hub.admin.clone();
+        let (_, helpdesk) = hub.member("helpdesk", None, &["admin", "keys"]).await;
+        for (resource, action) in [("admin:users", "manage"), ("admin:keys", "manage"), ("admin:users", "read")] {
+            hub.post(
+                "/api/v1/policies",
+                &admin,
+                json!({ "subject": "user:helpdesk", "resource": resource, "action": action }),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        }
+        // The delegated area works for ordinary users...
+        hub.post("/api/v1/users", &helpdesk, json!({ "name": "carol" })).await.expect(StatusCode::CREATED);
+        hub.call(Method::PATCH, "/api/v1/users/carol", &helpdesk, Some(json!({ "display_name": "Carol" })))
+            .await
+            .expect(StatusCode::OK);
+        // ...but not for hub admin.
+        for (method, path, body) in [
+            (Method::PATCH, "/api/v1/users/helpdesk", Some(json!({ "role": "admin" }))),
+            (Method::PATCH, "/api/v1/users/carol", Some(json!({ "role": "admin" }))),
+            (Method::POST, "/api/v1/users", Some(json!({ "name": "mallory", "role": "admin" }))),
+            (Method::PATCH, "/api/v1/users/admin", Some(json!({ "disabled": true }))),
+            (Method::DELETE, "/api/v1/users/admin", None),
+            (Method::POST, "/api/v1/keys", Some(json!({ "name": "x", "owner": "admin", "scopes": ["admin"] }))),
+        ] {
+            let reply = hub.call(method.clone(), path, &helpdesk, body).await;
+            reply.expect_error(StatusCode::FORBIDDEN, "forbidden", None);
+        }
+        let me = hub.get("/api/v1/users/helpdesk", &admin).await;
+        assert_eq!(me.expect(StatusCode::OK)["role"], "member");
+
+        // A key that expires cannot mint its owner a longer-lived one.
+        let short = hub
+            .post("/api/v1/keys", &admin, json!({ "name": "short", "owner": "carol", "scopes": ["keys"], "expires_in": "1h" }))
+            .await;
+        let short = short.expect(StatusCode::CREATED);
+        let short_key = short["key"].as_str().unwrap().to_owned();
+        let short_expiry = short["expires_at"].as_str().unwrap().to_owned();
+        let inherited = hub.post("/api/v1/keys", &short_key, json!({ "name": "child", "scopes": ["keys"] })).await;
+        assert_eq!(inherited.expect(StatusCode::CREATED)["expires_at"], short_expiry.as_str(), "inherits the expiry");
+        hub.post("/api/v1/keys", &short_key, json!({ "name": "child", "scopes": ["keys"], "expires_in": "30d" }))
+            .await
+            .expect_error(StatusCode::BAD_REQUEST, "invalid_request", Some("expires_at"));
+        let own_id = short["id"].as_str().unwrap();
+        hub.call(Method::PATCH, &format!("/api/v1/keys/{own_id}"), &short_key, Some(json!({ "expires_at": null })))
+            .await
+            .expect(StatusCode::OK);
+        let after = hub.get(&format!("/api/v1/keys/{own_id}"), &admin).await;
+        assert_eq!(after.expect(StatusCode::OK)["expires_at"], short_expiry.as_str(), "cannot remove its own expiry");
     })
     .await;
 }

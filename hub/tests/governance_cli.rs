@@ -4,7 +4,9 @@
 mod support;
 
 use serde_json::Value;
-use support::{Hub, HubBuilder};
+use std::time::Duration;
+
+use support::{Http, Hub, HubBuilder, poll};
 
 /// The item of a JSON array whose `field` equals `value`.
 #[track_caller]
@@ -307,6 +309,62 @@ fn budgets_from_files_and_their_status() {
 
     let removed = hub.cli(&admin, &["budgets", "remove", "user-daily"]);
     assert_eq!(removed.ok().trim(), "removed budget user-daily");
+    hub.stop_cleanly();
+}
+
+/// An edit of the configuration file that conflicts with a rule stored through the API (a rate
+/// limit with the same id) is rejected whole and reported by `/readyz`; the stored rule stays
+/// in force, and an edit without the conflict is accepted.
+#[test]
+fn a_configuration_edit_conflicting_with_a_stored_rule_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hub, admin) = start(dir.path());
+    let rpm = r#"{"id": "user-rpm", "limit_to": 60, "unit": "requests_per_minute", "applies_per": "user"}"#;
+    hub.cli_with(&admin, &["limits", "add", "--file", "-"], &[], Some(rpm))
+        .ok();
+
+    let config = dir.path().join("agenthub.yaml");
+    let replace = |text: &str| {
+        let tmp = config.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &config).unwrap();
+    };
+    replace(&format!(
+        "{CONFIG}rate_limits:\n  - {{id: user-rpm, limit_to: 5, unit: requests_per_minute}}\n"
+    ));
+    let http = Http::new();
+    let config_check =
+        || http.get(&format!("{}/readyz", hub.url), None).json()["checks"]["config"].clone();
+    // The hub polls the file every 2 s.
+    let rejected = poll(Duration::from_secs(30), || {
+        let check = config_check();
+        (check["ok"] == false).then_some(check)
+    })
+    .expect("the conflicting edit was not rejected");
+    let paths: Vec<&str> = rejected["rejected_change"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{rejected}"))
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert!(
+        paths.contains(&"rate_limits[stored:user-rpm].id"),
+        "{paths:?}"
+    );
+    assert!(hub.wait_stderr("configuration change rejected", Duration::from_secs(10)));
+    let limits = hub.cli(&admin, &["limits", "list", "--json"]).json();
+    assert_eq!(find(&limits, "id", "user-rpm")["limit_to"], 60);
+
+    replace(&format!(
+        "{CONFIG}rate_limits:\n  - {{id: file-rpm, limit_to: 5, unit: requests_per_minute}}\n"
+    ));
+    poll(Duration::from_secs(30), || {
+        (config_check()["ok"] == true).then_some(())
+    })
+    .expect("the good edit did not clear the rejection");
+    let limits = hub.cli(&admin, &["limits", "list", "--json"]).json();
+    assert_eq!(find(&limits, "id", "file-rpm")["limit_to"], 5);
+    assert_eq!(find(&limits, "id", "user-rpm")["limit_to"], 60);
     hub.stop_cleanly();
 }
 

@@ -763,7 +763,7 @@ async fn oidc_scenario(db: &TestDb) {
     let hub = TestHub::start(&db.url, listener, config).await;
     let accounts = hub.accounts.clone();
     accounts
-        .put_secret("oidc-test", None, "hub-web-secret")
+        .put_secret("oidc-test", None, "hub-web-secret", false)
         .await
         .unwrap();
     let ml = accounts.create_team("ml".into(), None).await.unwrap();

@@ -13,10 +13,10 @@ use crate::identity::{Identity, Scope};
 /// What an admin request touches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
-    /// The user and service-account directory as a whole.
-    Principals,
-    /// One principal's own profile.
-    Principal { id: &'a str },
+    /// The users (`area: Users`) or service accounts (`area: ServiceAccounts`) as a whole.
+    Principals { area: AdminArea },
+    /// One user's or service account's profile.
+    Principal { id: &'a str, area: AdminArea },
     /// The set of teams (creating one, listing all).
     Teams,
     /// One team, its settings and membership.
@@ -50,7 +50,7 @@ pub fn allows(
         Access::Write => Scope::Admin,
     };
     let (area, team) = match target {
-        Target::Principal { id } if access == Access::Read && is_self(id) => return true,
+        Target::Principal { id, .. } if access == Access::Read && is_self(id) => return true,
         Target::Team { id, .. } if access == Access::Read && identity.team_role(id).is_some() => {
             return true;
         }
@@ -60,7 +60,7 @@ pub fn allows(
         {
             return true;
         }
-        Target::Principals | Target::Principal { .. } => (AdminArea::Users, None),
+        Target::Principals { area } | Target::Principal { area, .. } => (area, None),
         Target::Teams => (AdminArea::Teams, None),
         Target::Team { name, .. } => (AdminArea::Teams, Some(name)),
         Target::KeysOf { .. } | Target::AllKeys => (AdminArea::Keys, None),
@@ -138,7 +138,9 @@ mod tests {
             (
                 who(HubAdmin, &["llm"], &[]),
                 Read,
-                Target::Principals,
+                Target::Principals {
+                    area: AdminArea::Users,
+                },
                 false,
             ),
             (
@@ -150,19 +152,27 @@ mod tests {
             (
                 who(HubMember, &["*"], &[]),
                 Write,
-                Target::Principals,
+                Target::Principals {
+                    area: AdminArea::Users,
+                },
                 false,
             ),
             (
                 who(HubMember, &["*"], &[]),
                 Read,
-                Target::Principal { id: "p1" },
+                Target::Principal {
+                    id: "p1",
+                    area: AdminArea::Users,
+                },
                 true,
             ),
             (
                 who(HubMember, &["*"], &[]),
                 Read,
-                Target::Principal { id: "p2" },
+                Target::Principal {
+                    id: "p2",
+                    area: AdminArea::Users,
+                },
                 false,
             ),
             (who(HubMember, &["admin"], &owner), Write, t1, true),
@@ -215,6 +225,14 @@ mod tests {
         });
         let authorizer = Authorizer::new(set).unwrap();
         let member = who(GlobalRole::Member, &["admin"], &[("t1", TeamRole::Member)]);
+        assert!(!allows(
+            &authorizer,
+            &member,
+            Access::Write,
+            Target::Principals {
+                area: AdminArea::ServiceAccounts
+            }
+        ));
         assert!(allows(
             &authorizer,
             &member,

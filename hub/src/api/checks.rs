@@ -10,7 +10,7 @@ use agenthub_policy::authz::{
 use agenthub_policy::guardrails::Stage;
 use agenthub_policy::limits::{LimitStatus, Measure, Timestamp, Usd};
 use agenthub_policy::when::{Plane, RequestFacts};
-use agenthub_policy::{Identity, Scope, Scopes, SubjectKind, TeamMembership};
+use agenthub_policy::{Identity, Scope, SubjectKind};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::directory::Directory;
 use crate::error::{Error, Result};
-use crate::model::{Principal, PrincipalKind, now_millis};
+use crate::model::{PrincipalKind, now_millis};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -206,31 +206,6 @@ pub struct SpanView {
 
 /// The identity a stored principal acts as (outside any key): its teams and hub role, every
 /// scope.
-fn principal_identity(directory: &Directory, principal: &Principal) -> Identity {
-    Identity {
-        principal_id: Some(principal.id.clone()),
-        name: principal.name.clone(),
-        kind: match principal.kind {
-            PrincipalKind::User => SubjectKind::User,
-            PrincipalKind::Service => SubjectKind::Service,
-        },
-        key_id: None,
-        key_team: None,
-        teams: directory
-            .teams_of(&principal.id)
-            .into_iter()
-            .map(|(membership, team)| TeamMembership {
-                team_id: team.id,
-                team: team.name,
-                role: membership.role,
-            })
-            .collect(),
-        role: principal.role,
-        scopes: Scopes::all(),
-        claims: Default::default(),
-    }
-}
-
 fn stored_principal(
     directory: &Directory,
     field: &str,
@@ -245,7 +220,7 @@ fn stored_principal(
         .principal(name)
         .filter(|p| p.kind == kind)
         .ok_or_else(|| Error::not_found(format!("{what} \"{name}\"")).with_param(field))?;
-    Ok(principal_identity(directory, principal))
+    Ok(directory.identity_of(principal, None))
 }
 
 fn usage_view(status: LimitStatus) -> LimitUsageView {
@@ -366,14 +341,7 @@ fn subjects_of(state: &AppState, subject: &str) -> Result<(Subjects, Option<Stri
             let principal = directory.principal(&key.principal_id).ok_or_else(|| {
                 Error::not_found(format!("the owner of key \"{name}\"")).with_param("subject")
             })?;
-            let mut identity = principal_identity(&directory, principal);
-            identity.key_id = Some(key.id.clone());
-            identity.key_team = key
-                .team_id
-                .as_deref()
-                .and_then(|t| directory.team(t))
-                .map(|t| t.name.clone());
-            identity.scopes = key.scopes.clone();
+            let identity = directory.identity_of(principal, Some(key));
             Ok((Subjects::of(&identity), identity.key_team))
         }
         "team" | "role" | "agent" => Ok((Subjects::new([subject]), None)),

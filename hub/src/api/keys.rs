@@ -198,7 +198,55 @@ fn find(
         return Err(not_found());
     }
     require(caller, access, target)?;
+    if access == Access::Write {
+        require_admin_for_admins(state, caller, &key.principal_id)?;
+    }
     Ok(key)
+}
+
+/// The keys of a hub admin act as a hub admin: only hub admins (or that admin) may mint or
+/// change them, whatever else a role may manage in `admin:keys`.
+fn require_admin_for_admins(state: &AppState, caller: &Caller, owner_id: &str) -> Result<()> {
+    let owner_is_admin = state
+        .accounts
+        .snapshot()
+        .principal(owner_id)
+        .is_some_and(|p| p.role == agenthub_policy::GlobalRole::Admin);
+    let is_self = caller.principal_id.as_deref() == Some(owner_id);
+    if owner_is_admin && !is_self && !caller.is_admin_with(Scope::Admin) {
+        return Err(Error::forbidden());
+    }
+    Ok(())
+}
+
+/// A key may not give its own principal a key that outlives it, so that an expiring key that
+/// leaks cannot make itself permanent: the expiry of a self-owned key is bounded by the
+/// caller's, and inherits it when none is asked for. Sessions and keys without an expiry have
+/// no bound.
+fn bound_by_caller(
+    state: &AppState,
+    caller: &Caller,
+    owner_id: &str,
+    requested: Option<Millis>,
+) -> Result<Option<Millis>> {
+    if caller.principal_id.as_deref() != Some(owner_id) {
+        return Ok(requested);
+    }
+    let limit = caller
+        .key_id
+        .as_deref()
+        .and_then(|id| state.accounts.snapshot().key(id).and_then(|k| k.expires_at));
+    match (requested, limit) {
+        (None, limit) => Ok(limit),
+        (Some(at), Some(limit)) if at > limit => Err(Error::invalid_field(
+            "expires_at",
+            format!(
+                "must not be later than the expiry of the key making this request ({})",
+                timestamp(limit)
+            ),
+        )),
+        (requested, _) => Ok(requested),
+    }
 }
 
 /// List keys.
@@ -274,6 +322,7 @@ async fn create_key(
             principal_id: &owner.id,
         },
     )?;
+    require_admin_for_admins(&state, &caller, &owner.id)?;
     let team_id = match &body.team {
         Some(team) => {
             let team = snapshot
@@ -294,7 +343,12 @@ async fn create_key(
         None => None,
     };
     let scopes = parse_scopes(&caller, body.scopes)?.unwrap_or_else(Scopes::default_for_new_key);
-    let expires_at = parse_expiry(body.expires_at, body.expires_in)?;
+    let expires_at = bound_by_caller(
+        &state,
+        &caller,
+        &owner.id,
+        parse_expiry(body.expires_at, body.expires_in)?,
+    )?;
     let (key, secret) = state
         .accounts
         .create_key(NewKey {
@@ -345,8 +399,13 @@ async fn update_key(
         return Err(Error::invalid_field("name", "must be 1-100 characters"));
     }
     let expires_at = match body.expires_at {
-        Some(Some(at)) => Some(parse_expiry(Some(at), None)?),
-        Some(None) => Some(None),
+        Some(at) => {
+            let at = match at {
+                Some(at) => parse_expiry(Some(at), None)?,
+                None => None,
+            };
+            Some(bound_by_caller(&state, &caller, &key.principal_id, at)?)
+        }
         None => None,
     };
     let patch = KeyPatch {

@@ -1,7 +1,8 @@
 //! Users (`/users`), service accounts (`/service-accounts`) and the caller (`/me`).
 
 use agenthub_policy::admin::{Access, Target};
-use agenthub_policy::{GlobalRole, TeamRole};
+use agenthub_policy::authz::AdminArea;
+use agenthub_policy::{GlobalRole, Scope, TeamRole};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -157,13 +158,25 @@ fn find(state: &AppState, kind: PrincipalKind, id: &str) -> Result<Principal> {
         .ok_or_else(|| Error::not_found(format!("{what} \"{id}\"")))
 }
 
+/// The admin area a kind of principal belongs to.
+fn area(kind: PrincipalKind) -> AdminArea {
+    match kind {
+        PrincipalKind::User => AdminArea::Users,
+        PrincipalKind::Service => AdminArea::ServiceAccounts,
+    }
+}
+
 fn list(
     state: &AppState,
     caller: &Caller,
     kind: PrincipalKind,
     query: &ListQuery,
 ) -> Result<Json<PageOf<PrincipalView>>> {
-    require(caller, Access::Read, Target::Principals)?;
+    require(
+        caller,
+        Access::Read,
+        Target::Principals { area: area(kind) },
+    )?;
     let page =
         state
             .accounts
@@ -181,7 +194,14 @@ fn get(
     let principal = find(state, kind, id);
     // Do not reveal whether an id exists to callers who could not read it anyway.
     let target_id = principal.as_ref().map_or(id, |p| p.id.as_str());
-    require(caller, Access::Read, Target::Principal { id: target_id })?;
+    require(
+        caller,
+        Access::Read,
+        Target::Principal {
+            id: target_id,
+            area: area(kind),
+        },
+    )?;
     Ok(Json(view(state, principal?)))
 }
 
@@ -192,8 +212,19 @@ async fn update(
     id: &str,
     body: UpdatePrincipal,
 ) -> Result<Json<PrincipalView>> {
-    require(caller, Access::Write, Target::Principals)?;
+    require(
+        caller,
+        Access::Write,
+        Target::Principals { area: area(kind) },
+    )?;
     let principal = find(state, kind, id)?;
+    // Hub admins, and granting or withdrawing hub admin, are for hub admins alone, whatever
+    // else a role may manage.
+    if (principal.role == GlobalRole::Admin || body.role.is_some_and(|role| role != principal.role))
+        && !caller.is_admin_with(Scope::Admin)
+    {
+        return Err(Error::forbidden());
+    }
     if principal.id == caller.principal_id.clone().unwrap_or_default()
         && (body.disabled == Some(true) || body.role == Some(GlobalRole::Member))
     {
@@ -227,8 +258,15 @@ async fn delete(
     kind: PrincipalKind,
     id: &str,
 ) -> Result<StatusCode> {
-    require(caller, Access::Write, Target::Principals)?;
+    require(
+        caller,
+        Access::Write,
+        Target::Principals { area: area(kind) },
+    )?;
     let principal = find(state, kind, id)?;
+    if principal.role == GlobalRole::Admin && !caller.is_admin_with(Scope::Admin) {
+        return Err(Error::forbidden());
+    }
     if Some(&principal.id) == caller.principal_id.as_ref() {
         return Err(Error::conflict(
             "you cannot delete the principal you are authenticated as",
@@ -257,7 +295,16 @@ async fn create_user(
     caller: Caller,
     ApiJson(body): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<PrincipalView>)> {
-    require(&caller, Access::Write, Target::Principals)?;
+    require(
+        &caller,
+        Access::Write,
+        Target::Principals {
+            area: AdminArea::Users,
+        },
+    )?;
+    if body.role == Some(GlobalRole::Admin) && !caller.is_admin_with(Scope::Admin) {
+        return Err(Error::forbidden());
+    }
     validate_name("name", &body.name)?;
     let principal = state
         .accounts
@@ -348,7 +395,13 @@ async fn create_service_account(
                 name: &team.name,
             },
         )?,
-        None => require(&caller, Access::Write, Target::Principals)?,
+        None => require(
+            &caller,
+            Access::Write,
+            Target::Principals {
+                area: AdminArea::ServiceAccounts,
+            },
+        )?,
     }
     let principal = state
         .accounts

@@ -114,7 +114,7 @@ async fn create_secret(
     let description = optional_text("description", body.description, 1000)?;
     let meta = state
         .accounts
-        .put_secret(&body.name, description, &body.value)
+        .put_secret(&body.name, description, &body.value, true)
         .await?;
     tracing::info!(secret = %meta.name, by = %caller.subject(), "secret created");
     Ok((StatusCode::CREATED, Json(view(meta))))
@@ -160,7 +160,7 @@ async fn put_secret(
     };
     let meta = state
         .accounts
-        .put_secret(&name, description, &body.value)
+        .put_secret(&name, description, &body.value, false)
         .await?;
     tracing::info!(secret = %meta.name, by = %caller.subject(), "secret value set");
     Ok(Json(view(meta)))

@@ -4,8 +4,11 @@
 //! The JWKS is fetched at start (a failure is logged, not fatal), every
 //! `jwks_refresh_interval`, and again when a token names a key the cache does not have — at
 //! most once per `jwks_min_refresh_interval`, so that tokens with made-up `kid`s cannot make the
-//! hub hammer the provider. When the JWKS endpoint is down the cached keys keep working; the
-//! failure is logged and counted (`agenthub_auth_jwks_fetch_failures_total`).
+//! hub hammer the provider. One fetch runs at a time, in a task of its own; whoever needs it
+//! while it runs waits for that one. A request waits at most [`REQUEST_REFRESH_WAIT`] (the
+//! fetch carries on without it), so a slow or hanging provider cannot hold requests up: a token
+//! whose key has not arrived by then is refused. When the JWKS endpoint is down the cached keys
+//! keep working; the failure is logged and counted (`agenthub_auth_jwks_fetch_failures_total`).
 //!
 //! Algorithm confusion is ruled out by construction: a token's `alg` must be on the issuer's
 //! allow-list; asymmetric algorithms are verified only with JWKS keys of the same family (and
@@ -13,16 +16,17 @@
 //! tokens are verified only with the shared secret configured for the issuer, never with a
 //! public key. `none` is not an algorithm the decoder knows.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Header, Validation, decode};
 use jsonwebtoken::{AlgorithmFamily, errors::ErrorKind};
 use prometheus_client::metrics::counter::Counter;
 use serde_json::Value;
-use tokio::sync::Mutex;
 
 use super::claims::Claims;
 use super::http::{self, HttpError};
@@ -50,11 +54,20 @@ struct KeySet {
     fetched_at: Option<Instant>,
 }
 
+/// The longest a request waits for a JWKS fetch (its own, or one already under way) when its
+/// token names a key the cache does not have.
+pub const REQUEST_REFRESH_WAIT: Duration = Duration::from_secs(2);
+
+/// A JWKS fetch under way; every clone completes when it is done.
+type Refreshing = Shared<BoxFuture<'static, ()>>;
+
 #[derive(Default)]
 struct RefreshState {
     last_attempt: Option<Instant>,
     /// The JWKS URL found by discovery, when not configured.
     discovered: Option<String>,
+    /// The fetch under way, if one is.
+    running: Option<Refreshing>,
 }
 
 /// The counters of one issuer.
@@ -201,7 +214,7 @@ impl JwtIssuer {
     /// Verifies `token` (whose header is `header`) and returns its claims, or why it is
     /// refused. `hmac` is the issuer's shared secret, for HS* tokens.
     pub async fn verify(
-        &self,
+        self: &Arc<Self>,
         token: &str,
         header: &Header,
         hmac: Option<&DecodingKey>,
@@ -227,7 +240,16 @@ impl JwtIssuer {
             if candidates.is_empty() {
                 if !refetched {
                     refetched = true;
-                    self.refresh("a token names an unknown key").await;
+                    if let Some(refreshing) = self.start_refresh("a token names an unknown key")
+                        && tokio::time::timeout(REQUEST_REFRESH_WAIT, refreshing)
+                            .await
+                            .is_err()
+                    {
+                        tracing::debug!(
+                            issuer = %self.config.name,
+                            "the JWKS fetch is taking long; a token naming an unknown key is refused meanwhile"
+                        );
+                    }
                     if !Arc::ptr_eq(&keys, &self.keys.load_full()) {
                         continue;
                     }
@@ -253,7 +275,7 @@ impl JwtIssuer {
     }
 
     /// Fetches the JWKS when the cached one is older than `jwks_refresh_interval`.
-    pub async fn refresh_if_due(&self) {
+    pub async fn refresh_if_due(self: &Arc<Self>) {
         let due = self
             .keys
             .load()
@@ -265,18 +287,52 @@ impl JwtIssuer {
     }
 
     /// Fetches the JWKS unless the last attempt was less than `jwks_min_refresh_interval`
-    /// ago. On failure the cached keys stay.
-    pub async fn refresh(&self, why: &str) {
-        let mut state = self.refresh.lock().await;
+    /// ago, and waits for it (or for the fetch already under way). On failure the cached keys
+    /// stay.
+    pub async fn refresh(self: &Arc<Self>, why: &'static str) {
+        if let Some(refreshing) = self.start_refresh(why) {
+            refreshing.await;
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, RefreshState> {
+        // The state stays consistent whatever panicked while holding it.
+        self.refresh.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fetch to wait for: the one under way, or a new one — unless the last attempt was
+    /// less than `jwks_min_refresh_interval` ago (`None`). The fetch runs in a task of its own,
+    /// so it completes (and its keys are cached) even when nobody waits for it any longer.
+    fn start_refresh(self: &Arc<Self>, why: &'static str) -> Option<Refreshing> {
+        let mut state = self.state();
+        if let Some(running) = &state.running {
+            return Some(running.clone());
+        }
         if state
             .last_attempt
             .is_some_and(|at| at.elapsed() < self.config.jwks_min_refresh_interval)
         {
-            return;
+            return None;
         }
         state.last_attempt = Some(Instant::now());
+        let discovered = state.discovered.clone();
+        let issuer = Arc::clone(self);
+        // The task cannot finish before `running` is set: it ends by taking this lock.
+        let task = tokio::spawn(async move { issuer.run_refresh(why, discovered).await });
+        let refreshing = async move {
+            // A panic in the task is the task's: waiters just see the fetch end.
+            let _ = task.await;
+        }
+        .boxed()
+        .shared();
+        state.running = Some(refreshing.clone());
+        Some(refreshing)
+    }
+
+    async fn run_refresh(&self, why: &'static str, discovered: Option<String>) {
         self.counters.fetches.inc();
-        match self.fetch(&mut state).await {
+        let (fetched, discovered) = self.fetch(discovered).await;
+        match fetched {
             Ok(set) => {
                 tracing::debug!(issuer = %self.config.name, keys = set.keys.len(), why, "fetched the JWKS");
                 self.keys.store(Arc::new(set));
@@ -291,36 +347,48 @@ impl JwtIssuer {
                 );
             }
         }
+        let mut state = self.state();
+        state.discovered = discovered;
+        state.running = None;
     }
 
-    async fn fetch(&self, state: &mut RefreshState) -> Result<KeySet, String> {
-        let url = match (&self.config.jwks_url, &state.discovered) {
-            (Some(url), _) | (None, Some(url)) => url.clone(),
-            (None, None) => {
-                let url = discover_jwks_uri(&self.http, &self.config.issuer).await?;
-                state.discovered = Some(url.clone());
-                url
-            }
+    /// Fetches the JWKS from the configured URL, or the one `discovered` before (discovering
+    /// it when neither is known). Returns the keys, and the discovered URL to use next time.
+    async fn fetch(&self, discovered: Option<String>) -> (Result<KeySet, String>, Option<String>) {
+        let url = match (&self.config.jwks_url, discovered) {
+            (Some(url), _) => url.clone(),
+            (None, Some(url)) => url,
+            (None, None) => match discover_jwks_uri(&self.http, &self.config.issuer).await {
+                Ok(url) => url,
+                Err(e) => return (Err(e), None),
+            },
         };
         let doc = match http::get_json(&self.http, &url).await {
             Ok(doc) => doc,
             Err(e) => {
                 // Discover again next time: the provider may have moved its JWKS.
-                state.discovered = None;
-                return Err(match e {
+                let e = match e {
                     HttpError::Status(code) => format!("{url} answered HTTP {code}"),
                     e => format!("{url}: {e}"),
-                });
+                };
+                return (Err(e), None);
             }
         };
+        let discovered = self.config.jwks_url.is_none().then_some(url.clone());
         let keys = parse_jwks(&doc);
         if keys.is_empty() {
-            return Err(format!("the JWKS at {url} has no usable signing key"));
+            return (
+                Err(format!("the JWKS at {url} has no usable signing key")),
+                discovered,
+            );
         }
-        Ok(KeySet {
-            keys,
-            fetched_at: Some(Instant::now()),
-        })
+        (
+            Ok(KeySet {
+                keys,
+                fetched_at: Some(Instant::now()),
+            }),
+            discovered,
+        )
     }
 }
 
@@ -328,6 +396,7 @@ impl JwtIssuer {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
     #[test]
     fn jwks_keeps_only_signature_keys() {
@@ -359,5 +428,205 @@ mod tests {
         assert!(ec.accepts(Some("e1"), Algorithm::ES256));
         assert!(!ec.accepts(Some("e1"), Algorithm::RS256));
         assert!(parse_jwks(&json!({"nokeys": []})).is_empty());
+    }
+
+    /// A JWKS endpoint whose answers (an empty key set) take `delay_ms`; counts its requests.
+    async fn slow_jwks(delay_ms: Arc<AtomicU64>, hits: Arc<AtomicUsize>) -> String {
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (delay_ms, hits) = (delay_ms.clone(), hits.clone());
+                async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let delay = Duration::from_millis(delay_ms.load(Ordering::SeqCst));
+                    tokio::time::sleep(delay).await;
+                    axum::Json(json!({ "keys": [] }))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/jwks")
+    }
+
+    fn issuer_at(jwks_url: String) -> Arc<JwtIssuer> {
+        let config = JwtIssuerConfig {
+            name: "slow".into(),
+            issuer: "https://idp.example".into(),
+            audiences: vec!["hub".into()],
+            jwks_url: Some(jwks_url),
+            jwks_min_refresh_interval: Duration::from_secs(30),
+            ..JwtIssuerConfig::default()
+        };
+        Arc::new(JwtIssuer::new(
+            config,
+            http::client(),
+            IssuerCounters::default(),
+        ))
+    }
+
+    fn unknown_kid() -> Header {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("rotated".into());
+        header
+    }
+
+    async fn wait_for(hits: &AtomicUsize, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while hits.load(Ordering::SeqCst) < n {
+            assert!(
+                Instant::now() < deadline,
+                "the JWKS endpoint was never asked"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A token naming an unknown key is refused within a bound while a fetch hangs, and does
+    /// not start another fetch.
+    #[tokio::test]
+    async fn an_unknown_kid_does_not_wait_for_a_hanging_fetch() {
+        let delay = Arc::new(AtomicU64::new(60_000));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let issuer = issuer_at(slow_jwks(delay.clone(), hits.clone()).await);
+
+        // The scheduled fetch hangs.
+        let scheduled = tokio::spawn({
+            let issuer = issuer.clone();
+            async move { issuer.refresh_if_due().await }
+        });
+        wait_for(&hits, 1).await;
+
+        let started = Instant::now();
+        let refused = issuer
+            .verify("x.y.z", &unknown_kid(), None)
+            .await
+            .unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            waited < REQUEST_REFRESH_WAIT + Duration::from_secs(1),
+            "waited {waited:?}"
+        );
+        assert_eq!(
+            refused,
+            r#"no RS256 key with kid "rotated" in the issuer's JWKS"#
+        );
+        assert!(!scheduled.is_finished(), "the scheduled fetch still hangs");
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "no second fetch");
+
+        // Again while it still hangs: the same bound, still one fetch.
+        let started = Instant::now();
+        issuer
+            .verify("x.y.z", &unknown_kid(), None)
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < REQUEST_REFRESH_WAIT + Duration::from_secs(1));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        scheduled.abort();
+    }
+
+    /// A fetch a request starts is bounded the same way and carries on without it; the
+    /// least interval between fetches still holds.
+    #[tokio::test]
+    async fn a_fetch_started_by_a_request_is_bounded_and_rate_limited() {
+        let delay = Arc::new(AtomicU64::new(60_000));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let issuer = issuer_at(slow_jwks(delay.clone(), hits.clone()).await);
+
+        let started = Instant::now();
+        issuer
+            .verify("x.y.z", &unknown_kid(), None)
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < REQUEST_REFRESH_WAIT + Duration::from_secs(1));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert!(
+            issuer.state().running.is_some(),
+            "the fetch goes on after the request gave up"
+        );
+
+        // A fast endpoint, but the last attempt was just now: no fetch, no wait.
+        delay.store(0, Ordering::SeqCst);
+        let fresh = issuer_at(slow_jwks(delay.clone(), hits.clone()).await);
+        fresh.refresh("scheduled").await;
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert!(fresh.state().running.is_none());
+        let started = Instant::now();
+        fresh
+            .verify("x.y.z", &unknown_kid(), None)
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert_eq!(hits.load(Ordering::SeqCst), 2, "rate-limited");
+    }
+
+    /// End to end: a bearer JWT naming an unknown key gets the 401 in bounded time while the
+    /// issuer's scheduled JWKS fetch hangs.
+    #[tokio::test]
+    async fn the_request_answers_401_while_the_jwks_fetch_hangs() {
+        use crate::app::AppState;
+        use crate::config::{ConfigHandle, HubConfig};
+        use crate::secrets::{KeyOrigin, Keyring, MasterKey};
+        use axum::body::Body;
+        use base64::Engine;
+        use tower::ServiceExt;
+
+        let delay = Arc::new(AtomicU64::new(60_000));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let mut config = HubConfig::default();
+        config.auth.jwt_issuers = vec![
+            issuer_at(slow_jwks(delay, hits.clone()).await)
+                .config
+                .clone(),
+        ];
+        let test = crate::store::testing::sqlite().await;
+        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
+        let accounts = Arc::new(
+            crate::directory::Accounts::load(test.store.clone(), Arc::new(keyring))
+                .await
+                .unwrap(),
+        );
+        let config = ConfigHandle::new(config);
+        let governance = Arc::new(
+            crate::governance::Governance::load(test.store.clone(), config.clone(), "test")
+                .await
+                .unwrap(),
+        );
+        let state = AppState::new(accounts, governance, config);
+        let auth = state.auth.clone();
+        let scheduled = tokio::spawn(async move { auth.warm_up().await });
+        wait_for(&hits, 1).await;
+
+        let part = |value: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+        };
+        let token = format!(
+            "{}.{}.c2ln",
+            part(json!({ "alg": "RS256", "kid": "rotated", "typ": "JWT" })),
+            part(
+                json!({ "iss": "https://idp.example", "aud": "hub", "sub": "svc", "exp": 4_102_444_800u64 })
+            ),
+        );
+        let started = Instant::now();
+        let response = crate::app::router(state)
+            .oneshot(
+                axum::http::Request::get("/api/v1/me")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let waited = started.elapsed();
+        assert_eq!(response.status(), axum::http::StatusCode::UNAUTHORIZED);
+        assert!(
+            waited < REQUEST_REFRESH_WAIT + Duration::from_secs(1),
+            "waited {waited:?}"
+        );
+        assert!(!scheduled.is_finished());
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        scheduled.abort();
+        test.cleanup().await;
     }
 }

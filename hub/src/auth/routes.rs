@@ -54,6 +54,22 @@ fn upstream(provider: &str, failure: LoginFailure) -> Error {
     }
 }
 
+/// Logs that logins are being refused for want of room, at most once a minute (every refused
+/// request would flood the log).
+fn warn_pending_logins_full(max: u64) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(
+            max,
+            "refusing logins: auth.sessions.max_pending_logins logins are in progress (started, not finished, not expired)"
+        );
+    }
+}
+
 fn millis(d: Duration) -> Millis {
     Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
 }
@@ -156,20 +172,33 @@ async fn login(
     let (url, csrf, nonce, verifier) = provider.authorize(&client);
     let timeout = auth.config.sessions.login_timeout;
     let (cli_port, cli_challenge) = cli.map_or((None, None), |(p, c)| (Some(p), Some(c)));
-    state
+    let now = now_millis();
+    let max = auth.config.sessions.max_pending_logins;
+    let stored = state
         .accounts
         .store()
-        .insert_pending_login(&PendingLogin {
-            state_hash: keys::hash(csrf.secret()),
-            provider: name,
-            nonce: nonce.secret().clone(),
-            pkce_verifier: verifier.secret().clone(),
-            redirect_to,
-            cli_port,
-            cli_challenge,
-            expires_at: now_millis() + millis(timeout),
-        })
+        .insert_pending_login(
+            &PendingLogin {
+                state_hash: keys::hash(csrf.secret()),
+                provider: name,
+                nonce: nonce.secret().clone(),
+                pkce_verifier: verifier.secret().clone(),
+                redirect_to,
+                cli_port,
+                cli_challenge,
+                expires_at: now + millis(timeout),
+            },
+            now,
+            max,
+        )
         .await?;
+    if !stored {
+        warn_pending_logins_full(max);
+        return Err(Error::new(
+            ErrorKind::Unavailable,
+            "too many logins are in progress; try again in a few minutes",
+        ));
+    }
     Ok((
         StatusCode::SEE_OTHER,
         [
@@ -474,6 +503,103 @@ async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    /// An OpenID provider that can be discovered (and nothing more) at a local address.
+    async fn discoverable_provider() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let doc = serde_json::json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                get(move || {
+                    let doc = doc.clone();
+                    async move { Json(doc) }
+                }),
+            )
+            .route(
+                "/jwks",
+                get(|| async { Json(serde_json::json!({ "keys": [] })) }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        issuer
+    }
+
+    /// Logins started and not finished are bounded: beyond `max_pending_logins`, 503.
+    #[tokio::test]
+    async fn pending_logins_are_capped() {
+        use crate::config::{ConfigHandle, HubConfig, OidcProviderConfig};
+        use crate::secrets::{KeyOrigin, Keyring, MasterKey};
+
+        let issuer = discoverable_provider().await;
+        let mut config = HubConfig::default();
+        config.auth.public_url = Some("https://hub.example.com".into());
+        config.auth.oidc_providers = vec![OidcProviderConfig {
+            name: "test".into(),
+            issuer,
+            client_id: "hub".into(),
+            ..OidcProviderConfig::default()
+        }];
+        config.auth.sessions.max_pending_logins = 2;
+        let test = crate::store::testing::sqlite().await;
+        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
+        let accounts = Arc::new(
+            crate::directory::Accounts::load(test.store.clone(), Arc::new(keyring))
+                .await
+                .unwrap(),
+        );
+        let config = ConfigHandle::new(config);
+        let governance = Arc::new(
+            crate::governance::Governance::load(test.store.clone(), config.clone(), "test")
+                .await
+                .unwrap(),
+        );
+        let router = crate::app::router(AppState::new(accounts, governance, config));
+        let login = || async {
+            let response = router
+                .clone()
+                .oneshot(
+                    axum::http::Request::get("/auth/oidc/test/login")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        };
+        for _ in 0..2 {
+            let (status, body) = login().await;
+            assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        }
+        let (status, body) = login().await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(error["error"]["type"], "unavailable", "{body}");
+        assert_eq!(error["error"]["retryable"], true, "{body}");
+        assert_eq!(test.store.pending_logins(now_millis()).await.unwrap(), 2);
+
+        // Once they expire (and whether or not they are purged yet), there is room again.
+        let later = now_millis() + millis(Duration::from_secs(3600));
+        assert_eq!(test.store.pending_logins(later).await.unwrap(), 0);
+        assert_eq!(test.store.purge_expired(later).await.unwrap(), 2);
+        let (status, body) = login().await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        test.cleanup().await;
+    }
 
     #[test]
     fn only_local_redirects() {

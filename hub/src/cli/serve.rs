@@ -18,7 +18,7 @@ use crate::app::{self, AppState};
 use crate::bus::{ChangeBus, ChangeKind};
 use crate::config::{ConfigErrors, ConfigHandle, HubConfig, TlsConfig};
 use crate::directory::Accounts;
-use crate::governance::{AlertWebhook, Governance};
+use crate::governance::Governance;
 use crate::secrets::{KeyOrigin, Keyring, MasterKey};
 use crate::store::{DatabaseUrl, Store, StoreOptions};
 
@@ -248,13 +248,6 @@ async fn serve(
             .await
             .map_err(|e| Failure::Runtime(format!("cannot load the governance rules: {e}")))?,
     );
-    let alert_webhook = config
-        .budget_alerts
-        .webhook
-        .as_deref()
-        .map(|url| AlertWebhook::new(url, config.budget_alerts.timeout))
-        .transpose()
-        .map_err(|e| Failure::Runtime(format!("budget_alerts.webhook: {e}")))?;
 
     // Signal handlers first: once the port is bound, SIGTERM must mean a graceful stop.
     let shutdown = CancellationToken::new();
@@ -277,19 +270,29 @@ async fn serve(
     );
     if let Some(path) = args.config.clone() {
         let overrides = Overrides::from_args(&args);
+        let source_name = path.display().to_string();
+        let rules = governance.clone();
+        // A change is checked with the stored rules and swapped in under the governance lock:
+        // one that conflicts with them is rejected whole (and shown on /readyz).
         tasks.spawn(crate::config::watch_file(
             path,
-            handle.clone(),
             CONFIG_POLL,
             Arc::new(move |loaded| overrides.apply(loaded)),
+            move |candidate| {
+                let (rules, source_name) = (rules.clone(), source_name.clone());
+                async move { rules.apply_config(candidate, &source_name).await }
+            },
             shutdown.clone(),
         ));
     }
-    tasks.spawn(governance.clone().run_background(
-        alert_webhook,
-        config.store.refresh_interval,
-        shutdown.clone(),
-    ));
+    // Budget usage is settled by requests until the server has drained: the writer has its
+    // own token, cancelled only after that, so that their usage is stored too.
+    let governance_stop = CancellationToken::new();
+    let governance_task = tokio::spawn(
+        governance
+            .clone()
+            .run_background(config.store.refresh_interval, governance_stop.clone()),
+    );
     tasks.spawn(sync_replicas(
         accounts.clone(),
         governance.clone(),
@@ -299,7 +302,6 @@ async fn serve(
     ));
     let mut changes = handle.subscribe();
     let stop = shutdown.clone();
-    let rules = governance.clone();
     tasks.spawn(async move {
         loop {
             tokio::select! {
@@ -308,10 +310,6 @@ async fn serve(
             }
             let level = changes.borrow_and_update().logging.level.clone();
             log_level.set(&level);
-            if let Err(problems) = rules.rebuild().await {
-                let problems: Vec<String> = problems.into_iter().map(|(path, message)| format!("{path}: {message}")).collect();
-                tracing::error!(?problems, "the new configuration's rules conflict with the stored rules; keeping the rules in force");
-            }
         }
     });
 
@@ -325,11 +323,16 @@ async fn serve(
             .run_background(handle.clone(), shutdown.clone()),
     );
     let drain = config.server.shutdown_timeout;
-    let served =
-        crate::server::serve(listener, tls, app::router(state), shutdown.clone(), drain).await;
-    shutdown.cancel();
-    // Background tasks flush what they hold (key last-use times) and stop.
-    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+    let served = stop_after_drain(
+        crate::server::serve(listener, tls, app::router(state), shutdown.clone(), drain),
+        &shutdown,
+        &governance_stop,
+        governance_task,
+        BACKGROUND_STOP,
+    )
+    .await;
+    // The other background tasks flush what they hold (key last-use times) and stop.
+    let _ = tokio::time::timeout(BACKGROUND_STOP, async {
         while tasks.join_next().await.is_some() {}
     })
     .await;
@@ -337,6 +340,33 @@ async fn serve(
     store.close().await;
     tracing::info!("agenthub stopped");
     served.map_err(|e| Failure::Runtime(format!("server error: {e}")))
+}
+
+/// How long stopping background tasks may take (each group).
+const BACKGROUND_STOP: Duration = Duration::from_secs(10);
+
+/// Serves until the server has stopped and drained its requests; only then stops the
+/// governance writer, whose last writes (budget usage settled by the drained requests) it
+/// awaits for at most `bound`.
+async fn stop_after_drain<T>(
+    served: impl Future<Output = T>,
+    shutdown: &CancellationToken,
+    governance_stop: &CancellationToken,
+    governance_task: tokio::task::JoinHandle<()>,
+    bound: Duration,
+) -> T {
+    let served = served.await;
+    shutdown.cancel();
+    governance_stop.cancel();
+    match tokio::time::timeout(bound, governance_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "the governance writer failed"),
+        Err(_) => tracing::warn!(
+            timeout = ?bound,
+            "the governance writer did not finish storing budget usage in time"
+        ),
+    }
+    served
 }
 
 /// Announces this replica's directory changes and applies the other replicas' at once.
@@ -450,5 +480,91 @@ async fn rotate(args: RotateKeyArgs) -> Result<String, Failure> {
         None => Ok(format!(
             "re-encrypted {count} secrets under key {key_id}; AGENTHUB_SECRET_KEY_PREVIOUS can now be removed"
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use agenthub_policy::limits::{Timestamp, Usage, Usd};
+    use agenthub_policy::when::{Plane, RequestFacts};
+    use agenthub_policy::{Identity, SubjectKind};
+
+    use super::*;
+    use crate::store::testing;
+
+    fn spend(governance: &Governance, cents: u64) {
+        let identity = Identity::named(SubjectKind::User, "alice");
+        let metadata = BTreeMap::new();
+        let facts = RequestFacts {
+            identity: &identity,
+            plane: Plane::Llm,
+            model: Some("m"),
+            tool: None,
+            agent: None,
+            metadata: &metadata,
+        };
+        let usage = Usage {
+            tokens: 1,
+            cost: Usd::from_cents(cents),
+        };
+        let admission = governance.admit(&facts, usage).unwrap();
+        governance.settle(admission, usage);
+    }
+
+    /// A request that settles its usage while the server drains (after SIGTERM) has it
+    /// stored: the governance writer stops only once the server has returned.
+    #[tokio::test]
+    async fn usage_settled_while_draining_is_stored() {
+        let t = testing::sqlite().await;
+        let config = HubConfig::parse(
+            "budgets:\n  - {id: daily, applies_per: user, cost_per_day: 10.00}\n",
+            "hub.yaml",
+            &|_| None,
+        )
+        .unwrap();
+        let governance = Arc::new(
+            Governance::load(t.store.clone(), ConfigHandle::new(config), "r")
+                .await
+                .unwrap(),
+        );
+        let shutdown = CancellationToken::new();
+        let governance_stop = CancellationToken::new();
+        let writer = tokio::spawn(
+            governance
+                .clone()
+                .run_background(Duration::from_secs(60), governance_stop.clone()),
+        );
+        // The server: its last request finishes, and settles, during the drain.
+        let server = {
+            let (governance, shutdown) = (governance.clone(), shutdown.clone());
+            async move {
+                shutdown.cancelled().await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                spend(&governance, 42);
+                "drained"
+            }
+        };
+        shutdown.cancel();
+        let served = stop_after_drain(
+            server,
+            &shutdown,
+            &governance_stop,
+            writer,
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(served, "drained");
+        let rows = t
+            .store
+            .load_budget_usage(Timestamp::from_unix_millis(crate::model::now_millis()))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.spent).sum::<u64>(),
+            Usd::from_cents(42).micros(),
+            "the drained request's usage is stored"
+        );
     }
 }

@@ -228,6 +228,9 @@ pub struct SessionConfig {
     /// How long a person has to complete a login at the provider.
     #[serde(with = "humantime_serde")]
     pub login_timeout: Duration,
+    /// How many logins may be started and not yet finished or expired, across replicas; more
+    /// are refused (503) until some finish or expire. Each started login is a row in the store.
+    pub max_pending_logins: u64,
 }
 
 impl Default for SessionConfig {
@@ -236,6 +239,7 @@ impl Default for SessionConfig {
             ttl: Duration::from_secs(12 * 3600),
             cli_ttl: Duration::from_secs(7 * 24 * 3600),
             login_timeout: Duration::from_secs(600),
+            max_pending_logins: 10_000,
         }
     }
 }
@@ -440,6 +444,12 @@ impl AuthConfig {
                 "must be between 30s and 1h".into(),
             );
         }
+        if s.max_pending_logins == 0 {
+            err(
+                "auth.sessions.max_pending_logins".into(),
+                "must be at least 1".into(),
+            );
+        }
     }
 }
 
@@ -583,13 +593,14 @@ auth:
                 ],
             ),
             (
-                "auth:\n  public_url: https://hub.example.com/console\n  sessions: {ttl: 10s, login_timeout: 2h}\n  oidc_providers:\n    - {name: okta, issuer: 'https://okta', client_id: x, client_secret: 'secret:bad name'}\n    - {name: okta, issuer: 'https://okta', client_id: y}\n",
+                "auth:\n  public_url: https://hub.example.com/console\n  sessions: {ttl: 10s, login_timeout: 2h, max_pending_logins: 0}\n  oidc_providers:\n    - {name: okta, issuer: 'https://okta', client_id: x, client_secret: 'secret:bad name'}\n    - {name: okta, issuer: 'https://okta', client_id: y}\n",
                 &[
                     "auth.public_url: \"https://hub.example.com/console\" must be a bare origin",
                     "auth.oidc_providers[0].client_secret: invalid secret name \"bad name\"",
                     "auth.oidc_providers[1].name: duplicate provider name \"okta\"",
                     "auth.sessions.ttl: must be at least 1m",
                     "auth.sessions.login_timeout: must be between 30s and 1h",
+                    "auth.sessions.max_pending_logins: must be at least 1",
                 ],
             ),
             (

@@ -72,10 +72,19 @@ impl ConfigHandle {
                     }));
                     return;
                 }
-                if old.server.listen != config.server.listen || old.server.tls != config.server.tls
-                {
+                let restart_only: Vec<&str> = [
+                    ("server.listen", old.server.listen != config.server.listen),
+                    ("server.tls", old.server.tls != config.server.tls),
+                    ("store", old.store != config.store),
+                    ("bus", old.bus != config.bus),
+                ]
+                .into_iter()
+                .filter_map(|(name, changed)| changed.then_some(name))
+                .collect();
+                if !restart_only.is_empty() {
                     tracing::warn!(
-                        "server.listen and server.tls changes take effect at the next restart"
+                        settings = %restart_only.join(", "),
+                        "changes of these settings take effect at the next restart"
                     );
                 }
                 let config = Arc::new(config);
@@ -98,30 +107,41 @@ impl ConfigHandle {
     }
 }
 
-/// Watches `path` and applies each change to `handle` until `shutdown`.
+/// Watches `path` and hands each change to `install` until `shutdown`: the configuration to
+/// serve, or the errors that reject it. `install` is where a candidate is checked against
+/// state outside the file and swapped in (the hub's checks it with the stored governance rules
+/// under the governance lock, then calls [`ConfigHandle::apply`]); `prepare` applies what is
+/// known without that state, e.g. command-line overrides.
 ///
 /// Polls the file's contents instead of relying on inotify: polling also sees the symlink swaps
 /// Kubernetes uses for mounted ConfigMaps, and costs one small read per interval.
-pub fn watch_file(
+pub fn watch_file<I, F>(
     path: PathBuf,
-    handle: ConfigHandle,
     interval: Duration,
     prepare: Prepare,
+    install: I,
     shutdown: CancellationToken,
-) -> impl Future<Output = ()> {
+) -> impl Future<Output = ()> + use<I, F>
+where
+    I: Fn(Result<HubConfig, ConfigErrors>) -> F,
+    F: Future<Output = ()>,
+{
     // Read now, not at the first poll, so an edit made before the task runs is not missed.
     let last = std::fs::read(&path).ok();
-    watch_loop(path, last, handle, interval, prepare, shutdown)
+    watch_loop(path, last, interval, prepare, install, shutdown)
 }
 
-async fn watch_loop(
+async fn watch_loop<I, F>(
     path: PathBuf,
     mut last: Option<Vec<u8>>,
-    handle: ConfigHandle,
     interval: Duration,
     prepare: Prepare,
+    install: I,
     shutdown: CancellationToken,
-) {
+) where
+    I: Fn(Result<HubConfig, ConfigErrors>) -> F,
+    F: Future<Output = ()>,
+{
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -150,7 +170,7 @@ async fn watch_loop(
                 .await
         };
         match loaded {
-            Ok(candidate) => handle.apply(candidate),
+            Ok(candidate) => install(candidate).await,
             Err(e) => tracing::error!(error = %e, "configuration reload task failed"),
         }
     }
@@ -168,11 +188,15 @@ mod tests {
         let handle = ConfigHandle::new(HubConfig::load(&path).unwrap());
         let mut changes = handle.subscribe();
         let shutdown = CancellationToken::new();
+        let installer = handle.clone();
         let task = tokio::spawn(watch_file(
             path.clone(),
-            handle.clone(),
             Duration::from_millis(20),
             Arc::new(Ok),
+            move |candidate| {
+                installer.apply(candidate);
+                std::future::ready(())
+            },
             shutdown.clone(),
         ));
 

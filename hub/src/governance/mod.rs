@@ -2,9 +2,16 @@
 //! the rules stored through the admin API, and the background work that keeps budgets durable.
 //!
 //! Deciding is in memory: the authorizer and the limits are snapshots swapped atomically when
-//! rules change. Budget usage leaves the hot path through a bounded queue; the writer stores it
-//! version-guarded, so a retried or replayed write changes nothing, and on start the usage of
-//! the current periods is restored, so a restart neither resets nor double-counts a budget.
+//! rules change. A change — of a stored rule, or of the configuration file — is compiled with
+//! everything else in force before it is accepted, under one lock, so that what is stored or
+//! served always compiles.
+//!
+//! Budget usage leaves the hot path through a bounded queue; the writer stores it
+//! version-guarded, so a retried or replayed write changes nothing, and every tick it also
+//! stores whatever changed since its last write (repairing batches dropped from a full queue).
+//! On start the usage of the current periods is restored, so a restart neither resets nor
+//! double-counts a budget. Alerts go through their own queue and task: recorded once in the
+//! store, then delivered by whichever replica claims each attempt there.
 
 mod alerts;
 mod external;
@@ -12,7 +19,7 @@ mod external;
 pub use alerts::AlertWebhook;
 pub use external::{ExternalGuardrail, ExternalVerdict, FailureLabels};
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,12 +34,14 @@ use arc_swap::ArcSwap;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use serde::de::DeserializeOwned;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{ConfigHandle, HubConfig, limits_config, policy_set};
+use crate::config::{
+    ConfigError, ConfigErrors, ConfigHandle, HubConfig, limits_config, policy_set,
+};
 use crate::error::{Error, Result};
-use crate::model::now_millis;
+use crate::model::{Millis, now_millis};
 use crate::store::{Store, StoredRule};
 
 /// The kinds of rule the admin API stores.
@@ -104,6 +113,14 @@ fn parse_stored<T: DeserializeOwned>(rule: &StoredRule) -> std::result::Result<T
     })
 }
 
+fn base_policy(config: &HubConfig) -> PolicySet {
+    if config.authorization.starter_policy {
+        starter_policy()
+    } else {
+        PolicySet::default()
+    }
+}
+
 /// Merges the configuration's rules with the stored ones and compiles them. Problems of
 /// stored rules are reported under `<section>[<index in the merged list>]`.
 fn compile(
@@ -111,11 +128,7 @@ fn compile(
     stored: &[StoredRule],
 ) -> std::result::Result<Compiled, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut set = if config.authorization.starter_policy {
-        starter_policy()
-    } else {
-        PolicySet::default()
-    };
+    let mut set = base_policy(config);
     set.extend(policy_set(config));
     let mut limits = limits_config(config);
     let mut guardrails = config.guardrails.clone();
@@ -163,38 +176,148 @@ fn compile(
     })
 }
 
+/// A problem's path as a configuration file's author reads it: `<section>[<i>]` of the merged
+/// list becomes the file's own index, `<section>[stored:<id>]` for a rule stored through the
+/// admin API, or `authorization.starter_policy` for the starter policy's lines.
+fn locate(path: &str, config: &HubConfig, stored: &[StoredRule]) -> String {
+    let parsed = path.split_once('[').and_then(|(section, rest)| {
+        let (index, rest) = rest.split_once(']')?;
+        let kind = RuleKind::ALL.into_iter().find(|k| k.section() == section)?;
+        Some((section, kind, index.parse::<usize>().ok()?, rest))
+    });
+    let Some((section, kind, index, rest)) = parsed else {
+        return path.to_owned();
+    };
+    let base = base_policy(config);
+    let (base, own) = match kind {
+        RuleKind::Policy => (base.policies.len(), config.policies.len()),
+        RuleKind::Role => (base.roles.len(), config.roles.len()),
+        RuleKind::RateLimit => (0, config.rate_limits.len()),
+        RuleKind::Budget => (0, config.budgets.len()),
+        RuleKind::Guardrail => (0, config.guardrails.len()),
+    };
+    if index < base {
+        return "authorization.starter_policy".to_owned();
+    }
+    if index < base + own {
+        return format!("{section}[{}]{rest}", index - base);
+    }
+    match stored
+        .iter()
+        .filter(|r| r.kind == kind.as_str())
+        .nth(index - base - own)
+    {
+        Some(rule) => format!("{section}[stored:{}]{rest}", rule.id),
+        None => path.to_owned(),
+    }
+}
+
+/// How undelivered budget alerts are retried: the first retry after `first`, each next one
+/// after twice the previous delay, at most `max`.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    first: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    const DEFAULT: Self = Self {
+        first: Duration::from_secs(5),
+        max: Duration::from_secs(3600),
+    };
+
+    /// How long the attempt after `attempts` earlier ones is claimed for: the backoff delay,
+    /// and at least the delivery timeout plus `first`, so that no other replica starts the
+    /// next attempt while this one may still be in flight.
+    fn lease(self, attempts: i64, timeout: Duration) -> Duration {
+        let shift = u32::try_from(attempts.clamp(0, 20)).unwrap_or(20);
+        let delay = self.first.saturating_mul(1 << shift).min(self.max);
+        delay.max(timeout.saturating_add(self.first))
+    }
+}
+
+/// How often the writer deletes usage rows of past periods and old alerts.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(3600);
+/// Alerts are kept this long after they were raised (longer than any budget period).
+const ALERT_RETENTION_MS: Millis = 35 * 24 * 3_600_000;
+/// How many due alerts one delivery round takes on.
+const ALERTS_PER_ROUND: i64 = 100;
+
+/// Everything a rule set change installs, built and checked before anything is stored or
+/// swapped: installing it cannot fail.
+struct Prepared {
+    config: Arc<HubConfig>,
+    stored: Vec<StoredRule>,
+    authorizer: Authorizer,
+    limits: Limits,
+    guardrails: Guardrails,
+    /// New webhook clients, when their settings changed.
+    external: Option<Option<ExternalGuardrail>>,
+    alert_webhook: Option<Option<AlertWebhook>>,
+}
+
 /// The hub's governance: decisions from memory, usage written behind.
 pub struct Governance {
     store: Store,
     config: ConfigHandle,
+    /// Names this process in the usage rows it writes.
+    replica: String,
+    /// The configuration the rules in force were compiled from.
+    installed: ArcSwap<HubConfig>,
     authorizer: ArcSwap<Authorizer>,
     limits: ArcSwap<Limits>,
     stored: ArcSwap<Vec<StoredRule>>,
     guardrails: ArcSwap<Guardrails>,
     external: ArcSwap<Option<ExternalGuardrail>>,
     external_failures: Family<FailureLabels, Counter>,
-    /// Serializes rule changes and rebuilds.
+    alert_webhook: ArcSwap<Option<AlertWebhook>>,
+    alert_backoff: Backoff,
+    /// Serializes rule changes, configuration changes and rebuilds.
     writer: Mutex<()>,
     /// Counts rule changes made here, for announcing them to other replicas.
     revision: watch::Sender<u64>,
     usage: mpsc::Sender<Vec<BudgetUsage>>,
     alerts: mpsc::Sender<BudgetAlert>,
-    /// The receiving ends, taken once by the background task.
+    /// The receiving ends, taken once by the background tasks.
     queues: std::sync::Mutex<Option<Queues>>,
 }
 
 /// A usage row's identity: budget, subject, period, measure, replica.
 type UsageKey = (String, String, String, String, String);
 
+fn usage_key(row: &BudgetUsage) -> UsageKey {
+    (
+        row.rule_id.clone(),
+        row.subject.clone(),
+        row.period.to_string(),
+        row.measure.as_str().to_owned(),
+        row.replica.clone(),
+    )
+}
+
 type Queues = (
     mpsc::Receiver<Vec<BudgetUsage>>,
     mpsc::Receiver<BudgetAlert>,
 );
 
-/// How many usage batches and alerts may wait for the store before new ones are dropped (and
-/// counted). Budget totals are absolute, so a dropped batch is repaired by the next one and by
-/// the periodic full snapshot.
+/// How many usage batches, and separately how many alerts, may wait for the store before new
+/// ones are dropped. Budget totals are absolute, so a dropped batch is repaired by the next one
+/// and by the writer's periodic store of everything changed.
 const QUEUE_DEPTH: usize = 1024;
+
+fn alert_webhook(config: &HubConfig) -> std::result::Result<Option<AlertWebhook>, String> {
+    config
+        .budget_alerts
+        .webhook
+        .as_deref()
+        .map(|url| AlertWebhook::new(url, config.budget_alerts.timeout))
+        .transpose()
+        .map_err(|e| format!("cannot build the budget alert webhook client: {e}"))
+}
+
+fn problems_of(found: Vec<agenthub_policy::limits::ConfigProblem>) -> Vec<Problem> {
+    found.into_iter().map(|p| (p.path, p.message)).collect()
+}
 
 impl Governance {
     /// Compiles the rules in force and restores the budget usage of the current periods.
@@ -208,17 +331,11 @@ impl Governance {
             .load_rules()
             .await
             .map_err(|e| format!("cannot load the stored rules: {e}"))?;
-        let compiled =
-            compile(&config.snapshot(), &stored).map_err(|problems| render(&problems))?;
-        let limits = Limits::new(&compiled.limits, replica).map_err(|p| {
-            render(
-                &p.into_iter()
-                    .map(|p| (p.path, p.message))
-                    .collect::<Vec<_>>(),
-            )
-        })?;
+        let snapshot = config.snapshot();
+        let compiled = compile(&snapshot, &stored).map_err(|problems| render(&problems))?;
+        let limits = Limits::new(&compiled.limits, replica).map_err(|p| render(&problems_of(p)))?;
         let rows = store
-            .load_budget_usage()
+            .load_budget_usage(now())
             .await
             .map_err(|e| format!("cannot load budget usage: {e}"))?;
         let report = limits.restore(&rows, now());
@@ -230,22 +347,35 @@ impl Governance {
         let (usage, usage_rx) = mpsc::channel(QUEUE_DEPTH);
         let (alerts, alerts_rx) = mpsc::channel(QUEUE_DEPTH);
         let external_failures = Family::default();
-        let external = external_guardrail(&config.snapshot(), &external_failures)?;
+        let external = external_guardrail(&snapshot, &external_failures)?;
+        let webhook =
+            alert_webhook(&snapshot).map_err(|e| format!("budget_alerts.webhook: {e}"))?;
         Ok(Self {
             store,
             config,
+            replica: replica.to_owned(),
+            installed: ArcSwap::new(snapshot),
             authorizer: ArcSwap::from_pointee(compiled.authorizer),
             limits: ArcSwap::from_pointee(limits),
             stored: ArcSwap::from_pointee(stored),
             guardrails: ArcSwap::from_pointee(compiled.guardrails),
             external: ArcSwap::from_pointee(external),
             external_failures,
+            alert_webhook: ArcSwap::from_pointee(webhook),
+            alert_backoff: Backoff::DEFAULT,
             writer: Mutex::new(()),
             revision: watch::Sender::new(0),
             usage,
             alerts,
             queues: std::sync::Mutex::new(Some((usage_rx, alerts_rx))),
         })
+    }
+
+    /// Retries undelivered alerts after `first` (doubling), instead of 5 s: for tests.
+    #[cfg(test)]
+    fn with_alert_backoff(mut self, first: Duration) -> Self {
+        self.alert_backoff.first = first;
+        self
     }
 
     pub fn authorizer(&self) -> Arc<Authorizer> {
@@ -297,7 +427,7 @@ impl Governance {
         self.limits.load_full()
     }
 
-    /// The rules stored through the admin API.
+    /// The rules stored through the admin API, by kind then id.
     pub fn stored_rules(&self) -> Arc<Vec<StoredRule>> {
         self.stored.load_full()
     }
@@ -321,7 +451,7 @@ impl Governance {
     pub fn settle(&self, admission: Admission, actual: Usage) {
         let charge = admission.charge(actual, now());
         if !charge.usage.is_empty() && self.usage.try_send(charge.usage).is_err() {
-            tracing::warn!("budget usage queue full; the periodic snapshot will store it");
+            tracing::warn!("budget usage queue full; the writer's next tick will store it");
         }
         for alert in charge.alerts {
             if self.alerts.try_send(alert).is_err() {
@@ -330,11 +460,56 @@ impl Governance {
         }
     }
 
+    /// Whether `config` compiles with the stored rules in force (without installing it).
+    pub fn check_config(&self, config: &HubConfig) -> std::result::Result<(), Vec<Problem>> {
+        let stored = self.stored.load_full();
+        self.prepare(Arc::new(config.clone()), stored.as_ref().clone())
+            .map(drop)
+    }
+
+    /// Accepts a configuration file's new contents, or rejects them whole: a candidate that
+    /// does not compile with the stored rules is recorded as rejected (shown on `/readyz`) and
+    /// the configuration in force keeps serving. Checked and installed under the writer lock,
+    /// so that no rule change can slip between the check and the swap. `source_name` names
+    /// the file in the rejection.
+    pub async fn apply_config(
+        &self,
+        candidate: std::result::Result<HubConfig, ConfigErrors>,
+        source_name: &str,
+    ) {
+        let _writer = self.writer.lock().await;
+        let config = match candidate {
+            Ok(config) => Arc::new(config),
+            Err(errors) => return self.config.apply(Err(errors)),
+        };
+        let stored = self.stored.load_full();
+        match self.prepare(config.clone(), stored.as_ref().clone()) {
+            Ok(prepared) => {
+                self.config.apply(Ok(config.as_ref().clone()));
+                self.commit(prepared);
+            }
+            Err(problems) => self.config.apply(Err(ConfigErrors {
+                source_name: format!("{source_name} with the rules stored through the admin API"),
+                errors: problems
+                    .into_iter()
+                    .map(|(path, message)| {
+                        ConfigError::new(locate(&path, &config, &stored), message)
+                    })
+                    .collect(),
+            })),
+        }
+    }
+
     /// Recompiles from the current configuration and stored rules; on failure the rules in
     /// force stay as they are.
     pub async fn rebuild(&self) -> std::result::Result<(), Vec<Problem>> {
         let _writer = self.writer.lock().await;
-        self.install(self.stored.load_full().as_ref().clone())
+        let prepared = self.prepare(
+            self.config.snapshot(),
+            self.stored.load_full().as_ref().clone(),
+        )?;
+        self.commit(prepared);
+        Ok(())
     }
 
     /// Reloads the stored rules (another replica changed them) and recompiles.
@@ -344,31 +519,60 @@ impl Governance {
         if stored == *self.stored.load_full() {
             return Ok(());
         }
-        if let Err(problems) = self.install(stored) {
-            tracing::error!(problems = %render(&problems), "rules changed elsewhere do not compile; keeping the rules in force");
+        match self.prepare(self.config.snapshot(), stored) {
+            Ok(prepared) => self.commit(prepared),
+            Err(problems) => {
+                tracing::error!(problems = %render(&problems), "rules changed elsewhere do not compile; keeping the rules in force");
+            }
         }
         Ok(())
     }
 
-    fn install(&self, stored: Vec<StoredRule>) -> std::result::Result<(), Vec<Problem>> {
-        let compiled = compile(&self.config.snapshot(), &stored)?;
+    /// Compiles `config` with `stored` and builds everything to install, without installing
+    /// anything. Call under the writer lock.
+    fn prepare(
+        &self,
+        config: Arc<HubConfig>,
+        stored: Vec<StoredRule>,
+    ) -> std::result::Result<Prepared, Vec<Problem>> {
+        let compiled = compile(&config, &stored)?;
         let limits = self
             .limits
             .load()
             .reconfigure(&compiled.limits)
-            .map_err(|p| {
-                p.into_iter()
-                    .map(|p| (p.path, p.message))
-                    .collect::<Vec<_>>()
-            })?;
-        let external = external_guardrail(&self.config.snapshot(), &self.external_failures)
+            .map_err(problems_of)?;
+        let installed = self.installed.load();
+        let external = (config.guardrail_webhook != installed.guardrail_webhook)
+            .then(|| external_guardrail(&config, &self.external_failures))
+            .transpose()
             .map_err(|e| vec![("guardrail_webhook".to_owned(), e)])?;
-        self.authorizer.store(Arc::new(compiled.authorizer));
-        self.limits.store(Arc::new(limits));
-        self.guardrails.store(Arc::new(compiled.guardrails));
-        self.external.store(Arc::new(external));
-        self.stored.store(Arc::new(stored));
-        Ok(())
+        let alert_webhook = (config.budget_alerts != installed.budget_alerts)
+            .then(|| alert_webhook(&config))
+            .transpose()
+            .map_err(|e| vec![("budget_alerts.webhook".to_owned(), e)])?;
+        Ok(Prepared {
+            config,
+            stored,
+            authorizer: compiled.authorizer,
+            limits,
+            guardrails: compiled.guardrails,
+            external,
+            alert_webhook,
+        })
+    }
+
+    fn commit(&self, prepared: Prepared) {
+        self.authorizer.store(Arc::new(prepared.authorizer));
+        self.limits.store(Arc::new(prepared.limits));
+        self.guardrails.store(Arc::new(prepared.guardrails));
+        if let Some(external) = prepared.external {
+            self.external.store(Arc::new(external));
+        }
+        if let Some(webhook) = prepared.alert_webhook {
+            self.alert_webhook.store(Arc::new(webhook));
+        }
+        self.stored.store(Arc::new(prepared.stored));
+        self.installed.store(prepared.config);
     }
 
     /// Stores a rule after checking that the whole rule set still compiles with it. `write`
@@ -411,82 +615,113 @@ impl Governance {
         };
         match existing {
             Some(i) => stored[i] = rule.clone(),
-            None => stored.push(rule.clone()),
+            None => {
+                let at = stored
+                    .binary_search_by(|r| StoredRule::order(r, &rule))
+                    .unwrap_or_else(|at| at);
+                stored.insert(at, rule.clone());
+            }
         }
-        compile(&self.config.snapshot(), &stored).map_err(|problems| rejected(&problems))?;
-        self.store.upsert_rule(&rule).await?;
-        self.install(stored)
+        let prepared = self
+            .prepare(self.config.snapshot(), stored)
             .map_err(|problems| rejected(&problems))?;
+        self.store.upsert_rule(&rule).await?;
+        self.commit(prepared);
         self.revision.send_modify(|r| *r += 1);
         Ok(rule)
     }
 
+    /// Deletes a stored rule, unless the rules left would not compile (then nothing changes).
     pub async fn delete_rule(&self, kind: RuleKind, id: &str) -> Result<()> {
         let _writer = self.writer.lock().await;
         let mut stored = self.stored.load_full().as_ref().clone();
         stored.retain(|r| !(r.kind == kind.as_str() && r.id == id));
+        let prepared = self
+            .prepare(self.config.snapshot(), stored)
+            .map_err(|problems| {
+                Error::conflict(format!(
+                    "the {} \"{id}\" was not deleted: the rules left would not compile: {}",
+                    kind.as_str(),
+                    render(&problems)
+                ))
+            })?;
         self.store.delete_rule(kind.as_str(), id).await?;
-        if let Err(problems) = self.install(stored) {
-            tracing::error!(problems = %render(&problems), "rules do not compile after a deletion; keeping the rules in force");
-        }
+        self.commit(prepared);
         self.revision.send_modify(|r| *r += 1);
         Ok(())
     }
 
-    /// Writes queued budget usage, delivers alerts, merges other replicas' usage and prunes
-    /// idle counters until `shutdown`; then stores a final snapshot.
-    pub async fn run_background(
-        self: Arc<Self>,
-        webhook: Option<AlertWebhook>,
-        merge_every: Duration,
-        shutdown: CancellationToken,
-    ) {
-        let Some((mut usage_rx, mut alerts_rx)) =
-            self.queues.lock().ok().and_then(|mut q| q.take())
-        else {
+    /// Until `shutdown`: writes queued budget usage and, every `tick`, whatever else changed,
+    /// merges other replicas' usage, reloads the stored rules and prunes idle counters and old
+    /// rows; meanwhile, in a task of its own, records and delivers budget alerts. Then stores
+    /// what is left. Cancel `shutdown` only once no request can settle any more (after the
+    /// HTTP server has drained), or their usage is not stored.
+    pub async fn run_background(self: Arc<Self>, tick: Duration, shutdown: CancellationToken) {
+        let Some((usage_rx, alerts_rx)) = self.queues.lock().ok().and_then(|mut q| q.take()) else {
             return;
         };
+        let alerts = tokio::spawn(self.clone().run_alerts(alerts_rx, tick, shutdown.clone()));
+        self.write_usage(usage_rx, tick, shutdown).await;
+        if let Err(e) = alerts.await {
+            tracing::error!(error = %e, "the budget alert task failed");
+        }
+    }
+
+    async fn write_usage(
+        &self,
+        mut usage_rx: mpsc::Receiver<Vec<BudgetUsage>>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
         let mut pending: HashMap<UsageKey, BudgetUsage> = HashMap::new();
-        let mut tick = tokio::time::interval(merge_every);
+        // The version of each of this replica's rows last stored.
+        let mut saved: HashMap<UsageKey, u64> = HashMap::new();
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut flush = tokio::time::interval(Duration::from_millis(500));
-        let mut next_try = HashMap::new();
+        let mut housekeeping = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(rows) = usage_rx.recv() => keep_newest(&mut pending, rows),
-                Some(alert) = alerts_rx.recv() => self.deliver(alert, webhook.as_ref()).await,
-                _ = flush.tick() => self.write_pending(&mut pending).await,
+                _ = flush.tick() => self.write_pending(&mut pending, &mut saved).await,
                 _ = tick.tick() => {
                     if let Err(e) = self.refresh().await {
                         tracing::debug!(error = %e, "could not reload the stored rules");
                     }
-                    self.write_pending(&mut pending).await;
+                    self.write_pending(&mut pending, &mut saved).await;
+                    self.write_changed(&mut saved).await;
                     self.merge_and_prune().await;
-                    self.retry_alerts(webhook.as_ref(), &mut next_try).await;
+                    if tokio::time::Instant::now() >= housekeeping {
+                        self.housekeeping().await;
+                        housekeeping = tokio::time::Instant::now() + HOUSEKEEPING_EVERY;
+                    }
                 }
             }
         }
         while let Ok(rows) = usage_rx.try_recv() {
             keep_newest(&mut pending, rows);
         }
-        self.write_pending(&mut pending).await;
-        if let Err(e) = self
-            .store
-            .save_budget_usage(&self.limits.load().snapshot())
-            .await
-        {
-            tracing::warn!(error = %e, "could not store budget usage at shutdown");
-        }
+        self.write_pending(&mut pending, &mut saved).await;
+        self.write_changed(&mut saved).await;
     }
 
-    async fn write_pending(&self, pending: &mut HashMap<UsageKey, BudgetUsage>) {
+    async fn write_pending(
+        &self,
+        pending: &mut HashMap<UsageKey, BudgetUsage>,
+        saved: &mut HashMap<UsageKey, u64>,
+    ) {
         if pending.is_empty() {
             return;
         }
         let rows: Vec<BudgetUsage> = pending.values().cloned().collect();
         match self.store.save_budget_usage(&rows).await {
-            Ok(()) => pending.clear(),
+            Ok(()) => {
+                for (key, row) in pending.drain() {
+                    let version = saved.entry(key).or_default();
+                    *version = (*version).max(row.version);
+                }
+            }
             // Kept for the next attempt; bounded by the number of counters.
             Err(e) => {
                 tracing::warn!(error = %e, rows = rows.len(), "could not store budget usage; will retry")
@@ -494,9 +729,44 @@ impl Governance {
         }
     }
 
+    /// Stores this replica's rows that changed since they were last stored: usage whose batch
+    /// was dropped from a full queue is stored here.
+    async fn write_changed(&self, saved: &mut HashMap<UsageKey, u64>) {
+        let rows: Vec<BudgetUsage> = self
+            .limits
+            .load()
+            .snapshot()
+            .into_iter()
+            .filter(|row| row.replica == self.replica)
+            .collect();
+        let live: HashSet<UsageKey> = rows.iter().map(usage_key).collect();
+        saved.retain(|key, _| live.contains(key));
+        let changed: Vec<BudgetUsage> = rows
+            .into_iter()
+            .filter(|row| {
+                saved
+                    .get(&usage_key(row))
+                    .is_none_or(|version| *version < row.version)
+            })
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        match self.store.save_budget_usage(&changed).await {
+            Ok(()) => {
+                for row in &changed {
+                    saved.insert(usage_key(row), row.version);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, rows = changed.len(), "could not store budget usage; will retry")
+            }
+        }
+    }
+
     async fn merge_and_prune(&self) {
         let limits = self.limits.load();
-        match self.store.load_budget_usage().await {
+        match self.store.load_budget_usage(now()).await {
             Ok(rows) => {
                 limits.restore(&rows, now());
             }
@@ -505,52 +775,156 @@ impl Governance {
         limits.prune(now());
     }
 
-    async fn deliver(&self, alert: BudgetAlert, webhook: Option<&AlertWebhook>) {
-        tracing::warn!(budget = %alert.rule_id, subject = %alert.subject, period = %alert.period, threshold = alert.threshold, "budget alert");
-        match self.store.record_budget_alert(&alert).await {
-            Ok(true) => {}
-            Ok(false) => return, // another replica records and delivers it
-            Err(e) => {
-                tracing::warn!(error = %e, "could not record a budget alert; delivering it anyway");
+    /// Deletes usage rows of past periods and alerts past their retention.
+    async fn housekeeping(&self) {
+        match self.store.prune_budget_usage(now()).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "deleted budget usage of past periods"),
+            Err(e) => tracing::debug!(error = %e, "could not delete old budget usage"),
+        }
+        match self
+            .store
+            .prune_budget_alerts(now_millis() - ALERT_RETENTION_MS)
+            .await
+        {
+            Ok(0) => {}
+            Ok(undelivered) => {
+                tracing::warn!(
+                    undelivered,
+                    "deleted budget alerts never delivered in 35 days"
+                )
+            }
+            Err(e) => tracing::debug!(error = %e, "could not delete old budget alerts"),
+        }
+    }
+
+    /// Records raised alerts in the store (so that exactly one replica's record wins) and
+    /// delivers due alerts, each attempt claimed in the store first; a slow webhook delays
+    /// only other alerts, never the usage writer.
+    async fn run_alerts(
+        self: Arc<Self>,
+        mut alerts_rx: mpsc::Receiver<BudgetAlert>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let due = Arc::new(Notify::new());
+        let sender = tokio::spawn(
+            self.clone()
+                .send_alerts(due.clone(), every, shutdown.clone()),
+        );
+        // Alerts the store could not take yet; retried, bounded like the queue.
+        let mut unrecorded: Vec<BudgetAlert> = Vec::new();
+        let mut retry = tokio::time::interval(every);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                Some(alert) = alerts_rx.recv() => {
+                    tracing::warn!(budget = %alert.rule_id, subject = %alert.subject, period = %alert.period, threshold = alert.threshold, "budget alert");
+                    unrecorded.push(alert);
+                    self.record_alerts(&mut unrecorded, &due).await;
+                }
+                _ = retry.tick() => self.record_alerts(&mut unrecorded, &due).await,
             }
         }
-        if let Some(webhook) = webhook {
-            let delivered = webhook.send(&alert).await;
-            if let Err(e) = self
-                .store
-                .finish_budget_alert(&alert.dedupe_key(), delivered)
-                .await
-            {
-                tracing::warn!(error = %e, "could not record a budget alert delivery");
+        while let Ok(alert) = alerts_rx.try_recv() {
+            unrecorded.push(alert);
+        }
+        self.record_alerts(&mut unrecorded, &due).await;
+        if !unrecorded.is_empty() {
+            tracing::warn!(
+                alerts = unrecorded.len(),
+                "budget alerts lost at shutdown: the store could not record them"
+            );
+        }
+        if let Err(e) = sender.await {
+            tracing::error!(error = %e, "the budget alert sender failed");
+        }
+    }
+
+    async fn record_alerts(&self, unrecorded: &mut Vec<BudgetAlert>, due: &Notify) {
+        let mut left = Vec::new();
+        for alert in unrecorded.drain(..) {
+            match self.store.record_budget_alert(&alert, None).await {
+                // Raised by another replica too: whoever claims it delivers it.
+                Ok(false) => {}
+                Ok(true) if self.alert_webhook.load().is_none() => {
+                    // Nowhere to send it: logged above, and so delivered.
+                    if let Err(e) = self.store.budget_alert_delivered(&alert.dedupe_key()).await {
+                        tracing::debug!(error = %e, "could not mark a logged budget alert");
+                    }
+                }
+                Ok(true) => due.notify_one(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record a budget alert; will retry");
+                    left.push(alert);
+                }
+            }
+        }
+        left.truncate(QUEUE_DEPTH);
+        *unrecorded = left;
+    }
+
+    /// Delivers due alerts when told of new ones and every `every`, until `shutdown`.
+    async fn send_alerts(
+        self: Arc<Self>,
+        due: Arc<Notify>,
+        every: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = due.notified() => {}
+                _ = tick.tick() => {}
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.send_due_alerts() => {}
             }
         }
     }
 
-    /// Retries undelivered alerts, each after a delay that doubles with every failed attempt
-    /// (capped at an hour).
-    async fn retry_alerts(
-        &self,
-        webhook: Option<&AlertWebhook>,
-        next_try: &mut HashMap<String, tokio::time::Instant>,
-    ) {
-        let Some(webhook) = webhook else { return };
-        let Ok(pending) = self.store.undelivered_budget_alerts().await else {
+    /// Delivers the alerts due now, each only if this replica claims its attempt: of all the
+    /// replicas, one posts an alert at a time, and a failed attempt is retried (by any of
+    /// them) when its claim, which grows with every attempt, expires.
+    async fn send_due_alerts(&self) {
+        let webhook = self.alert_webhook.load_full();
+        let Some(webhook) = webhook.as_ref() else {
             return;
         };
-        let now = tokio::time::Instant::now();
-        for (alert, attempts) in pending {
-            let key = alert.dedupe_key();
-            if next_try.get(&key).is_some_and(|at| *at > now) {
-                continue;
+        let timeout = self.installed.load().budget_alerts.timeout;
+        let now = now_millis();
+        let due = match self.store.due_budget_alerts(now, ALERTS_PER_ROUND).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the budget alerts to deliver");
+                return;
             }
-            let delivered = webhook.send(&alert).await;
-            let _ = self.store.finish_budget_alert(&key, delivered).await;
-            if delivered {
-                next_try.remove(&key);
-            } else {
-                let delay = Duration::from_secs(5 << attempts.clamp(0, 10) as u32)
-                    .min(Duration::from_secs(3600));
-                next_try.insert(key, now + delay);
+        };
+        for (alert, attempts) in due {
+            let key = alert.dedupe_key();
+            let lease = self.alert_backoff.lease(attempts, timeout);
+            let until =
+                now_millis().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+            match self
+                .store
+                .claim_budget_alert(&key, attempts, now, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue, // another replica has this attempt
+                Err(e) => {
+                    tracing::debug!(error = %e, "could not claim a budget alert");
+                    return;
+                }
+            }
+            if webhook.send(&alert).await
+                && let Err(e) = self.store.budget_alert_delivered(&key).await
+            {
+                tracing::warn!(error = %e, "could not record a budget alert delivery");
             }
         }
     }
@@ -581,13 +955,7 @@ fn external_guardrail(
 /// Totals are absolute: only the newest row per key needs writing.
 fn keep_newest(pending: &mut HashMap<UsageKey, BudgetUsage>, rows: Vec<BudgetUsage>) {
     for row in rows {
-        let key = (
-            row.rule_id.clone(),
-            row.subject.clone(),
-            row.period.to_string(),
-            row.measure.as_str().to_owned(),
-            row.replica.clone(),
-        );
+        let key = usage_key(&row);
         if pending.get(&key).is_none_or(|p| p.version < row.version) {
             pending.insert(key, row);
         }
@@ -618,39 +986,77 @@ fn rejected(problems: &[Problem]) -> Error {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use agenthub_policy::limits::Usd;
     use agenthub_policy::when::Plane;
     use agenthub_policy::{Identity, SubjectKind};
+    use tokio::time::Instant;
 
     use super::*;
     use crate::store::testing;
 
-    /// A webhook receiver on loopback counting what it gets.
-    async fn receiver() -> (
-        String,
-        Arc<AtomicUsize>,
-        Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-    ) {
-        let count = Arc::new(AtomicUsize::new(0));
-        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (c, b) = (count.clone(), bodies.clone());
+    /// A webhook receiver on loopback recording every POST as it arrives.
+    #[derive(Clone)]
+    struct Receiver {
+        url: String,
+        posts: Arc<std::sync::Mutex<Vec<(Instant, serde_json::Value)>>>,
+    }
+
+    impl Receiver {
+        fn count(&self) -> usize {
+            self.posts.lock().unwrap().len()
+        }
+
+        fn bodies(&self) -> Vec<serde_json::Value> {
+            self.posts
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(_, b)| b.clone())
+                .collect()
+        }
+
+        fn arrivals(&self) -> Vec<Instant> {
+            self.posts
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(at, _)| *at)
+                .collect()
+        }
+    }
+
+    /// A receiver answering each POST after `delay`: 500 to the first `failures`, 200 after.
+    async fn receiver_with(delay: Duration, failures: usize) -> Receiver {
+        let posts = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = posts.clone();
         let app = axum::Router::new().route(
             "/alerts",
             axum::routing::post(move |axum::Json(body): axum::Json<serde_json::Value>| {
-                let (c, b) = (c.clone(), b.clone());
+                let seen = seen.clone();
                 async move {
-                    c.fetch_add(1, Ordering::SeqCst);
-                    b.lock().unwrap().push(body);
-                    "ok"
+                    let n = {
+                        let mut posts = seen.lock().unwrap();
+                        posts.push((Instant::now(), body));
+                        posts.len()
+                    };
+                    tokio::time::sleep(delay).await;
+                    if n <= failures {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
                 }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/alerts", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, count, bodies)
+        Receiver { url, posts }
+    }
+
+    async fn receiver() -> Receiver {
+        receiver_with(Duration::ZERO, 0).await
     }
 
     fn alice() -> Identity {
@@ -659,6 +1065,41 @@ mod tests {
             key_id: Some("k1".into()),
             ..Identity::named(SubjectKind::User, "alice")
         }
+    }
+
+    fn cost(cents: u64) -> Usage {
+        Usage {
+            tokens: 10,
+            cost: Usd::from_cents(cents),
+        }
+    }
+
+    /// Alice spends `cents` on a model call.
+    fn spend(governance: &Governance, cents: u64) {
+        let identity = alice();
+        let metadata = BTreeMap::new();
+        let facts = RequestFacts {
+            identity: &identity,
+            plane: Plane::Llm,
+            model: Some("m"),
+            tool: None,
+            agent: None,
+            metadata: &metadata,
+        };
+        let admission = governance.admit(&facts, cost(cents)).unwrap();
+        governance.settle(admission, cost(cents));
+    }
+
+    fn config(yaml: &str) -> HubConfig {
+        HubConfig::parse(yaml, "hub.yaml", &|_| None).unwrap()
+    }
+
+    /// A daily budget of $1.00 per user alerting at `thresholds`, and the alert webhook.
+    fn budget_config(thresholds: &str, webhook: Option<&str>, timeout: &str) -> HubConfig {
+        let webhook = webhook.map_or_else(String::new, |url| format!("  webhook: {url}\n"));
+        config(&format!(
+            "budgets:\n  - {{id: daily, applies_per: user, cost_per_day: 1.00, alert_thresholds: [{thresholds}]}}\nbudget_alerts:\n{webhook}  timeout: {timeout}\n"
+        ))
     }
 
     async fn eventually(what: &str, check: impl Fn() -> bool) {
@@ -671,16 +1112,66 @@ mod tests {
         panic!("timed out waiting for {what}");
     }
 
+    /// A governance with its background tasks running every `tick`.
+    struct Running {
+        governance: Arc<Governance>,
+        stop: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Running {
+        fn start(governance: Governance, tick: Duration) -> Self {
+            let governance = Arc::new(governance);
+            let stop = CancellationToken::new();
+            let task = tokio::spawn(governance.clone().run_background(tick, stop.clone()));
+            Self {
+                governance,
+                stop,
+                task,
+            }
+        }
+
+        async fn stop(self) {
+            self.stop.cancel();
+            tokio::time::timeout(Duration::from_secs(10), self.task)
+                .await
+                .expect("the background tasks stop")
+                .unwrap();
+        }
+    }
+
+    /// Alice's stored spend of the daily budget by `replica`, in micro-dollars.
+    async fn stored_spend(store: &Store, replica: &str) -> Option<u64> {
+        let rows = store.load_budget_usage(now()).await.unwrap();
+        rows.iter()
+            .find(|r| r.rule_id == "daily" && r.replica == replica)
+            .map(|r| r.spent)
+    }
+
     /// Budgets survive a restart without resetting or double-counting, and an alert is
     /// delivered once per threshold, whichever replica process starts later.
     #[tokio::test]
     async fn budgets_persist_and_alert_once() {
         for t in testing::all().await {
-            let (url, delivered, bodies) = receiver().await;
-            let yaml = format!(
-                "budgets:\n  - {{id: daily, applies_per: user, cost_per_day: 1.00, alert_thresholds: [50, 100]}}\nbudget_alerts:\n  webhook: {url}\n"
-            );
-            let config = ConfigHandle::new(HubConfig::parse(&yaml, "test", &|_| None).unwrap());
+            let hook = receiver().await;
+            let config = ConfigHandle::new(budget_config("50, 100", Some(&hook.url), "5s"));
+
+            let first = Governance::load(t.store.clone(), config.clone(), "replica-1")
+                .await
+                .unwrap();
+            let first = Running::start(first, Duration::from_millis(100));
+            spend(&first.governance, 60);
+            eventually("the 50% alert", || hook.count() == 1).await;
+            spend(&first.governance, 10);
+            first.stop().await;
+            assert_eq!(hook.count(), 1, "{}: one threshold, one alert", t.name);
+            assert_eq!(hook.bodies()[0]["budget"], "daily");
+            assert_eq!(hook.bodies()[0]["threshold_percent"], 50);
+
+            // A new process: $0.70 is already spent today, so $0.40 more is refused.
+            let second = Governance::load(t.store.clone(), config.clone(), "replica-2")
+                .await
+                .unwrap();
             let identity = alice();
             let metadata = BTreeMap::new();
             let facts = RequestFacts {
@@ -691,64 +1182,18 @@ mod tests {
                 agent: None,
                 metadata: &metadata,
             };
-            let cost = |cents| Usage {
-                tokens: 10,
-                cost: Usd::from_cents(cents),
-            };
-            let webhook = || Some(AlertWebhook::new(&url, Duration::from_secs(5)).unwrap());
-
-            let first = Arc::new(
-                Governance::load(t.store.clone(), config.clone(), "replica-1")
-                    .await
-                    .unwrap(),
-            );
-            let stop = CancellationToken::new();
-            let worker = tokio::spawn(first.clone().run_background(
-                webhook(),
-                Duration::from_millis(100),
-                stop.clone(),
-            ));
-            let admission = first.admit(&facts, cost(60)).unwrap();
-            first.settle(admission, cost(60));
-            eventually("the 50% alert", || delivered.load(Ordering::SeqCst) == 1).await;
-            let admission = first.admit(&facts, cost(10)).unwrap();
-            first.settle(admission, cost(10));
-            stop.cancel();
-            worker.await.unwrap();
-            assert_eq!(
-                delivered.load(Ordering::SeqCst),
-                1,
-                "{}: one threshold, one alert",
-                t.name
-            );
-            assert_eq!(bodies.lock().unwrap()[0]["budget"], "daily");
-            assert_eq!(bodies.lock().unwrap()[0]["threshold_percent"], 50);
-
-            // A new process: $0.70 is already spent today, so $0.40 more is refused.
-            let second = Arc::new(
-                Governance::load(t.store.clone(), config.clone(), "replica-2")
-                    .await
-                    .unwrap(),
-            );
             let refused = second.admit(&facts, cost(40)).unwrap_err();
             assert_eq!(
                 refused.quota.remaining, 300_000,
                 "{}: restored, not reset or doubled",
                 t.name
             );
-            let stop = CancellationToken::new();
-            let worker = tokio::spawn(second.clone().run_background(
-                webhook(),
-                Duration::from_millis(100),
-                stop.clone(),
-            ));
-            let admission = second.admit(&facts, cost(10)).unwrap();
-            second.settle(admission, cost(10));
+            let second = Running::start(second, Duration::from_millis(100));
+            spend(&second.governance, 10);
             tokio::time::sleep(Duration::from_millis(400)).await;
-            stop.cancel();
-            worker.await.unwrap();
+            second.stop().await;
             assert_eq!(
-                delivered.load(Ordering::SeqCst),
+                hook.count(),
                 1,
                 "{}: the 50% alert is not sent again",
                 t.name
@@ -777,12 +1222,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), agenthub_policy::ErrorKind::InvalidRequest);
         assert!(err.message().contains("requests_per_fortnight"), "{err}");
-        let good = serde_json::json!({"id": "rpm", "limit_to": 1, "unit": "requests_per_minute", "applies_per": "user"});
         governance
             .put_rule(
                 RuleKind::RateLimit,
                 "rpm",
-                good,
+                rpm("rpm"),
                 "user:admin",
                 RuleWrite::Create,
             )
@@ -792,6 +1236,24 @@ mod tests {
         let reloaded = Governance::load(t.store.clone(), config, "r")
             .await
             .unwrap();
+        assert!(
+            !admits_twice(&reloaded),
+            "the stored rate limit applies after a reload"
+        );
+        reloaded
+            .delete_rule(RuleKind::RateLimit, "rpm")
+            .await
+            .unwrap();
+        assert!(admits_twice(&reloaded));
+    }
+
+    /// One request a minute per user.
+    fn rpm(id: &str) -> serde_json::Value {
+        serde_json::json!({"id": id, "limit_to": 1, "unit": "requests_per_minute", "applies_per": "user"})
+    }
+
+    /// Whether alice may make two tool calls in a row (no one-a-minute rate limit applies).
+    fn admits_twice(governance: &Governance) -> bool {
         let identity = alice();
         let metadata = BTreeMap::new();
         let facts = RequestFacts {
@@ -802,19 +1264,466 @@ mod tests {
             agent: None,
             metadata: &metadata,
         };
-        let free = Usage {
-            tokens: 0,
-            cost: Usd::from_cents(0),
+        let free = cost(0);
+        let Ok(first) = governance.admit(&facts, free) else {
+            return false;
         };
-        reloaded.settle(reloaded.admit(&facts, free).unwrap(), free);
-        assert!(
-            reloaded.admit(&facts, free).is_err(),
-            "the stored rate limit applies after a reload"
-        );
-        reloaded
-            .delete_rule(RuleKind::RateLimit, "rpm")
+        governance.settle(first, free);
+        match governance.admit(&facts, free) {
+            Ok(second) => {
+                governance.settle(second, free);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// A configuration edit that conflicts with a stored rule (here: a rate limit with the id
+    /// of a stored one) is rejected whole, and the configuration in force keeps serving.
+    #[tokio::test]
+    async fn a_configuration_conflicting_with_stored_rules_is_rejected_whole() {
+        let t = testing::sqlite().await;
+        let handle = ConfigHandle::new(HubConfig::default());
+        let governance = Governance::load(t.store.clone(), handle.clone(), "r")
             .await
             .unwrap();
-        assert!(reloaded.admit(&facts, free).is_ok());
+        governance
+            .put_rule(
+                RuleKind::RateLimit,
+                "rpm",
+                rpm("rpm"),
+                "user:admin",
+                RuleWrite::Create,
+            )
+            .await
+            .unwrap();
+
+        let conflicting = config(
+            "logging:\n  level: debug\nrate_limits:\n  - {id: rpm, limit_to: 100, unit: requests_per_minute}\n",
+        );
+        assert!(governance.check_config(&conflicting).is_err());
+        governance.apply_config(Ok(conflicting), "hub.yaml").await;
+        let status = handle.status();
+        let rejected = status.rejected.as_ref().expect("the edit is rejected");
+        assert!(
+            rejected
+                .errors
+                .iter()
+                .any(|e| e.path == "rate_limits[stored:rpm].id"
+                    && e.message.contains("duplicate id")),
+            "{rejected}"
+        );
+        assert!(rejected.source_name.starts_with("hub.yaml"), "{rejected}");
+        let serving = handle.snapshot();
+        assert_eq!(serving.logging.level, "info", "nothing of the edit applies");
+        assert!(serving.rate_limits.is_empty());
+        assert!(!admits_twice(&governance), "the stored rule stays in force");
+
+        // An edit that compiles with the stored rules is accepted and clears the rejection.
+        governance
+            .apply_config(
+                Ok(config(
+                    "logging:\n  level: debug\nrate_limits:\n  - {id: other, limit_to: 100, unit: requests_per_minute}\n",
+                )),
+                "hub.yaml",
+            )
+            .await;
+        assert!(handle.status().rejected.is_none());
+        assert_eq!(handle.snapshot().logging.level, "debug");
+        let ids: Vec<String> = governance
+            .limits()
+            .status(&alice(), None, now())
+            .into_iter()
+            .map(|s| s.rule_id)
+            .collect();
+        assert!(
+            ids.contains(&"other".to_owned()) && ids.contains(&"rpm".to_owned()),
+            "{ids:?}"
+        );
+    }
+
+    /// Problems of the merged rule set are named as the file's author knows them.
+    #[test]
+    fn problem_paths_name_the_file_or_the_stored_rule() {
+        let config = config(
+            "policies:\n  - {subject: user:a, resource: \"model:*\", action: invoke}\nrate_limits:\n  - {id: x, limit_to: 1, unit: requests_per_minute}\n",
+        );
+        let stored = |kind: &str, id: &str| StoredRule {
+            kind: kind.into(),
+            id: id.into(),
+            body: serde_json::json!({}),
+            created_by: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let stored = [
+            stored("policy", "p1"),
+            stored("rate_limit", "r1"),
+            stored("rate_limit", "r2"),
+        ];
+        let starter = starter_policy().policies.len();
+        assert_eq!(
+            locate(&format!("policies[{starter}].action"), &config, &stored),
+            "policies[0].action"
+        );
+        assert_eq!(
+            locate(
+                &format!("policies[{}].action", starter + 1),
+                &config,
+                &stored
+            ),
+            "policies[stored:p1].action"
+        );
+        assert_eq!(
+            locate("policies[0].subject", &config, &stored),
+            "authorization.starter_policy"
+        );
+        assert_eq!(
+            locate("rate_limits[0].id", &config, &stored),
+            "rate_limits[0].id"
+        );
+        assert_eq!(
+            locate("rate_limits[2].id", &config, &stored),
+            "rate_limits[stored:r2].id"
+        );
+        assert_eq!(
+            locate("rate_limits[9].id", &config, &stored),
+            "rate_limits[9].id"
+        );
+        assert_eq!(
+            locate("guardrail_webhook", &config, &stored),
+            "guardrail_webhook"
+        );
+    }
+
+    /// A rule change is acknowledged only if the rule set it leaves is installed: when the
+    /// rules in force conflict with the configuration (changed elsewhere), a deletion that
+    /// does not resolve the conflict fails and leaves the store as it was.
+    #[tokio::test]
+    async fn rule_changes_fail_unless_the_resulting_rules_install() {
+        let t = testing::sqlite().await;
+        let handle = ConfigHandle::new(HubConfig::default());
+        let governance = Governance::load(t.store.clone(), handle.clone(), "r")
+            .await
+            .unwrap();
+        for id in ["a", "b"] {
+            governance
+                .put_rule(
+                    RuleKind::RateLimit,
+                    id,
+                    rpm(id),
+                    "user:admin",
+                    RuleWrite::Create,
+                )
+                .await
+                .unwrap();
+        }
+        // The configuration changed without the governance check (as a replica's may have).
+        handle.apply(Ok(config(
+            "rate_limits:\n  - {id: a, limit_to: 100, unit: requests_per_minute}\n",
+        )));
+
+        let err = governance
+            .delete_rule(RuleKind::RateLimit, "b")
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), agenthub_policy::ErrorKind::Conflict, "{err}");
+        assert!(err.message().contains("duplicate id"), "{err}");
+        let stored = t.store.load_rules().await.unwrap();
+        assert_eq!(stored.len(), 2, "nothing was deleted");
+        assert_eq!(governance.stored_rules().len(), 2);
+
+        let err = governance
+            .put_rule(
+                RuleKind::RateLimit,
+                "c",
+                rpm("c"),
+                "user:admin",
+                RuleWrite::Create,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            agenthub_policy::ErrorKind::InvalidRequest,
+            "{err}"
+        );
+        assert_eq!(
+            t.store.load_rules().await.unwrap().len(),
+            2,
+            "nothing was stored"
+        );
+
+        // Deleting the conflicting rule resolves it: the configuration's rule is in force.
+        governance
+            .delete_rule(RuleKind::RateLimit, "a")
+            .await
+            .unwrap();
+        assert_eq!(t.store.load_rules().await.unwrap().len(), 1);
+        let a = governance
+            .limits()
+            .status(&alice(), None, now())
+            .into_iter()
+            .find(|s| s.rule_id == "a")
+            .expect("the configuration's rate limit a");
+        assert_eq!(a.limit, 100);
+    }
+
+    /// Rules are kept in the store's order (kind, then id) whatever order they were written
+    /// in, so a refresh that finds nothing changed reinstalls nothing.
+    #[tokio::test]
+    async fn stored_rules_keep_one_order_and_refresh_reinstalls_nothing() {
+        let t = testing::sqlite().await;
+        let governance = Governance::load(
+            t.store.clone(),
+            ConfigHandle::new(HubConfig::default()),
+            "r",
+        )
+        .await
+        .unwrap();
+        for id in ["b", "a", "c"] {
+            governance
+                .put_rule(
+                    RuleKind::RateLimit,
+                    id,
+                    rpm(id),
+                    "user:admin",
+                    RuleWrite::Create,
+                )
+                .await
+                .unwrap();
+        }
+        let policy =
+            serde_json::json!({"subject": "user:alice", "resource": "model:*", "action": "invoke"});
+        governance
+            .put_rule(
+                RuleKind::Policy,
+                "p",
+                policy,
+                "user:admin",
+                RuleWrite::Create,
+            )
+            .await
+            .unwrap();
+        let order: Vec<(String, String)> = governance
+            .stored_rules()
+            .iter()
+            .map(|r| (r.kind.clone(), r.id.clone()))
+            .collect();
+        let from_store: Vec<(String, String)> = t
+            .store
+            .load_rules()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.kind, r.id))
+            .collect();
+        assert_eq!(order, from_store);
+        let limits = governance.limits();
+        let authorizer = governance.authorizer();
+        governance.refresh().await.unwrap();
+        assert!(
+            Arc::ptr_eq(&limits, &governance.limits())
+                && Arc::ptr_eq(&authorizer, &governance.authorizer()),
+            "nothing changed: nothing reinstalled"
+        );
+    }
+
+    /// Two replicas never post one alert at the same time: the replica that raised it claims
+    /// the attempt, and the other's retry round finds nothing due while it is in flight.
+    #[tokio::test]
+    async fn one_replica_posts_an_alert_while_another_retries() {
+        for t in testing::all().await {
+            let hook = receiver_with(Duration::from_millis(1500), 0).await;
+            let config = ConfigHandle::new(budget_config("50", Some(&hook.url), "5s"));
+            let tick = Duration::from_millis(50);
+            let one = Running::start(
+                Governance::load(t.store.clone(), config.clone(), "r1")
+                    .await
+                    .unwrap(),
+                tick,
+            );
+            let two = Running::start(
+                Governance::load(t.store.clone(), config.clone(), "r2")
+                    .await
+                    .unwrap(),
+                tick,
+            );
+            spend(&one.governance, 60);
+            eventually("the alert", || hook.count() == 1).await;
+            // The post takes 1.5 s; the other replica retries every 50 ms meanwhile.
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            assert_eq!(hook.count(), 1, "{}: posted once", t.name);
+            assert!(
+                t.store
+                    .due_budget_alerts(now_millis() + 3_600_000, 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "{}: delivered",
+                t.name
+            );
+            one.stop().await;
+            two.stop().await;
+            t.cleanup().await;
+        }
+    }
+
+    /// A failed delivery is retried after a backoff kept in the store: whichever replica
+    /// retries, attempts are spaced by the backoff, and each is made once.
+    #[tokio::test]
+    async fn failed_alerts_are_retried_with_a_shared_backoff() {
+        for t in testing::all().await {
+            let hook = receiver_with(Duration::ZERO, 2).await;
+            // Claims last at least timeout + first backoff: 600 ms here.
+            let config = ConfigHandle::new(budget_config("50", Some(&hook.url), "500ms"));
+            let tick = Duration::from_millis(20);
+            let load = |replica: &'static str| {
+                let (store, config) = (t.store.clone(), config.clone());
+                async move {
+                    Governance::load(store, config, replica)
+                        .await
+                        .unwrap()
+                        .with_alert_backoff(Duration::from_millis(100))
+                }
+            };
+            let one = Running::start(load("r1").await, tick);
+            let two = Running::start(load("r2").await, tick);
+            spend(&one.governance, 60);
+            eventually("three attempts", || hook.count() == 3).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert_eq!(hook.count(), 3, "{}: two failures, one success", t.name);
+            let at = hook.arrivals();
+            for pair in at.windows(2) {
+                assert!(
+                    // Less some slack for when each post arrives after its claim.
+                    pair[1] - pair[0] >= Duration::from_millis(400),
+                    "{}: retried after {:?}, before the backoff ended",
+                    t.name,
+                    pair[1] - pair[0]
+                );
+            }
+            one.stop().await;
+            two.stop().await;
+            t.cleanup().await;
+        }
+    }
+
+    /// Usage whose batch was dropped from a full queue is stored by the writer's next tick.
+    #[tokio::test]
+    async fn usage_dropped_from_a_full_queue_is_stored_at_the_next_tick() {
+        let t = testing::sqlite().await;
+        let config = ConfigHandle::new(config(
+            "budgets:\n  - {id: daily, applies_per: user, cost_per_day: 1000.00}\n",
+        ));
+        let governance = Governance::load(t.store.clone(), config, "r")
+            .await
+            .unwrap();
+        // Before the writer runs: the queue takes QUEUE_DEPTH batches; the rest are dropped.
+        let calls = QUEUE_DEPTH as u64 + 100;
+        for _ in 0..calls {
+            spend(&governance, 1);
+        }
+        let running = Running::start(governance, Duration::from_millis(100));
+        let total = Usd::from_cents(calls).micros();
+        let store = t.store.clone();
+        let mut stored = None;
+        for _ in 0..100 {
+            stored = stored_spend(&store, "r").await;
+            if stored == Some(total) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            stored,
+            Some(total),
+            "the whole spend is stored while running"
+        );
+        running.stop().await;
+    }
+
+    /// A webhook that takes long to answer delays only alerts: usage keeps being stored.
+    #[tokio::test]
+    async fn a_slow_alert_webhook_does_not_stall_the_usage_writer() {
+        let t = testing::sqlite().await;
+        let hook = receiver_with(Duration::from_secs(30), 0).await;
+        let config = ConfigHandle::new(budget_config("10", Some(&hook.url), "60s"));
+        let governance = Governance::load(t.store.clone(), config, "r")
+            .await
+            .unwrap();
+        let running = Running::start(governance, Duration::from_millis(50));
+        spend(&running.governance, 20);
+        eventually("the alert's post", || hook.count() == 1).await;
+        spend(&running.governance, 5);
+        let store = t.store.clone();
+        let mut stored = None;
+        for _ in 0..60 {
+            stored = stored_spend(&store, "r").await;
+            if stored == Some(Usd::from_cents(25).micros()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            stored,
+            Some(Usd::from_cents(25).micros()),
+            "usage is stored while the webhook hangs"
+        );
+        // Stopping does not wait for the hanging post either.
+        let stopping = Instant::now();
+        running.stop().await;
+        assert!(stopping.elapsed() < Duration::from_secs(5));
+    }
+
+    /// Usage rows of past periods are deleted by the writer, and never read.
+    #[tokio::test]
+    async fn usage_of_past_periods_is_deleted() {
+        let t = testing::sqlite().await;
+        let config = ConfigHandle::new(budget_config("50", None, "5s"));
+        let old = BudgetUsage {
+            rule_id: "daily".into(),
+            subject: "user:alice".into(),
+            period: "2020-01-01".parse().unwrap(),
+            measure: agenthub_policy::limits::Measure::Cost,
+            replica: "r".into(),
+            spent: 1,
+            alerts_fired: vec![],
+            version: 1,
+        };
+        t.store.save_budget_usage(&[old]).await.unwrap();
+        let governance = Governance::load(t.store.clone(), config, "r")
+            .await
+            .unwrap();
+        let running = Running::start(governance, Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        running.stop().await;
+        // A prune that keeps only the periods of 1970 finds nothing left to delete.
+        let left = t
+            .store
+            .prune_budget_usage(Timestamp::from_unix_millis(0))
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "the 2020 row was deleted by the writer");
+    }
+
+    /// A new budget alert webhook in the configuration is used without a restart.
+    #[tokio::test]
+    async fn the_alert_webhook_follows_the_configuration() {
+        let t = testing::sqlite().await;
+        let hook = receiver().await;
+        let handle = ConfigHandle::new(budget_config("50", None, "5s"));
+        let governance = Governance::load(t.store.clone(), handle.clone(), "r")
+            .await
+            .unwrap();
+        let running = Running::start(governance, Duration::from_millis(50));
+        running
+            .governance
+            .apply_config(Ok(budget_config("50", Some(&hook.url), "5s")), "hub.yaml")
+            .await;
+        assert!(handle.status().rejected.is_none());
+        spend(&running.governance, 60);
+        eventually("the alert at the new webhook", || hook.count() == 1).await;
+        running.stop().await;
     }
 }

@@ -114,10 +114,20 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    pub async fn insert_pending_login(&self, p: &PendingLogin) -> Result<()> {
-        sqlx::query(
+    /// Stores a pending login unless `max` pending logins that have not expired at `now` are
+    /// stored already; whether it was stored. Unauthenticated requests start logins, so their
+    /// number must be bounded. (Concurrent inserts may overshoot `max` by a few.)
+    pub async fn insert_pending_login(
+        &self,
+        p: &PendingLogin,
+        now: Millis,
+        max: u64,
+    ) -> Result<bool> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let done = sqlx::query(
             "INSERT INTO oidc_logins (state_hash, provider, nonce, pkce_verifier, redirect_to, cli_port, cli_challenge, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+             WHERE (SELECT COUNT(*) FROM oidc_logins WHERE expires_at > $9) < $10",
         )
         .bind(&p.state_hash)
         .bind(&p.provider)
@@ -127,10 +137,24 @@ impl Store {
         .bind(p.cli_port.map(i64::from))
         .bind(&p.cli_challenge)
         .bind(p.expires_at)
+        .bind(now)
+        .bind(max)
         .execute(&self.pool)
         .await
         .map_err(classify)?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// How many pending logins have not expired at `now`.
+    pub async fn pending_logins(&self, now: Millis) -> Result<u64> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM oidc_logins WHERE expires_at > $1")
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?
+            .try_get("n")
+            .map_err(classify)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Removes and returns the pending login with this state hash, if it has not expired. A
@@ -458,6 +482,76 @@ async fn free_name(conn: &mut sqlx::AnyConnection, candidates: &[String]) -> Res
         let name = format!("{base}-{suffix}");
         if !taken(conn, &name).await? {
             return Ok(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+
+    fn pending(state: &str, expires_at: Millis) -> PendingLogin {
+        PendingLogin {
+            state_hash: state.into(),
+            provider: "okta".into(),
+            nonce: "n".into(),
+            pkce_verifier: "v".into(),
+            redirect_to: "/".into(),
+            cli_port: Some(4242),
+            cli_challenge: Some("c".into()),
+            expires_at,
+        }
+    }
+
+    /// At most `max` live pending logins; expired ones do not count, and are purged.
+    #[tokio::test]
+    async fn pending_logins_are_bounded() {
+        for test in testing::all().await {
+            let store = &test.store;
+            let now: Millis = 1_000_000;
+            // An expired one, not yet purged.
+            assert!(
+                store
+                    .insert_pending_login(&pending("old", now - 1), now - 600_000, 2)
+                    .await
+                    .unwrap()
+            );
+            for state in ["a", "b"] {
+                assert!(
+                    store
+                        .insert_pending_login(&pending(state, now + 600_000), now, 2)
+                        .await
+                        .unwrap(),
+                    "{}",
+                    test.name
+                );
+            }
+            assert!(
+                !store
+                    .insert_pending_login(&pending("c", now + 600_000), now, 2)
+                    .await
+                    .unwrap(),
+                "{}: the third live login is refused",
+                test.name
+            );
+            assert_eq!(store.pending_logins(now).await.unwrap(), 2, "{}", test.name);
+            assert!(store.take_pending_login("c", now).await.unwrap().is_none());
+            // A finished login makes room.
+            let taken = store.take_pending_login("a", now).await.unwrap().unwrap();
+            assert_eq!(taken, pending("a", now + 600_000));
+            assert!(
+                store
+                    .insert_pending_login(&pending("c", now + 600_000), now, 2)
+                    .await
+                    .unwrap(),
+                "{}",
+                test.name
+            );
+            // The expired one goes at the next purge.
+            assert_eq!(store.purge_expired(now).await.unwrap(), 1, "{}", test.name);
+            assert_eq!(store.pending_logins(0).await.unwrap(), 2, "{}", test.name);
+            test.cleanup().await;
         }
     }
 }

@@ -20,7 +20,7 @@ use sqlx::{AnyPool, Executor};
 use crate::error::Error;
 
 pub use auth::{LoginApplied, LoginCode, LoginWrite, PendingLogin};
-pub use queries::{DirectoryRows, PrincipalPatch};
+pub use queries::{DirectoryRows, KeyPatch, PrincipalPatch};
 pub use rules::StoredRule;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -71,19 +71,71 @@ impl DatabaseUrl {
         }
     }
 
-    /// The URL without its password, for logs.
+    /// The URL without its passwords, for logs: the password of the user info, and the values
+    /// of query parameters that carry one (`password=`, `sslpassword=`, …).
     pub fn redacted(&self) -> String {
-        match self.url.split_once("://") {
-            Some((scheme, rest)) => match rest.split_once('@') {
-                Some((userinfo, host)) => {
-                    let user = userinfo.split(':').next().unwrap_or("");
-                    format!("{scheme}://{user}:***@{host}")
-                }
-                None => self.url.clone(),
-            },
-            None => self.url.clone(),
-        }
+        redact_url(&self.url)
     }
+}
+
+/// Whether a query parameter of a database URL carries a credential.
+fn secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "passwd", "pwd", "secret", "token"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+/// `url` with the password of its user info and the values of credential parameters replaced
+/// by `***`.
+///
+/// The user info ends at the last `@` of the authority. Passwords are meant to be
+/// percent-encoded, but in case one is not, the authority is taken to end at the first `/`,
+/// `?` or `#` after the first `@` (not before it, where such a character can only be part of
+/// the password): a password containing `@`, `/`, `?` or `#` is still hidden whole.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact_query(url);
+    };
+    let authority_end = rest
+        .find('@')
+        .and_then(|first| rest[first..].find(['/', '?', '#']).map(|end| first + end))
+        .unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let (userinfo, tail) = (&rest[..at], &rest[at..]);
+            let tail = redact_query(tail);
+            match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***{tail}"),
+                None => format!("{scheme}://{userinfo}{tail}"),
+            }
+        }
+        None => format!("{scheme}://{}", redact_query(rest)),
+    }
+}
+
+/// `text` with the values of credential parameters in its query replaced by `***`.
+fn redact_query(text: &str) -> String {
+    let Some((base, query)) = text.split_once('?') else {
+        return text.to_owned();
+    };
+    let (query, fragment) = match query.split_once('#') {
+        Some((query, fragment)) => (query, Some(fragment)),
+        None => (query, None),
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret_parameter(name) => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    let mut out = format!("{base}?{}", query.join("&"));
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
 }
 
 /// Connection settings.
@@ -200,8 +252,52 @@ fn unavailable() -> Error {
     )
 }
 
-/// Classifies a database error once: lost connections are retryable `Unavailable`, constraint
-/// violations are the caller's `Conflict`, everything else is internal.
+/// Whether a database error code means "not now" rather than "never": the same statement may
+/// well succeed once the database is back, unlocked or less busy.
+///
+/// - SQLite (`code` is the extended result code, in decimal): `SQLITE_BUSY` and `SQLITE_LOCKED`
+///   with any extension, met once the busy timeout has run out.
+/// - Postgres (`code` is the SQLSTATE): class 08 (connection exceptions), 57P01
+///   `admin_shutdown`, 57P02 `crash_shutdown`, 57P03 `cannot_connect_now` (starting up, in
+///   recovery), 40001 `serialization_failure`, 40P01 `deadlock_detected`, 53300
+///   `too_many_connections`, and 25006 `read_only_sql_transaction` (a write reached a server
+///   demoted by a failover).
+pub fn transient_code(backend: Backend, code: &str) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    match backend {
+        Backend::Sqlite => code
+            .parse::<i64>()
+            .is_ok_and(|c| matches!(c & 0xff, SQLITE_BUSY | SQLITE_LOCKED)),
+        Backend::Postgres => {
+            code.len() == 5
+                && (code.starts_with("08")
+                    || matches!(
+                        code,
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300" | "25006"
+                    ))
+        }
+    }
+}
+
+/// The back end and code of a database error, when it comes from one of ours.
+fn database_code(db: &dyn sqlx::error::DatabaseError) -> Option<(Backend, String)> {
+    let backend = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        Backend::Sqlite
+    } else if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
+        Backend::Postgres
+    } else {
+        return None;
+    };
+    Some((backend, db.code()?.into_owned()))
+}
+
+/// Classifies a database error once: lost connections, and a database that is busy, locked,
+/// shutting down, failing over or out of connections, are retryable `Unavailable`; constraint
+/// violations are the caller's `Conflict`; everything else is internal.
 pub fn classify(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -209,6 +305,12 @@ pub fn classify(e: sqlx::Error) -> Error {
         }
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
             Error::conflict("a referenced record does not exist").with_cause(e)
+        }
+        sqlx::Error::Database(db)
+            if database_code(db.as_ref())
+                .is_some_and(|(backend, code)| transient_code(backend, &code)) =>
+        {
+            unavailable().with_cause(e)
         }
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
@@ -303,5 +405,175 @@ pub(crate) mod testing {
         let mut stores = vec![sqlite().await];
         stores.extend(postgres().await);
         stores
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    #[test]
+    fn redaction_hides_every_password() {
+        let cases = [
+            // (url, redacted)
+            (
+                "postgres://app:s3cret@db.internal:5432/hub",
+                "postgres://app:***@db.internal:5432/hub",
+            ),
+            // `@` in the password: the last `@` of the authority ends the user info.
+            (
+                "postgres://app:p@ss@w0rd@db:5432/hub?sslmode=require",
+                "postgres://app:***@db:5432/hub?sslmode=require",
+            ),
+            // Unencoded `/`, `?` or `#` in the password.
+            (
+                "postgresql://app:a/b?c#d@db/hub",
+                "postgresql://app:***@db/hub",
+            ),
+            // `@` after the authority is not user info.
+            (
+                "postgres://app:pw@db/hub?application_name=me@laptop",
+                "postgres://app:***@db/hub?application_name=me@laptop",
+            ),
+            // Passwords as query parameters.
+            (
+                "postgres://db/hub?user=app&password=s3cret&sslmode=verify-full",
+                "postgres://db/hub?user=app&password=***&sslmode=verify-full",
+            ),
+            (
+                "postgres://app@db/hub?sslpassword=k3y&PASSWORD=x&sslcert=/c.pem#frag",
+                "postgres://app@db/hub?sslpassword=***&PASSWORD=***&sslcert=/c.pem#frag",
+            ),
+            (
+                "postgres://app:pw@db/hub?password=again",
+                "postgres://app:***@db/hub?password=***",
+            ),
+            // Nothing to hide.
+            ("postgres://app@db/hub", "postgres://app@db/hub"),
+            ("postgres://db:5432/hub", "postgres://db:5432/hub"),
+            (
+                "sqlite:///var/lib/agenthub/agenthub.db?mode=rwc",
+                "sqlite:///var/lib/agenthub/agenthub.db?mode=rwc",
+            ),
+            ("sqlite:agenthub.db", "sqlite:agenthub.db"),
+            ("sqlite:hub.db?password=x", "sqlite:hub.db?password=***"),
+        ];
+        for (url, expected) in cases {
+            let parsed = DatabaseUrl::parse(url).unwrap();
+            assert_eq!(parsed.redacted(), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn transient_codes() {
+        use Backend::{Postgres, Sqlite};
+        let cases = [
+            // SQLite extended result codes.
+            (Sqlite, "5", true),     // SQLITE_BUSY
+            (Sqlite, "261", true),   // SQLITE_BUSY_RECOVERY
+            (Sqlite, "517", true),   // SQLITE_BUSY_SNAPSHOT
+            (Sqlite, "773", true),   // SQLITE_BUSY_TIMEOUT
+            (Sqlite, "6", true),     // SQLITE_LOCKED
+            (Sqlite, "262", true),   // SQLITE_LOCKED_SHAREDCACHE
+            (Sqlite, "1", false),    // SQLITE_ERROR
+            (Sqlite, "19", false),   // SQLITE_CONSTRAINT
+            (Sqlite, "2067", false), // SQLITE_CONSTRAINT_UNIQUE
+            (Sqlite, "11", false),   // SQLITE_CORRUPT
+            (Sqlite, "x", false),
+            // Postgres SQLSTATEs.
+            (Postgres, "08000", true),  // connection_exception
+            (Postgres, "08003", true),  // connection_does_not_exist
+            (Postgres, "08006", true),  // connection_failure
+            (Postgres, "08P01", true),  // protocol_violation
+            (Postgres, "57P01", true),  // admin_shutdown
+            (Postgres, "57P02", true),  // crash_shutdown
+            (Postgres, "57P03", true),  // cannot_connect_now
+            (Postgres, "40001", true),  // serialization_failure
+            (Postgres, "40P01", true),  // deadlock_detected
+            (Postgres, "53300", true),  // too_many_connections
+            (Postgres, "25006", true),  // read_only_sql_transaction
+            (Postgres, "23505", false), // unique_violation
+            (Postgres, "42P01", false), // undefined_table
+            (Postgres, "22012", false), // division_by_zero
+            (Postgres, "57014", false), // query_canceled
+            (Postgres, "5", false),
+            (Postgres, "08", false),
+        ];
+        for (backend, code, transient) in cases {
+            assert_eq!(
+                transient_code(backend, code),
+                transient,
+                "{backend:?} {code}"
+            );
+        }
+    }
+
+    /// A real `SQLITE_BUSY`: another connection holds the write lock past the busy timeout.
+    #[tokio::test]
+    async fn sqlite_busy_is_unavailable() {
+        install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::sqlite_in(dir.path()).url;
+        let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let mut waiter = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("PRAGMA busy_timeout = 50")
+            .execute(&mut waiter)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let e = sqlx::query("INSERT INTO t VALUES (1)")
+            .execute(&mut waiter)
+            .await
+            .unwrap_err();
+        let error = classify(e);
+        assert_eq!(error.kind(), ErrorKind::Unavailable, "{error:?}");
+        assert!(error.is_retryable());
+        sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    }
+
+    /// Real Postgres errors with each code (raised by a statement), and a connection that an
+    /// administrator terminates.
+    #[tokio::test]
+    async fn postgres_transient_errors_are_unavailable() {
+        let Some(test) = testing::postgres().await else {
+            return;
+        };
+        let pool = &test.store.pool;
+        for (code, kind) in [
+            ("57P01", ErrorKind::Unavailable),
+            ("57P02", ErrorKind::Unavailable),
+            ("57P03", ErrorKind::Unavailable),
+            ("08006", ErrorKind::Unavailable),
+            ("40001", ErrorKind::Unavailable),
+            ("40P01", ErrorKind::Unavailable),
+            ("53300", ErrorKind::Unavailable),
+            ("25006", ErrorKind::Unavailable),
+            ("23505", ErrorKind::Conflict),
+            ("22012", ErrorKind::Internal),
+        ] {
+            let e = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DO $$ BEGIN RAISE EXCEPTION 'raised' USING ERRCODE = '{code}'; END $$"
+            )))
+            .execute(pool)
+            .await
+            .unwrap_err();
+            assert_eq!(classify(e).kind(), kind, "{code}");
+        }
+        let mut conn = pool.acquire().await.unwrap();
+        let e = sqlx::query("SELECT pg_terminate_backend(pg_backend_pid())")
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
+        assert_eq!(classify(e).kind(), ErrorKind::Unavailable);
+        conn.detach();
+        test.cleanup().await;
     }
 }

@@ -24,6 +24,15 @@ pub struct DirectoryRows {
     pub sessions: Vec<crate::model::Session>,
 }
 
+/// Changes to a key; `None` leaves a field unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct KeyPatch {
+    pub name: Option<String>,
+    pub scopes: Option<Scopes>,
+    pub expires_at: Option<Option<Millis>>,
+    pub revoke: bool,
+}
+
 /// Fields of a principal that an update may change; `None` leaves a field as it is.
 #[derive(Debug, Default, Clone)]
 pub struct PrincipalPatch {
@@ -181,22 +190,47 @@ impl Store {
         Ok(())
     }
 
-    pub async fn update_principal(&self, p: &Principal) -> Result<()> {
+    /// Applies a patch column by column and returns the stored row. Only the fields the patch
+    /// names change, so a replica with a stale snapshot cannot undo another replica's change
+    /// (re-enable a user someone just disabled, say).
+    pub async fn patch_principal(
+        &self,
+        id: &str,
+        patch: &PrincipalPatch,
+        now: Millis,
+    ) -> Result<Principal> {
+        let set = |given: bool| i64::from(given);
+        let disabled = patch.disabled.map_or(-1, i64::from);
         let done = sqlx::query(
-            "UPDATE principals SET email = $1, display_name = $2, description = $3, role = $4, disabled_at = $5, updated_at = $6
-             WHERE id = $7",
+            "UPDATE principals SET
+                 email = CASE WHEN $1 = 1 THEN $2 ELSE email END,
+                 display_name = CASE WHEN $3 = 1 THEN $4 ELSE display_name END,
+                 description = CASE WHEN $5 = 1 THEN $6 ELSE description END,
+                 role = COALESCE($7, role),
+                 disabled_at = CASE WHEN $8 = 1 THEN COALESCE(disabled_at, $9) WHEN $8 = 0 THEN NULL ELSE disabled_at END,
+                 updated_at = $9
+             WHERE id = $10",
         )
-        .bind(&p.email)
-        .bind(&p.display_name)
-        .bind(&p.description)
-        .bind(p.role.as_str())
-        .bind(p.disabled_at)
-        .bind(p.updated_at)
-        .bind(&p.id)
+        .bind(set(patch.email.is_some()))
+        .bind(patch.email.clone().flatten())
+        .bind(set(patch.display_name.is_some()))
+        .bind(patch.display_name.clone().flatten())
+        .bind(set(patch.description.is_some()))
+        .bind(patch.description.clone().flatten())
+        .bind(patch.role.map(|r| r.as_str()))
+        .bind(disabled)
+        .bind(now)
+        .bind(id)
         .execute(&self.pool)
         .await
         .map_err(classify)?;
-        expect_one(done.rows_affected(), "principal")
+        expect_one(done.rows_affected(), "principal")?;
+        let row = sqlx::query("SELECT * FROM principals WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(classify)?;
+        principal_from(&row)
     }
 
     pub async fn delete_principal(&self, id: &str) -> Result<()> {
@@ -289,17 +323,33 @@ impl Store {
         Ok(())
     }
 
-    pub async fn update_key(&self, k: &ApiKey) -> Result<()> {
-        let done = sqlx::query("UPDATE api_keys SET name = $1, scopes = $2, expires_at = $3, revoked_at = $4 WHERE id = $5")
-            .bind(&k.name)
-            .bind(scopes_json(&k.scopes))
-            .bind(k.expires_at)
-            .bind(k.revoked_at)
-            .bind(&k.id)
-            .execute(&self.pool)
+    /// Applies a patch column by column and returns the stored row. Revocation is sticky: no
+    /// write, from any replica, brings a revoked key back.
+    pub async fn patch_key(&self, id: &str, patch: &KeyPatch, now: Millis) -> Result<ApiKey> {
+        let done = sqlx::query(
+            "UPDATE api_keys SET
+                 name = COALESCE($1, name),
+                 scopes = COALESCE($2, scopes),
+                 expires_at = CASE WHEN $3 = 1 THEN $4 ELSE expires_at END,
+                 revoked_at = COALESCE(revoked_at, $5)
+             WHERE id = $6",
+        )
+        .bind(patch.name.clone())
+        .bind(patch.scopes.as_ref().map(scopes_json))
+        .bind(i64::from(patch.expires_at.is_some()))
+        .bind(patch.expires_at.flatten())
+        .bind(patch.revoke.then_some(now))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        expect_one(done.rows_affected(), "key")?;
+        let row = sqlx::query("SELECT * FROM api_keys WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
             .await
             .map_err(classify)?;
-        expect_one(done.rows_affected(), "key")
+        key_from(&row)
     }
 
     pub async fn delete_key(&self, id: &str) -> Result<()> {
@@ -324,6 +374,25 @@ impl Store {
                 .map_err(classify)?;
         }
         tx.commit().await.map_err(classify)
+    }
+
+    /// Inserts a new secret; `Conflict` if the name is taken.
+    pub async fn insert_secret(&self, s: &SealedSecret) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO secrets (name, description, key_id, nonce, ciphertext, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&s.meta.name)
+        .bind(&s.meta.description)
+        .bind(&s.meta.key_id)
+        .bind(&s.nonce)
+        .bind(&s.ciphertext)
+        .bind(s.meta.created_at)
+        .bind(s.meta.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| name_taken(e, "a secret", &s.meta.name))?;
+        Ok(())
     }
 
     /// Inserts or replaces a secret.

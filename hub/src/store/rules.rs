@@ -17,14 +17,23 @@ pub struct StoredRule {
     pub updated_at: Millis,
 }
 
+impl StoredRule {
+    /// The order of rules in a rule set: by kind, then id, as bytes.
+    pub fn order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        (a.kind.as_str(), a.id.as_str()).cmp(&(b.kind.as_str(), b.id.as_str()))
+    }
+}
+
 impl Store {
-    /// Every stored rule, by kind then id.
+    /// Every stored rule, by kind then id, compared as bytes (not in the database's collation,
+    /// which may differ between servers): the order every replica merges them in.
     pub async fn load_rules(&self) -> Result<Vec<StoredRule>> {
-        let rows = sqlx::query("SELECT * FROM rules ORDER BY kind, id")
+        let rows = sqlx::query("SELECT * FROM rules")
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
-        rows.iter()
+        let mut rules = rows
+            .iter()
             .map(|row| {
                 let body: String = row.try_get("body").map_err(classify)?;
                 Ok(StoredRule {
@@ -38,7 +47,9 @@ impl Store {
                     updated_at: row.try_get("updated_at").map_err(classify)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        rules.sort_by(StoredRule::order);
+        Ok(rules)
     }
 
     /// Inserts a rule, or replaces the body of an existing one (keeping its creation facts).
@@ -107,13 +118,21 @@ mod tests {
                 })
                 .await
                 .unwrap();
+            // Byte order, whatever the database's collation says ("B" < "a" < "a-2" < "a_1").
+            for id in ["a_1", "B", "a-2"] {
+                store.upsert_rule(&rule(id, json!({}))).await.unwrap();
+            }
             let rules = store.load_rules().await.unwrap();
             assert_eq!(
                 rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-                ["a", "b"],
+                ["B", "a", "a-2", "a_1", "b"],
                 "{}",
                 t.name
             );
+            for id in ["a_1", "B", "a-2"] {
+                store.delete_rule("rate_limit", id).await.unwrap();
+            }
+            let rules = store.load_rules().await.unwrap();
             assert_eq!(rules[0].body, json!({"limit_to": 2}), "{}", t.name);
             assert_eq!(
                 (rules[0].created_at, rules[0].updated_at),

@@ -18,8 +18,8 @@
 //!   - { subject: "service:triage-agent", resource: "agent:support-*", action: send }
 //!   # a deny line overrides every allow line
 //!   - { subject: "team:ml", resource: "model:gpt-4-32k", action: invoke, effect: deny }
-//!   # only within team ml: its leads manage its budgets
-//!   - { subject: "role:lead", resource: "admin:budgets", action: manage, team: ml }
+//!   # only within team ml: its leads manage the team (its settings and members)
+//!   - { subject: "role:lead", resource: "admin:teams", action: manage, team: ml }
 //!   # a key may be granted something on its own
 //!   - { subject: "key:0190c2a4-7a1b-7c3d-9e8f-0123456789ab", resource: "model:gpt-4o", action: invoke }
 //! roles:
@@ -39,7 +39,9 @@
 //!   rejected (`call` on `model:`). `manage` does not imply `read`: grant both.
 //! - **Effect**: `allow` (default) or `deny`.
 //! - **Team** (optional, on policies and role assignments): the rule holds only for requests
-//!   made within that team ([`Request::team`]); without it, everywhere.
+//!   made within that team ([`Request::team`]); without it, everywhere. Of the admin areas only
+//!   `admin:teams` is decided within a team (the team concerned), so `team` on any other
+//!   `admin:` line is rejected: it could never match.
 //!
 //! [`PolicySet::validate`] reports every problem with its path, e.g.
 //! `policies[3].resource: unknown resource kind "modle:" (expected model:, mcp:, agent: or

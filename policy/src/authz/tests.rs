@@ -45,7 +45,7 @@ policies:
   - { subject: "team:ml", resource: "model:gpt-4-32k", action: invoke, effect: deny }         # 2
   - { subject: "role:engineer", resource: "mcp:jira/*", action: call }                        # 3
   - { subject: "role:engineer", resource: "mcp:jira/delete_issue", action: call, effect: deny } # 4
-  - { subject: "role:lead", resource: "admin:budgets", action: manage, team: ml }             # 5
+  - { subject: "role:lead", resource: "mcp:billing/*", action: call, team: ml }               # 5
   - { subject: "role:team-admin", resource: "admin:teams", action: manage }                   # 6
   - { subject: "key:k-ci", resource: "model:llama-3", action: invoke }                        # 7
   - { subject: "service:triage", resource: "agent:support-*", action: send }                  # 8
@@ -53,7 +53,7 @@ policies:
   - { subject: "user:carol", resource: "*", action: "*", effect: deny }                       # 10
   - { subject: "role:contractor", resource: "model:*", action: invoke, team: ops }            # 11
   - { subject: "role:team-viewer", resource: "admin:teams", action: read }                    # 12
-  - { subject: "role:admin", resource: "admin:secrets", action: manage, effect: deny, team: ops } # 13
+  - { subject: "role:admin", resource: "admin:teams", action: manage, effect: deny, team: ops }  # 13
   - { subject: "role:planner", resource: "admin:budgets", action: read }                      # 14
 roles:
   - { member: "user:alice", role: "role:ml-engineer" }
@@ -135,11 +135,11 @@ fn decision_table() {
         ("server wildcard only", &alice, Request::new(tool("slack/post"), Call), Deny(NoGrant)),
         ("not across servers", &alice, Request::new(tool("jira2/create"), Call), Deny(NoGrant)),
         // team scoping
-        ("scoped role in its team", &bob, Request::new(admin(AdminArea::Budgets), Manage).in_team("ml"), allow(5)),
-        ("scoped role elsewhere", &bob, Request::new(admin(AdminArea::Budgets), Manage).in_team("ops"), Deny(NoGrant)),
+        ("scoped role in its team", &bob, Request::new(tool("billing/refund"), Call).in_team("ml"), allow(5)),
+        ("scoped role elsewhere", &bob, Request::new(tool("billing/refund"), Call).in_team("ops"), Deny(NoGrant)),
         ("scoped role, then global link", &bob, Request::new(admin(AdminArea::Budgets), Read).in_team("ml"), allow(14)),
         ("not outside its team", &bob, Request::new(admin(AdminArea::Budgets), Read), Deny(NoGrant)),
-        ("scoped role outside teams", &bob, Request::new(admin(AdminArea::Budgets), Manage), Deny(NoGrant)),
+        ("scoped role outside teams", &bob, Request::new(tool("billing/refund"), Call), Deny(NoGrant)),
         ("scoped line other team", &dave, Request::new(model("gpt-4o"), Invoke), Deny(NoGrant)),
         ("scoped line and link", &dave, Request::new(model("gpt-4o"), Invoke).in_team("ops"), allow(11)),
         ("team owner manages own team", &owner, Request::new(admin(AdminArea::Teams), Manage).in_team("ml"), allow(6)),
@@ -157,7 +157,8 @@ fn decision_table() {
         // hub admins, and denials that bind them too
         ("admin everything", &root, Request::new(admin(AdminArea::Secrets), Manage), allow(0)),
         ("admin in a team", &root, Request::new(tool("any/thing"), Call).in_team("ml"), allow(0)),
-        ("scoped deny binds admin", &root, Request::new(admin(AdminArea::Secrets), Manage).in_team("ops"), denied(13)),
+        ("scoped deny binds admin", &root, Request::new(admin(AdminArea::Teams), Manage).in_team("ops"), denied(13)),
+        ("scoped deny, other team", &root, Request::new(admin(AdminArea::Teams), Manage).in_team("ml"), allow(0)),
         ("user deny beats admin", &carol, Request::new(model("gpt-4o"), List), denied(10)),
     ];
     for (what, subjects, request, expected) in cases {
@@ -336,6 +337,10 @@ policies:
   - { subject: "user:alice", resource: "admin:budget", action: manage }
   - { subject: "team:ml*", resource: "model:", action: invoke }
   - { subject: "user:alice", resource: "*", action: "*", effect: deny }
+  - { subject: "role:lead", resource: "admin:budgets", action: manage, team: ml }
+  - { subject: "role:lead", resource: "admin:*", action: read, team: ml }
+  - { subject: "role:lead", resource: "admin:teams", action: manage, team: ml }
+  - { subject: "role:lead", resource: "admin:keys", action: manage, team: "-" }
 roles:
   - { member: "user:alice", role: "user:bob" }
   - { member: "grp:x", role: "role:x", team: "-" }
@@ -361,6 +366,15 @@ roles:
         ("policies[7].resource", r#"unknown admin area "budget""#),
         ("policies[8].subject", "subjects take no wildcards"),
         ("policies[8].resource", "has no name"),
+        (
+            "policies[10].team",
+            r#"team "ml" cannot scope admin:budgets: only admin:teams requests are made within a team, so this line would never match (that area is hub-wide: drop `team`)"#,
+        ),
+        (
+            "policies[11].team",
+            "cannot scope admin:*: only admin:teams requests are made within a team",
+        ),
+        ("policies[13].team", r#"invalid team name "-""#),
         ("roles[0].role", "is not a role"),
         ("roles[1].member", r#"unknown subject kind "grp:""#),
         ("roles[1].team", "invalid team name"),
@@ -378,7 +392,7 @@ roles:
     let err = Authorizer::new(set).unwrap_err();
     assert!(
         err.to_string()
-            .starts_with("invalid policy: 14 problems\n  policies[0].resource: ")
+            .starts_with("invalid policy: 17 problems\n  policies[0].resource: ")
     );
 }
 
@@ -488,7 +502,7 @@ fn yaml_format() {
     );
     assert_eq!(
         set.policies[5],
-        PolicyRule::allow("role:lead", "admin:budgets", "manage").in_team("ml")
+        PolicyRule::allow("role:lead", "mcp:billing/*", "call").in_team("ml")
     );
     assert_eq!(
         set.roles[2],
@@ -667,11 +681,13 @@ fn gen_set(rng: &mut Rng, policies: usize, roles: usize) -> PolicySet {
         } else {
             gen_subject(rng)
         };
+        // Of the admin areas only admin:teams is decided within a team (validation says so).
+        let scopable = !resource.starts_with("admin:") || resource == "admin:teams";
         let mut rule = PolicyRule::allow(subject, resource, action);
         if rng.chance(20) {
             rule.effect = Effect::Deny;
         }
-        if rng.chance(30) {
+        if rng.chance(30) && scopable {
             rule.team = Some(rng.pick(&TEAMS).to_string());
         }
         set.policies.push(rule);
@@ -792,7 +808,7 @@ fn module_doc_example_is_valid() {
     let bob = Subjects::new(["user:bob"]);
     let ml = Subjects::new(["team:ml"]);
     let call_jira = Request::new(Resource::tool("jira/create_issue"), Action::Call);
-    let budgets = Request::new(Resource::admin(AdminArea::Budgets), Action::Manage);
+    let manage_team = Request::new(Resource::admin(AdminArea::Teams), Action::Manage);
     assert!(authorizer.allows(&alice, &call_jira));
     assert!(authorizer.allows(
         &ml,
@@ -802,6 +818,7 @@ fn module_doc_example_is_valid() {
         &ml,
         &Request::new(Resource::model("gpt-4-32k"), Action::Invoke)
     ));
-    assert!(authorizer.allows(&bob, &budgets.in_team("ml")));
-    assert!(!authorizer.allows(&bob, &budgets));
+    assert!(authorizer.allows(&bob, &manage_team.in_team("ml")));
+    assert!(!authorizer.allows(&bob, &manage_team.in_team("ops")));
+    assert!(!authorizer.allows(&bob, &manage_team));
 }

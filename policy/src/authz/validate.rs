@@ -69,10 +69,14 @@ impl PolicySet {
             if let Err(message) = check_action(&rule.action, kind) {
                 problem(format!("policies[{i}].action"), message);
             }
-            if let Some(team) = &rule.team
-                && let Err(message) = check_team(team)
-            {
-                problem(format!("policies[{i}].team"), message);
+            if let Some(team) = &rule.team {
+                let checked = check_team(team).and_then(|()| match kind {
+                    Some(ResourceKind::Admin) => check_admin_team(&rule.resource, team),
+                    _ => Ok(()),
+                });
+                if let Err(message) = checked {
+                    problem(format!("policies[{i}].team"), message);
+                }
             }
         }
         for (i, rule) in self.roles.iter().enumerate() {
@@ -222,6 +226,25 @@ pub(crate) fn check_team(team: &str) -> Result<(), String> {
             "invalid team name \"{team}\" (leave `team` out for a rule that applies in every team)"
         ))
     }
+}
+
+/// `team` on an `admin:` policy line. Of the admin API's requests only those about one team
+/// (`admin:teams`) are made within a team; every other admin area is decided without one, so a
+/// team-scoped line on it could never match.
+fn check_admin_team(resource: &str, team: &str) -> Result<(), String> {
+    let area = resource.strip_prefix("admin:").unwrap_or(resource);
+    if area == AdminArea::Teams.as_str() {
+        return Ok(());
+    }
+    let hint = if area == "*" {
+        "use resource admin:teams to scope team management to a team, or drop `team`"
+    } else {
+        "that area is hub-wide: drop `team`"
+    };
+    Err(format!(
+        "team \"{team}\" cannot scope {resource}: only admin:teams requests are made within a \
+         team, so this line would never match ({hint})"
+    ))
 }
 
 /// The role graph must be acyclic and at most [`MAX_ROLE_DEPTH`] links deep, in every team's

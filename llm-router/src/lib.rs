@@ -1,0 +1,25 @@
+//! The agenthub LLM plane, first layer: the router's own request, answer and stream types
+//! ([`model`]), the providers' wire formats ([`wire`]), translation between them in both
+//! directions — client formats to and from the normalized types ([`ingress`]) and the
+//! normalized types to and from providers ([`adapters`]) — and the parameter normalization
+//! table ([`params`]). Pure: no I/O, no async, no clock. The hub does the HTTP.
+//!
+//! A request's path through this crate:
+//!
+//! ```text
+//! client body ─► Ingress::decode_request ─► ChatRequest (+ warnings)
+//!             ─► ProviderAdapter::encode_request(request, ModelProfile) ─► provider body (+ warnings)
+//! provider body ─► ProviderAdapter::decode_response ─► ChatResponse ─► Ingress::encode_response
+//! provider SSE ─► StreamDecoder ─► StreamEvent* ─► StreamEncoder ─► client SSE
+//! provider error ─► ProviderAdapter::decode_error ─► Error (ErrorKind) ─► Ingress::encode_error
+//! ```
+
+pub mod adapters;
+mod error;
+pub mod ingress;
+pub mod model;
+pub mod params;
+pub mod wire;
+
+pub use agenthub_policy::ErrorKind;
+pub use error::{Error, ProviderError, Result, classify};
