@@ -5,6 +5,8 @@
 //! names a Postgres server (e.g. `postgres://postgres@127.0.0.1:5432/test`), again on a fresh
 //! Postgres database created for it and dropped afterwards.
 
+mod support;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,86 +16,20 @@ use agenthub::config::{ConfigHandle, HubConfig};
 use agenthub::directory::Accounts;
 use agenthub::governance::Governance;
 use agenthub::secrets::{KeyOrigin, Keyring, MasterKey};
-use agenthub::store::{Backend, DatabaseUrl, Store, StoreOptions};
+use agenthub::store::{DatabaseUrl, Store, StoreOptions};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use support::db::TestDb;
 use tower::ServiceExt;
-
-const POSTGRES_ENV: &str = "AGENTHUB_TEST_POSTGRES_URL";
 
 /// The one body every authentication failure gets.
 const UNAUTHENTICATED: &str = r#"{"error":{"message":"missing or invalid credentials","type":"unauthenticated","retryable":false}}"#;
 
 // ---------------------------------------------------------------------------------------------
 // Databases
-
-/// A database for one scenario.
-struct TestDb {
-    name: &'static str,
-    url: DatabaseUrl,
-    /// Keeps the SQLite file alive until the scenario is over.
-    _dir: Option<tempfile::TempDir>,
-    /// The server URL and the database created on it, to drop afterwards.
-    postgres: Option<(String, String)>,
-}
-
-impl TestDb {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        Self {
-            name: "sqlite",
-            url: DatabaseUrl::sqlite_in(dir.path()),
-            _dir: Some(dir),
-            postgres: None,
-        }
-    }
-
-    async fn postgres() -> Option<Self> {
-        let Ok(server) = std::env::var(POSTGRES_ENV) else {
-            eprintln!("notice: {POSTGRES_ENV} is not set; running on SQLite only");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let db = format!("agenthub_test_{}", uuid::Uuid::new_v4().simple());
-        let pool = sqlx::AnyPool::connect(&server)
-            .await
-            .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={server} is unreachable: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
-            .execute(&pool)
-            .await
-            .expect("create the test database");
-        pool.close().await;
-        let (base, _) = server
-            .rsplit_once('/')
-            .unwrap_or_else(|| panic!("{POSTGRES_ENV} must name a database"));
-        let url = DatabaseUrl::parse(&format!("{base}/{db}")).expect("a Postgres URL");
-        assert_eq!(url.backend, Backend::Postgres);
-        Some(Self {
-            name: "postgres",
-            url,
-            _dir: None,
-            postgres: Some((server, db)),
-        })
-    }
-
-    async fn drop_database(self) {
-        if let Some((server, db)) = self.postgres {
-            let pool = sqlx::AnyPool::connect(&server)
-                .await
-                .expect("reconnect to drop the test database");
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-            )))
-            .execute(&pool)
-            .await
-            .expect("drop the test database");
-            pool.close().await;
-        }
-    }
-}
 
 /// Runs `scenario` against a freshly started hub on every available database, each created
 /// just before its run. The hub starts and the scenario runs in tasks of their own, so that a

@@ -33,10 +33,10 @@ use agenthub_policy::{GlobalRole, TeamRole};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use serde_json::{Value, json};
+use support::db::TestDb;
 use tokio_util::sync::CancellationToken;
 
 const UNAUTHENTICATED: &str = r#"{"error":{"message":"missing or invalid credentials","type":"unauthenticated","retryable":false}}"#;
-const POSTGRES_ENV: &str = "AGENTHUB_TEST_POSTGRES_URL";
 
 // ---------------------------------------------------------------------------------------------
 // The provider
@@ -383,60 +383,6 @@ fn now_secs() -> u64 {
 
 // ---------------------------------------------------------------------------------------------
 // The hub, in process on a real socket
-
-struct TestDb {
-    name: &'static str,
-    url: DatabaseUrl,
-    _dir: Option<tempfile::TempDir>,
-    postgres: Option<(String, String)>,
-}
-
-impl TestDb {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        Self {
-            name: "sqlite",
-            url: DatabaseUrl::sqlite_in(dir.path()),
-            _dir: Some(dir),
-            postgres: None,
-        }
-    }
-
-    async fn postgres() -> Option<Self> {
-        let Ok(server) = std::env::var(POSTGRES_ENV) else {
-            eprintln!("notice: {POSTGRES_ENV} is not set; running on SQLite only");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let db = format!("agenthub_oidc_{}", uuid::Uuid::new_v4().simple());
-        let pool = sqlx::AnyPool::connect(&server).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        let (base, _) = server.rsplit_once('/').unwrap();
-        Some(Self {
-            name: "postgres",
-            url: DatabaseUrl::parse(&format!("{base}/{db}")).unwrap(),
-            _dir: None,
-            postgres: Some((server, db)),
-        })
-    }
-
-    async fn drop_database(self) {
-        if let Some((server, db)) = self.postgres {
-            let pool = sqlx::AnyPool::connect(&server).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
-            )))
-            .execute(&pool)
-            .await
-            .unwrap();
-            pool.close().await;
-        }
-    }
-}
 
 struct TestHub {
     url: String,
