@@ -22,7 +22,7 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use support::db::TestDb;
+use support::db::on_every_database;
 use tower::ServiceExt;
 
 /// The one body every authentication failure gets.
@@ -31,39 +31,18 @@ const UNAUTHENTICATED: &str = r#"{"error":{"message":"missing or invalid credent
 // ---------------------------------------------------------------------------------------------
 // Databases
 
-/// Runs `scenario` against a freshly started hub on every available database, each created
-/// just before its run. The hub starts and the scenario runs in tasks of their own, so that a
-/// failure still drops the Postgres database before the test fails.
+/// Runs `scenario` against a freshly started hub on every available database.
 async fn on_every_backend<F, Fut>(scenario: F)
 where
     F: Fn(Hub) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    for postgres in [false, true] {
-        let db = if postgres {
-            match TestDb::postgres().await {
-                Some(db) => db,
-                None => return,
-            }
-        } else {
-            TestDb::sqlite()
-        };
-        let name = db.name;
-        let outcome = match tokio::spawn(Hub::start(db.url.clone())).await {
-            Ok(hub) => {
-                let accounts = hub.accounts.clone();
-                let outcome = tokio::spawn(scenario(hub)).await;
-                accounts.store().close().await;
-                outcome
-            }
-            Err(failure) => Err(failure),
-        };
-        db.drop_database().await;
-        if let Err(failure) = outcome {
-            eprintln!("the scenario failed on {name}");
-            std::panic::resume_unwind(failure.into_panic());
-        }
-    }
+    let start = |url| async move {
+        let hub = Hub::start(url).await;
+        let store = hub.accounts.store().clone();
+        (hub, store)
+    };
+    on_every_database(start, scenario).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use support::db::TestDb;
+use support::db::on_every_database;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -43,31 +43,15 @@ where
 {
     let config = HubConfig::parse(config, "test.yaml", &|_| None)
         .unwrap_or_else(|e| panic!("invalid test configuration: {e}"));
-    for postgres in [false, true] {
-        let db = if postgres {
-            match TestDb::postgres().await {
-                Some(db) => db,
-                None => return,
-            }
-        } else {
-            TestDb::sqlite()
-        };
-        let name = db.name;
-        let outcome = match tokio::spawn(Hub::start(db.url.clone(), config.clone())).await {
-            Ok(hub) => {
-                let store = hub.store.clone();
-                let outcome = tokio::spawn(scenario(hub)).await;
-                store.close().await;
-                outcome
-            }
-            Err(failure) => Err(failure),
-        };
-        db.drop_database().await;
-        if let Err(failure) = outcome {
-            eprintln!("the scenario failed on {name}");
-            std::panic::resume_unwind(failure.into_panic());
+    let start = |url| {
+        let config = config.clone();
+        async move {
+            let hub = Hub::start(url, config).await;
+            let store = hub.store.clone();
+            (hub, store)
         }
-    }
+    };
+    on_every_database(start, scenario).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -134,39 +134,40 @@ fn expect_one(rows: u64, what: &str) -> Result<()> {
 impl Store {
     /// Reads everything the directory holds, in id (= creation) order.
     pub async fn load_directory(&self) -> Result<DirectoryRows> {
-        let pool = &self.pool;
-        let fetch = |sql: &'static str| async move {
-            sqlx::query(sql).fetch_all(pool).await.map_err(classify)
-        };
-        let rows = DirectoryRows {
-            principals: fetch("SELECT * FROM principals ORDER BY id")
-                .await?
-                .iter()
-                .map(principal_from)
-                .collect::<Result<_>>()?,
-            teams: fetch("SELECT * FROM teams ORDER BY id")
-                .await?
-                .iter()
-                .map(team_from)
-                .collect::<Result<_>>()?,
-            memberships: fetch("SELECT * FROM memberships ORDER BY team_id, principal_id")
-                .await?
-                .iter()
-                .map(membership_from)
-                .collect::<Result<_>>()?,
-            keys: fetch("SELECT * FROM api_keys ORDER BY id")
-                .await?
-                .iter()
-                .map(key_from)
-                .collect::<Result<_>>()?,
-            secrets: fetch("SELECT * FROM secrets ORDER BY name")
-                .await?
-                .iter()
-                .map(secret_from)
-                .collect::<Result<_>>()?,
+        Ok(DirectoryRows {
+            principals: self
+                .fetch_all("SELECT * FROM principals ORDER BY id", principal_from)
+                .await?,
+            teams: self
+                .fetch_all("SELECT * FROM teams ORDER BY id", team_from)
+                .await?,
+            memberships: self
+                .fetch_all(
+                    "SELECT * FROM memberships ORDER BY team_id, principal_id",
+                    membership_from,
+                )
+                .await?,
+            keys: self
+                .fetch_all("SELECT * FROM api_keys ORDER BY id", key_from)
+                .await?,
+            secrets: self
+                .fetch_all("SELECT * FROM secrets ORDER BY name", secret_from)
+                .await?,
             sessions: self.live_sessions(crate::model::now_millis()).await?,
-        };
-        Ok(rows)
+        })
+    }
+
+    /// Every row of a parameterless query, each turned into a record by `from`.
+    async fn fetch_all<T>(
+        &self,
+        sql: &'static str,
+        from: fn(&AnyRow) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(from).collect()
     }
 
     pub async fn insert_principal(&self, p: &Principal) -> Result<()> {

@@ -70,3 +70,41 @@ impl TestDb {
         }
     }
 }
+
+/// Runs `scenario` on a hub that `start` brings up on every available database, each created
+/// just before its run. Start-up and the scenario run in tasks of their own, so that a failure
+/// still closes the store and drops the Postgres database before the test fails. `start`
+/// returns the hub and the store to close afterwards.
+pub async fn on_every_database<H, Start, Started, Scenario, Done>(start: Start, scenario: Scenario)
+where
+    H: Send + 'static,
+    Start: Fn(DatabaseUrl) -> Started,
+    Started: std::future::Future<Output = (H, agenthub::store::Store)> + Send + 'static,
+    Scenario: Fn(H) -> Done,
+    Done: std::future::Future<Output = ()> + Send + 'static,
+{
+    for postgres in [false, true] {
+        let db = if postgres {
+            match TestDb::postgres().await {
+                Some(db) => db,
+                None => return,
+            }
+        } else {
+            TestDb::sqlite()
+        };
+        let name = db.name;
+        let outcome = match tokio::spawn(start(db.url.clone())).await {
+            Ok((hub, store)) => {
+                let outcome = tokio::spawn(scenario(hub)).await;
+                store.close().await;
+                outcome
+            }
+            Err(failure) => Err(failure),
+        };
+        db.drop_database().await;
+        if let Err(failure) = outcome {
+            eprintln!("the scenario failed on {name}");
+            std::panic::resume_unwind(failure.into_panic());
+        }
+    }
+}
