@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
-use super::{ProviderAdapter, StreamDecoder, loose_error_message};
+use super::{
+    Call, Operation, ProviderAdapter, StreamDecoder, UpstreamRequest, loose_error_message,
+};
 use crate::error::{Error, Result};
 use crate::model::{
     AssistantMessage, ChatRequest, ChatResponse, Choice, ContentPart, ImageSource, Message,
@@ -17,6 +19,9 @@ use crate::params::{
 use crate::wire::anthropic as wire;
 use crate::wire::sse::SseEvent;
 use crate::wire::{from_provider, to_value};
+
+/// The `anthropic-version` sent unless the provider's options name another.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AnthropicAdapter;
@@ -32,8 +37,25 @@ impl ProviderAdapter for AnthropicAdapter {
         Provider::Anthropic
     }
 
-    fn chat_path(&self) -> &'static str {
-        "/v1/messages"
+    /// `{base}/v1/messages` (the base URL has no version: `https://api.anthropic.com`), the key
+    /// in `x-api-key`, and `anthropic-version` (default [`ANTHROPIC_VERSION`]).
+    fn prepare(&self, call: &Call<'_>, body: Vec<u8>) -> Result<UpstreamRequest> {
+        if call.operation == Operation::Embeddings {
+            return Err(Error::NotSupported(
+                "anthropic models do not produce embeddings".into(),
+            ));
+        }
+        let version = call
+            .options
+            .api_version
+            .as_deref()
+            .unwrap_or(ANTHROPIC_VERSION);
+        let request = UpstreamRequest::json(call, format!("{}/v1/messages", call.base_url), body)
+            .header("anthropic-version", version);
+        Ok(match call.credential.api_key(Provider::Anthropic)? {
+            Some(key) => request.header("x-api-key", key),
+            None => request,
+        })
     }
 
     fn encode_request(

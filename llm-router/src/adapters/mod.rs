@@ -19,8 +19,9 @@ pub use openai::OpenAiAdapter;
 pub trait ProviderAdapter: Send + Sync {
     fn provider(&self) -> Provider;
 
-    /// The chat endpoint's path below the provider's base URL.
-    fn chat_path(&self) -> &'static str;
+    /// The HTTP request for one call: URL, headers (credentials included) and body. `body` is
+    /// the encoded request ([`Self::encode_request`] or [`Self::encode_embeddings`]).
+    fn prepare(&self, call: &Call<'_>, body: Vec<u8>) -> Result<UpstreamRequest>;
 
     /// The provider's request body for `request` sent to the model `profile` describes, with the
     /// warnings about what could not be sent as asked.
@@ -39,9 +40,9 @@ pub trait ProviderAdapter: Send + Sync {
     /// An error answer (any status outside 2xx) → the classified error.
     fn decode_error(&self, status: u16, body: &[u8]) -> Error;
 
-    /// The embeddings endpoint's path, for providers that have one.
-    fn embeddings_path(&self) -> Option<&'static str> {
-        None
+    /// Whether the provider has an embeddings endpoint.
+    fn has_embeddings(&self) -> bool {
+        false
     }
 
     fn encode_embeddings(
@@ -60,6 +61,120 @@ pub trait ProviderAdapter: Send + Sync {
             "{} models do not produce embeddings",
             self.provider()
         )))
+    }
+}
+
+/// What a call asks of the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Chat { stream: bool },
+    Embeddings,
+}
+
+/// Everything but the body that decides where and how one call reaches a provider.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub operation: Operation,
+    /// The provider's base URL as configured, without a trailing slash
+    /// (`https://api.openai.com/v1`).
+    pub base_url: &'a str,
+    /// The model's name at the provider (an Azure deployment, a Bedrock model id).
+    pub model: &'a str,
+    pub options: &'a ProviderOptions,
+    pub credential: &'a Credential,
+    /// Signing time (AWS SigV4); ignored by the others.
+    pub now: std::time::SystemTime,
+}
+
+/// Provider settings beyond the base URL; each provider reads the ones it documents.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderOptions {
+    /// Azure OpenAI `api-version`; Anthropic `anthropic-version`.
+    pub api_version: Option<String>,
+    /// AWS region (Bedrock); Google Cloud location (Vertex AI).
+    pub region: Option<String>,
+    /// Google Cloud project (Vertex AI).
+    pub project: Option<String>,
+    /// Extra headers sent with every request (an OpenRouter `HTTP-Referer`, a proxy's key).
+    pub headers: Vec<(String, String)>,
+}
+
+/// The credential a provider is called with, already decrypted. Never logged.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Credential {
+    /// Self-hosted servers without authentication.
+    #[default]
+    None,
+    /// An API key or bearer token, sent the way the provider documents.
+    ApiKey(String),
+    /// AWS access keys for SigV4 signing.
+    Aws {
+        access_key_id: String,
+        secret_access_key: String,
+        session_token: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "Credential::None",
+            Self::ApiKey(_) => "Credential::ApiKey(..)",
+            Self::Aws { .. } => "Credential::Aws(..)",
+        })
+    }
+}
+
+impl Credential {
+    /// The API key, or an error saying the provider needs one.
+    pub fn api_key(&self, provider: Provider) -> Result<Option<&str>> {
+        match self {
+            Self::None => Ok(None),
+            Self::ApiKey(key) => Ok(Some(key)),
+            Self::Aws { .. } => Err(Error::NotSupported(format!(
+                "{provider} is called with an API key, not AWS credentials"
+            ))),
+        }
+    }
+}
+
+/// One HTTP request to a provider. Always a POST.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for UpstreamRequest {
+    // Headers carry credentials: only their names are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamRequest")
+            .field("url", &self.url)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl UpstreamRequest {
+    /// A JSON POST to `url` with the call's extra headers, asking for an event stream when the
+    /// call streams.
+    pub fn json(call: &Call<'_>, url: String, body: Vec<u8>) -> Self {
+        let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+        if matches!(call.operation, Operation::Chat { stream: true }) {
+            headers.push(("accept".to_owned(), "text/event-stream".to_owned()));
+        }
+        headers.extend(call.options.headers.iter().cloned());
+        Self { url, headers, body }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
     }
 }
 

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::{ProviderAdapter, StreamDecoder, loose_error_message};
+use super::{
+    Call, Operation, ProviderAdapter, StreamDecoder, UpstreamRequest, loose_error_message,
+};
 use crate::error::{Error, Result};
 use crate::model::{
     AssistantMessage, ChatRequest, ChatResponse, Choice, ContentPart, Embedding, EmbeddingInput,
@@ -60,8 +62,18 @@ impl ProviderAdapter for OpenAiAdapter {
         Provider::OpenAi
     }
 
-    fn chat_path(&self) -> &'static str {
-        "/v1/chat/completions"
+    /// `{base}/chat/completions` and `{base}/embeddings`, the key as a bearer token. The base
+    /// URL includes the version (`https://api.openai.com/v1`, `http://localhost:11434/v1`).
+    fn prepare(&self, call: &Call<'_>, body: Vec<u8>) -> Result<UpstreamRequest> {
+        let path = match call.operation {
+            Operation::Chat { .. } => "/chat/completions",
+            Operation::Embeddings => "/embeddings",
+        };
+        let request = UpstreamRequest::json(call, format!("{}{path}", call.base_url), body);
+        Ok(match call.credential.api_key(Provider::OpenAi)? {
+            Some(key) => request.header("authorization", format!("Bearer {key}")),
+            None => request,
+        })
     }
 
     fn encode_request(
@@ -99,8 +111,8 @@ impl ProviderAdapter for OpenAiAdapter {
         }
     }
 
-    fn embeddings_path(&self) -> Option<&'static str> {
-        Some("/v1/embeddings")
+    fn has_embeddings(&self) -> bool {
+        true
     }
 
     fn encode_embeddings(

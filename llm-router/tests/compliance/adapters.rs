@@ -3,6 +3,7 @@
 //! the unsupported-parameter policy.
 
 use agenthub_llm_router::Error;
+use agenthub_llm_router::adapters::{Call, Credential, Operation, ProviderOptions};
 use agenthub_llm_router::model::*;
 use agenthub_llm_router::params::{ModelProfile, Param, UnsupportedPolicy};
 use agenthub_policy::ErrorKind;
@@ -617,9 +618,8 @@ fn embeddings() {
             user: None,
         };
         let profile = ModelProfile::new("text-embedding-3-small");
-        match subject.adapter.embeddings_path() {
-            Some(path) => {
-                assert_eq!(path, "/v1/embeddings");
+        match subject.adapter.has_embeddings() {
+            true => {
                 let body = subject
                     .adapter
                     .encode_embeddings(&request, &profile)
@@ -634,7 +634,7 @@ fn embeddings() {
                 assert_eq!(decoded.data[1].vector, [0.5, -1.0]);
                 assert_eq!(decoded.usage.input_tokens, 2);
             }
-            None => {
+            false => {
                 let error = subject
                     .adapter
                     .encode_embeddings(&request, &profile)
@@ -645,20 +645,59 @@ fn embeddings() {
     }
 }
 
+/// Where each adapter sends a call, and how it authenticates.
 #[test]
-fn chat_paths() {
-    let paths: Vec<(&str, &str)> = subjects()
-        .iter()
-        .map(|s| (s.name, s.adapter.chat_path()))
-        .collect();
-    assert_eq!(
-        paths,
-        [
-            ("openai", "/v1/chat/completions"),
-            ("openai-compatible", "/v1/chat/completions"),
-            ("anthropic", "/v1/messages")
-        ]
-    );
+fn upstream_requests() {
+    let options = ProviderOptions::default();
+    let key = Credential::ApiKey("sk-test".into());
+    let call = |operation| Call {
+        operation,
+        base_url: "http://upstream.test/base",
+        model: "m",
+        options: &options,
+        credential: &key,
+        now: std::time::SystemTime::UNIX_EPOCH,
+    };
+    let mut seen = Vec::new();
+    for subject in subjects() {
+        for operation in [
+            Operation::Chat { stream: false },
+            Operation::Chat { stream: true },
+            Operation::Embeddings,
+        ] {
+            match subject.adapter.prepare(&call(operation), b"{}".to_vec()) {
+                Ok(request) => {
+                    assert_eq!(request.body, b"{}");
+                    let mut headers = request.headers.clone();
+                    headers.sort();
+                    seen.push(format!(
+                        "{} {operation:?} {} {headers:?}",
+                        subject.name, request.url
+                    ));
+                }
+                Err(e) => seen.push(format!(
+                    "{} {operation:?} error {:?}",
+                    subject.name,
+                    e.kind()
+                )),
+            }
+        }
+    }
+    check_text("adapters/upstream_requests.txt", &(seen.join("\n") + "\n"));
+    // Without a key, nothing claims to authenticate.
+    let request = subjects()[0]
+        .adapter
+        .prepare(
+            &Call {
+                credential: &Credential::None,
+                ..call(Operation::Chat { stream: false })
+            },
+            Vec::new(),
+        )
+        .unwrap();
+    assert!(!request.headers.iter().any(|(n, _)| n == "authorization"));
+    // Debug output never shows a credential.
+    assert!(!format!("{key:?} {request:?}").contains("sk-test"));
 }
 
 #[test]
