@@ -44,6 +44,15 @@ pub enum Error {
     /// The operation does not exist for this provider (embeddings on Anthropic).
     #[error("{0}")]
     NotSupported(String),
+    /// The provider could not be reached, or did not answer in time.
+    #[error("{message}")]
+    Transport { timeout: bool, message: String },
+    /// The hub cannot call the provider as configured (a missing credential secret).
+    #[error("{0}")]
+    Setup(String),
+    /// Every target of a route failed or was unavailable; `kind` says how the last one failed.
+    #[error("{summary}")]
+    Exhausted { kind: ErrorKind, summary: String },
 }
 
 fn with_param(param: Option<&str>, message: &str) -> String {
@@ -117,7 +126,10 @@ impl Error {
                 ErrorKind::InvalidRequest
             }
             Self::Provider(e) => e.kind,
-            Self::Protocol { .. } => ErrorKind::UpstreamFailed,
+            Self::Protocol { .. } | Self::Setup(_) => ErrorKind::UpstreamFailed,
+            Self::Transport { timeout: true, .. } => ErrorKind::UpstreamTimeout,
+            Self::Transport { timeout: false, .. } => ErrorKind::UpstreamFailed,
+            Self::Exhausted { kind, .. } => *kind,
         }
     }
 
@@ -160,6 +172,12 @@ impl Error {
             Self::Protocol { .. } => {
                 "the model provider sent an answer that could not be read".to_owned()
             }
+            Self::Transport { timeout: true, .. } => "the model provider timed out".to_owned(),
+            Self::Transport { timeout: false, .. } => {
+                "the model provider could not be reached".to_owned()
+            }
+            Self::Setup(_) => "the hub is not set up to call this model provider".to_owned(),
+            Self::Exhausted { summary, .. } => summary.clone(),
             Self::Provider(e) => match (e.kind, e.status) {
                 (ErrorKind::InvalidRequest | ErrorKind::PayloadTooLarge, _) => {
                     format!("the model provider rejected the request: {}", e.message)
