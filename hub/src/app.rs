@@ -21,6 +21,7 @@ use crate::config::ConfigHandle;
 use crate::directory::Accounts;
 use crate::error::Error;
 use crate::governance::Governance;
+use crate::llm::LlmPlane;
 use crate::ops::{self, Metrics};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,6 +36,8 @@ pub struct AppState {
     pub auth: Arc<AuthService>,
     /// Authorization, rate limits and budgets in force.
     pub governance: Arc<Governance>,
+    /// The LLM plane's engine: provider clients and targets' health.
+    pub llm: Arc<LlmPlane>,
 }
 
 impl AppState {
@@ -44,6 +47,7 @@ impl AppState {
         let auth = AuthService::new(accounts.clone(), &config.snapshot().auth, &mut metrics);
         governance.register_metrics(&mut metrics);
         Self {
+            llm: Arc::new(LlmPlane::new(accounts.clone())),
             accounts,
             config,
             metrics: Arc::new(metrics),
@@ -61,12 +65,14 @@ impl FromRef<AppState> for Arc<Metrics> {
 
 /// Builds the whole HTTP surface.
 pub fn router(state: AppState) -> Router {
-    let max_body = state.config.snapshot().server.max_body_bytes;
+    let config = state.config.snapshot();
+    let max_body = config.server.max_body_bytes;
     let (admin_api, openapi) = crate::api::router().split_for_parts();
     let openapi = Arc::new(openapi);
     let routes = Router::new()
         .merge(admin_api)
         .merge(crate::auth::routes::router())
+        .merge(crate::llm::router(config.llm.max_body_bytes))
         .route(
             &format!("{}/openapi.json", crate::api::PREFIX),
             get(move || async move { Json(openapi.as_ref().clone()) }),

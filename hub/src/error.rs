@@ -162,6 +162,11 @@ impl Error {
         &self.message
     }
 
+    /// The request field at fault.
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
+
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }

@@ -15,6 +15,7 @@ pub mod directory;
 pub mod error;
 pub mod governance;
 pub mod keys;
+pub mod llm;
 pub mod logging;
 pub mod model;
 pub mod ops;

@@ -410,8 +410,11 @@ pub fn check(sections: Sections<'_>) -> Vec<Problem> {
     }
 
     let mut names: HashSet<&str> = HashSet::new();
-    let models: BTreeMap<&str, &ModelConfig> =
-        sections.models.iter().map(|m| (m.name.as_str(), m)).collect();
+    let models: BTreeMap<&str, &ModelConfig> = sections
+        .models
+        .iter()
+        .map(|m| (m.name.as_str(), m))
+        .collect();
     for (i, model) in sections.models.iter().enumerate() {
         let at = |field: &str| format!("models[{i}].{field}");
         if let Err(message) = check_name(&model.name) {
@@ -488,20 +491,14 @@ pub fn check(sections: Sections<'_>) -> Vec<Problem> {
                 ),
             }
             if !seen.insert(target.model.as_str()) {
-                err(
-                    at("model"),
-                    format!("\"{}\" is listed twice", target.model),
-                );
+                err(at("model"), format!("\"{}\" is listed twice", target.model));
             }
             if virtual_model.strategy == Strategy::Weight && target.weight == 0 {
                 err(at("weight"), "must be at least 1".into());
             }
         }
         if kinds.len() > 1 {
-            err(
-                at("targets"),
-                "mixes chat and embeddings models".into(),
-            );
+            err(at("targets"), "mixes chat and embeddings models".into());
         }
         if let Some(sticky) = &virtual_model.sticky
             && http::HeaderName::from_bytes(sticky.header.as_bytes()).is_err()
@@ -553,7 +550,10 @@ pub fn check_provider(provider: &ProviderConfig, err: &mut dyn FnMut(&str, Strin
         }
     }
     if matches!(kind, ProviderKind::Bedrock | ProviderKind::Vertex) && provider.region.is_none() {
-        err("region", format!("{} providers need a region", kind.as_str()));
+        err(
+            "region",
+            format!("{} providers need a region", kind.as_str()),
+        );
     }
     if kind == ProviderKind::Vertex && provider.project.is_none() {
         err("project", "vertex providers need a project".into());
@@ -562,7 +562,10 @@ pub fn check_provider(provider: &ProviderConfig, err: &mut dyn FnMut(&str, Strin
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             err("headers", format!("\"{name}\" is not a header name"));
         } else if http::HeaderValue::from_str(value).is_err() {
-            err("headers", format!("the value of \"{name}\" is not a header value"));
+            err(
+                "headers",
+                format!("the value of \"{name}\" is not a header value"),
+            );
         }
     }
     if let Some(timeouts) = &provider.timeouts {
@@ -729,6 +732,9 @@ mod tests {
             serde_json::json!({"name": "m", "provider": "p", "prize": 1}),
         )
         .unwrap_err();
-        assert!(error.to_string().contains("unknown field `prize`"), "{error}");
+        assert!(
+            error.to_string().contains("unknown field `prize`"),
+            "{error}"
+        );
     }
 }

@@ -165,23 +165,36 @@ impl Engine {
         cx: CallContext<'_>,
     ) -> std::result::Result<(ChatAnswer, Served), Failure> {
         let stream = request.is_stream();
-        self.run(route, cx, Operation::Chat { stream }, |target| {
-            target
-                .provider
-                .adapter
-                .encode_request(request, &target.profile)
-        }, |engine, target, response, started| {
-            Box::pin(async move {
-                if stream {
-                    engine.open_stream(target, response, started).await.map(ChatAnswer::Stream)
-                } else {
-                    let body = read_body(response, MAX_ANSWER_BYTES).await?;
-                    let answer = target.provider.adapter.decode_response(&body)?;
-                    engine.health.observe(&target.name, started.elapsed(), tpot(started.elapsed(), answer.usage.as_ref()));
-                    Ok(ChatAnswer::Complete(answer))
-                }
-            })
-        })
+        self.run(
+            route,
+            cx,
+            Operation::Chat { stream },
+            |target| {
+                target
+                    .provider
+                    .adapter
+                    .encode_request(request, &target.profile)
+            },
+            |engine, target, response, started| {
+                Box::pin(async move {
+                    if stream {
+                        engine
+                            .open_stream(target, response, started)
+                            .await
+                            .map(ChatAnswer::Stream)
+                    } else {
+                        let body = read_body(response, MAX_ANSWER_BYTES).await?;
+                        let answer = target.provider.adapter.decode_response(&body)?;
+                        engine.health.observe(
+                            &target.name,
+                            started.elapsed(),
+                            tpot(started.elapsed(), answer.usage.as_ref()),
+                        );
+                        Ok(ChatAnswer::Complete(answer))
+                    }
+                })
+            },
+        )
         .await
     }
 
@@ -192,23 +205,29 @@ impl Engine {
         request: &EmbeddingsRequest,
         cx: CallContext<'_>,
     ) -> std::result::Result<(EmbeddingsResponse, Served), Failure> {
-        self.run(route, cx, Operation::Embeddings, |target| {
-            target
-                .provider
-                .adapter
-                .encode_embeddings(request, &target.profile)
-                .map(|value| Translated {
-                    value,
-                    warnings: Vec::new(),
+        self.run(
+            route,
+            cx,
+            Operation::Embeddings,
+            |target| {
+                target
+                    .provider
+                    .adapter
+                    .encode_embeddings(request, &target.profile)
+                    .map(|value| Translated {
+                        value,
+                        warnings: Vec::new(),
+                    })
+            },
+            |engine, target, response, started| {
+                Box::pin(async move {
+                    let body = read_body(response, MAX_ANSWER_BYTES).await?;
+                    let answer = target.provider.adapter.decode_embeddings(&body)?;
+                    engine.health.observe(&target.name, started.elapsed(), None);
+                    Ok(answer)
                 })
-        }, |engine, target, response, started| {
-            Box::pin(async move {
-                let body = read_body(response, MAX_ANSWER_BYTES).await?;
-                let answer = target.provider.adapter.decode_embeddings(&body)?;
-                engine.health.observe(&target.name, started.elapsed(), None);
-                Ok(answer)
-            })
-        })
+            },
+        )
         .await
     }
 
@@ -224,7 +243,8 @@ impl Engine {
             Arc<Target>,
             reqwest::Response,
             Instant,
-        ) -> Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'e>>,
+        )
+            -> Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'e>>,
     ) -> std::result::Result<(T, Served), Failure> {
         let settings = cx.settings;
         let mut dice = FastDice::new();
@@ -267,7 +287,11 @@ impl Engine {
                     return Err(Failure { error, attempts });
                 }
             };
-            let tries = if admit == Admit::Trial { 1 } else { 1 + settings.retry.attempts };
+            let tries = if admit == Admit::Trial {
+                1
+            } else {
+                1 + settings.retry.attempts
+            };
             for try_number in 0..tries {
                 if try_number > 0 {
                     let delay = backoff(
@@ -279,7 +303,10 @@ impl Engine {
                     tokio::time::sleep(delay).await;
                 }
                 let started = Instant::now();
-                let result = match self.send(&target, operation, cx.secrets, body.clone()).await {
+                let result = match self
+                    .send(&target, operation, cx.secrets, body.clone())
+                    .await
+                {
                     Ok(response) => finish(self, target.clone(), response, started).await,
                     Err(error) => Err(error),
                 };
@@ -357,7 +384,9 @@ impl Engine {
         if status.is_success() {
             return Ok(response);
         }
-        let body = read_body(response, MAX_ERROR_BYTES).await.unwrap_or_default();
+        let body = read_body(response, MAX_ERROR_BYTES)
+            .await
+            .unwrap_or_default();
         Err(provider.adapter.decode_error(status.as_u16(), &body))
     }
 
@@ -390,7 +419,9 @@ impl Engine {
                 }
             }
         }
-        if let Some(StreamEvent::Error(e)) = first.iter().find(|e| matches!(e, StreamEvent::Error(_))) {
+        if let Some(StreamEvent::Error(e)) =
+            first.iter().find(|e| matches!(e, StreamEvent::Error(_)))
+        {
             // An error before anything was said: a failed attempt, not a failed stream.
             return Err(Error::Transport {
                 timeout: e.kind == ErrorKind::UpstreamTimeout,
@@ -452,20 +483,22 @@ impl Relay {
             if self.ended {
                 return None;
             }
-            let events = match tokio::time::timeout_at(self.deadline.into(), self.bytes.next()).await {
-                Err(_) => Err(timeout("the whole answer", self.total)),
-                Ok(Some(Ok(chunk))) => self.decoder.push(&chunk),
-                Ok(Some(Err(e))) => Err(transport(&e)),
-                Ok(None) => {
-                    self.ended = true;
-                    self.decoder.finish()
-                }
-            };
+            let events =
+                match tokio::time::timeout_at(self.deadline.into(), self.bytes.next()).await {
+                    Err(_) => Err(timeout("the whole answer", self.total)),
+                    Ok(Some(Ok(chunk))) => self.decoder.push(&chunk),
+                    Ok(Some(Err(e))) => Err(transport(&e)),
+                    Ok(None) => {
+                        self.ended = true;
+                        self.decoder.finish()
+                    }
+                };
             match events {
                 Ok(events) => self.pending.extend(events),
                 Err(error) => {
                     self.pending.clear();
-                    self.pending.push_back(StreamEvent::Error(error.to_stream_error()));
+                    self.pending
+                        .push_back(StreamEvent::Error(error.to_stream_error()));
                     self.ended = false;
                     // Deliver the error, then end.
                     let event = self.pending.pop_front()?;
@@ -488,9 +521,10 @@ struct Observer {
 
 impl Observer {
     fn record(self) {
-        let per_token = self.output_tokens.filter(|t| *t > 1).map(|tokens| {
-            self.first_at.elapsed() / (tokens - 1)
-        });
+        let per_token = self
+            .output_tokens
+            .filter(|t| *t > 1)
+            .map(|tokens| self.first_at.elapsed() / (tokens - 1));
         self.health.observe(&self.target, self.ttft, per_token);
     }
 }
@@ -532,7 +566,9 @@ async fn read_body(response: reqwest::Response, limit: usize) -> Result<Vec<u8>>
     while let Some(chunk) = bytes.next().await {
         let chunk = chunk.map_err(|e| transport(&e))?;
         if body.len() + chunk.len() > limit {
-            return Err(Error::protocol(format!("the answer is larger than {limit} bytes")));
+            return Err(Error::protocol(format!(
+                "the answer is larger than {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -601,10 +637,20 @@ fn worth_retrying(error: &Error, on_status: &[u16]) -> bool {
 /// The error of a call every target failed: 429 if every answer was a rate limit, 503 if every
 /// breaker was open, 504 if the last failure was a timeout, else 502 — with the attempts.
 fn exhausted(route: &Route, attempts: &[Attempt], last: Option<&Error>) -> Error {
-    let all = |f: &dyn Fn(&Outcome) -> bool| !attempts.is_empty() && attempts.iter().all(|a| f(&a.outcome));
+    let all = |f: &dyn Fn(&Outcome) -> bool| {
+        !attempts.is_empty() && attempts.iter().all(|a| f(&a.outcome))
+    };
     let kind = if all(&|o| matches!(o, Outcome::CircuitOpen)) {
         ErrorKind::Unavailable
-    } else if all(&|o| matches!(o, Outcome::Failed { kind: ErrorKind::RateLimited, .. } | Outcome::CircuitOpen)) {
+    } else if all(&|o| {
+        matches!(
+            o,
+            Outcome::Failed {
+                kind: ErrorKind::RateLimited,
+                ..
+            } | Outcome::CircuitOpen
+        )
+    }) {
         ErrorKind::RateLimited
     } else if last.is_some_and(|e| e.kind() == ErrorKind::UpstreamTimeout) {
         ErrorKind::UpstreamTimeout
@@ -619,10 +665,16 @@ fn exhausted(route: &Route, attempts: &[Attempt], last: Option<&Error>) -> Error
     let summary = if route.targets.len() == 1 {
         match last {
             Some(error) => format!("{} (attempts: {tried})", error.public_message()),
-            None => format!("model \"{}\" is unavailable (attempts: {tried})", route.name),
+            None => format!(
+                "model \"{}\" is unavailable (attempts: {tried})",
+                route.name
+            ),
         }
     } else {
-        format!("every target of \"{}\" failed (attempts: {tried})", route.name)
+        format!(
+            "every target of \"{}\" failed (attempts: {tried})",
+            route.name
+        )
     };
     Error::Exhausted { kind, summary }
 }

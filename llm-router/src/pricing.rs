@@ -67,9 +67,9 @@ pub fn shipped(kind: ProviderKind, model: &str) -> Option<Price> {
         .iter()
         .filter(|(name, _)| {
             model == name.as_str()
-                || model.strip_prefix(name.as_str()).is_some_and(|rest| {
-                    rest.starts_with(['-', ':', '@']) && !continues_name(rest)
-                })
+                || model
+                    .strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with(['-', ':', '@']) && !continues_name(rest))
         })
         .max_by_key(|(name, _)| name.len())
         .map(|(_, price)| *price)
@@ -79,8 +79,12 @@ pub fn shipped(kind: ProviderKind, model: &str) -> Option<Price> {
 /// whose first segment starts with a letter continues the name, except version markers.
 fn continues_name(rest: &str) -> bool {
     let segment = rest[1..].split(['-', ':', '@']).next().unwrap_or("");
-    let starts_alpha = segment.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-    starts_alpha && !(segment.starts_with('v') && segment[1..].starts_with(|c: char| c.is_ascii_digit()))
+    let starts_alpha = segment
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic());
+    starts_alpha
+        && !(segment.starts_with('v') && segment[1..].starts_with(|c: char| c.is_ascii_digit()))
         && !matches!(segment, "latest" | "preview")
 }
 
@@ -89,7 +93,10 @@ fn continues_name(rest: &str) -> bool {
 pub fn cost(price: &Price, usage: &Usage) -> Usd {
     let cached = usage.cached_input_tokens.unwrap_or(0);
     let written = usage.cache_write_input_tokens.unwrap_or(0);
-    let fresh = usage.input_tokens.saturating_sub(cached).saturating_sub(written);
+    let fresh = usage
+        .input_tokens
+        .saturating_sub(cached)
+        .saturating_sub(written);
     let micros = f64::from(fresh) * price.input
         + f64::from(cached) * price.cached_input.unwrap_or(price.input)
         + f64::from(written) * price.cache_write_input.unwrap_or(price.input)
@@ -129,8 +136,16 @@ mod tests {
             (ProviderKind::Openai, "gpt-4o-mini-2024-07-18", Some(0.15)),
             (ProviderKind::Openai, "gpt-4o-audio-preview", None),
             (ProviderKind::Azure, "gpt-4.1-mini", Some(0.4)),
-            (ProviderKind::Anthropic, "claude-sonnet-4-5-20250929", Some(3.0)),
-            (ProviderKind::Anthropic, "claude-3-5-haiku-latest", Some(0.8)),
+            (
+                ProviderKind::Anthropic,
+                "claude-sonnet-4-5-20250929",
+                Some(3.0),
+            ),
+            (
+                ProviderKind::Anthropic,
+                "claude-3-5-haiku-latest",
+                Some(0.8),
+            ),
             (ProviderKind::Vertex, "gemini-2.5-flash", Some(0.3)),
             (ProviderKind::Gemini, "gemini-2.5-flash-lite", Some(0.1)),
             (

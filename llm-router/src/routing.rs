@@ -221,9 +221,9 @@ pub fn plan(
             });
         }
         Strategy::Latency => {
-            let tokens = hints
-                .max_output_tokens
-                .map_or(EXPECTED_OUTPUT_TOKENS, |t| f64::from(t).min(EXPECTED_OUTPUT_TOKENS));
+            let tokens = hints.max_output_tokens.map_or(EXPECTED_OUTPUT_TOKENS, |t| {
+                f64::from(t).min(EXPECTED_OUTPUT_TOKENS)
+            });
             // Unmeasured targets are tried first, so that every target gets measured.
             let score = |t: &Target| health.expected_ms(&t.name, tokens).unwrap_or(0.0);
             order.sort_by(|(a, _), (b, _)| score(a).total_cmp(&score(b)));
@@ -308,15 +308,18 @@ mod tests {
     struct Loaded(Vec<u64>);
     impl Dice for Loaded {
         fn below(&mut self, bound: u64) -> u64 {
-            let value = if self.0.is_empty() { 0 } else { self.0.remove(0) };
+            let value = if self.0.is_empty() {
+                0
+            } else {
+                self.0.remove(0)
+            };
             value % bound
         }
     }
 
     fn catalog(strategy: &str, sticky: bool) -> Catalog {
-        let providers: Vec<ProviderConfig> = vec![
-            serde_json::from_value(json!({"name": "p", "kind": "vllm"})).unwrap(),
-        ];
+        let providers: Vec<ProviderConfig> =
+            vec![serde_json::from_value(json!({"name": "p", "kind": "vllm"})).unwrap()];
         let models: Vec<ModelConfig> = ["a", "b", "c"]
             .iter()
             .enumerate()
@@ -359,12 +362,26 @@ mod tests {
         let health = HealthBook::new();
         let hints = RequestHints::default();
         let priority = catalog("priority", false);
-        let order = plan(route(&priority), &health, hints, 0.25, &mut Loaded(vec![]), now);
+        let order = plan(
+            route(&priority),
+            &health,
+            hints,
+            0.25,
+            &mut Loaded(vec![]),
+            now,
+        );
         assert_eq!(names(&order), ["a", "b", "c"]);
 
         // Weights 1, 2, 1: a roll of 1 (of 4) lands in b's share; then 2 (of 2) … c.
         let weight = catalog("weight", false);
-        let order = plan(route(&weight), &health, hints, 0.25, &mut Loaded(vec![1, 1]), now);
+        let order = plan(
+            route(&weight),
+            &health,
+            hints,
+            0.25,
+            &mut Loaded(vec![1, 1]),
+            now,
+        );
         assert_eq!(names(&order), ["b", "c", "a"]);
 
         let cost = catalog("cost", false);
@@ -404,17 +421,53 @@ mod tests {
         health.observe("c", Duration::from_millis(110), None);
         let hints = RequestHints::default();
         // b and c are within 25% of each other: the dice choose (weights 2 and 1).
-        let order = plan(route(&latency), &health, hints, 0.25, &mut Loaded(vec![2, 0]), Instant::now());
+        let order = plan(
+            route(&latency),
+            &health,
+            hints,
+            0.25,
+            &mut Loaded(vec![2, 0]),
+            Instant::now(),
+        );
         assert_eq!(names(&order), ["c", "b", "a"]);
-        let order = plan(route(&latency), &health, hints, 0.25, &mut Loaded(vec![0, 0]), Instant::now());
+        let order = plan(
+            route(&latency),
+            &health,
+            hints,
+            0.25,
+            &mut Loaded(vec![0, 0]),
+            Instant::now(),
+        );
         assert_eq!(names(&order), ["b", "c", "a"]);
         // With no tolerance only the fastest leads.
-        let order = plan(route(&latency), &health, hints, 0.0, &mut Loaded(vec![0]), Instant::now());
+        let order = plan(
+            route(&latency),
+            &health,
+            hints,
+            0.0,
+            &mut Loaded(vec![0]),
+            Instant::now(),
+        );
         assert_eq!(names(&order), ["b", "c", "a"]);
         // Time per token counts: c's tokens are much faster.
-        health.observe("b", Duration::from_millis(100), Some(Duration::from_millis(20)));
-        health.observe("c", Duration::from_millis(110), Some(Duration::from_millis(2)));
-        let order = plan(route(&latency), &health, hints, 0.0, &mut Loaded(vec![0]), Instant::now());
+        health.observe(
+            "b",
+            Duration::from_millis(100),
+            Some(Duration::from_millis(20)),
+        );
+        health.observe(
+            "c",
+            Duration::from_millis(110),
+            Some(Duration::from_millis(2)),
+        );
+        let order = plan(
+            route(&latency),
+            &health,
+            hints,
+            0.0,
+            &mut Loaded(vec![0]),
+            Instant::now(),
+        );
         assert_eq!(names(&order), ["a", "c", "b"]);
     }
 
@@ -429,18 +482,53 @@ mod tests {
         };
         let mut seen = std::collections::HashSet::new();
         for session in ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"] {
-            let first = plan(route(&sticky), &health, hints(session), 0.25, &mut Loaded(vec![]), now)[0].name.clone();
+            let first = plan(
+                route(&sticky),
+                &health,
+                hints(session),
+                0.25,
+                &mut Loaded(vec![]),
+                now,
+            )[0]
+            .name
+            .clone();
             for _ in 0..3 {
-                let again = plan(route(&sticky), &health, hints(session), 0.25, &mut Loaded(vec![]), now);
+                let again = plan(
+                    route(&sticky),
+                    &health,
+                    hints(session),
+                    0.25,
+                    &mut Loaded(vec![]),
+                    now,
+                );
                 assert_eq!(again[0].name, first);
             }
             seen.insert(first);
         }
         assert!(seen.len() > 1, "sessions spread over targets: {seen:?}");
-        let first = plan(route(&sticky), &health, hints("s1"), 0.25, &mut Loaded(vec![]), now)[0].name.clone();
-        let breaker = BreakerConfig { failures: 1, cooldown: Duration::from_secs(60) };
+        let first = plan(
+            route(&sticky),
+            &health,
+            hints("s1"),
+            0.25,
+            &mut Loaded(vec![]),
+            now,
+        )[0]
+        .name
+        .clone();
+        let breaker = BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_secs(60),
+        };
         health.failure(&first, &breaker, now);
-        let moved = plan(route(&sticky), &health, hints("s1"), 0.25, &mut Loaded(vec![]), now);
+        let moved = plan(
+            route(&sticky),
+            &health,
+            hints("s1"),
+            0.25,
+            &mut Loaded(vec![]),
+            now,
+        );
         assert_ne!(moved[0].name, first);
         assert_eq!(moved.last().unwrap().name, first, "open targets go last");
     }
@@ -448,7 +536,10 @@ mod tests {
     #[test]
     fn the_breaker_opens_cools_down_and_lets_one_trial_through() {
         let health = HealthBook::new();
-        let breaker = BreakerConfig { failures: 3, cooldown: Duration::from_secs(30) };
+        let breaker = BreakerConfig {
+            failures: 3,
+            cooldown: Duration::from_secs(30),
+        };
         let t0 = Instant::now();
         assert!(!health.failure("a", &breaker, t0));
         assert!(!health.failure("a", &breaker, t0));
@@ -465,7 +556,10 @@ mod tests {
         assert_eq!(health.admit("a", much_later), Admit::Trial);
         health.success("a");
         assert_eq!(health.admit("a", much_later), Admit::Yes);
-        assert!(!health.failure("a", &breaker, much_later), "the count restarted");
+        assert!(
+            !health.failure("a", &breaker, much_later),
+            "the count restarted"
+        );
     }
 
     #[test]

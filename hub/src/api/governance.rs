@@ -37,6 +37,9 @@ use crate::error::{Error, Result};
 use crate::governance::{RuleKind, RuleWrite};
 use crate::model::new_id;
 use crate::store::StoredRule;
+use agenthub_llm_router::config::{
+    ModelConfig, ProviderConfig, VirtualModelConfig, check_name, check_provider,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -233,7 +236,7 @@ struct GuardrailRuleSchema {
 
 /// One kind of rule as the API serves it.
 #[derive(Debug, Clone, Copy)]
-struct Collection {
+pub(super) struct Collection {
     kind: RuleKind,
     area: AdminArea,
     /// For messages.
@@ -265,6 +268,48 @@ const GUARDRAILS: Collection = Collection {
     area: AdminArea::Guardrails,
     noun: "guardrail",
 };
+pub(super) const PROVIDERS: Collection = Collection {
+    kind: RuleKind::Provider,
+    area: AdminArea::Models,
+    noun: "provider",
+};
+pub(super) const MODELS: Collection = Collection {
+    kind: RuleKind::Model,
+    area: AdminArea::Models,
+    noun: "model",
+};
+pub(super) const VIRTUAL_MODELS: Collection = Collection {
+    kind: RuleKind::VirtualModel,
+    area: AdminArea::Models,
+    noun: "virtual model",
+};
+
+/// The body field holding a rule's own id, for kinds that name themselves.
+fn id_field(kind: RuleKind) -> Option<&'static str> {
+    match kind {
+        RuleKind::RateLimit | RuleKind::Budget | RuleKind::Guardrail => Some("id"),
+        RuleKind::Provider | RuleKind::Model | RuleKind::VirtualModel => Some("name"),
+        RuleKind::Policy | RuleKind::Role => None,
+    }
+}
+
+/// A provider's credentials are shown only as `secret:NAME` references; literal values (from
+/// the configuration's environment variables) are masked.
+fn mask_credentials(rule: &mut Map<String, Value>) {
+    let mask = |value: &mut Value| {
+        if let Value::String(text) = value
+            && !text.starts_with("secret:")
+        {
+            *value = Value::String("<redacted>".into());
+        }
+    };
+    if let Some(key) = rule.get_mut("api_key") {
+        mask(key);
+    }
+    if let Some(Value::Object(aws)) = rule.get_mut("aws") {
+        aws.values_mut().for_each(mask);
+    }
+}
 
 /// A rule in force and where it comes from.
 #[derive(Debug, Clone)]
@@ -286,6 +331,7 @@ impl Entry {
         };
         // The rule's own id is the view's id.
         rule.remove("id");
+        mask_credentials(&mut rule);
         let stored = self.stored;
         RuleView {
             id: self.id,
@@ -462,6 +508,24 @@ fn entries(state: &AppState, c: Collection) -> Vec<Entry> {
             |r| &r.id,
             stored_of(state, RuleKind::Guardrail),
         ),
+        RuleKind::Provider => named(
+            "providers",
+            &config.providers,
+            |r| &r.name,
+            stored_of(state, RuleKind::Provider),
+        ),
+        RuleKind::Model => named(
+            "models",
+            &config.models,
+            |r| &r.name,
+            stored_of(state, RuleKind::Model),
+        ),
+        RuleKind::VirtualModel => named(
+            "virtual_models",
+            &config.virtual_models,
+            |r| &r.name,
+            stored_of(state, RuleKind::VirtualModel),
+        ),
     }
 }
 
@@ -608,6 +672,53 @@ fn checked(kind: RuleKind, body: Map<String, Value>) -> Result<(Option<String>, 
             )?;
             Ok((Some(rule.id.clone()), to_json(&rule)))
         }
+        RuleKind::Provider => {
+            let rule: ProviderConfig = from_json(body)?;
+            let mut problems = Vec::new();
+            if let Err(message) = check_name(&rule.name) {
+                problems.push(("name".to_owned(), message));
+            }
+            check_provider(&rule, &mut |field, message| {
+                problems.push((field.to_owned(), message));
+            });
+            // The rules table is not encrypted: credentials live in the secret store.
+            let literal = |value: &str| !value.starts_with("secret:");
+            if rule.api_key.as_deref().is_some_and(literal) {
+                problems.push((
+                    "api_key".to_owned(),
+                    "must name a stored secret (secret:NAME); create it with POST /secrets".into(),
+                ));
+            }
+            if let Some(aws) = &rule.aws {
+                let values = [
+                    Some(&aws.access_key_id),
+                    Some(&aws.secret_access_key),
+                    aws.session_token.as_ref(),
+                ];
+                if values.into_iter().flatten().any(|v| literal(v)) {
+                    problems.push((
+                        "aws".to_owned(),
+                        "every value must name a stored secret (secret:NAME)".into(),
+                    ));
+                }
+            }
+            problems_in_body(problems, "")?;
+            Ok((Some(rule.name.clone()), to_json(&rule)))
+        }
+        RuleKind::Model => {
+            let rule: ModelConfig = from_json(body)?;
+            if let Err(message) = check_name(&rule.name) {
+                problems_in_body(vec![("name".to_owned(), message)], "")?;
+            }
+            Ok((Some(rule.name.clone()), to_json(&rule)))
+        }
+        RuleKind::VirtualModel => {
+            let rule: VirtualModelConfig = from_json(body)?;
+            if let Err(message) = check_name(&rule.name) {
+                problems_in_body(vec![("name".to_owned(), message)], "")?;
+            }
+            Ok((Some(rule.name.clone()), to_json(&rule)))
+        }
     }
 }
 
@@ -619,10 +730,12 @@ fn same_namespace(c: Collection) -> &'static [Collection] {
         RuleKind::Guardrail => &[GUARDRAILS],
         RuleKind::Policy => &[POLICIES],
         RuleKind::Role => &[ROLES],
+        RuleKind::Provider => &[PROVIDERS],
+        RuleKind::Model | RuleKind::VirtualModel => &[MODELS, VIRTUAL_MODELS],
     }
 }
 
-fn list(
+pub(super) fn list(
     state: &AppState,
     caller: &Caller,
     c: Collection,
@@ -649,14 +762,19 @@ fn paginate<T>(items: Vec<T>, query: &ListQuery) -> Result<PageOf<T>> {
     Ok(PageOf::new(Page { items, next }, |item| item))
 }
 
-fn get(state: &AppState, caller: &Caller, c: Collection, id: &str) -> Result<Json<RuleView>> {
+pub(super) fn get(
+    state: &AppState,
+    caller: &Caller,
+    c: Collection,
+    id: &str,
+) -> Result<Json<RuleView>> {
     require(caller, Access::Read, Target::Area(c.area))?;
     Ok(Json(find(state, c, id)?.view()))
 }
 
 /// Stores a new rule. Policies and role assignments get a generated id; the other kinds are
 /// stored under their own, which must not be in use.
-async fn create(
+pub(super) async fn create(
     state: &AppState,
     caller: &Caller,
     c: Collection,
@@ -709,7 +827,7 @@ async fn create(
 
 /// Replaces a stored rule. For kinds that name themselves, the body's `id` may be left out and
 /// must otherwise be the path's.
-async fn replace(
+pub(super) async fn replace(
     state: &AppState,
     caller: &Caller,
     c: Collection,
@@ -717,18 +835,15 @@ async fn replace(
     mut body: Map<String, Value>,
 ) -> Result<Json<RuleView>> {
     require(caller, Access::Write, Target::Area(c.area))?;
-    if matches!(
-        c.kind,
-        RuleKind::RateLimit | RuleKind::Budget | RuleKind::Guardrail
-    ) {
-        match body.get("id") {
+    if let Some(field) = id_field(c.kind) {
+        match body.get(field) {
             None => {
-                body.insert("id".into(), Value::String(id.to_owned()));
+                body.insert(field.into(), Value::String(id.to_owned()));
             }
             Some(Value::String(given)) if given == id => {}
             Some(given) => {
                 return Err(Error::invalid_field(
-                    "id",
+                    field,
                     format!(
                         "{given} differs from the id in the path (\"{id}\"); to rename a rule, create the new one and delete the old"
                     ),
@@ -752,7 +867,12 @@ async fn replace(
     Ok(Json(api_entry(rule, stored).view()))
 }
 
-async fn delete(state: &AppState, caller: &Caller, c: Collection, id: &str) -> Result<StatusCode> {
+pub(super) async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    c: Collection,
+    id: &str,
+) -> Result<StatusCode> {
     require(caller, Access::Write, Target::Area(c.area))?;
     changeable(state, c, id)?;
     state.governance.delete_rule(c.kind, id).await?;

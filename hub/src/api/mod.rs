@@ -4,6 +4,7 @@
 //! and map core records to the wire types defined beside them. Reads are served from the
 //! in-memory snapshot; writes go through the store and answer 503 while it is unreachable.
 
+mod catalog;
 mod checks;
 mod governance;
 mod keys;
@@ -72,6 +73,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(keys::router())
         .merge(secrets::router())
         .merge(governance::router())
+        .merge(catalog::router())
         .merge(checks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)
 }

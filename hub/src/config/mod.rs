@@ -53,6 +53,26 @@ pub struct HubConfig {
     pub guardrails: Vec<agenthub_policy::guardrails::RuleConfig>,
     /// An external guardrail service, consulted after the built-in rules.
     pub guardrail_webhook: Option<GuardrailWebhookConfig>,
+    /// Settings of the LLM router: body size, timeouts, retries, circuit breaker.
+    pub llm: agenthub_llm_router::config::LlmSettings,
+    /// Model provider accounts.
+    pub providers: Vec<agenthub_llm_router::config::ProviderConfig>,
+    /// Models clients may ask for, each at one provider.
+    pub models: Vec<agenthub_llm_router::config::ModelConfig>,
+    /// Names that route over several models.
+    pub virtual_models: Vec<agenthub_llm_router::config::VirtualModelConfig>,
+}
+
+impl HubConfig {
+    /// The LLM plane's sections.
+    pub fn llm_sections(&self) -> agenthub_llm_router::config::Sections<'_> {
+        agenthub_llm_router::config::Sections {
+            settings: &self.llm,
+            providers: &self.providers,
+            models: &self.models,
+            virtual_models: &self.virtual_models,
+        }
+    }
 }
 
 /// How replicas sharing one store tell each other about changes.
@@ -349,6 +369,12 @@ impl HubConfig {
         }
         self.auth.check(errors);
         governance::check(self, errors);
+        // The file is checked on its own: its models may refer only to its own providers.
+        errors.extend(
+            agenthub_llm_router::config::check(self.llm_sections())
+                .into_iter()
+                .map(|(path, message)| ConfigError::new(path, message)),
+        );
     }
 }
 

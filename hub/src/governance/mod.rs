@@ -37,6 +37,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use agenthub_llm_router::catalog::Catalog;
+use agenthub_llm_router::config::{ModelConfig, ProviderConfig, Sections, VirtualModelConfig};
+
 use crate::config::{
     ConfigError, ConfigErrors, ConfigHandle, HubConfig, limits_config, policy_set,
 };
@@ -52,15 +55,21 @@ pub enum RuleKind {
     RateLimit,
     Budget,
     Guardrail,
+    Provider,
+    Model,
+    VirtualModel,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 5] = [
+    pub const ALL: [RuleKind; 8] = [
         Self::Policy,
         Self::Role,
         Self::RateLimit,
         Self::Budget,
         Self::Guardrail,
+        Self::Provider,
+        Self::Model,
+        Self::VirtualModel,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +79,9 @@ impl RuleKind {
             Self::RateLimit => "rate_limit",
             Self::Budget => "budget",
             Self::Guardrail => "guardrail",
+            Self::Provider => "provider",
+            Self::Model => "model",
+            Self::VirtualModel => "virtual_model",
         }
     }
 
@@ -81,6 +93,9 @@ impl RuleKind {
             Self::RateLimit => "rate_limits",
             Self::Budget => "budgets",
             Self::Guardrail => "guardrails",
+            Self::Provider => "providers",
+            Self::Model => "models",
+            Self::VirtualModel => "virtual_models",
         }
     }
 }
@@ -102,6 +117,7 @@ struct Compiled {
     authorizer: Authorizer,
     limits: LimitsConfig,
     guardrails: Guardrails,
+    catalog: Catalog,
 }
 
 fn parse_stored<T: DeserializeOwned>(rule: &StoredRule) -> std::result::Result<T, Problem> {
@@ -132,6 +148,9 @@ fn compile(
     set.extend(policy_set(config));
     let mut limits = limits_config(config);
     let mut guardrails = config.guardrails.clone();
+    let mut providers = config.providers.clone();
+    let mut models = config.models.clone();
+    let mut virtual_models = config.virtual_models.clone();
     for rule in stored {
         let parsed = match rule.kind.as_str() {
             "policy" => parse_stored::<PolicyRule>(rule).map(|r| set.policies.push(r)),
@@ -139,6 +158,11 @@ fn compile(
             "rate_limit" => parse_stored::<RateLimitRule>(rule).map(|r| limits.rate_limits.push(r)),
             "budget" => parse_stored::<BudgetRule>(rule).map(|r| limits.budgets.push(r)),
             "guardrail" => parse_stored::<GuardrailRule>(rule).map(|r| guardrails.push(r)),
+            "provider" => parse_stored::<ProviderConfig>(rule).map(|r| providers.push(r)),
+            "model" => parse_stored::<ModelConfig>(rule).map(|r| models.push(r)),
+            "virtual_model" => {
+                parse_stored::<VirtualModelConfig>(rule).map(|r| virtual_models.push(r))
+            }
             other => Err((
                 format!("{other}[id={}]", rule.id),
                 "unknown kind of stored rule".into(),
@@ -159,10 +183,23 @@ fn compile(
             None
         }
     };
+    let catalog = match Catalog::build(Sections {
+        settings: &config.llm,
+        providers: &providers,
+        models: &models,
+        virtual_models: &virtual_models,
+    }) {
+        Ok(catalog) => Some(catalog),
+        Err(found) => {
+            problems.extend(found);
+            None
+        }
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
     let guardrails = guardrails.unwrap_or_default();
+    let catalog = catalog.unwrap_or_default();
     let authorizer = Authorizer::new(set).map_err(|e| {
         e.problems
             .into_iter()
@@ -173,6 +210,7 @@ fn compile(
         authorizer,
         limits,
         guardrails,
+        catalog,
     })
 }
 
@@ -195,6 +233,9 @@ fn locate(path: &str, config: &HubConfig, stored: &[StoredRule]) -> String {
         RuleKind::RateLimit => (0, config.rate_limits.len()),
         RuleKind::Budget => (0, config.budgets.len()),
         RuleKind::Guardrail => (0, config.guardrails.len()),
+        RuleKind::Provider => (0, config.providers.len()),
+        RuleKind::Model => (0, config.models.len()),
+        RuleKind::VirtualModel => (0, config.virtual_models.len()),
     };
     if index < base {
         return "authorization.starter_policy".to_owned();
@@ -251,6 +292,7 @@ struct Prepared {
     authorizer: Authorizer,
     limits: Limits,
     guardrails: Guardrails,
+    catalog: Catalog,
     /// New webhook clients, when their settings changed.
     external: Option<Option<ExternalGuardrail>>,
     alert_webhook: Option<Option<AlertWebhook>>,
@@ -268,6 +310,8 @@ pub struct Governance {
     limits: ArcSwap<Limits>,
     stored: ArcSwap<Vec<StoredRule>>,
     guardrails: ArcSwap<Guardrails>,
+    /// The model catalog: providers, models and virtual models.
+    catalog: ArcSwap<Catalog>,
     external: ArcSwap<Option<ExternalGuardrail>>,
     external_failures: Family<FailureLabels, Counter>,
     alert_webhook: ArcSwap<Option<AlertWebhook>>,
@@ -359,6 +403,7 @@ impl Governance {
             limits: ArcSwap::from_pointee(limits),
             stored: ArcSwap::from_pointee(stored),
             guardrails: ArcSwap::from_pointee(compiled.guardrails),
+            catalog: ArcSwap::from_pointee(compiled.catalog),
             external: ArcSwap::from_pointee(external),
             external_failures,
             alert_webhook: ArcSwap::from_pointee(webhook),
@@ -395,6 +440,17 @@ impl Governance {
         );
     }
 
+    /// Whether any guardrail, built-in or external, inspects `stage` of this request.
+    pub fn inspects(&self, stage: Stage, facts: &RequestFacts<'_>) -> bool {
+        self.guardrails.load().applies(stage, facts)
+            || self
+                .external
+                .load()
+                .as_ref()
+                .as_ref()
+                .is_some_and(|e| e.applies(stage, facts))
+    }
+
     /// Inspects one text with the built-in guardrails, then the external one: blocked, or the
     /// text to forward (redacted or replaced) with what was found.
     pub async fn inspect(&self, text: &str, stage: Stage, facts: &RequestFacts<'_>) -> Inspection {
@@ -421,6 +477,11 @@ impl Governance {
             }
         }
         inspection
+    }
+
+    /// The model catalog in force.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
     }
 
     pub fn limits(&self) -> Arc<Limits> {
@@ -556,6 +617,7 @@ impl Governance {
             authorizer: compiled.authorizer,
             limits,
             guardrails: compiled.guardrails,
+            catalog: compiled.catalog,
             external,
             alert_webhook,
         })
@@ -565,6 +627,7 @@ impl Governance {
         self.authorizer.store(Arc::new(prepared.authorizer));
         self.limits.store(Arc::new(prepared.limits));
         self.guardrails.store(Arc::new(prepared.guardrails));
+        self.catalog.store(Arc::new(prepared.catalog));
         if let Some(external) = prepared.external {
             self.external.store(Arc::new(external));
         }
