@@ -15,10 +15,15 @@
 //! ```
 
 pub mod adapters;
+pub mod catalog;
+pub mod config;
+pub mod engine;
 mod error;
 pub mod ingress;
 pub mod model;
 pub mod params;
+pub mod pricing;
+pub mod routing;
 pub mod wire;
 
 pub use agenthub_policy::ErrorKind;
