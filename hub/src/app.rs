@@ -46,8 +46,9 @@ impl AppState {
         let mut metrics = Metrics::new();
         let auth = AuthService::new(accounts.clone(), &config.snapshot().auth, &mut metrics);
         governance.register_metrics(&mut metrics);
+        let llm = Arc::new(LlmPlane::new(accounts.clone(), &mut metrics));
         Self {
-            llm: Arc::new(LlmPlane::new(accounts.clone())),
+            llm,
             accounts,
             config,
             metrics: Arc::new(metrics),

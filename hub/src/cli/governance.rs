@@ -208,7 +208,7 @@ pub enum AuthzCommand {
 // Output
 
 /// A rule field as one cell: strings as they are, anything else as compact JSON.
-fn cell(rule: &Map<String, Value>, key: &str) -> String {
+pub(super) fn cell(rule: &Map<String, Value>, key: &str) -> String {
     match rule.get(key) {
         None | Some(Value::Null) => "-".into(),
         Some(Value::String(s)) => or_dash(Some(s)),
@@ -216,7 +216,7 @@ fn cell(rule: &Map<String, Value>, key: &str) -> String {
     }
 }
 
-fn source(view: &RuleView) -> String {
+pub(super) fn source(view: &RuleView) -> String {
     let source = serde_json::to_value(view.source)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
@@ -484,6 +484,16 @@ fn authz_text(a: AuthzCheckView) -> String {
 
 /// Reads one rule from a YAML or JSON file, or standard input for `-`.
 fn read_rule(file: &FileArg) -> Result<Value, ClientError> {
+    read_document(file, "rule", "id: …, unit: …")
+}
+
+/// Reads one `what` (a mapping such as `example`) from a YAML or JSON file, or standard input
+/// for `-`.
+pub(super) fn read_document(
+    file: &FileArg,
+    what: &str,
+    example: &str,
+) -> Result<Value, ClientError> {
     let name = file.file.display().to_string();
     let text = if name == "-" {
         let mut text = String::new();
@@ -500,10 +510,10 @@ fn read_rule(file: &FileArg) -> Result<Value, ClientError> {
     match value {
         Value::Object(_) => Ok(value),
         Value::Array(_) => Err(ClientError::Usage(format!(
-            "--file: {name} holds a list; put one rule in the file, without the leading '-'"
+            "--file: {name} holds a list; put one {what} in the file, without the leading '-'"
         ))),
         _ => Err(ClientError::Usage(format!(
-            "--file: {name} must hold one rule (a mapping such as id: …, unit: …)"
+            "--file: {name} must hold one {what} (a mapping such as {example})"
         ))),
     }
 }

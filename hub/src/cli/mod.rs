@@ -2,6 +2,7 @@
 //! admin API.
 
 mod admin;
+mod catalog;
 mod client;
 mod governance;
 mod login;
@@ -66,6 +67,15 @@ pub enum Command {
     /// Authorization checks.
     #[command(subcommand)]
     Authz(governance::AuthzCommand),
+    /// Model providers: the accounts models are served from.
+    #[command(subcommand)]
+    Providers(catalog::ProvidersCommand),
+    /// Models clients ask for by name, each served by one provider.
+    #[command(subcommand)]
+    Models(catalog::ModelsCommand),
+    /// Virtual models: names that route over several models.
+    #[command(subcommand, name = "virtual-models")]
+    VirtualModels(catalog::VirtualModelsCommand),
     /// Show who the configured key authenticates as.
     Whoami(admin::ClientArgs),
     /// Log in through the hub's identity provider (browser, loopback redirect); the session is
@@ -145,6 +155,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Budgets(cmd) => admin::block_on(governance::budgets(cmd)),
         Command::Guardrails(cmd) => admin::block_on(governance::guardrails(cmd)),
         Command::Authz(cmd) => admin::block_on(governance::authz(cmd)),
+        Command::Providers(cmd) => admin::block_on(catalog::providers(cmd)),
+        Command::Models(cmd) => admin::block_on(catalog::models(cmd)),
+        Command::VirtualModels(cmd) => admin::block_on(catalog::virtual_models(cmd)),
         Command::Whoami(args) => admin::block_on(admin::whoami(args)),
         Command::Login(args) => login::run_login(args),
         Command::Logout(args) => login::run_logout(args),

@@ -21,15 +21,23 @@ pub struct Settlement {
     admission: Option<Admission>,
     price: Option<Price>,
     usage: Option<Usage>,
+    /// Told the usage and cost once settled (metrics, the usage log).
+    report: Option<Box<dyn FnOnce(&Usage, Usd) + Send>>,
 }
 
 impl Settlement {
-    pub fn new(governance: Arc<Governance>, admission: Admission, price: Option<Price>) -> Self {
+    pub fn new(
+        governance: Arc<Governance>,
+        admission: Admission,
+        price: Option<Price>,
+        report: Box<dyn FnOnce(&Usage, Usd) + Send>,
+    ) -> Self {
         Self {
             governance,
             admission: Some(admission),
             price,
             usage: None,
+            report: Some(report),
         }
     }
 
@@ -49,6 +57,9 @@ impl Settlement {
                     cost,
                 },
             );
+        }
+        if let Some(report) = self.report.take() {
+            report(&usage, cost);
         }
         cost
     }

@@ -195,11 +195,12 @@ async fn chat_call(
             max_output_tokens: request.max_output_tokens,
         },
     };
+    let started = std::time::Instant::now();
     let (answer, served) = match state.llm.engine().chat(&route, &request, cx).await {
         Ok(done) => done,
         Err(failure) => {
             state.governance.settle(admission, LimitUsage::default());
-            return Err(failed(failure));
+            return Err(failed(state, &route, failure));
         }
     };
     notes.extend(served.warnings.iter().cloned());
@@ -214,6 +215,15 @@ async fn chat_call(
                     cost,
                 },
             );
+            report(
+                state,
+                &caller.identity.subject(),
+                &served,
+                &usage,
+                cost,
+                started,
+                false,
+            );
             guard_output(state, &mut response, &facts).await?;
             response.created.get_or_insert_with(now_secs);
             let mut out = axum::Json(ingress.encode_response(&response)).into_response();
@@ -223,8 +233,19 @@ async fn chat_call(
             Ok(out)
         }
         ChatAnswer::Stream(events) => {
-            let mut settlement =
-                Settlement::new(state.governance.clone(), admission, served.target.price);
+            let reporter = {
+                let (state, subject, served) =
+                    (state.clone(), caller.identity.subject(), served.clone());
+                Box::new(move |usage: &Usage, cost: Usd| {
+                    report(&state, &subject, &served, usage, cost, started, true);
+                })
+            };
+            let mut settlement = Settlement::new(
+                state.governance.clone(),
+                admission,
+                served.target.price,
+                reporter,
+            );
             let mut filter = OutputFilter::new(
                 state.governance.guardrails(),
                 &facts,
@@ -351,11 +372,12 @@ async fn embeddings_call(
             max_output_tokens: None,
         },
     };
+    let started = std::time::Instant::now();
     let (response, served) = match state.llm.engine().embeddings(&route, &request, cx).await {
         Ok(done) => done,
         Err(failure) => {
             state.governance.settle(admission, LimitUsage::default());
-            return Err(failed(failure));
+            return Err(failed(state, &route, failure));
         }
     };
     let usage = Usage {
@@ -369,6 +391,15 @@ async fn embeddings_call(
             tokens: u64::from(usage.input_tokens),
             cost,
         },
+    );
+    report(
+        state,
+        &caller.identity.subject(),
+        &served,
+        &usage,
+        cost,
+        started,
+        false,
     );
     let mut out =
         axum::Json(OPENAI.encode_embeddings_response(&response, request.encoding)).into_response();
@@ -600,13 +631,51 @@ fn estimate(request: &ChatRequest, route: &Route) -> LimitUsage {
 }
 
 /// Every target failed: the error lists the attempts, and the path still goes in a header.
-fn failed(failure: Failure) -> Refusal {
+fn failed(state: &AppState, route: &Route, failure: Failure) -> Refusal {
+    let provider = failure
+        .attempts
+        .last()
+        .map_or("", |attempt| attempt.provider.as_str());
+    state.llm.record_failure(&route.name, provider);
+    tracing::warn!(model = %route.name, error = %failure.error, "model call failed on every target");
     let mut extra = HeaderMap::new();
     let path: Vec<&str> = failure.attempts.iter().map(|a| a.target.as_str()).collect();
     if let Ok(value) = HeaderValue::from_str(&path.join(",")) {
         extra.insert(HeaderName::from_static("x-agenthub-fallback-path"), value);
     }
     Refusal(from_llm(failure.error), extra)
+}
+
+/// The call's metrics and its usage log line.
+fn report(
+    state: &AppState,
+    subject: &str,
+    served: &Served,
+    usage: &Usage,
+    cost: Usd,
+    started: std::time::Instant,
+    stream: bool,
+) {
+    let target = &served.target;
+    state.llm.record(
+        &target.name,
+        &target.provider.name,
+        usage,
+        cost,
+        served.retries() > 0,
+    );
+    tracing::info!(
+        caller = subject,
+        model = %target.name,
+        provider = %target.provider.name,
+        fallback_path = %served.path(),
+        input_tokens = usage.input_tokens,
+        output_tokens = usage.output_tokens,
+        cost = %cost,
+        stream,
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "llm call"
+    );
 }
 
 fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
