@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::adapters::{AnthropicAdapter, OpenAiAdapter, ProviderAdapter, ProviderOptions};
+use crate::adapters::{
+    AnthropicAdapter, AzureOpenAiAdapter, BedrockAdapter, CohereAdapter, GeminiAdapter,
+    MistralAdapter, OpenAiAdapter, ProviderAdapter, ProviderOptions,
+};
 use crate::config::{
     ModelConfig, ModelKind, Price, Problem, ProviderConfig, ProviderKind, Sections, Strategy,
     Timeouts, check,
@@ -110,6 +113,8 @@ pub struct Catalog {
     order: Vec<String>,
     /// Distinct connect timeouts in use (one HTTP client each).
     connect_timeouts: Vec<std::time::Duration>,
+    /// Unix seconds when this catalog was compiled (the `created` of its model listings).
+    compiled_at: u64,
 }
 
 impl Catalog {
@@ -165,6 +170,9 @@ impl Catalog {
         connect.sort();
         connect.dedup();
         catalog.connect_timeouts = connect;
+        catalog.compiled_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         Ok(catalog)
     }
 
@@ -182,16 +190,26 @@ impl Catalog {
         self.order.iter().filter_map(|name| self.routes.get(name))
     }
 
+    pub fn compiled_at(&self) -> u64 {
+        self.compiled_at
+    }
+
     pub fn connect_timeouts(&self) -> &[std::time::Duration] {
         &self.connect_timeouts
     }
 }
 
 /// The adapter speaking a provider kind's protocol.
-pub fn adapter_for(kind: ProviderKind) -> Result<Arc<dyn ProviderAdapter>, String> {
-    Ok(match kind {
+pub fn adapter_for(kind: ProviderKind) -> Arc<dyn ProviderAdapter> {
+    match kind {
         ProviderKind::Openai => Arc::new(OpenAiAdapter::new()),
         ProviderKind::Anthropic => Arc::new(AnthropicAdapter::new()),
+        ProviderKind::Bedrock => Arc::new(BedrockAdapter::new()),
+        ProviderKind::Mistral => Arc::new(MistralAdapter::new()),
+        ProviderKind::Cohere => Arc::new(CohereAdapter::new()),
+        ProviderKind::Azure => Arc::new(AzureOpenAiAdapter::new()),
+        ProviderKind::Gemini => Arc::new(GeminiAdapter::new()),
+        ProviderKind::Vertex => Arc::new(GeminiAdapter::vertex()),
         ProviderKind::OpenaiCompatible
         | ProviderKind::Groq
         | ProviderKind::Together
@@ -202,17 +220,11 @@ pub fn adapter_for(kind: ProviderKind) -> Result<Arc<dyn ProviderAdapter>, Strin
         | ProviderKind::Vllm
         | ProviderKind::Sglang
         | ProviderKind::Tgi => Arc::new(OpenAiAdapter::compatible()),
-        other => {
-            return Err(format!(
-                "provider kind {} has no adapter in this build",
-                other.as_str()
-            ));
-        }
-    })
+    }
 }
 
 fn provider_entry(config: &ProviderConfig, defaults: &Timeouts) -> Result<ProviderEntry, String> {
-    let adapter = adapter_for(config.kind)?;
+    let adapter = adapter_for(config.kind);
     let base_url = config
         .base_url
         .clone()

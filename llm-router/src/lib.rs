@@ -24,6 +24,7 @@ pub mod model;
 pub mod params;
 pub mod pricing;
 pub mod routing;
+pub mod sigv4;
 pub mod wire;
 
 pub use agenthub_policy::ErrorKind;

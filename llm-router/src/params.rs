@@ -19,26 +19,67 @@ use std::fmt;
 use crate::error::{Error, Result};
 use crate::model::{FinishReason, Usage};
 
-/// A provider wire protocol. OpenAI-compatible servers speak [`Provider::OpenAi`].
+/// A provider wire protocol. A column of the tables below is one protocol, not one vendor:
+/// OpenAI-compatible servers and Azure OpenAI speak [`Provider::OpenAi`], Vertex AI speaks
+/// [`Provider::Gemini`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
+    /// OpenAI Chat Completions.
     OpenAi,
+    /// Anthropic Messages.
     Anthropic,
+    /// Google Gemini `generateContent` (AI Studio and Vertex AI).
+    Gemini,
+    /// Amazon Bedrock Converse.
+    Bedrock,
+    /// Cohere Chat v2.
+    Cohere,
+    /// Mistral chat completions.
+    Mistral,
 }
 
 impl Provider {
+    /// Every protocol, in the order of the table's columns.
+    pub const ALL: [Provider; 6] = [
+        Self::OpenAi,
+        Self::Anthropic,
+        Self::Gemini,
+        Self::Bedrock,
+        Self::Cohere,
+        Self::Mistral,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
             Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Bedrock => "bedrock",
+            Self::Cohere => "cohere",
+            Self::Mistral => "mistral",
         }
     }
 
-    /// The highest temperature the provider accepts (the lowest is 0 everywhere).
+    /// The protocol's name as the documentation shows it.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::OpenAi => "OpenAI",
+            Self::Anthropic => "Anthropic",
+            Self::Gemini => "Gemini",
+            Self::Bedrock => "Bedrock",
+            Self::Cohere => "Cohere",
+            Self::Mistral => "Mistral",
+        }
+    }
+
+    /// The highest temperature the provider accepts (the lowest is 0 everywhere). Bedrock's
+    /// Converse API documents 0–1 for `inferenceConfig.temperature`; Cohere documents only a
+    /// non-negative value, and 0–1 is the range its models are tuned and documented for.
     pub fn max_temperature(self) -> f64 {
         match self {
-            Self::OpenAi => 2.0,
-            Self::Anthropic => 1.0,
+            Self::OpenAi | Self::Gemini => 2.0,
+            Self::Anthropic | Self::Bedrock | Self::Cohere => 1.0,
+            Self::Mistral => 1.5,
         }
     }
 
@@ -46,7 +87,10 @@ impl Provider {
     pub fn max_stop_sequences(self) -> Option<usize> {
         match self {
             Self::OpenAi => Some(4),
-            Self::Anthropic => None,
+            Self::Gemini | Self::Cohere => Some(5),
+            // The Converse API's own limit; a model may take fewer.
+            Self::Bedrock => Some(2500),
+            Self::Anthropic | Self::Mistral => None,
         }
     }
 }
@@ -118,11 +162,7 @@ impl Param {
 
     /// How `provider` spells this parameter, if it has it.
     pub fn field_of(self, provider: Provider) -> Field {
-        let row = self.row();
-        match provider {
-            Provider::OpenAi => row.openai,
-            Provider::Anthropic => row.anthropic,
-        }
+        self.row().field(provider)
     }
 }
 
@@ -133,6 +173,9 @@ static UNKNOWN_ROW: ParamRow = ParamRow {
     openai: Field::Unsupported,
     anthropic: Field::Unsupported,
     gemini: Field::Unsupported,
+    bedrock: Field::Unsupported,
+    cohere: Field::Unsupported,
+    mistral: Field::Unsupported,
     rule: "",
 };
 
@@ -151,7 +194,7 @@ pub enum Capability {
     StructuredOutputs,
 }
 
-/// One row of the normalization table.
+/// One row of the normalization table: a concept and its spelling in each wire protocol.
 #[derive(Debug)]
 pub struct ParamRow {
     pub concept: &'static str,
@@ -161,9 +204,28 @@ pub struct ParamRow {
     pub normalized: &'static str,
     pub openai: Field,
     pub anthropic: Field,
-    /// Documentation only, for the Gemini adapter to come.
+    /// Gemini `generateContent` (AI Studio and Vertex AI).
     pub gemini: Field,
+    /// Bedrock Converse.
+    pub bedrock: Field,
+    /// Cohere Chat v2.
+    pub cohere: Field,
+    pub mistral: Field,
     pub rule: &'static str,
+}
+
+impl ParamRow {
+    /// The column of `provider`.
+    pub fn field(&self, provider: Provider) -> Field {
+        match provider {
+            Provider::OpenAi => self.openai,
+            Provider::Anthropic => self.anthropic,
+            Provider::Gemini => self.gemini,
+            Provider::Bedrock => self.bedrock,
+            Provider::Cohere => self.cohere,
+            Provider::Mistral => self.mistral,
+        }
+    }
 }
 
 /// The request normalization table.
@@ -175,6 +237,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("max_completion_tokens (max_tokens)"),
         anthropic: Field::Native("max_tokens (required)"),
         gemini: Field::Native("generationConfig.maxOutputTokens"),
+        bedrock: Field::Native("inferenceConfig.maxTokens"),
+        cohere: Field::Native("max_tokens"),
+        mistral: Field::Native("max_tokens"),
         rule: "Ingress reads `max_completion_tokens`, else the deprecated `max_tokens`. The OpenAI \
                adapter sends `max_completion_tokens`, the OpenAI-compatible one `max_tokens`. \
                Anthropic requires a value: without one the model profile's \
@@ -187,6 +252,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("temperature (0–2)"),
         anthropic: Field::Native("temperature (0–1)"),
         gemini: Field::Native("generationConfig.temperature (0–2)"),
+        bedrock: Field::Native("inferenceConfig.temperature (0–1)"),
+        cohere: Field::Native("temperature (0–1)"),
+        mistral: Field::Native("temperature (0–1.5)"),
         rule: "Passed unchanged, never rescaled (the same softmax temperature; 1.0 is the default \
                on every scale). Above the target's maximum: clamped to it with a warning (drop) \
                or rejected (reject).",
@@ -198,6 +266,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("top_p"),
         anthropic: Field::Native("top_p"),
         gemini: Field::Native("generationConfig.topP"),
+        bedrock: Field::Native("inferenceConfig.topP"),
+        cohere: Field::Native("p"),
+        mistral: Field::Native("top_p"),
         rule: "Same value (0–1).",
     },
     ParamRow {
@@ -207,7 +278,12 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Unsupported,
         anthropic: Field::Native("top_k"),
         gemini: Field::Native("generationConfig.topK"),
-        rule: "Same value.",
+        bedrock: Field::Native("additionalModelRequestFields.top_k"),
+        cohere: Field::Native("k"),
+        mistral: Field::Unsupported,
+        rule: "Same value. Bedrock's Converse API has no top-k: it goes in the model's own \
+               fields, spelled as Anthropic's models take it; a Bedrock model that has no \
+               `top_k` lists it as unsupported in its profile.",
     },
     ParamRow {
         concept: "stop sequences",
@@ -216,6 +292,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("stop (string or up to 4 strings)"),
         anthropic: Field::Native("stop_sequences"),
         gemini: Field::Native("generationConfig.stopSequences (up to 5)"),
+        bedrock: Field::Native("inferenceConfig.stopSequences (up to 2500)"),
+        cohere: Field::Native("stop_sequences (up to 5)"),
+        mistral: Field::Native("stop"),
         rule: "A single string becomes a list of one. Beyond the target's limit the extra \
                sequences are dropped with a warning (drop) or the request rejected (reject). A \
                matched Anthropic sequence is reported as `stop_sequence`.",
@@ -227,6 +306,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("n"),
         anthropic: Field::Unsupported,
         gemini: Field::Native("generationConfig.candidateCount"),
+        bedrock: Field::Unsupported,
+        cohere: Field::Unsupported,
+        mistral: Field::Native("n"),
         rule: "`n` = 1 (or absent) needs no support; `n` > 1 is unsupported where marked.",
     },
     ParamRow {
@@ -236,6 +318,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("seed"),
         anthropic: Field::Unsupported,
         gemini: Field::Native("generationConfig.seed"),
+        bedrock: Field::Unsupported,
+        cohere: Field::Native("seed"),
+        mistral: Field::Native("random_seed"),
         rule: "Same value.",
     },
     ParamRow {
@@ -245,6 +330,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("user"),
         anthropic: Field::Native("metadata.user_id"),
         gemini: Field::Unsupported,
+        bedrock: Field::Unsupported,
+        cohere: Field::Unsupported,
+        mistral: Field::Unsupported,
         rule: "Same string.",
     },
     ParamRow {
@@ -254,7 +342,12 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("logprobs, top_logprobs"),
         anthropic: Field::Unsupported,
         gemini: Field::Native("generationConfig.responseLogprobs, logprobs"),
-        rule: "Returned per choice in `choices[].logprobs.content` (non-streamed answers).",
+        bedrock: Field::Unsupported,
+        cohere: Field::Native("logprobs (no alternatives)"),
+        mistral: Field::Unsupported,
+        rule: "Returned per choice in `choices[].logprobs.content` (non-streamed answers). Cohere \
+               returns the chosen tokens' log probabilities only, without `top_logprobs` \
+               alternatives.",
     },
     ParamRow {
         concept: "frequency penalty",
@@ -263,7 +356,11 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("frequency_penalty"),
         anthropic: Field::Unsupported,
         gemini: Field::Native("generationConfig.frequencyPenalty"),
-        rule: "Same value (−2…2).",
+        bedrock: Field::Unsupported,
+        cohere: Field::Native("frequency_penalty (0–1)"),
+        mistral: Field::Native("frequency_penalty"),
+        rule: "Same value (−2…2). Cohere takes 0–1: a value outside it is clamped with a warning \
+               (drop) or rejected (reject).",
     },
     ParamRow {
         concept: "presence penalty",
@@ -272,7 +369,11 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("presence_penalty"),
         anthropic: Field::Unsupported,
         gemini: Field::Native("generationConfig.presencePenalty"),
-        rule: "Same value (−2…2).",
+        bedrock: Field::Unsupported,
+        cohere: Field::Native("presence_penalty (0–1)"),
+        mistral: Field::Native("presence_penalty"),
+        rule: "Same value (−2…2). Cohere takes 0–1: a value outside it is clamped with a warning \
+               (drop) or rejected (reject).",
     },
     ParamRow {
         concept: "logit bias",
@@ -281,6 +382,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("logit_bias"),
         anthropic: Field::Unsupported,
         gemini: Field::Unsupported,
+        bedrock: Field::Unsupported,
+        cohere: Field::Unsupported,
+        mistral: Field::Unsupported,
         rule: "Token ids are the provider's own; passed only to OpenAI.",
     },
     ParamRow {
@@ -290,7 +394,10 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("response_format {type: json_object}"),
         anthropic: Field::Unsupported,
         gemini: Field::Native("generationConfig.responseMimeType = application/json"),
-        rule: "Anthropic has no schema-less JSON mode.",
+        bedrock: Field::Unsupported,
+        cohere: Field::Native("response_format {type: json_object}"),
+        mistral: Field::Native("response_format {type: json_object}"),
+        rule: "Anthropic and Bedrock's Converse API have no schema-less JSON mode.",
     },
     ParamRow {
         concept: "JSON schema output",
@@ -301,10 +408,13 @@ pub static PARAMS: &[ParamRow] = &[
             Capability::StructuredOutputs,
             "output_config.format {type: json_schema, schema}",
         ),
-        gemini: Field::Native("generationConfig.responseJsonSchema"),
+        gemini: Field::Native("generationConfig.responseMimeType + responseJsonSchema"),
+        bedrock: Field::Unsupported,
+        cohere: Field::Native("response_format {type: json_object, json_schema}"),
+        mistral: Field::Native("response_format {type: json_schema, json_schema}"),
         rule: "The schema is passed unchanged. Anthropic has no schema name: ingress names it \
                `response`. Anthropic honours it only on models whose profile sets \
-               `structured_outputs`.",
+               `structured_outputs`. Cohere has no schema name either.",
     },
     ParamRow {
         concept: "tools",
@@ -312,11 +422,17 @@ pub static PARAMS: &[ParamRow] = &[
         normalized: "tools",
         openai: Field::Native("tools[] {type: function, function {name, description, parameters}}"),
         anthropic: Field::Native("tools[] {name, description, input_schema}"),
-        gemini: Field::Native("tools[].functionDeclarations"),
+        gemini: Field::Native("tools[].functionDeclarations[] {name, description, parameters}"),
+        bedrock: Field::Native("toolConfig.tools[].toolSpec {name, description, inputSchema.json}"),
+        cohere: Field::Native("tools[] {type: function, function {name, description, parameters}}"),
+        mistral: Field::Native(
+            "tools[] {type: function, function {name, description, parameters}}",
+        ),
         rule: "`parameters` ↔ `input_schema`. A tool without parameters gets \
                `{\"type\":\"object\",\"properties\":{}}` where a schema is required. Tool-call \
                arguments: OpenAI's JSON text ↔ Anthropic's `input` object (parsed when encoding; \
-               text that is not JSON is rejected).",
+               text that is not JSON is rejected). Gemini takes an OpenAPI subset of JSON \
+               Schema: keywords it lacks are removed with a warning.",
     },
     ParamRow {
         concept: "strict tools",
@@ -325,7 +441,10 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("tools[].function.strict"),
         anthropic: Field::If(Capability::StructuredOutputs, "tools[].strict"),
         gemini: Field::Unsupported,
-        rule: "Same flag.",
+        bedrock: Field::Unsupported,
+        cohere: Field::Native("strict_tools (all tools)"),
+        mistral: Field::Native("tools[].function.strict"),
+        rule: "Same flag. Cohere's is one flag for all tools: set when any tool is strict.",
     },
     ParamRow {
         concept: "tool choice",
@@ -334,6 +453,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("tool_choice"),
         anthropic: Field::Native("tool_choice"),
         gemini: Field::Native("toolConfig.functionCallingConfig"),
+        bedrock: Field::Native("toolConfig.toolChoice"),
+        cohere: Field::Native("tool_choice"),
+        mistral: Field::Native("tool_choice"),
         rule: "See the tool choice table. Without tools, a tool choice is not sent.",
     },
     ParamRow {
@@ -343,6 +465,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("parallel_tool_calls"),
         anthropic: Field::Native("tool_choice.disable_parallel_tool_use (inverted)"),
         gemini: Field::Unsupported,
+        bedrock: Field::Unsupported,
+        cohere: Field::Unsupported,
+        mistral: Field::Native("parallel_tool_calls"),
         rule: "`parallel_tool_calls: false` ↔ `disable_parallel_tool_use: true` (on an `auto` \
                choice when none is given).",
     },
@@ -352,10 +477,14 @@ pub static PARAMS: &[ParamRow] = &[
         normalized: "messages[]: Message::System",
         openai: Field::Native("messages[] with role system or developer"),
         anthropic: Field::Native("system (string or text blocks)"),
-        gemini: Field::Native("systemInstruction"),
+        gemini: Field::Native("systemInstruction {parts}"),
+        bedrock: Field::Native("system[] {text}"),
+        cohere: Field::Native("messages[] with role system"),
+        mistral: Field::Native("messages[] with role system"),
         rule: "Every system message is hoisted, in order, into Anthropic's top-level `system` \
-               (one text block per part); one that came after the conversation started is \
-               hoisted with a warning. Anthropic's `system` becomes leading system messages.",
+               (one text block per part), and likewise into Gemini's `systemInstruction` and \
+               Bedrock's `system`; one that came after the conversation started is hoisted with \
+               a warning. Anthropic's `system` becomes leading system messages.",
     },
     ParamRow {
         concept: "images",
@@ -363,9 +492,13 @@ pub static PARAMS: &[ParamRow] = &[
         normalized: "ContentPart::Image",
         openai: Field::Native("image_url part {url, detail}"),
         anthropic: Field::Native("image block {source: {type: url or base64}}"),
-        gemini: Field::Native("inlineData / fileData parts"),
+        gemini: Field::Native("inlineData {mimeType, data} / fileData {mimeType, fileUri} parts"),
+        bedrock: Field::Native("image block {format, source.bytes} (no URLs)"),
+        cohere: Field::Native("image_url part {url}"),
+        mistral: Field::Native("image_url part"),
         rule: "A `data:<type>;base64,` URI ↔ a base64 source; other URLs ↔ a url source. \
-               `detail` is a hint only OpenAI has: dropped elsewhere without a warning.",
+               `detail` is a hint only OpenAI has: dropped elsewhere without a warning. Bedrock \
+               takes inline bytes only: an image URL is rejected.",
     },
     ParamRow {
         concept: "tool results",
@@ -373,10 +506,14 @@ pub static PARAMS: &[ParamRow] = &[
         normalized: "Message::Tool",
         openai: Field::Native("messages[] with role tool"),
         anthropic: Field::Native("tool_result blocks in a user message"),
-        gemini: Field::Native("functionResponse parts"),
+        gemini: Field::Native("functionResponse parts {name, response}"),
+        bedrock: Field::Native("toolResult blocks {toolUseId, content} in a user message"),
+        cohere: Field::Native("messages[] with role tool"),
+        mistral: Field::Native("messages[] with role tool"),
         rule: "Consecutive tool results (and a user message right after them) merge into one \
                Anthropic user message, tool results first; an Anthropic user message splits into \
-               tool messages, then the rest.",
+               tool messages, then the rest. Gemini has no tool-call ids: a result is matched to \
+               the function name of the earlier call with its id.",
     },
     ParamRow {
         concept: "tool result error flag",
@@ -384,7 +521,10 @@ pub static PARAMS: &[ParamRow] = &[
         normalized: "Message::Tool.is_error",
         openai: Field::Unsupported,
         anthropic: Field::Native("tool_result.is_error"),
-        gemini: Field::Unsupported,
+        gemini: Field::Native("functionResponse.response {error} (else {output})"),
+        bedrock: Field::Native("toolResult.status = error"),
+        cohere: Field::Unsupported,
+        mistral: Field::Unsupported,
         rule: "OpenAI gets the result text alone.",
     },
     ParamRow {
@@ -394,6 +534,9 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Unsupported,
         anthropic: Field::Native("tool_result.content image blocks"),
         gemini: Field::Unsupported,
+        bedrock: Field::Native("toolResult.content image blocks"),
+        cohere: Field::Unsupported,
+        mistral: Field::Unsupported,
         rule: "OpenAI tool messages carry text only.",
     },
     ParamRow {
@@ -403,67 +546,138 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("messages[].name"),
         anthropic: Field::Unsupported,
         gemini: Field::Unsupported,
+        bedrock: Field::Unsupported,
+        cohere: Field::Unsupported,
+        mistral: Field::Unsupported,
         rule: "Same string.",
     },
 ];
 
-/// One row of the finish reason table: the first spelling of each list is the one sent, all
-/// are read. An unknown spelling is read as `stop`.
+/// How one protocol spells a finish reason: `sent` is written (by an ingress of that format),
+/// every spelling in `read` is read as the row's reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Spelling {
+    pub sent: &'static str,
+    pub read: &'static [&'static str],
+}
+
+const fn spelled(sent: &'static str, read: &'static [&'static str]) -> Spelling {
+    Spelling { sent, read }
+}
+
+/// One row of the finish reason table. An unknown spelling is read as `stop`.
 #[derive(Debug)]
 pub struct FinishRow {
     pub reason: FinishReason,
-    pub openai_out: &'static str,
-    pub openai_in: &'static [&'static str],
-    pub anthropic_out: &'static str,
-    pub anthropic_in: &'static [&'static str],
-    pub gemini: &'static str,
+    pub openai: Spelling,
+    pub anthropic: Spelling,
+    pub gemini: Spelling,
+    pub bedrock: Spelling,
+    pub cohere: Spelling,
+    pub mistral: Spelling,
     pub note: &'static str,
+}
+
+impl FinishRow {
+    /// The column of `provider`.
+    pub fn spelling(&self, provider: Provider) -> Spelling {
+        match provider {
+            Provider::OpenAi => self.openai,
+            Provider::Anthropic => self.anthropic,
+            Provider::Gemini => self.gemini,
+            Provider::Bedrock => self.bedrock,
+            Provider::Cohere => self.cohere,
+            Provider::Mistral => self.mistral,
+        }
+    }
 }
 
 pub static FINISH_REASONS: &[FinishRow] = &[
     FinishRow {
         reason: FinishReason::Stop,
-        openai_out: "stop",
-        openai_in: &["stop"],
-        anthropic_out: "end_turn",
-        anthropic_in: &["end_turn", "stop_sequence", "pause_turn"],
-        gemini: "STOP",
+        openai: spelled("stop", &["stop"]),
+        anthropic: spelled("end_turn", &["end_turn", "stop_sequence", "pause_turn"]),
+        gemini: spelled("STOP", &["STOP"]),
+        bedrock: spelled("end_turn", &["end_turn", "stop_sequence"]),
+        cohere: spelled("COMPLETE", &["COMPLETE", "STOP_SEQUENCE"]),
+        mistral: spelled("stop", &["stop"]),
         note: "Anthropic gets `stop_sequence` (and the sequence) when one matched.",
     },
     FinishRow {
         reason: FinishReason::Length,
-        openai_out: "length",
-        openai_in: &["length"],
-        anthropic_out: "max_tokens",
-        anthropic_in: &["max_tokens", "model_context_window_exceeded"],
-        gemini: "MAX_TOKENS",
-        note: "",
+        openai: spelled("length", &["length"]),
+        anthropic: spelled(
+            "max_tokens",
+            &["max_tokens", "model_context_window_exceeded"],
+        ),
+        gemini: spelled("MAX_TOKENS", &["MAX_TOKENS"]),
+        bedrock: spelled(
+            "max_tokens",
+            &["max_tokens", "model_context_window_exceeded"],
+        ),
+        cohere: spelled("MAX_TOKENS", &["MAX_TOKENS"]),
+        mistral: spelled("length", &["length", "model_length"]),
+        note: "Mistral's `model_length` is the context window filling up.",
     },
     FinishRow {
         reason: FinishReason::ToolCalls,
-        openai_out: "tool_calls",
-        openai_in: &["tool_calls", "function_call"],
-        anthropic_out: "tool_use",
-        anthropic_in: &["tool_use"],
-        gemini: "STOP with functionCall parts",
-        note: "",
+        openai: spelled("tool_calls", &["tool_calls", "function_call"]),
+        anthropic: spelled("tool_use", &["tool_use"]),
+        gemini: spelled("STOP", &[]),
+        bedrock: spelled("tool_use", &["tool_use"]),
+        cohere: spelled("TOOL_CALL", &["TOOL_CALL"]),
+        mistral: spelled("tool_calls", &["tool_calls"]),
+        note: "Gemini has no tool-call reason: `STOP` with `functionCall` parts reads as \
+               `tool_calls`.",
     },
     FinishRow {
         reason: FinishReason::ContentFilter,
-        openai_out: "content_filter",
-        openai_in: &["content_filter"],
-        anthropic_out: "refusal",
-        anthropic_in: &["refusal"],
-        gemini: "SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII",
-        note: "",
+        openai: spelled("content_filter", &["content_filter"]),
+        anthropic: spelled("refusal", &["refusal"]),
+        gemini: spelled(
+            "SAFETY",
+            &[
+                "SAFETY",
+                "RECITATION",
+                "BLOCKLIST",
+                "PROHIBITED_CONTENT",
+                "SPII",
+                "IMAGE_SAFETY",
+                "IMAGE_PROHIBITED_CONTENT",
+                "IMAGE_RECITATION",
+            ],
+        ),
+        bedrock: spelled(
+            "content_filtered",
+            &["content_filtered", "guardrail_intervened"],
+        ),
+        cohere: spelled("ERROR", &[]),
+        mistral: spelled("stop", &[]),
+        note: "Cohere and Mistral have no filter reason. A Gemini prompt blocked by \
+               `promptFeedback.blockReason` is a content-filter error.",
     },
     FinishRow {
         reason: FinishReason::Error,
-        openai_out: "stop",
-        openai_in: &["error"],
-        anthropic_out: "end_turn",
-        anthropic_in: &[],
-        gemini: "MALFORMED_FUNCTION_CALL, OTHER",
+        openai: spelled("stop", &["error"]),
+        anthropic: spelled("end_turn", &[]),
+        gemini: spelled(
+            "OTHER",
+            &[
+                "OTHER",
+                "MALFORMED_FUNCTION_CALL",
+                "UNEXPECTED_TOOL_CALL",
+                "TOO_MANY_TOOL_CALLS",
+                "LANGUAGE",
+                "IMAGE_OTHER",
+                "NO_IMAGE",
+            ],
+        ),
+        bedrock: spelled(
+            "malformed_model_output",
+            &["malformed_model_output", "malformed_tool_use"],
+        ),
+        cohere: spelled("ERROR", &["ERROR", "TIMEOUT"]),
+        mistral: spelled("error", &["error"]),
         note: "Neither client format has an error reason (strict SDKs reject unknown values).",
     },
 ];
@@ -472,68 +686,108 @@ pub static FINISH_REASONS: &[FinishRow] = &[
 pub fn finish_reason_from(provider: Provider, value: &str) -> FinishReason {
     FINISH_REASONS
         .iter()
-        .find(|row| match provider {
-            Provider::OpenAi => row.openai_in.contains(&value),
-            Provider::Anthropic => row.anthropic_in.contains(&value),
-        })
+        .find(|row| row.spelling(provider).read.contains(&value))
         .map_or(FinishReason::Stop, |row| row.reason)
 }
 
 /// A provider's spelling of a finish reason. `matched_stop_sequence` tells Anthropic's
-/// `stop_sequence` from `end_turn`.
+/// `stop_sequence` from `end_turn` (and Bedrock's, Cohere's `STOP_SEQUENCE`).
 pub fn finish_reason_to(
     provider: Provider,
     reason: FinishReason,
     matched_stop_sequence: bool,
 ) -> &'static str {
-    match (provider, reason) {
-        (Provider::OpenAi, FinishReason::Error) => "stop",
-        (Provider::OpenAi, reason) => reason.as_str(),
-        (Provider::Anthropic, FinishReason::Stop) if matched_stop_sequence => "stop_sequence",
-        (Provider::Anthropic, FinishReason::Stop | FinishReason::Error) => "end_turn",
-        (Provider::Anthropic, FinishReason::Length) => "max_tokens",
-        (Provider::Anthropic, FinishReason::ToolCalls) => "tool_use",
-        (Provider::Anthropic, FinishReason::ContentFilter) => "refusal",
+    if reason == FinishReason::Stop && matched_stop_sequence {
+        match provider {
+            Provider::Anthropic | Provider::Bedrock => return "stop_sequence",
+            Provider::Cohere => return "STOP_SEQUENCE",
+            _ => {}
+        }
     }
+    FINISH_REASONS
+        .iter()
+        .find(|row| row.reason == reason)
+        .map_or("stop", |row| row.spelling(provider).sent)
 }
 
-/// The tool choice table, documentation rows: (normalized, OpenAI, Anthropic, Gemini).
-pub static TOOL_CHOICES: &[[&str; 4]] = &[
-    ["Auto", "\"auto\"", "{type: auto}", "mode AUTO"],
-    ["None", "\"none\"", "{type: none}", "mode NONE"],
-    ["Required", "\"required\"", "{type: any}", "mode ANY"],
+/// The tool choice table, documentation rows: normalized, then one column per protocol in the
+/// order of [`Provider::ALL`].
+pub static TOOL_CHOICES: &[[&str; 7]] = &[
+    [
+        "Auto",
+        "\"auto\"",
+        "{type: auto}",
+        "mode AUTO",
+        "{auto: {}}",
+        "— (left out: the default)",
+        "\"auto\"",
+    ],
+    [
+        "None",
+        "\"none\"",
+        "{type: none}",
+        "mode NONE",
+        "— (no toolChoice; tools still listed when the conversation has tool blocks)",
+        "\"NONE\"",
+        "\"none\"",
+    ],
+    [
+        "Required",
+        "\"required\"",
+        "{type: any}",
+        "mode ANY",
+        "{any: {}}",
+        "\"REQUIRED\"",
+        "\"any\" (also read: \"required\")",
+    ],
     [
         "Tool(name)",
         "{type: function, function: {name}}",
         "{type: tool, name}",
         "mode ANY, allowedFunctionNames [name]",
+        "{tool: {name}}",
+        "\"REQUIRED\" (only that tool sent)",
+        "{type: function, function: {name}}",
     ],
 ];
 
-/// The usage table, documentation rows: (normalized, OpenAI, Anthropic, Gemini).
-pub static USAGE_FIELDS: &[[&str; 4]] = &[
+/// The usage table, documentation rows: normalized, then one column per protocol in the order
+/// of [`Provider::ALL`].
+pub static USAGE_FIELDS: &[[&str; 7]] = &[
     [
         "input_tokens (all prompt tokens)",
         "prompt_tokens",
         "input_tokens + cache_read_input_tokens + cache_creation_input_tokens",
-        "promptTokenCount",
+        "promptTokenCount + toolUsePromptTokenCount",
+        "inputTokens + cacheReadInputTokens + cacheWriteInputTokens",
+        "usage.tokens.input_tokens (else usage.billed_units.input_tokens)",
+        "prompt_tokens",
     ],
     [
         "output_tokens",
         "completion_tokens",
         "output_tokens",
         "candidatesTokenCount + thoughtsTokenCount",
+        "outputTokens",
+        "usage.tokens.output_tokens (else usage.billed_units.output_tokens)",
+        "completion_tokens",
     ],
     [
         "cached_input_tokens (part of input_tokens)",
         "prompt_tokens_details.cached_tokens",
         "cache_read_input_tokens",
         "cachedContentTokenCount",
+        "cacheReadInputTokens",
+        "—",
+        "—",
     ],
     [
         "cache_write_input_tokens (part of input_tokens)",
         "—",
         "cache_creation_input_tokens",
+        "—",
+        "cacheWriteInputTokens",
+        "—",
         "—",
     ],
     [
@@ -541,12 +795,18 @@ pub static USAGE_FIELDS: &[[&str; 4]] = &[
         "completion_tokens_details.reasoning_tokens",
         "— (counted in output_tokens)",
         "thoughtsTokenCount",
+        "— (counted in outputTokens)",
+        "—",
+        "—",
     ],
     [
         "total (computed)",
         "total_tokens",
         "— (computed)",
         "totalTokenCount",
+        "totalTokens",
+        "— (computed)",
+        "total_tokens",
     ],
 ];
 
@@ -807,32 +1067,48 @@ fn render(field: Field) -> String {
     }
 }
 
-fn spell(out: &str, read: &[&str]) -> String {
-    let extra: Vec<String> = read
+fn spell(spelling: Spelling) -> String {
+    let extra: Vec<String> = spelling
+        .read
         .iter()
-        .filter(|s| **s != out)
+        .filter(|s| **s != spelling.sent)
         .map(|s| format!("`{s}`"))
         .collect();
-    if extra.is_empty() {
-        format!("`{out}`")
-    } else {
-        format!("`{out}` (also read: {})", extra.join(", "))
+    let sent = format!("`{}`", spelling.sent);
+    match (spelling.read.contains(&spelling.sent), extra.is_empty()) {
+        (true, true) => sent,
+        (true, false) => format!("{sent} (also read: {})", extra.join(", ")),
+        (false, true) => sent,
+        (false, false) => format!("{sent} (also read: {})", extra.join(", ")),
     }
+}
+
+/// A table header: the leading columns, one column per protocol, the trailing columns.
+fn header(out: &mut String, lead: &[&str], trail: &[&str]) {
+    let names: Vec<&str> = lead
+        .iter()
+        .copied()
+        .chain(Provider::ALL.iter().map(|p| p.title()))
+        .chain(trail.iter().copied())
+        .collect();
+    out.push_str(&format!("| {} |\n", names.join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(names.len())));
 }
 
 /// The normalization tables in Markdown, as the documentation shows them.
 pub fn markdown() -> String {
     let mut out = String::new();
-    out.push_str("| concept | normalized | OpenAI | Anthropic | Gemini (planned) | rule |\n");
-    out.push_str("|---|---|---|---|---|---|\n");
+    header(&mut out, &["concept", "normalized"], &["rule"]);
     for row in PARAMS {
+        let columns: Vec<String> = Provider::ALL
+            .iter()
+            .map(|p| render(row.field(*p)))
+            .collect();
         out.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} |\n",
+            "| {} | `{}` | {} | {} |\n",
             row.concept,
             row.normalized,
-            render(row.openai),
-            render(row.anthropic),
-            render(row.gemini),
+            columns.join(" | "),
             row.rule.split_whitespace().collect::<Vec<_>>().join(" "),
         ));
     }
@@ -840,38 +1116,33 @@ pub fn markdown() -> String {
         "\nFinish reasons (the spelling shown is sent; those in parentheses are also read; \
          unknown ones read as `stop`):\n\n",
     );
-    out.push_str(
-        "| normalized | OpenAI | Anthropic | Gemini (planned) | note |\n|---|---|---|---|---|\n",
-    );
+    header(&mut out, &["normalized"], &["note"]);
     for row in FINISH_REASONS {
+        let columns: Vec<String> = Provider::ALL
+            .iter()
+            .map(|p| spell(row.spelling(*p)))
+            .collect();
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} |\n",
+            "| `{}` | {} | {} |\n",
             row.reason.as_str(),
-            spell(row.openai_out, row.openai_in),
-            spell(row.anthropic_out, row.anthropic_in),
-            row.gemini,
-            row.note,
+            columns.join(" | "),
+            row.note.split_whitespace().collect::<Vec<_>>().join(" "),
         ));
     }
-    out.push_str("\nTool choice:\n\n| normalized | OpenAI | Anthropic | Gemini (planned) |\n|---|---|---|---|\n");
+    out.push_str("\nTool choice:\n\n");
+    header(&mut out, &["normalized"], &[]);
     for row in TOOL_CHOICES {
-        out.push_str(&format!(
-            "| `{}` | `{}` | `{}` | `{}` |\n",
-            row[0], row[1], row[2], row[3]
-        ));
+        let columns: Vec<String> = row.iter().map(|c| code(c)).collect();
+        out.push_str(&format!("| {} |\n", columns.join(" | ")));
     }
     out.push_str(
         "\nUsage (normalized counts are inclusive: cached and cache-write tokens are part of the \
-         input tokens):\n\n| normalized | OpenAI | Anthropic | Gemini (planned) |\n|---|---|---|---|\n",
+         input tokens):\n\n",
     );
+    header(&mut out, &["normalized"], &[]);
     for row in USAGE_FIELDS {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            code(row[0]),
-            code(row[1]),
-            code(row[2]),
-            code(row[3])
-        ));
+        let columns: Vec<String> = row.iter().map(|c| code(c)).collect();
+        out.push_str(&format!("| {} |\n", columns.join(" | ")));
     }
     out
 }
@@ -913,25 +1184,85 @@ mod tests {
     #[test]
     fn finish_reasons_round_trip_through_each_provider() {
         for row in FINISH_REASONS {
-            for provider in [Provider::OpenAi, Provider::Anthropic] {
+            for provider in Provider::ALL {
+                let spelling = row.spelling(provider);
+                for read in spelling.read {
+                    assert_eq!(finish_reason_from(provider, read), row.reason);
+                }
                 let spelled = finish_reason_to(provider, row.reason, false);
                 let back = finish_reason_from(provider, spelled);
-                if row.reason == FinishReason::Error {
-                    // Neither provider can say "error" to its clients.
-                    assert_eq!(back, FinishReason::Stop);
-                } else {
+                if spelling.read.contains(&spelled) {
                     assert_eq!(back, row.reason, "{provider} {spelled}");
+                } else {
+                    // A reason the format cannot say is sent as the nearest it can.
+                    assert_ne!(back, row.reason, "{provider} {spelled}");
                 }
             }
         }
+        // Only these cannot be said in their format.
+        let unsayable: Vec<(Provider, FinishReason)> = FINISH_REASONS
+            .iter()
+            .flat_map(|row| Provider::ALL.map(|p| (p, row)))
+            .filter(|(p, row)| !row.spelling(*p).read.contains(&row.spelling(*p).sent))
+            .map(|(p, row)| (p, row.reason))
+            .collect();
+        assert_eq!(
+            unsayable,
+            [
+                (Provider::Gemini, FinishReason::ToolCalls),
+                (Provider::Cohere, FinishReason::ContentFilter),
+                (Provider::Mistral, FinishReason::ContentFilter),
+                (Provider::OpenAi, FinishReason::Error),
+                (Provider::Anthropic, FinishReason::Error),
+            ]
+        );
         assert_eq!(
             finish_reason_to(Provider::Anthropic, FinishReason::Stop, true),
             "stop_sequence"
         );
         assert_eq!(
-            finish_reason_from(Provider::OpenAi, "something_new"),
-            FinishReason::Stop
+            finish_reason_to(Provider::Cohere, FinishReason::Stop, true),
+            "STOP_SEQUENCE"
         );
+        assert_eq!(
+            finish_reason_from(Provider::Mistral, "model_length"),
+            FinishReason::Length
+        );
+        assert_eq!(
+            finish_reason_from(Provider::Bedrock, "guardrail_intervened"),
+            FinishReason::ContentFilter
+        );
+        for provider in Provider::ALL {
+            assert_eq!(
+                finish_reason_from(provider, "something_new"),
+                FinishReason::Stop
+            );
+        }
+    }
+
+    #[test]
+    fn every_protocol_has_a_column_and_limits() {
+        for provider in Provider::ALL {
+            assert!(provider.max_temperature() >= 1.0, "{provider}");
+            // Every row names the concept for each protocol or marks it unsupported; the
+            // concepts without a parameter (tools, system, ...) exist everywhere.
+            for row in PARAMS.iter().filter(|r| r.param.is_none()) {
+                assert_ne!(
+                    row.field(provider),
+                    Field::Unsupported,
+                    "{provider} {}",
+                    row.concept
+                );
+            }
+        }
+        assert_eq!(
+            Param::Seed.field_of(Provider::Mistral),
+            Field::Native("random_seed")
+        );
+        assert_eq!(Param::TopP.field_of(Provider::Cohere), Field::Native("p"));
+        assert_eq!(Param::N.field_of(Provider::Bedrock), Field::Unsupported);
+        assert_eq!(Provider::Gemini.max_stop_sequences(), Some(5));
+        assert_eq!(Provider::Mistral.max_temperature(), 1.5);
     }
 
     #[test]
@@ -1008,6 +1339,8 @@ mod tests {
         assert_eq!(n.into_warnings().len(), 1);
         let mut n = Negotiation::new(Provider::Anthropic, &profile);
         assert_eq!(n.stop(&stop).unwrap().len(), 6);
+        let mut n = Negotiation::new(Provider::Gemini, &profile);
+        assert_eq!(n.stop(&stop).unwrap().len(), 5);
     }
 
     #[test]

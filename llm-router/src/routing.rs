@@ -3,7 +3,7 @@
 //! and outlives catalog swaps, like rate-limit counters outlive rule changes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -164,9 +164,7 @@ pub struct FastDice(u64);
 
 impl FastDice {
     pub fn new() -> Self {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        Instant::now().hash(&mut hasher);
-        Self(hasher.finish() | 1)
+        Self(std::collections::hash_map::RandomState::new().hash_one(Instant::now()) | 1)
     }
 }
 

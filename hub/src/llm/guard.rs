@@ -14,6 +14,9 @@ use agenthub_policy::when::RequestFacts;
 
 use crate::governance::Governance;
 
+/// Told the usage and cost of a settled answer.
+pub type Report = Box<dyn FnOnce(&Usage, Usd) + Send>;
+
 /// Settles an admission exactly once: with the usage seen, when the answer is complete or
 /// when it is dropped (a client that went away still pays for what was generated).
 pub struct Settlement {
@@ -22,7 +25,7 @@ pub struct Settlement {
     price: Option<Price>,
     usage: Option<Usage>,
     /// Told the usage and cost once settled (metrics, the usage log).
-    report: Option<Box<dyn FnOnce(&Usage, Usd) + Send>>,
+    report: Option<Report>,
 }
 
 impl Settlement {
@@ -30,7 +33,7 @@ impl Settlement {
         governance: Arc<Governance>,
         admission: Admission,
         price: Option<Price>,
-        report: Box<dyn FnOnce(&Usage, Usd) + Send>,
+        report: Report,
     ) -> Self {
         Self {
             governance,

@@ -12,8 +12,10 @@ use agenthub_llm_router::Error as LlmError;
 use agenthub_llm_router::catalog::Route;
 use agenthub_llm_router::config::ModelKind;
 use agenthub_llm_router::engine::{CallContext, ChatAnswer, Failure, Served};
-use agenthub_llm_router::ingress::{AnthropicIngress, Ingress, OpenAiIngress};
-use agenthub_llm_router::model::{ChatRequest, ContentPart, Message, ModelInfo, Usage};
+use agenthub_llm_router::ingress::{AnthropicIngress, Ingress, OpenAiIngress, ResponsesIngress};
+use agenthub_llm_router::model::{
+    ChatRequest, ContentPart, Message, ModelInfo, StreamEvent, Usage,
+};
 use agenthub_llm_router::params::{Translated, Warning, warnings_header};
 use agenthub_llm_router::routing::RequestHints;
 use agenthub_policy::ErrorKind;
@@ -43,8 +45,10 @@ pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/messages", post(messages))
+        .route("/v1/responses", post(responses))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
+        .route("/v1/models/{*name}", get(model))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
@@ -53,16 +57,40 @@ pub fn router(max_body_bytes: usize) -> Router<AppState> {
 enum Format {
     OpenAi,
     Anthropic,
+    /// OpenAI's Responses API.
+    Responses,
 }
 
 static OPENAI: OpenAiIngress = OpenAiIngress;
 static ANTHROPIC: AnthropicIngress = AnthropicIngress;
+static RESPONSES: ResponsesIngress = ResponsesIngress::new();
 
 impl Format {
     fn ingress(self) -> &'static dyn Ingress {
         match self {
             Self::OpenAi => &OPENAI,
             Self::Anthropic => &ANTHROPIC,
+            Self::Responses => &RESPONSES,
+        }
+    }
+
+    /// The request, and the ingress that answers it (a Response repeats its request's
+    /// settings, so its ingress is bound to them).
+    fn decode(
+        self,
+        body: &[u8],
+    ) -> agenthub_llm_router::Result<(Translated<ChatRequest>, Box<dyn Ingress>)> {
+        match self {
+            Self::Responses => {
+                let Translated { value, warnings } = RESPONSES.decode(body)?;
+                let request = Translated {
+                    value: value.request,
+                    warnings,
+                };
+                Ok((request, Box::new(ResponsesIngress::answering(value.echo))))
+            }
+            Self::OpenAi => Ok((OPENAI.decode_request(body)?, Box::new(OpenAiIngress))),
+            Self::Anthropic => Ok((ANTHROPIC.decode_request(body)?, Box::new(AnthropicIngress))),
         }
     }
 
@@ -136,6 +164,15 @@ async fn chat_completions(
     chat(state, Format::OpenAi, caller, headers, body).await
 }
 
+async fn responses(
+    State(state): State<AppState>,
+    caller: Result<Caller, Error>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    chat(state, Format::Responses, caller, headers, body).await
+}
+
 async fn messages(
     State(state): State<AppState>,
     caller: Result<Caller, Error>,
@@ -167,11 +204,13 @@ async fn chat_call(
 ) -> Result<Response, Refusal> {
     let caller = caller?;
     let body = body.map_err(body_error)?;
-    let ingress = format.ingress();
-    let Translated {
-        value: mut request,
-        warnings: mut notes,
-    } = ingress.decode_request(&body).map_err(from_llm)?;
+    let (
+        Translated {
+            value: mut request,
+            warnings: mut notes,
+        },
+        ingress,
+    ) = format.decode(&body).map_err(from_llm)?;
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Chat)?;
     let metadata = metadata(headers)?;
@@ -226,6 +265,12 @@ async fn chat_call(
             );
             guard_output(state, &mut response, &facts).await?;
             response.created.get_or_insert_with(now_secs);
+            if response.id.is_empty() {
+                response.id = answer_id();
+            }
+            if response.model.is_empty() {
+                response.model = served.target.profile.upstream_model.clone();
+            }
             let mut out = axum::Json(ingress.encode_response(&response)).into_response();
             let headers = out.headers_mut();
             served_headers(headers, &served, &notes);
@@ -253,12 +298,15 @@ async fn chat_call(
             );
             let mut encoder = ingress.stream_encoder(&request);
             let created = now_secs();
+            let (fallback_id, upstream_model) =
+                (answer_id(), served.target.profile.upstream_model.clone());
             let stream = events.flat_map(move |event| {
                 let mut out = String::new();
-                if let agenthub_llm_router::model::StreamEvent::Usage(usage) = &event {
+                if let StreamEvent::Usage(usage) = &event {
                     settlement.observe(*usage);
                 }
-                for event in filter.apply(stamp(event, created)) {
+                let event = stamp(event, created, &fallback_id, &upstream_model);
+                for event in filter.apply(event) {
                     for sse in encoder.encode(&event) {
                         out.push_str(&sse.encode());
                     }
@@ -282,23 +330,34 @@ async fn chat_call(
     }
 }
 
-/// Providers that do not say when an answer was made get the hub's time.
-fn stamp(
-    event: agenthub_llm_router::model::StreamEvent,
-    now: u64,
-) -> agenthub_llm_router::model::StreamEvent {
+/// Providers that do not say when an answer was made, or name it (Bedrock, Cohere), get the
+/// hub's time, an id of the hub's and the model's upstream name.
+fn stamp(event: StreamEvent, now: u64, id: &str, model: &str) -> StreamEvent {
     match event {
-        agenthub_llm_router::model::StreamEvent::Start {
-            id,
-            model,
-            created: None,
-        } => agenthub_llm_router::model::StreamEvent::Start {
-            id,
-            model,
-            created: Some(now),
+        StreamEvent::Start {
+            id: given_id,
+            model: given_model,
+            created,
+        } => StreamEvent::Start {
+            id: if given_id.is_empty() {
+                id.to_owned()
+            } else {
+                given_id
+            },
+            model: if given_model.is_empty() {
+                model.to_owned()
+            } else {
+                given_model
+            },
+            created: created.or(Some(now)),
         },
         other => other,
     }
+}
+
+/// An answer id for providers that give none.
+fn answer_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
 async fn embeddings(
@@ -409,28 +468,119 @@ async fn embeddings_call(
     Ok(out)
 }
 
-/// The models the caller may use (`invoke`), in configuration order.
-async fn models(State(state): State<AppState>, caller: Result<Caller, Error>) -> Response {
+/// The models the caller may use (`invoke`), in configuration order: in Anthropic's format when
+/// the request carries `anthropic-version` (the Anthropic SDK always does), else OpenAI's.
+async fn models(
+    State(state): State<AppState>,
+    caller: Result<Caller, Error>,
+    headers: HeaderMap,
+) -> Response {
+    let format = listing_format(&headers);
     let caller = match caller {
         Ok(caller) => caller,
-        Err(error) => return Format::OpenAi.error(error, HeaderMap::new()),
+        Err(error) => return format.error(error, HeaderMap::new()),
     };
     let catalog = state.governance.catalog();
     let subjects = Subjects::of(&caller.identity);
-    let created = now_secs();
     let listed: Vec<ModelInfo> = catalog
         .routes()
         .filter(|route| may_invoke(&caller, &subjects, &route.name))
-        .map(|route| ModelInfo {
-            id: route.name.clone(),
-            created,
-            owned_by: match route.targets.as_slice() {
-                [(target, _)] if !route.is_virtual => target.provider.name.clone(),
-                _ => "agenthub".to_owned(),
-            },
-        })
+        .map(|route| model_info(&catalog, route))
         .collect();
-    axum::Json(OPENAI.encode_models(&listed)).into_response()
+    let body = match format {
+        Format::OpenAi | Format::Responses => OPENAI.encode_models(&listed),
+        Format::Anthropic => serde_json::json!({
+            "data": listed.iter().map(anthropic_model).collect::<Vec<_>>(),
+            "has_more": false,
+            "first_id": listed.first().map(|m| m.id.as_str()),
+            "last_id": listed.last().map(|m| m.id.as_str()),
+        }),
+    };
+    axum::Json(body).into_response()
+}
+
+/// One model, if the caller may use it (404 otherwise, as for a model that does not exist).
+async fn model(
+    State(state): State<AppState>,
+    caller: Result<Caller, Error>,
+    headers: HeaderMap,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let format = listing_format(&headers);
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(error) => return format.error(error, HeaderMap::new()),
+    };
+    let catalog = state.governance.catalog();
+    let found = catalog
+        .route(&name)
+        .filter(|route| may_invoke(&caller, &Subjects::of(&caller.identity), &route.name));
+    let Some(route) = found else {
+        let error = Error::new(
+            ErrorKind::NotFound,
+            format!("the model \"{name}\" does not exist"),
+        )
+        .with_param("model");
+        return format.error(error, HeaderMap::new());
+    };
+    let info = model_info(&catalog, route);
+    let body = match format {
+        Format::OpenAi | Format::Responses => serde_json::json!({
+            "id": info.id, "object": "model", "created": info.created, "owned_by": info.owned_by,
+        }),
+        Format::Anthropic => anthropic_model(&info),
+    };
+    axum::Json(body).into_response()
+}
+
+fn listing_format(headers: &HeaderMap) -> Format {
+    if headers.contains_key("anthropic-version") {
+        Format::Anthropic
+    } else {
+        Format::OpenAi
+    }
+}
+
+fn model_info(catalog: &agenthub_llm_router::catalog::Catalog, route: &Route) -> ModelInfo {
+    ModelInfo {
+        id: route.name.clone(),
+        created: catalog.compiled_at(),
+        owned_by: match route.targets.as_slice() {
+            [(target, _)] if !route.is_virtual => target.provider.name.clone(),
+            _ => "agenthub".to_owned(),
+        },
+    }
+}
+
+fn anthropic_model(info: &ModelInfo) -> serde_json::Value {
+    serde_json::json!({
+        "type": "model",
+        "id": info.id,
+        "display_name": info.id,
+        "created_at": rfc3339(info.created),
+    })
+}
+
+/// Unix seconds as RFC 3339 UTC (`2025-02-19T00:00:00Z`).
+fn rfc3339(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rest = secs % 86_400;
+    // Civil from days (Howard Hinnant's algorithm), valid for the Unix era.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 fn may_invoke(caller: &Caller, subjects: &Subjects, model: &str) -> bool {
@@ -720,6 +870,37 @@ fn usage_headers(headers: &mut HeaderMap, usage: &Usage, cost: Usd) {
     );
     if let Some(cached) = usage.cached_input_tokens {
         put(headers, "x-agenthub-tokens-cached", &cached.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_739_923_200), "2025-02-19T00:00:00Z");
+        assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn metadata_is_a_small_object_of_scalars() {
+        let mut headers = HeaderMap::new();
+        assert!(metadata(&headers).unwrap().is_empty());
+        headers.insert(
+            "x-agenthub-metadata",
+            HeaderValue::from_static(r#"{"project":"x","n":2,"b":true}"#),
+        );
+        let found = metadata(&headers).unwrap();
+        assert_eq!(found["project"], "x");
+        assert_eq!(found["n"], "2");
+        assert_eq!(found["b"], "true");
+        for bad in [r#"["x"]"#, r#"{"a":{"b":1}}"#, "not json"] {
+            headers.insert("x-agenthub-metadata", HeaderValue::from_str(bad).unwrap());
+            let error = metadata(&headers).unwrap_err();
+            assert_eq!(error.param(), Some("x-agenthub-metadata"), "{bad}");
+        }
     }
 }
 

@@ -3,6 +3,11 @@
 //! passes the same compliance suite (`tests/compliance.rs`).
 
 pub mod anthropic;
+pub mod azure;
+pub mod bedrock;
+pub mod cohere;
+pub mod gemini;
+pub mod mistral;
 pub mod openai;
 
 use serde_json::Value;
@@ -10,9 +15,15 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::model::{ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, StreamEvent};
 use crate::params::{ModelProfile, Provider, Translated};
+use crate::wire::eventstream::{self, EventStreamParser};
 use crate::wire::sse::{SseEvent, SseParser};
 
 pub use anthropic::AnthropicAdapter;
+pub use azure::AzureOpenAiAdapter;
+pub use bedrock::BedrockAdapter;
+pub use cohere::CohereAdapter;
+pub use gemini::GeminiAdapter;
+pub use mistral::MistralAdapter;
 pub use openai::OpenAiAdapter;
 
 /// One provider's protocol, as the router drives it. Pure: the hub does the HTTP.
@@ -54,6 +65,11 @@ pub trait ProviderAdapter: Send + Sync {
             "{} models do not produce embeddings",
             self.provider()
         )))
+    }
+
+    /// How the provider frames a streamed answer.
+    fn framing(&self) -> Framing {
+        Framing::Sse
     }
 
     fn decode_embeddings(&self, _body: &[u8]) -> Result<EmbeddingsResponse> {
@@ -188,34 +204,72 @@ pub trait StreamDecoder: Send {
     /// The provider's stream ended: the events that complete it, or an error if it was cut
     /// short.
     fn finish(&mut self) -> Result<Vec<StreamEvent>>;
+
+    /// The framing of the stream this decoder reads, which [`ByteStreamDecoder::new`] parses.
+    fn framing(&self) -> Framing {
+        Framing::Sse
+    }
+}
+
+/// How a provider frames the events of a streamed answer on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// Server-sent events (`text/event-stream`).
+    #[default]
+    Sse,
+    /// The AWS event stream (`application/vnd.amazon.eventstream`, Bedrock): binary messages,
+    /// each given to the decoder as an event named by its `:event-type` (or
+    /// `:exception-type`) with the payload as data.
+    AwsEventStream,
+}
+
+enum FrameParser {
+    Sse(SseParser),
+    AwsEventStream(EventStreamParser),
 }
 
 /// A stream decoder fed with raw bytes, as they come off the connection.
 pub struct ByteStreamDecoder {
-    parser: SseParser,
+    parser: FrameParser,
     decoder: Box<dyn StreamDecoder>,
 }
 
 impl ByteStreamDecoder {
+    /// Parses the framing the decoder reads ([`StreamDecoder::framing`]).
     pub fn new(decoder: Box<dyn StreamDecoder>) -> Self {
-        Self {
-            parser: SseParser::new(),
-            decoder,
-        }
+        let parser = match decoder.framing() {
+            Framing::Sse => FrameParser::Sse(SseParser::new()),
+            Framing::AwsEventStream => FrameParser::AwsEventStream(EventStreamParser::new()),
+        };
+        Self { parser, decoder }
     }
 
     pub fn push(&mut self, bytes: &[u8]) -> Result<Vec<StreamEvent>> {
         let mut out = Vec::new();
-        for event in self.parser.push(bytes) {
-            out.extend(self.decoder.decode(&event)?);
+        match &mut self.parser {
+            FrameParser::Sse(parser) => {
+                for event in parser.push(bytes) {
+                    out.extend(self.decoder.decode(&event)?);
+                }
+            }
+            FrameParser::AwsEventStream(parser) => {
+                for message in parser.push(bytes)? {
+                    out.extend(self.decoder.decode(&eventstream::to_sse_event(&message)?)?);
+                }
+            }
         }
         Ok(out)
     }
 
     pub fn finish(&mut self) -> Result<Vec<StreamEvent>> {
         let mut out = Vec::new();
-        for event in self.parser.finish() {
-            out.extend(self.decoder.decode(&event)?);
+        match &mut self.parser {
+            FrameParser::Sse(parser) => {
+                for event in parser.finish() {
+                    out.extend(self.decoder.decode(&event)?);
+                }
+            }
+            FrameParser::AwsEventStream(parser) => parser.finish()?,
         }
         out.extend(self.decoder.finish()?);
         Ok(out)

@@ -182,7 +182,9 @@ pub(crate) fn decode_f32s(text: &str) -> Option<Vec<f32>> {
 // ---------------------------------------------------------------------------------------------
 // Request
 
-fn encode_request(
+/// The Chat Completions request for `request`, negotiated through `cx` (whose provider may be
+/// another Chat Completions dialect: Mistral builds on it).
+pub(crate) fn encode_request(
     request: &ChatRequest,
     cx: &mut Negotiation<'_>,
     flavor: Flavor,

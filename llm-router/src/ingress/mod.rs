@@ -4,6 +4,7 @@
 
 pub mod anthropic;
 pub mod openai;
+pub mod responses;
 
 use agenthub_policy::ErrorKind;
 use serde_json::Value;
@@ -15,6 +16,7 @@ use crate::wire::sse::SseEvent;
 
 pub use anthropic::AnthropicIngress;
 pub use openai::OpenAiIngress;
+pub use responses::ResponsesIngress;
 
 /// One client-facing API format.
 pub trait Ingress: Send + Sync {

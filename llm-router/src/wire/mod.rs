@@ -11,7 +11,13 @@
 //!   events are ignored, as both providers ask of their clients.
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
+pub mod eventstream;
+pub mod gemini;
+pub mod mistral;
 pub mod openai;
+pub mod responses;
 pub mod sse;
 
 use serde::de::DeserializeOwned;

@@ -5,7 +5,7 @@
 use agenthub_llm_router::Error;
 use agenthub_llm_router::adapters::{Call, Credential, Operation, ProviderOptions};
 use agenthub_llm_router::model::*;
-use agenthub_llm_router::params::{ModelProfile, Param, UnsupportedPolicy};
+use agenthub_llm_router::params::{ModelProfile, Param, Provider, UnsupportedPolicy};
 use agenthub_policy::ErrorKind;
 use serde_json::{Value, json};
 
@@ -56,8 +56,8 @@ fn response_translation() {
 fn streaming_translation() {
     for subject in subjects() {
         for (case, expected) in stream_cases() {
-            let fixture = format!("{}/stream_{case}.sse", subject.dir);
-            let bytes = read(&fixture);
+            let fixture = format!("{}/stream_{case}", subject.dir);
+            let bytes = stream_fixture(subject.dir, case);
             let whole = decode_stream(subject.adapter.as_ref(), &bytes, 0)
                 .unwrap_or_else(|e| panic!("{fixture}: {e}"));
             check_stream(&whole).unwrap_or_else(|e| panic!("{fixture}: {e}"));
@@ -96,8 +96,13 @@ fn streaming_translation() {
                     .iter()
                     .filter(|e| matches!(e, StreamEvent::ToolCallDelta { .. }))
                     .count();
+                // Gemini and Mistral send each call whole: one piece per call.
+                let expected = match subject.adapter.provider() {
+                    Provider::Gemini | Provider::Mistral => 2,
+                    _ => 7,
+                };
                 assert_eq!(
-                    pieces, 7,
+                    pieces, expected,
                     "{fixture}: argument pieces pass through as they come"
                 );
             }
@@ -108,8 +113,9 @@ fn streaming_translation() {
 #[test]
 fn errors_inside_a_stream_end_it() {
     for subject in subjects() {
-        let fixture = format!("{}/stream_error.sse", subject.dir);
-        let events = decode_stream(subject.adapter.as_ref(), &read(&fixture), 5)
+        let fixture = format!("{}/stream_error", subject.dir);
+        let bytes = stream_fixture(subject.dir, "error");
+        let events = decode_stream(subject.adapter.as_ref(), &bytes, 5)
             .unwrap_or_else(|e| panic!("{fixture}: {e}"));
         check_stream(&events).unwrap_or_else(|e| panic!("{fixture}: {e}"));
         let Some(StreamEvent::Error(error)) = events.last() else {
@@ -129,7 +135,7 @@ fn errors_inside_a_stream_end_it() {
 #[test]
 fn streams_cut_short_are_errors() {
     for subject in subjects() {
-        let bytes = read(&format!("{}/stream_text.sse", subject.dir));
+        let bytes = stream_fixture(subject.dir, "text");
         let cut = &bytes[..bytes.len() / 2];
         let error = decode_stream(subject.adapter.as_ref(), cut, 0).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::UpstreamFailed, "{}", subject.name);
@@ -149,150 +155,428 @@ fn malformed_answers_are_upstream_failures() {
     }
 }
 
-/// One error case: the status, each provider's body, and the classification every adapter
-/// must reach.
+/// One provider's error answer in an [`ErrorCase`].
+struct Answer {
+    /// The fixture directory of the protocol that answers this way ([`Subject::dir`]).
+    dir: &'static str,
+    status: u16,
+    body: &'static str,
+    /// The parameter the provider names, passed on to the caller.
+    param: Option<&'static str>,
+    /// The provider's own words the caller sees (for the caller's own mistakes).
+    words: Option<&'static str>,
+}
+
+const fn answer(dir: &'static str, status: u16, body: &'static str) -> Answer {
+    Answer {
+        dir,
+        status,
+        body,
+        param: None,
+        words: None,
+    }
+}
+
+/// One error case: each protocol's answer, and the classification every adapter must reach.
 struct ErrorCase {
     name: &'static str,
-    openai: (u16, &'static str),
-    anthropic: (u16, &'static str),
+    answers: Vec<Answer>,
     kind: ErrorKind,
     retryable: bool,
     /// Text the caller's message must contain; `None`: the provider's words must not appear.
     shows: Option<&'static str>,
-    /// The parameter the provider names, passed on (OpenAI, Anthropic).
-    param: (Option<&'static str>, Option<&'static str>),
 }
 
 fn error_cases() -> Vec<ErrorCase> {
     vec![
         ErrorCase {
             name: "invalid request",
-            openai: (
-                400,
-                r#"{"error": {"message": "Invalid 'messages[1].content': string too long.", "type": "invalid_request_error", "param": "messages[1].content", "code": "string_above_max_length"}}"#,
-            ),
-            anthropic: (
-                400,
-                r#"{"type": "error", "error": {"type": "invalid_request_error", "message": "messages.1.content: string too long."}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"}"#,
-            ),
+            answers: vec![
+                Answer {
+                    param: Some("messages[1].content"),
+                    words: Some("string too long"),
+                    ..answer(
+                        "openai",
+                        400,
+                        r#"{"error": {"message": "Invalid 'messages[1].content': string too long.", "type": "invalid_request_error", "param": "messages[1].content", "code": "string_above_max_length"}}"#,
+                    )
+                },
+                Answer {
+                    words: Some("string too long"),
+                    ..answer(
+                        "anthropic",
+                        400,
+                        r#"{"type": "error", "error": {"type": "invalid_request_error", "message": "messages.1.content: string too long."}, "request_id": "req_011CSHoEeqs5C35K2UUqR7Fy"}"#,
+                    )
+                },
+                Answer {
+                    words: Some("contents.parts must not be empty"),
+                    ..answer(
+                        "gemini",
+                        400,
+                        r#"{"error": {"code": 400, "message": "* GenerateContentRequest.contents[1].parts: contents.parts must not be empty.\n", "status": "INVALID_ARGUMENT"}}"#,
+                    )
+                },
+                Answer {
+                    words: Some("must alternate between user and assistant roles"),
+                    ..answer(
+                        "bedrock",
+                        400,
+                        r#"{"message": "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again."}"#,
+                    )
+                },
+                // A validation failure (422), the details inside the message.
+                Answer {
+                    param: Some("messages[1].content"),
+                    words: Some(
+                        "messages[1].content: String should have at most 100000 characters",
+                    ),
+                    ..answer(
+                        "mistral",
+                        422,
+                        r#"{"object": "error", "message": {"detail": [{"type": "string_too_long", "loc": ["body", "messages", 1, "user", "content", "str"], "msg": "String should have at most 100000 characters", "input": "...", "ctx": {"max_length": 100000}}]}, "type": "invalid_request_error", "param": null, "code": null}"#,
+                    )
+                },
+                Answer {
+                    words: Some("temperature must be between 0 and 1.0 inclusive"),
+                    ..answer(
+                        "cohere",
+                        400,
+                        r#"{"id": "2ca8b3bd-7c3c-4a4b-9f0d-9f2c1b5c7e11", "message": "invalid request: temperature must be between 0 and 1.0 inclusive."}"#,
+                    )
+                },
+                Answer {
+                    param: Some("messages[1].content"),
+                    words: Some("string too long"),
+                    ..answer(
+                        "azure",
+                        400,
+                        r#"{"error": {"message": "Invalid 'messages[1].content': string too long. Expected a string with maximum length 1048576, but got a string with length 1500000 instead.", "type": "invalid_request_error", "param": "messages[1].content", "code": "string_above_max_length"}}"#,
+                    )
+                },
+            ],
             kind: ErrorKind::InvalidRequest,
             retryable: false,
-            shows: Some("string too long"),
-            param: (Some("messages[1].content"), None),
+            shows: Some("rejected the request"),
         },
         ErrorCase {
             name: "rejected credentials",
-            openai: (
-                401,
-                r#"{"error": {"message": "Incorrect API key provided: sk-proj-****abcd.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}"#,
-            ),
-            anthropic: (
-                401,
-                r#"{"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key sk-ant-****abcd"}}"#,
-            ),
+            answers: vec![
+                answer(
+                    "openai",
+                    401,
+                    r#"{"error": {"message": "Incorrect API key provided: sk-proj-****abcd.", "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}"#,
+                ),
+                answer(
+                    "anthropic",
+                    401,
+                    r#"{"type": "error", "error": {"type": "authentication_error", "message": "invalid x-api-key sk-ant-****abcd"}}"#,
+                ),
+                answer(
+                    "gemini",
+                    401,
+                    r#"{"error": {"code": 401, "message": "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.", "status": "UNAUTHENTICATED"}}"#,
+                ),
+                // AWS answers a credential it does not know with 403.
+                answer(
+                    "bedrock",
+                    403,
+                    r#"{"message": "The security token included in the request is invalid."}"#,
+                ),
+                answer(
+                    "mistral",
+                    401,
+                    r#"{"message": "Unauthorized", "request_id": "c61f2f15feca71626a990e3740f99245"}"#,
+                ),
+                answer(
+                    "cohere",
+                    401,
+                    r#"{"id": "0f3c6e4e-2b7a-4c1e-9d55-6f1b2a9c8d70", "message": "invalid api token"}"#,
+                ),
+                answer(
+                    "azure",
+                    401,
+                    r#"{"error": {"code": "401", "message": "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource."}}"#,
+                ),
+            ],
             kind: ErrorKind::UpstreamFailed,
             retryable: false,
             shows: None,
-            param: (None, None),
         },
         ErrorCase {
             name: "forbidden",
-            openai: (
-                403,
-                r#"{"error": {"message": "Project proj_abc does not have access to model gpt-4.1", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}"#,
-            ),
-            anthropic: (
-                403,
-                r#"{"type": "error", "error": {"type": "permission_error", "message": "Your API key does not have permission to use the specified resource."}}"#,
-            ),
+            answers: vec![
+                answer(
+                    "openai",
+                    403,
+                    r#"{"error": {"message": "Project proj_abc does not have access to model gpt-4.1", "type": "invalid_request_error", "param": null, "code": "model_not_found"}}"#,
+                ),
+                answer(
+                    "anthropic",
+                    403,
+                    r#"{"type": "error", "error": {"type": "permission_error", "message": "Your API key does not have permission to use the specified resource."}}"#,
+                ),
+                answer(
+                    "gemini",
+                    403,
+                    r#"{"error": {"code": 403, "message": "Permission denied on resource project proj_abc (or it may not exist).", "status": "PERMISSION_DENIED"}}"#,
+                ),
+                answer(
+                    "bedrock",
+                    403,
+                    r#"{"message": "You don't have access to the model with the specified model ID."}"#,
+                ),
+                answer(
+                    "mistral",
+                    403,
+                    r#"{"object": "error", "message": "This model is not available in your subscription tier", "type": "tier_not_allowed", "param": null, "code": "1910", "raw_status_code": 403}"#,
+                ),
+                answer(
+                    "cohere",
+                    403,
+                    r#"{"id": "5e0b7d1a-93f4-4d8e-a1c2-7b6e5f4d3c21", "message": "Permission denied: this API key cannot use the model command-a-03-2025."}"#,
+                ),
+                answer(
+                    "azure",
+                    403,
+                    r#"{"error": {"code": "AuthenticationTypeDisabled", "message": "Key based authentication is disabled for this resource."}}"#,
+                ),
+            ],
             kind: ErrorKind::UpstreamFailed,
             retryable: false,
             shows: None,
-            param: (None, None),
         },
         ErrorCase {
             name: "rate limited",
-            openai: (
-                429,
-                r#"{"error": {"message": "Rate limit reached for gpt-4.1 in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 1500.", "type": "tokens", "param": null, "code": "rate_limit_exceeded"}}"#,
-            ),
-            anthropic: (
-                429,
-                r#"{"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}}"#,
-            ),
+            answers: vec![
+                answer(
+                    "openai",
+                    429,
+                    r#"{"error": {"message": "Rate limit reached for gpt-4.1 in organization org-abc on tokens per min (TPM): Limit 30000, Used 29000, Requested 1500.", "type": "tokens", "param": null, "code": "rate_limit_exceeded"}}"#,
+                ),
+                answer(
+                    "anthropic",
+                    429,
+                    r#"{"type": "error", "error": {"type": "rate_limit_error", "message": "Number of request tokens has exceeded your per-minute rate limit"}}"#,
+                ),
+                answer(
+                    "gemini",
+                    429,
+                    r#"{"error": {"code": 429, "message": "Resource has been exhausted (e.g. check quota).", "status": "RESOURCE_EXHAUSTED"}}"#,
+                ),
+                answer(
+                    "bedrock",
+                    429,
+                    r#"{"message": "Too many requests, please wait before trying again."}"#,
+                ),
+                answer(
+                    "mistral",
+                    429,
+                    r#"{"message": "Requests rate limit exceeded", "request_id": "8d2f1c0b7a6e5d4c3b2a19f8e7d6c5b4"}"#,
+                ),
+                answer(
+                    "cohere",
+                    429,
+                    r#"{"id": "9b1e4c7d-3a2f-4e6b-8c5d-1f0a9e8d7c6b", "message": "You are past the per minute request limit, please wait and try again later."}"#,
+                ),
+                answer(
+                    "azure",
+                    429,
+                    r#"{"error": {"code": "429", "message": "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 6 seconds. Please go here: https://aka.ms/oai/quotaincrease if you would like to further increase the default rate limit."}}"#,
+                ),
+            ],
             kind: ErrorKind::RateLimited,
             retryable: true,
             shows: Some("rate limiting"),
-            param: (None, None),
         },
         ErrorCase {
             name: "server error",
-            openai: (
-                500,
-                r#"{"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}}"#,
-            ),
-            anthropic: (
-                500,
-                r#"{"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}"#,
-            ),
+            answers: vec![
+                answer(
+                    "openai",
+                    500,
+                    r#"{"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}}"#,
+                ),
+                answer(
+                    "anthropic",
+                    500,
+                    r#"{"type": "error", "error": {"type": "api_error", "message": "Internal server error"}}"#,
+                ),
+                answer(
+                    "gemini",
+                    500,
+                    r#"{"error": {"code": 500, "message": "Internal server error encountered.", "status": "INTERNAL"}}"#,
+                ),
+                answer(
+                    "bedrock",
+                    500,
+                    r#"{"message": "The system encountered an unexpected error during processing. Try your request again."}"#,
+                ),
+                answer(
+                    "mistral",
+                    500,
+                    r#"{"object": "error", "message": "Internal server error", "type": "internal_server_error", "param": null, "code": "3000"}"#,
+                ),
+                answer(
+                    "cohere",
+                    500,
+                    r#"{"id": "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", "message": "Internal server error, this has been reported to our developers"}"#,
+                ),
+                answer(
+                    "azure",
+                    500,
+                    r#"{"error": {"code": "InternalServerError", "message": "Backend returned unexpected response. Please contact Microsoft for help."}}"#,
+                ),
+            ],
             kind: ErrorKind::UpstreamFailed,
             retryable: true,
             shows: None,
-            param: (None, None),
         },
         ErrorCase {
             name: "overloaded",
-            openai: (
-                503,
-                r#"{"error": {"message": "The engine is currently overloaded, please try again later.", "type": "server_error", "param": null, "code": null}}"#,
-            ),
-            anthropic: (
-                529,
-                r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#,
-            ),
+            answers: vec![
+                answer(
+                    "openai",
+                    503,
+                    r#"{"error": {"message": "The engine is currently overloaded, please try again later.", "type": "server_error", "param": null, "code": null}}"#,
+                ),
+                answer(
+                    "anthropic",
+                    529,
+                    r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#,
+                ),
+                answer(
+                    "gemini",
+                    503,
+                    r#"{"error": {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}}"#,
+                ),
+                answer(
+                    "bedrock",
+                    503,
+                    r#"{"message": "The service isn't currently available. Try again later."}"#,
+                ),
+                answer(
+                    "mistral",
+                    503,
+                    r#"{"object": "error", "message": "Overloaded: service tier capacity exceeded for this model.", "type": "service_unavailable", "param": null, "code": "3505"}"#,
+                ),
+                answer(
+                    "cohere",
+                    503,
+                    r#"{"id": "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b", "message": "Overloaded: the service is unavailable, please try again later."}"#,
+                ),
+                answer(
+                    "azure",
+                    503,
+                    r#"{"error": {"code": "ServiceUnavailable", "message": "The service is temporarily unable to process your request. Please try again later."}}"#,
+                ),
+            ],
             kind: ErrorKind::UpstreamFailed,
             retryable: true,
             shows: None,
-            param: (None, None),
         },
         ErrorCase {
             name: "timeout",
-            openai: (
-                504,
-                "<html><body><h1>504 Gateway Time-out</h1></body></html>",
-            ),
-            anthropic: (
-                504,
-                r#"{"type": "error", "error": {"type": "timeout_error", "message": "Request timed out"}}"#,
-            ),
+            answers: vec![
+                answer(
+                    "openai",
+                    504,
+                    "<html><body><h1>504 Gateway Time-out</h1></body></html>",
+                ),
+                answer(
+                    "anthropic",
+                    504,
+                    r#"{"type": "error", "error": {"type": "timeout_error", "message": "Request timed out"}}"#,
+                ),
+                answer(
+                    "gemini",
+                    504,
+                    r#"{"error": {"code": 504, "message": "Deadline expired before operation could complete.", "status": "DEADLINE_EXCEEDED"}}"#,
+                ),
+                // ModelTimeoutException.
+                answer(
+                    "bedrock",
+                    408,
+                    r#"{"message": "Model has timed out in processing the request. Try your request again."}"#,
+                ),
+                answer(
+                    "mistral",
+                    504,
+                    "<html><body><h1>504 Gateway Time-out</h1></body></html>",
+                ),
+                answer(
+                    "cohere",
+                    504,
+                    r#"{"id": "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "message": "request timed out, please try again"}"#,
+                ),
+                answer(
+                    "azure",
+                    504,
+                    r#"{"error": {"code": "Timeout", "message": "The operation was timeout."}}"#,
+                ),
+            ],
             kind: ErrorKind::UpstreamTimeout,
             retryable: true,
             shows: None,
-            param: (None, None),
         },
         ErrorCase {
             name: "a proxy's page",
-            openai: (502, "<html><body>502 Bad Gateway</body></html>"),
-            anthropic: (502, "<html><body>502 Bad Gateway</body></html>"),
+            answers: [
+                "openai",
+                "anthropic",
+                "gemini",
+                "bedrock",
+                "mistral",
+                "cohere",
+                "azure",
+            ]
+            .map(|dir| answer(dir, 502, "<html><body>502 Bad Gateway</body></html>"))
+            .into(),
             kind: ErrorKind::UpstreamFailed,
             retryable: true,
             shows: None,
-            param: (None, None),
         },
         ErrorCase {
             name: "prompt too large",
-            openai: (
-                413,
-                r#"{"error": {"message": "Request too large", "type": "invalid_request_error", "param": null, "code": null}}"#,
-            ),
-            anthropic: (
-                413,
-                r#"{"type": "error", "error": {"type": "request_too_large", "message": "Request exceeds the maximum allowed number of bytes."}}"#,
-            ),
+            answers: vec![
+                answer(
+                    "openai",
+                    413,
+                    r#"{"error": {"message": "Request too large", "type": "invalid_request_error", "param": null, "code": null}}"#,
+                ),
+                answer(
+                    "anthropic",
+                    413,
+                    r#"{"type": "error", "error": {"type": "request_too_large", "message": "Request exceeds the maximum allowed number of bytes."}}"#,
+                ),
+                // Google's front end answers a body over its limit with an HTML page.
+                answer(
+                    "gemini",
+                    413,
+                    "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <title>Error 413 (Request Entity Too Large)!!1</title>\n  <p><b>413.</b> <ins>That\u{2019}s an error.</ins>\n  <p>Your client issued a request that was too large.\n  <ins>That\u{2019}s all we know.</ins>",
+                ),
+                // An AWS front end refuses a body over its size limit before Bedrock reads it.
+                answer("bedrock", 413, r#"{"message": "Request Entity Too Large"}"#),
+                answer(
+                    "mistral",
+                    413,
+                    r#"{"object": "error", "message": "Request Entity Too Large", "type": "invalid_request_error", "param": null, "code": null}"#,
+                ),
+                answer(
+                    "cohere",
+                    413,
+                    r#"{"id": "6f5e4d3c-2b1a-4098-8f7e-6d5c4b3a2918", "message": "request entity too large"}"#,
+                ),
+                // Azure API Management's own error shape.
+                answer(
+                    "azure",
+                    413,
+                    r#"{"statusCode": 413, "message": "Request entity too large"}"#,
+                ),
+            ],
             kind: ErrorKind::PayloadTooLarge,
             retryable: false,
             shows: Some("rejected the request"),
-            param: (None, None),
         },
     ]
 }
@@ -301,28 +585,41 @@ fn error_cases() -> Vec<ErrorCase> {
 fn error_mapping() {
     for subject in subjects() {
         for case in error_cases() {
-            let ((status, body), param) = match subject.meta.model {
-                m if m == OPENAI.model => (case.openai, case.param.0),
-                _ => (case.anthropic, case.param.1),
-            };
-            let error = subject.adapter.decode_error(status, body.as_bytes());
             let at = format!("{} {}", subject.name, case.name);
+            let answer = case
+                .answers
+                .iter()
+                .find(|a| a.dir == subject.dir)
+                .unwrap_or_else(|| panic!("{at}: no answer for {}", subject.dir));
+            let error = subject
+                .adapter
+                .decode_error(answer.status, answer.body.as_bytes());
             assert_eq!(error.kind(), case.kind, "{at}");
             assert_eq!(error.is_retryable(), case.retryable, "{at}");
-            assert_eq!(error.param(), param, "{at}");
+            assert_eq!(error.param(), answer.param, "{at}");
             assert_eq!(
                 error.provider_error().map(|e| e.status),
-                Some(status),
+                Some(answer.status),
                 "{at}"
             );
             let public = error.public_message();
             match case.shows {
                 Some(text) => assert!(public.contains(text), "{at}: {public}"),
                 None => {
-                    for secret in ["sk-", "proj_", "Internal server error", "Overloaded"] {
+                    for secret in [
+                        "sk-",
+                        "proj_",
+                        "Internal server error",
+                        "Overloaded",
+                        "Permission denied",
+                        "authentication credentials",
+                    ] {
                         assert!(!public.contains(secret), "{at}: {public}");
                     }
                 }
+            }
+            if let Some(words) = answer.words {
+                assert!(public.contains(words), "{at}: {public}");
             }
         }
     }
@@ -354,6 +651,10 @@ struct PolicyCase {
     profile: fn(&mut ModelProfile),
     openai: &'static [&'static str],
     anthropic: &'static [&'static str],
+    gemini: &'static [&'static str],
+    bedrock: &'static [&'static str],
+    cohere: &'static [&'static str],
+    mistral: &'static [&'static str],
 }
 
 fn nothing(_: &mut ModelProfile) {}
@@ -366,6 +667,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &[],
             anthropic: &[],
+            gemini: &[],
+            bedrock: &[],
+            cohere: &[],
+            mistral: &[],
         },
         PolicyCase {
             name: "several choices",
@@ -373,6 +678,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &[],
             anthropic: &["n"],
+            gemini: &[],
+            bedrock: &["n"],
+            cohere: &["n"],
+            mistral: &[],
         },
         PolicyCase {
             name: "one choice needs no support",
@@ -380,6 +689,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &[],
             anthropic: &[],
+            gemini: &[],
+            bedrock: &[],
+            cohere: &[],
+            mistral: &[],
         },
         PolicyCase {
             name: "logprobs, seed, penalties, logit bias",
@@ -401,6 +714,16 @@ fn policy_cases() -> Vec<PolicyCase> {
                 "seed",
                 "logprobs",
             ],
+            gemini: &["logit_bias"],
+            bedrock: &[
+                "frequency_penalty",
+                "presence_penalty",
+                "logit_bias",
+                "seed",
+                "logprobs",
+            ],
+            cohere: &["logit_bias", "logprobs"],
+            mistral: &["logit_bias", "logprobs"],
         },
         PolicyCase {
             name: "top_k",
@@ -408,6 +731,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &["top_k"],
             anthropic: &[],
+            gemini: &[],
+            bedrock: &[],
+            cohere: &[],
+            mistral: &["top_k"],
         },
         PolicyCase {
             name: "temperature above Anthropic's range",
@@ -415,6 +742,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &[],
             anthropic: &["temperature"],
+            gemini: &[],
+            bedrock: &["temperature"],
+            cohere: &["temperature"],
+            mistral: &[],
         },
         PolicyCase {
             name: "JSON mode",
@@ -422,6 +753,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &[],
             anthropic: &["response_format"],
+            gemini: &[],
+            bedrock: &["response_format"],
+            cohere: &[],
+            mistral: &[],
         },
         PolicyCase {
             name: "JSON schema on a model without structured outputs",
@@ -429,6 +764,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: |p| p.structured_outputs = false,
             openai: &[],
             anthropic: &["response_format"],
+            gemini: &[],
+            bedrock: &["response_format"],
+            cohere: &[],
+            mistral: &[],
         },
         PolicyCase {
             name: "six stop sequences",
@@ -436,10 +775,23 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &["stop"],
             anthropic: &[],
+            gemini: &["stop"],
+            bedrock: &[],
+            cohere: &["stop"],
+            mistral: &[],
         },
         PolicyCase {
             name: "a failed tool result with an image",
             edit: |r| {
+                r.messages.push(Message::Assistant {
+                    content: Vec::new(),
+                    tool_calls: vec![ToolCall {
+                        id: "call_1".into(),
+                        name: "render".into(),
+                        arguments: "{}".into(),
+                    }],
+                    name: None,
+                });
                 r.messages.push(Message::Tool {
                     tool_call_id: "call_1".into(),
                     content: vec![
@@ -455,6 +807,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &["tool_result.is_error", "tool_result.content"],
             anthropic: &[],
+            gemini: &["tool_result.content"],
+            bedrock: &["messages[2].content[1]"],
+            cohere: &["tool_result.is_error", "tool_result.content"],
+            mistral: &["tool_result.is_error", "tool_result.content"],
         },
         PolicyCase {
             name: "a named participant",
@@ -467,6 +823,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: nothing,
             openai: &[],
             anthropic: &["messages[].name"],
+            gemini: &["messages[].name"],
+            bedrock: &["messages[].name"],
+            cohere: &["messages[].name"],
+            mistral: &["messages[].name"],
         },
         PolicyCase {
             name: "a model that takes no temperature",
@@ -474,6 +834,10 @@ fn policy_cases() -> Vec<PolicyCase> {
             profile: |p| p.unsupported = vec![Param::Temperature],
             openai: &["temperature"],
             anthropic: &["temperature"],
+            gemini: &["temperature"],
+            bedrock: &["temperature"],
+            cohere: &["temperature"],
+            mistral: &["temperature"],
         },
     ]
 }
@@ -495,10 +859,13 @@ fn unsupported_parameter_policy() {
             (case.edit)(&mut request);
             let mut profile = subject.profile.clone();
             (case.profile)(&mut profile);
-            let expected = if subject.meta.model == OPENAI.model {
-                case.openai
-            } else {
-                case.anthropic
+            let expected = match subject.adapter.provider() {
+                Provider::OpenAi => case.openai,
+                Provider::Anthropic => case.anthropic,
+                Provider::Gemini => case.gemini,
+                Provider::Bedrock => case.bedrock,
+                Provider::Cohere => case.cohere,
+                Provider::Mistral => case.mistral,
             };
             let at = format!("{} {}", subject.name, case.name);
 
@@ -510,8 +877,10 @@ fn unsupported_parameter_policy() {
             // Dropped parameters are not sent.
             let body = dropped.value.as_object().unwrap();
             for param in expected {
-                let changed_not_dropped = ["stop", "temperature"].contains(param)
-                    && !profile.unsupported.contains(&Param::Temperature);
+                let changed_not_dropped = (["stop", "temperature"].contains(param)
+                    && !profile.unsupported.contains(&Param::Temperature))
+                    // Cohere keeps the log probabilities, without the alternatives.
+                    || (subject.adapter.provider() == Provider::Cohere && *param == "logprobs");
                 if !param.contains('.') && !param.contains('[') && !changed_not_dropped {
                     assert!(!body.contains_key(*param), "{at}: {param} was sent");
                 }
@@ -593,7 +962,7 @@ fn invalid_tool_call_arguments_are_named() {
         let result = subject.adapter.encode_request(&request, &subject.profile);
         match subject.name {
             // OpenAI takes arguments as text, valid or not, as it gives them.
-            "openai" | "openai-compatible" => {
+            "openai" | "openai-compatible" | "azure" => {
                 result.unwrap();
             }
             _ => {
@@ -624,15 +993,56 @@ fn embeddings() {
                     .adapter
                     .encode_embeddings(&request, &profile)
                     .unwrap();
-                assert_eq!(
-                    body,
-                    json!({"input": ["hello", "world"], "model": "text-embedding-3-small", "encoding_format": "float", "dimensions": 256})
-                );
-                let answer = br#"{"object": "list", "data": [{"object": "embedding", "embedding": [0.0023064255, -0.009327292], "index": 0}, {"object": "embedding", "embedding": "AAAAPwAAgL8=", "index": 1}], "model": "text-embedding-3-small", "usage": {"prompt_tokens": 2, "total_tokens": 2}}"#;
+                // Each protocol's request, and an answer with the same two vectors.
+                let (expected, answer): (Value, &[u8]) = match subject.adapter.provider() {
+                    Provider::Mistral => (
+                        json!({"input": ["hello", "world"], "model": "text-embedding-3-small", "encoding_format": "float", "output_dimension": 256}),
+                        br#"{"id": "embd-aad6fc62b17349b192ef09225058bc45", "object": "list", "data": [{"object": "embedding", "embedding": [0.0023064255, -0.009327292], "index": 0}, {"object": "embedding", "embedding": [0.5, -1.0], "index": 1}], "model": "mistral-embed", "usage": {"prompt_tokens": 2, "total_tokens": 2, "completion_tokens": 0}}"#,
+                    ),
+                    // Vertex AI's text-embedding models answer `:predict`.
+                    Provider::Gemini if subject.name == "vertex" => (
+                        json!({"instances": [{"content": "hello"}, {"content": "world"}], "parameters": {"outputDimensionality": 256}}),
+                        br#"{"predictions": [{"embeddings": {"statistics": {"truncated": false, "token_count": 1}, "values": [0.0023064255, -0.009327292]}}, {"embeddings": {"statistics": {"truncated": false, "token_count": 1}, "values": [0.5, -1.0]}}], "metadata": {"billableCharacterCount": 10}}"#,
+                    ),
+                    Provider::Gemini => (
+                        json!({"requests": [
+                            {"model": "models/text-embedding-3-small", "content": {"parts": [{"text": "hello"}]}, "outputDimensionality": 256},
+                            {"model": "models/text-embedding-3-small", "content": {"parts": [{"text": "world"}]}, "outputDimensionality": 256}
+                        ]}),
+                        br#"{"embeddings": [{"values": [0.0023064255, -0.009327292]}, {"values": [0.5, -1.0]}]}"#,
+                    ),
+                    Provider::Cohere => (
+                        json!({"texts": ["hello", "world"], "model": "text-embedding-3-small", "input_type": "search_document", "embedding_types": ["float"], "output_dimension": 256}),
+                        br#"{"id": "da6e531f-54c6-4a73-bf92-f60566d8d753", "texts": ["hello", "world"], "embeddings": {"float": [[0.0023064255, -0.009327292], [0.5, -1.0]]}, "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": 2}}, "response_type": "embeddings_by_type"}"#,
+                    ),
+                    _ => (
+                        json!({"input": ["hello", "world"], "model": "text-embedding-3-small", "encoding_format": "float", "dimensions": 256}),
+                        br#"{"object": "list", "data": [{"object": "embedding", "embedding": [0.0023064255, -0.009327292], "index": 0}, {"object": "embedding", "embedding": "AAAAPwAAgL8=", "index": 1}], "model": "text-embedding-3-small", "usage": {"prompt_tokens": 2, "total_tokens": 2}}"#,
+                    ),
+                };
+                assert_eq!(body, expected, "{}", subject.name);
                 let decoded = subject.adapter.decode_embeddings(answer).unwrap();
                 assert_eq!(decoded.data[0].vector, [0.0023064255, -0.009327292]);
                 assert_eq!(decoded.data[1].vector, [0.5, -1.0]);
-                assert_eq!(decoded.usage.input_tokens, 2);
+                // The Gemini API does not count embedding tokens.
+                let tokens = if subject.name == "gemini" { 0 } else { 2 };
+                assert_eq!(decoded.usage.input_tokens, tokens, "{}", subject.name);
+                // Text-only protocols refuse token arrays, naming the input.
+                if matches!(
+                    subject.adapter.provider(),
+                    Provider::Mistral | Provider::Cohere | Provider::Gemini
+                ) {
+                    let tokens = EmbeddingsRequest {
+                        input: EmbeddingInput::Tokens(vec![vec![15339, 1917]]),
+                        ..request.clone()
+                    };
+                    let error = subject
+                        .adapter
+                        .encode_embeddings(&tokens, &profile)
+                        .unwrap_err();
+                    assert_eq!(error.kind(), ErrorKind::InvalidRequest, "{}", subject.name);
+                    assert_eq!(error.param(), Some("input"), "{}", subject.name);
+                }
             }
             false => {
                 let error = subject
@@ -649,6 +1059,12 @@ fn embeddings() {
 #[test]
 fn upstream_requests() {
     let options = ProviderOptions::default();
+    // Vertex AI needs a project and a location.
+    let vertex = ProviderOptions {
+        project: Some("my-project".into()),
+        region: Some("us-central1".into()),
+        ..ProviderOptions::default()
+    };
     let key = Credential::ApiKey("sk-test".into());
     let call = |operation| Call {
         operation,
@@ -665,7 +1081,14 @@ fn upstream_requests() {
             Operation::Chat { stream: true },
             Operation::Embeddings,
         ] {
-            match subject.adapter.prepare(&call(operation), b"{}".to_vec()) {
+            let call = match subject.name {
+                "vertex" => Call {
+                    options: &vertex,
+                    ..call(operation)
+                },
+                _ => call(operation),
+            };
+            match subject.adapter.prepare(&call, b"{}".to_vec()) {
                 Ok(request) => {
                     assert_eq!(request.body, b"{}");
                     let mut headers = request.headers.clone();

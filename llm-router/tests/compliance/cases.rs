@@ -1,7 +1,10 @@
 //! The data every adapter and ingress is held to: one normalized expectation per case, whatever
 //! the provider.
 
-use agenthub_llm_router::adapters::{AnthropicAdapter, OpenAiAdapter, ProviderAdapter};
+use agenthub_llm_router::adapters::{
+    AnthropicAdapter, AzureOpenAiAdapter, BedrockAdapter, CohereAdapter, GeminiAdapter,
+    MistralAdapter, OpenAiAdapter, ProviderAdapter,
+};
 use agenthub_llm_router::ingress::{AnthropicIngress, Ingress, OpenAiIngress};
 use agenthub_llm_router::model::*;
 use agenthub_llm_router::params::ModelProfile;
@@ -31,6 +34,55 @@ pub const ANTHROPIC: Meta = Meta {
         "toolu_01A09q90qw90lq917835lq9",
         "toolu_01B3kd9s8f7g6h5j4k3l2m1n",
     ],
+};
+
+/// Azure OpenAI: OpenAI's answers with Azure's content-filter annotations.
+pub const AZURE: Meta = Meta {
+    id: "chatcmpl-BBQLsQ3XKY0ZUmXwpDsAlsJr5hEuL",
+    model: "gpt-4o-2024-11-20",
+    created: Some(1741569952),
+    tool_ids: [
+        "call_EWxH0mrXwqU8TrK0rWCQWxYp",
+        "call_6ciSi1aXcV1ZMsH1wgNi7RuU",
+    ],
+};
+
+/// Gemini answers give no time; tool-call ids are made up from the response id (the first
+/// carries the call's thought signature).
+pub const GEMINI: Meta = Meta {
+    id: "mDvXZ9jPH9mnz7IPqdHt6Qc",
+    model: "gemini-2.5-flash",
+    created: None,
+    tool_ids: [
+        "call_mDvXZ9jPH9mnz7IPqdHt6Qc_0_0__ts_Cs4BAdHtim9vfn7Qz-GkK3mB1xXo_4lYp0v2tR8",
+        "call_mDvXZ9jPH9mnz7IPqdHt6Qc_0_1",
+    ],
+};
+
+/// Converse answers have no id and do not name the model: the hub fills both in.
+pub const BEDROCK: Meta = Meta {
+    id: "",
+    model: "",
+    created: None,
+    tool_ids: [
+        "tooluse_kZJMlvQmRJ6eAyJE5GIl7Q",
+        "tooluse_Xr2MMa9bQmSd0V3k6dq1Fw",
+    ],
+};
+
+pub const MISTRAL: Meta = Meta {
+    id: "cmpl-e5cc70bb28c444948073e77776eb30ef",
+    model: "mistral-large-latest",
+    created: Some(1741569952),
+    tool_ids: ["D681PevKs", "Gk3yw5QeR"],
+};
+
+/// Cohere answers do not name the model nor say when: the hub fills both in.
+pub const COHERE: Meta = Meta {
+    id: "c14c80c3-18eb-4519-9460-6c92edd8cfb4",
+    model: "",
+    created: None,
+    tool_ids: ["get_weather_nsz5zm3w56q3", "get_weather_rpg0z5h8yyz2"],
 };
 
 fn answer(
@@ -230,6 +282,27 @@ pub fn anthropic_profile() -> ModelProfile {
     }
 }
 
+pub fn gemini_profile() -> ModelProfile {
+    ModelProfile::new(GEMINI.model)
+}
+
+/// Claude on Bedrock, through a cross-region inference profile.
+pub fn bedrock_profile() -> ModelProfile {
+    ModelProfile {
+        default_max_tokens: 8192,
+        structured_outputs: true,
+        ..ModelProfile::new("us.anthropic.claude-sonnet-4-5-20250929-v1:0")
+    }
+}
+
+pub fn mistral_profile() -> ModelProfile {
+    ModelProfile::new(MISTRAL.model)
+}
+
+pub fn cohere_profile() -> ModelProfile {
+    ModelProfile::new("command-a-03-2025")
+}
+
 /// A provider adapter under test.
 pub struct Subject {
     pub name: &'static str,
@@ -272,6 +345,68 @@ pub fn subjects() -> Vec<Subject> {
             profile: anthropic_profile(),
             meta: ANTHROPIC,
             rich_warnings: &["seed"],
+        },
+        // OpenAI's protocol through an Azure deployment: the same request body.
+        Subject {
+            name: "azure",
+            adapter: Box::new(AzureOpenAiAdapter::new()),
+            dir: "azure",
+            request_fixture: "openai/request_rich.json",
+            profile: openai_profile(),
+            meta: AZURE,
+            rich_warnings: &[],
+        },
+        Subject {
+            name: "gemini",
+            adapter: Box::new(GeminiAdapter::new()),
+            dir: "gemini",
+            request_fixture: "gemini/request_rich.json",
+            profile: gemini_profile(),
+            meta: GEMINI,
+            rich_warnings: &["user", "parallel_tool_calls"],
+        },
+        // The same protocol through Vertex AI: the same bodies, another URL and credential.
+        Subject {
+            name: "vertex",
+            adapter: Box::new(GeminiAdapter::vertex()),
+            dir: "gemini",
+            request_fixture: "gemini/request_rich.json",
+            profile: gemini_profile(),
+            meta: GEMINI,
+            rich_warnings: &["user", "parallel_tool_calls"],
+        },
+        Subject {
+            name: "bedrock",
+            adapter: Box::new(BedrockAdapter::new()),
+            dir: "bedrock",
+            request_fixture: "bedrock/request_rich.json",
+            profile: bedrock_profile(),
+            meta: BEDROCK,
+            rich_warnings: &[
+                "messages[1].content[1]",
+                "seed",
+                "user",
+                "response_format",
+                "parallel_tool_calls",
+            ],
+        },
+        Subject {
+            name: "mistral",
+            adapter: Box::new(MistralAdapter::new()),
+            dir: "mistral",
+            request_fixture: "mistral/request_rich.json",
+            profile: mistral_profile(),
+            meta: MISTRAL,
+            rich_warnings: &["user"],
+        },
+        Subject {
+            name: "cohere",
+            adapter: Box::new(CohereAdapter::new()),
+            dir: "cohere",
+            request_fixture: "cohere/request_rich.json",
+            profile: cohere_profile(),
+            meta: COHERE,
+            rich_warnings: &["user", "response_format", "parallel_tool_calls"],
         },
     ]
 }

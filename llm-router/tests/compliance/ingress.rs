@@ -193,6 +193,7 @@ fn through(subject: &IngressSubject, mut answer: ChatResponse) -> ChatResponse {
                 usage.cache_write_input_tokens = None;
             }
         }
+        other => panic!("no {other} ingress"),
     }
     answer
 }

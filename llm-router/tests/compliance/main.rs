@@ -11,5 +11,6 @@ mod cases;
 mod cross;
 mod docs;
 mod ingress;
+mod responses;
 mod roundtrip;
 mod support;

@@ -98,6 +98,40 @@ pub fn decode_stream(
     Ok(events)
 }
 
+/// A provider's stream fixture as the bytes on the wire: `stream_{case}.sse` as it is, or
+/// `stream_{case}.eventstream.jsonl` encoded in the AWS event stream framing (one message a
+/// line: `{"headers": [[name, string value], …], "payload": JSON}`, the payload sent as compact
+/// JSON text).
+pub fn stream_fixture(dir: &str, case: &str) -> Vec<u8> {
+    use agenthub_llm_router::wire::eventstream::{HeaderValue, Message};
+    let sse = format!("{dir}/stream_{case}.sse");
+    if path(&sse).exists() {
+        return read(&sse);
+    }
+    let rel = format!("{dir}/stream_{case}.eventstream.jsonl");
+    let text = String::from_utf8(read(&rel)).unwrap();
+    let mut bytes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{rel}:{n}: {e}"));
+        let headers = line["headers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{rel}:{n}: headers"))
+            .iter()
+            .map(|pair| {
+                let name = pair[0].as_str().unwrap().to_owned();
+                let value = HeaderValue::String(pair[1].as_str().unwrap().to_owned());
+                (name, value)
+            })
+            .collect();
+        let message = Message {
+            headers,
+            payload: line["payload"].to_string().into_bytes(),
+        };
+        bytes.extend(message.encode().unwrap());
+    }
+    bytes
+}
+
 pub fn accumulate(events: &[StreamEvent]) -> ChatResponse {
     let mut acc = StreamAccumulator::new();
     events.iter().for_each(|e| acc.push(e));
