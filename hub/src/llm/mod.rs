@@ -4,7 +4,9 @@
 //! the way in and out, the `x-agenthub-*` headers, and errors in the client's own format. The
 //! router crate does the rest: translation, routing, retries, fallbacks, cost.
 
+mod admission;
 mod guard;
+mod models;
 mod routes;
 
 use std::sync::Arc;

@@ -4,24 +4,19 @@
 //! encode in the client's format with the `x-agenthub-*` headers. Errors at any step answer in
 //! the client's format with the hub's one kind → status table.
 
-use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use agenthub_llm_router::Error as LlmError;
 use agenthub_llm_router::catalog::Route;
 use agenthub_llm_router::config::ModelKind;
 use agenthub_llm_router::engine::{CallContext, ChatAnswer, Failure, Served};
 use agenthub_llm_router::ingress::{AnthropicIngress, Ingress, OpenAiIngress, ResponsesIngress};
-use agenthub_llm_router::model::{
-    ChatRequest, ContentPart, Message, ModelInfo, StreamEvent, Usage,
-};
+use agenthub_llm_router::model::{ChatRequest, StreamEvent, Usage};
 use agenthub_llm_router::params::{Translated, Warning, warnings_header};
 use agenthub_llm_router::routing::RequestHints;
 use agenthub_policy::ErrorKind;
-use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
 use agenthub_policy::guardrails::Stage;
-use agenthub_policy::limits::{Admission, Timestamp, Usage as LimitUsage, Usd};
+use agenthub_policy::limits::{Usage as LimitUsage, Usd};
 use agenthub_policy::when::{Plane, RequestFacts};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -32,14 +27,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 
+use super::admission::{
+    admit, approx_tokens, estimate, guard_input, guard_output, guard_text, metadata, resolve,
+    session_key,
+};
 use super::guard::{OutputFilter, Settlement, cost_of};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, status_of};
 use crate::model::now_millis;
-
-/// The largest `x-agenthub-metadata` header accepted.
-const MAX_METADATA_BYTES: usize = 4096;
 
 pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -47,21 +43,21 @@ pub fn router(max_body_bytes: usize) -> Router<AppState> {
         .route("/v1/messages", post(messages))
         .route("/v1/responses", post(responses))
         .route("/v1/embeddings", post(embeddings))
-        .route("/v1/models", get(models))
-        .route("/v1/models/{*name}", get(model))
+        .route("/v1/models", get(super::models::models))
+        .route("/v1/models/{*name}", get(super::models::model))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
 /// The client format a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(super) enum Format {
     OpenAi,
     Anthropic,
     /// OpenAI's Responses API.
     Responses,
 }
 
-static OPENAI: OpenAiIngress = OpenAiIngress;
+pub(super) static OPENAI: OpenAiIngress = OpenAiIngress;
 static ANTHROPIC: AnthropicIngress = AnthropicIngress;
 static RESPONSES: ResponsesIngress = ResponsesIngress::new();
 
@@ -95,7 +91,7 @@ impl Format {
     }
 
     /// `error` in this format, with the hub's status and limit headers.
-    fn error(self, error: Error, extra: HeaderMap) -> Response {
+    pub(super) fn error(self, error: Error, extra: HeaderMap) -> Response {
         if error.kind() == ErrorKind::Internal {
             tracing::error!(error = %error, "internal error");
         }
@@ -468,318 +464,6 @@ async fn embeddings_call(
     Ok(out)
 }
 
-/// The models the caller may use (`invoke`), in configuration order: in Anthropic's format when
-/// the request carries `anthropic-version` (the Anthropic SDK always does), else OpenAI's.
-async fn models(
-    State(state): State<AppState>,
-    caller: Result<Caller, Error>,
-    headers: HeaderMap,
-) -> Response {
-    let format = listing_format(&headers);
-    let caller = match caller {
-        Ok(caller) => caller,
-        Err(error) => return format.error(error, HeaderMap::new()),
-    };
-    let catalog = state.governance.catalog();
-    let subjects = Subjects::of(&caller.identity);
-    let listed: Vec<ModelInfo> = catalog
-        .routes()
-        .filter(|route| may_invoke(&caller, &subjects, &route.name))
-        .map(|route| model_info(&catalog, route))
-        .collect();
-    let body = match format {
-        Format::OpenAi | Format::Responses => OPENAI.encode_models(&listed),
-        Format::Anthropic => serde_json::json!({
-            "data": listed.iter().map(anthropic_model).collect::<Vec<_>>(),
-            "has_more": false,
-            "first_id": listed.first().map(|m| m.id.as_str()),
-            "last_id": listed.last().map(|m| m.id.as_str()),
-        }),
-    };
-    axum::Json(body).into_response()
-}
-
-/// One model, if the caller may use it (404 otherwise, as for a model that does not exist).
-async fn model(
-    State(state): State<AppState>,
-    caller: Result<Caller, Error>,
-    headers: HeaderMap,
-    axum::extract::Path(name): axum::extract::Path<String>,
-) -> Response {
-    let format = listing_format(&headers);
-    let caller = match caller {
-        Ok(caller) => caller,
-        Err(error) => return format.error(error, HeaderMap::new()),
-    };
-    let catalog = state.governance.catalog();
-    let found = catalog
-        .route(&name)
-        .filter(|route| may_invoke(&caller, &Subjects::of(&caller.identity), &route.name));
-    let Some(route) = found else {
-        let error = Error::new(
-            ErrorKind::NotFound,
-            format!("the model \"{name}\" does not exist"),
-        )
-        .with_param("model");
-        return format.error(error, HeaderMap::new());
-    };
-    let info = model_info(&catalog, route);
-    let body = match format {
-        Format::OpenAi | Format::Responses => serde_json::json!({
-            "id": info.id, "object": "model", "created": info.created, "owned_by": info.owned_by,
-        }),
-        Format::Anthropic => anthropic_model(&info),
-    };
-    axum::Json(body).into_response()
-}
-
-fn listing_format(headers: &HeaderMap) -> Format {
-    if headers.contains_key("anthropic-version") {
-        Format::Anthropic
-    } else {
-        Format::OpenAi
-    }
-}
-
-fn model_info(catalog: &agenthub_llm_router::catalog::Catalog, route: &Route) -> ModelInfo {
-    ModelInfo {
-        id: route.name.clone(),
-        created: catalog.compiled_at(),
-        owned_by: match route.targets.as_slice() {
-            [(target, _)] if !route.is_virtual => target.provider.name.clone(),
-            _ => "agenthub".to_owned(),
-        },
-    }
-}
-
-fn anthropic_model(info: &ModelInfo) -> serde_json::Value {
-    serde_json::json!({
-        "type": "model",
-        "id": info.id,
-        "display_name": info.id,
-        "created_at": rfc3339(info.created),
-    })
-}
-
-/// Unix seconds as RFC 3339 UTC (`2025-02-19T00:00:00Z`).
-fn rfc3339(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rest = secs % 86_400;
-    // Civil from days (Howard Hinnant's algorithm), valid for the Unix era.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-fn may_invoke(caller: &Caller, subjects: &Subjects, model: &str) -> bool {
-    caller.authorizer.allows(
-        subjects,
-        &AuthzRequest {
-            resource: Resource::model(model),
-            action: Action::Invoke,
-            team: caller.identity.key_team.as_deref(),
-        },
-    )
-}
-
-/// The route for `model`, if the caller may invoke it: 404 for an unknown name, 403 for one
-/// the caller may not use, 400 for the wrong kind of model.
-fn resolve(
-    catalog: &agenthub_llm_router::catalog::Catalog,
-    caller: &Caller,
-    model: &str,
-    kind: ModelKind,
-) -> Result<Arc<Route>, Error> {
-    let route = catalog.route(model).ok_or_else(|| {
-        Error::new(
-            ErrorKind::NotFound,
-            format!("the model \"{model}\" does not exist"),
-        )
-        .with_param("model")
-    })?;
-    if !may_invoke(caller, &Subjects::of(&caller.identity), model) {
-        return Err(Error::new(
-            ErrorKind::Forbidden,
-            format!("you may not use the model \"{model}\""),
-        )
-        .with_param("model"));
-    }
-    if route.kind != kind {
-        let what = match route.kind {
-            ModelKind::Chat => "a chat model",
-            ModelKind::Embeddings => "an embeddings model",
-        };
-        return Err(Error::invalid_field(
-            "model",
-            format!("\"{model}\" is {what}"),
-        ));
-    }
-    Ok(route.clone())
-}
-
-/// `x-agenthub-metadata`: a JSON object of strings (numbers and booleans are taken as text),
-/// for rules and logs.
-fn metadata(headers: &HeaderMap) -> Result<BTreeMap<String, String>, Error> {
-    let Some(value) = headers.get("x-agenthub-metadata") else {
-        return Ok(BTreeMap::new());
-    };
-    let bad = |why: &str| Error::invalid_field("x-agenthub-metadata", why);
-    if value.len() > MAX_METADATA_BYTES {
-        return Err(bad("is larger than 4096 bytes"));
-    }
-    let parsed: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(value.as_bytes()).map_err(|_| bad("must be a JSON object"))?;
-    parsed
-        .into_iter()
-        .map(|(key, value)| match value {
-            serde_json::Value::String(text) => Ok((key, text)),
-            serde_json::Value::Number(n) => Ok((key, n.to_string())),
-            serde_json::Value::Bool(b) => Ok((key, b.to_string())),
-            _ => Err(bad("values must be strings, numbers or booleans")),
-        })
-        .collect()
-}
-
-fn session_key(route: &Route, headers: &HeaderMap) -> Option<String> {
-    let header = route.sticky_header.as_ref()?;
-    headers
-        .get(header)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// Runs the input guardrails over every text of the conversation, replacing redacted text.
-async fn guard_input(
-    state: &AppState,
-    request: &mut ChatRequest,
-    facts: &RequestFacts<'_>,
-) -> Result<(), Error> {
-    if !state.governance.inspects(Stage::Input, facts) {
-        return Ok(());
-    }
-    for (i, message) in request.messages.iter_mut().enumerate() {
-        let content = match message {
-            Message::System { content, .. }
-            | Message::User { content, .. }
-            | Message::Assistant { content, .. }
-            | Message::Tool { content, .. } => content,
-        };
-        for part in content.iter_mut() {
-            if let ContentPart::Text(text) = part {
-                guard_text(state, text, Stage::Input, facts, &format!("messages[{i}]")).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Runs the output guardrails over a complete answer's texts.
-async fn guard_output(
-    state: &AppState,
-    response: &mut agenthub_llm_router::model::ChatResponse,
-    facts: &RequestFacts<'_>,
-) -> Result<(), Error> {
-    if !state.governance.inspects(Stage::Output, facts) {
-        return Ok(());
-    }
-    for choice in &mut response.choices {
-        if let Some(text) = &mut choice.message.text {
-            guard_text(state, text, Stage::Output, facts, "choices").await?;
-        }
-    }
-    Ok(())
-}
-
-async fn guard_text(
-    state: &AppState,
-    text: &mut String,
-    stage: Stage,
-    facts: &RequestFacts<'_>,
-    param: &str,
-) -> Result<(), Error> {
-    let inspection = state.governance.inspect(text, stage, facts).await;
-    if let Some(reason) = inspection.blocked {
-        let what = match stage {
-            Stage::Input => "the request",
-            Stage::Output => "the answer",
-        };
-        return Err(Error::new(
-            ErrorKind::Forbidden,
-            format!("{what} was blocked by a guardrail: {reason}"),
-        )
-        .with_param(param.to_owned()));
-    }
-    if inspection.text != *text {
-        *text = inspection.text;
-    }
-    Ok(())
-}
-
-fn admit(
-    state: &AppState,
-    facts: &RequestFacts<'_>,
-    estimate: LimitUsage,
-) -> Result<Admission, Error> {
-    state
-        .governance
-        .admit(facts, estimate)
-        .map_err(|rejection| Error::limited(&rejection, Timestamp::from_unix_millis(now_millis())))
-}
-
-/// About four characters per token: the usual rule of thumb for English text with the
-/// providers' tokenizers; images count as a fixed amount.
-fn approx_tokens(text: &str) -> u64 {
-    (text.len() as u64).div_ceil(4)
-}
-
-/// The tokens and cost a request is admitted with: its prompt by the rule of thumb, plus its
-/// output limit (or the model's default one) — the most it can use.
-fn estimate(request: &ChatRequest, route: &Route) -> LimitUsage {
-    let mut input: u64 = 0;
-    for message in &request.messages {
-        for part in message.content() {
-            input += match part {
-                ContentPart::Text(text) => approx_tokens(text),
-                ContentPart::Image(_) => 800,
-            };
-        }
-        if let Message::Assistant { tool_calls, .. } = message {
-            input += tool_calls
-                .iter()
-                .map(|c| approx_tokens(&c.arguments))
-                .sum::<u64>();
-        }
-    }
-    let target = route.targets.first().map(|(t, _)| t);
-    let output = request
-        .max_output_tokens
-        .or(target.map(|t| t.profile.default_max_tokens))
-        .unwrap_or(0);
-    let usage = Usage {
-        input_tokens: u32::try_from(input).unwrap_or(u32::MAX),
-        output_tokens: output,
-        ..Usage::default()
-    };
-    let n = u64::from(request.n.unwrap_or(1).max(1));
-    let cost = cost_of(target.and_then(|t| t.price.as_ref()), &usage);
-    LimitUsage {
-        tokens: input + u64::from(output) * n,
-        cost: Usd::from_micros(cost.micros().saturating_mul(n)),
-    }
-}
-
 /// Every target failed: the error lists the attempts, and the path still goes in a header.
 fn failed(state: &AppState, route: &Route, failure: Failure) -> Refusal {
     let provider = failure
@@ -870,37 +554,6 @@ fn usage_headers(headers: &mut HeaderMap, usage: &Usage, cost: Usd) {
     );
     if let Some(cached) = usage.cached_input_tokens {
         put(headers, "x-agenthub-tokens-cached", &cached.to_string());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_739_923_200), "2025-02-19T00:00:00Z");
-        assert_eq!(rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
-    }
-
-    #[test]
-    fn metadata_is_a_small_object_of_scalars() {
-        let mut headers = HeaderMap::new();
-        assert!(metadata(&headers).unwrap().is_empty());
-        headers.insert(
-            "x-agenthub-metadata",
-            HeaderValue::from_static(r#"{"project":"x","n":2,"b":true}"#),
-        );
-        let found = metadata(&headers).unwrap();
-        assert_eq!(found["project"], "x");
-        assert_eq!(found["n"], "2");
-        assert_eq!(found["b"], "true");
-        for bad in [r#"["x"]"#, r#"{"a":{"b":1}}"#, "not json"] {
-            headers.insert("x-agenthub-metadata", HeaderValue::from_str(bad).unwrap());
-            let error = metadata(&headers).unwrap_err();
-            assert_eq!(error.param(), Some("x-agenthub-metadata"), "{bad}");
-        }
     }
 }
 

@@ -1,0 +1,247 @@
+//! What the hub decides around a model call: may the caller use the model, what the
+//! guardrails let through, and what the call is admitted with against rate limits and budgets.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use agenthub_llm_router::catalog::{Catalog, Route};
+use agenthub_llm_router::config::ModelKind;
+use agenthub_llm_router::model::{ChatRequest, ChatResponse, ContentPart, Message, Usage};
+use agenthub_policy::ErrorKind;
+use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
+use agenthub_policy::guardrails::Stage;
+use agenthub_policy::limits::{Admission, Timestamp, Usage as LimitUsage, Usd};
+use agenthub_policy::when::RequestFacts;
+use axum::http::HeaderMap;
+
+use super::guard::cost_of;
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::error::Error;
+use crate::model::now_millis;
+
+/// The largest `x-agenthub-metadata` header accepted.
+const MAX_METADATA_BYTES: usize = 4096;
+
+pub(super) fn may_invoke(caller: &Caller, subjects: &Subjects, model: &str) -> bool {
+    caller.authorizer.allows(
+        subjects,
+        &AuthzRequest {
+            resource: Resource::model(model),
+            action: Action::Invoke,
+            team: caller.identity.key_team.as_deref(),
+        },
+    )
+}
+
+/// The route for `model`, if the caller may invoke it: 404 for an unknown name, 403 for one
+/// the caller may not use, 400 for the wrong kind of model.
+pub(super) fn resolve(
+    catalog: &Catalog,
+    caller: &Caller,
+    model: &str,
+    kind: ModelKind,
+) -> Result<Arc<Route>, Error> {
+    let route = catalog.route(model).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotFound,
+            format!("the model \"{model}\" does not exist"),
+        )
+        .with_param("model")
+    })?;
+    if !may_invoke(caller, &Subjects::of(&caller.identity), model) {
+        return Err(Error::new(
+            ErrorKind::Forbidden,
+            format!("you may not use the model \"{model}\""),
+        )
+        .with_param("model"));
+    }
+    if route.kind != kind {
+        let what = match route.kind {
+            ModelKind::Chat => "a chat model",
+            ModelKind::Embeddings => "an embeddings model",
+        };
+        return Err(Error::invalid_field(
+            "model",
+            format!("\"{model}\" is {what}"),
+        ));
+    }
+    Ok(route.clone())
+}
+
+/// `x-agenthub-metadata`: a JSON object of strings (numbers and booleans are taken as text),
+/// for rules and logs.
+pub(super) fn metadata(headers: &HeaderMap) -> Result<BTreeMap<String, String>, Error> {
+    let Some(value) = headers.get("x-agenthub-metadata") else {
+        return Ok(BTreeMap::new());
+    };
+    let bad = |why: &str| Error::invalid_field("x-agenthub-metadata", why);
+    if value.len() > MAX_METADATA_BYTES {
+        return Err(bad("is larger than 4096 bytes"));
+    }
+    let parsed: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(value.as_bytes()).map_err(|_| bad("must be a JSON object"))?;
+    parsed
+        .into_iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(text) => Ok((key, text)),
+            serde_json::Value::Number(n) => Ok((key, n.to_string())),
+            serde_json::Value::Bool(b) => Ok((key, b.to_string())),
+            _ => Err(bad("values must be strings, numbers or booleans")),
+        })
+        .collect()
+}
+
+pub(super) fn session_key(route: &Route, headers: &HeaderMap) -> Option<String> {
+    let header = route.sticky_header.as_ref()?;
+    headers
+        .get(header)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Runs the input guardrails over every text of the conversation, replacing redacted text.
+pub(super) async fn guard_input(
+    state: &AppState,
+    request: &mut ChatRequest,
+    facts: &RequestFacts<'_>,
+) -> Result<(), Error> {
+    if !state.governance.inspects(Stage::Input, facts) {
+        return Ok(());
+    }
+    for (i, message) in request.messages.iter_mut().enumerate() {
+        let content = match message {
+            Message::System { content, .. }
+            | Message::User { content, .. }
+            | Message::Assistant { content, .. }
+            | Message::Tool { content, .. } => content,
+        };
+        for part in content.iter_mut() {
+            if let ContentPart::Text(text) = part {
+                guard_text(state, text, Stage::Input, facts, &format!("messages[{i}]")).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the output guardrails over a complete answer's texts.
+pub(super) async fn guard_output(
+    state: &AppState,
+    response: &mut ChatResponse,
+    facts: &RequestFacts<'_>,
+) -> Result<(), Error> {
+    if !state.governance.inspects(Stage::Output, facts) {
+        return Ok(());
+    }
+    for choice in &mut response.choices {
+        if let Some(text) = &mut choice.message.text {
+            guard_text(state, text, Stage::Output, facts, "choices").await?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) async fn guard_text(
+    state: &AppState,
+    text: &mut String,
+    stage: Stage,
+    facts: &RequestFacts<'_>,
+    param: &str,
+) -> Result<(), Error> {
+    let inspection = state.governance.inspect(text, stage, facts).await;
+    if let Some(reason) = inspection.blocked {
+        let what = match stage {
+            Stage::Input => "the request",
+            Stage::Output => "the answer",
+        };
+        return Err(Error::new(
+            ErrorKind::Forbidden,
+            format!("{what} was blocked by a guardrail: {reason}"),
+        )
+        .with_param(param.to_owned()));
+    }
+    if inspection.text != *text {
+        *text = inspection.text;
+    }
+    Ok(())
+}
+
+pub(super) fn admit(
+    state: &AppState,
+    facts: &RequestFacts<'_>,
+    estimate: LimitUsage,
+) -> Result<Admission, Error> {
+    state
+        .governance
+        .admit(facts, estimate)
+        .map_err(|rejection| Error::limited(&rejection, Timestamp::from_unix_millis(now_millis())))
+}
+
+/// About four characters per token: the usual rule of thumb for English text with the
+/// providers' tokenizers; images count as a fixed amount.
+pub(super) fn approx_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+/// The tokens and cost a request is admitted with: its prompt by the rule of thumb, plus its
+/// output limit (or the model's default one) — the most it can use.
+pub(super) fn estimate(request: &ChatRequest, route: &Route) -> LimitUsage {
+    let mut input: u64 = 0;
+    for message in &request.messages {
+        for part in message.content() {
+            input += match part {
+                ContentPart::Text(text) => approx_tokens(text),
+                ContentPart::Image(_) => 800,
+            };
+        }
+        if let Message::Assistant { tool_calls, .. } = message {
+            input += tool_calls
+                .iter()
+                .map(|c| approx_tokens(&c.arguments))
+                .sum::<u64>();
+        }
+    }
+    let target = route.targets.first().map(|(t, _)| t);
+    let output = request
+        .max_output_tokens
+        .or(target.map(|t| t.profile.default_max_tokens))
+        .unwrap_or(0);
+    let usage = Usage {
+        input_tokens: u32::try_from(input).unwrap_or(u32::MAX),
+        output_tokens: output,
+        ..Usage::default()
+    };
+    let n = u64::from(request.n.unwrap_or(1).max(1));
+    let cost = cost_of(target.and_then(|t| t.price.as_ref()), &usage);
+    LimitUsage {
+        tokens: input + u64::from(output) * n,
+        cost: Usd::from_micros(cost.micros().saturating_mul(n)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn metadata_is_a_small_object_of_scalars() {
+        let mut headers = HeaderMap::new();
+        assert!(metadata(&headers).unwrap().is_empty());
+        headers.insert(
+            "x-agenthub-metadata",
+            HeaderValue::from_static(r#"{"project":"x","n":2,"b":true}"#),
+        );
+        let found = metadata(&headers).unwrap();
+        assert_eq!(found["project"], "x");
+        assert_eq!(found["n"], "2");
+        assert_eq!(found["b"], "true");
+        for bad in [r#"["x"]"#, r#"{"a":{"b":1}}"#, "not json"] {
+            headers.insert("x-agenthub-metadata", HeaderValue::from_str(bad).unwrap());
+            let error = metadata(&headers).unwrap_err();
+            assert_eq!(error.param(), Some("x-agenthub-metadata"), "{bad}");
+        }
+    }
+}
