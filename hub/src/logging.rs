@@ -8,7 +8,13 @@ use tracing_subscriber::{EnvFilter, Layer, reload};
 use crate::config::LogFormat;
 
 /// Changes the live log filter.
-pub struct LogLevel(reload::Handle<EnvFilter, tracing_subscriber::Registry>);
+pub struct LogLevel {
+    filter: reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+}
+
+/// The log writer's thread: dropping this flushes what is queued, so it must outlive the last
+/// log line.
+pub struct LogWriter(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
 impl LogLevel {
     /// Applies `level` unless `RUST_LOG` is set, which always wins.
@@ -18,7 +24,7 @@ impl LogLevel {
         }
         match EnvFilter::builder().parse(level) {
             Ok(filter) => {
-                if self.0.reload(filter).is_ok() {
+                if self.filter.reload(filter).is_ok() {
                     tracing::info!(level, "log level changed");
                 }
             }
@@ -27,8 +33,18 @@ impl LogLevel {
     }
 }
 
-/// Installs the global subscriber writing to standard error.
-pub fn init(level: &str, format: LogFormat) -> LogLevel {
+/// How many log lines may wait for standard error; beyond that new ones are dropped (and
+/// counted) rather than making requests wait for a slow reader of the logs.
+const QUEUED_LINES: usize = 65_536;
+
+/// Installs the global subscriber writing to standard error through a bounded queue and its
+/// own thread, so that a request never waits on a log write.
+pub fn init(level: &str, format: LogFormat) -> (LogLevel, LogWriter) {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("agenthub-log")
+        .finish(std::io::stderr());
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::builder().parse(f).ok())
@@ -39,15 +55,13 @@ pub fn init(level: &str, format: LogFormat) -> LogLevel {
         });
     let (filter, handle) = reload::Layer::new(filter);
     let output = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed(),
     };
     // A subscriber may already be installed (tests); keep it.
@@ -55,5 +69,5 @@ pub fn init(level: &str, format: LogFormat) -> LogLevel {
         .with(filter)
         .with(output)
         .try_init();
-    LogLevel(handle)
+    (LogLevel { filter: handle }, LogWriter(guard))
 }

@@ -55,6 +55,9 @@ pub enum CredentialSpec {
         secret_access_key: SecretRef,
         session_token: Option<SecretRef>,
     },
+    /// A Google service account's JSON key file (Vertex AI): access tokens are minted from it
+    /// at call time and cached.
+    GoogleServiceAccount(SecretRef),
 }
 
 /// A provider account, ready to call.
@@ -240,14 +243,17 @@ fn provider_entry(config: &ProviderConfig, defaults: &Timeouts) -> Result<Provid
             }
         })
         .ok_or_else(|| "no base_url".to_owned())?;
-    let credential = match (&config.aws, &config.api_key) {
-        (Some(aws), _) => CredentialSpec::Aws {
+    let credential = match (&config.aws, &config.service_account, &config.api_key) {
+        (Some(aws), _, _) => CredentialSpec::Aws {
             access_key_id: SecretRef::parse(&aws.access_key_id),
             secret_access_key: SecretRef::parse(&aws.secret_access_key),
             session_token: aws.session_token.as_deref().map(SecretRef::parse),
         },
-        (None, Some(key)) => CredentialSpec::ApiKey(SecretRef::parse(key)),
-        (None, None) => CredentialSpec::None,
+        (None, Some(key_file), _) => {
+            CredentialSpec::GoogleServiceAccount(SecretRef::parse(key_file))
+        }
+        (None, None, Some(key)) => CredentialSpec::ApiKey(SecretRef::parse(key)),
+        (None, None, None) => CredentialSpec::None,
     };
     Ok(ProviderEntry {
         name: config.name.clone(),

@@ -200,9 +200,19 @@ pub struct ProviderConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     /// `secret:NAME` (a secret in the hub's encrypted store) or the key itself, usually
-    /// `${ENV_VAR}`. For Vertex AI: an OAuth access token.
+    /// `${ENV_VAR}`. For Vertex AI: an OAuth access token (short-lived; prefer
+    /// `service_account`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// Vertex AI only, instead of `api_key`: `secret:NAME`, a secret in the hub's store holding
+    /// a Google service account's JSON key file (as downloaded from the Cloud console: its
+    /// `client_email`, `private_key`, `private_key_id` and `token_uri` are used). The hub signs
+    /// a JWT with the key, exchanges it at `token_uri` for an access token (scope
+    /// `cloud-platform`), caches the token and renews it when less than five minutes are left.
+    /// Rotating the secret takes effect on the next call. The service account needs the Vertex
+    /// AI User role (`roles/aiplatform.user`) in the provider's `project`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
     /// AWS credentials (Bedrock); each value may be `secret:NAME`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws: Option<AwsCredentials>,
@@ -542,10 +552,37 @@ pub fn check_provider(provider: &ProviderConfig, err: &mut dyn FnMut(&str, Strin
         if provider.aws.is_some() {
             err("aws", "only bedrock providers use AWS credentials".into());
         }
-        if provider.api_key.is_none() && !kind.key_optional() {
-            err(
+        match (&provider.api_key, &provider.service_account) {
+            (Some(_), Some(_)) => err(
+                "service_account",
+                "set either api_key (an access token) or service_account, not both".into(),
+            ),
+            (None, None) if kind == ProviderKind::Vertex => err(
+                "service_account",
+                "vertex providers need a service_account (secret:NAME holding its JSON key \
+                 file) or an api_key (an access token)"
+                    .into(),
+            ),
+            (None, None) if !kind.key_optional() => err(
                 "api_key",
                 format!("a provider of kind {} needs an API key", kind.as_str()),
+            ),
+            _ => {}
+        }
+    }
+    if let Some(service_account) = &provider.service_account {
+        if kind != ProviderKind::Vertex {
+            err(
+                "service_account",
+                "only vertex providers use a Google service account".into(),
+            );
+        } else if check_secret_ref(service_account).is_err() {
+            // The key file is a private key: it lives in the encrypted secret store only.
+            err(
+                "service_account",
+                "must name a stored secret (secret:NAME) holding the service account's JSON \
+                 key file"
+                    .into(),
             );
         }
     }
@@ -572,6 +609,14 @@ pub fn check_provider(provider: &ProviderConfig, err: &mut dyn FnMut(&str, Strin
         check_timeouts("timeouts", timeouts, &mut |path, message| {
             err(path.trim_start_matches("timeouts."), message)
         });
+    }
+}
+
+/// `secret:NAME` with a name.
+fn check_secret_ref(value: &str) -> Result<&str, ()> {
+    match value.strip_prefix("secret:") {
+        Some(name) if !name.trim().is_empty() => Ok(name),
+        _ => Err(()),
     }
 }
 
@@ -636,6 +681,7 @@ mod tests {
             kind,
             base_url: None,
             api_key: Some("secret:key".into()),
+            service_account: None,
             aws: None,
             api_version: None,
             region: None,
@@ -723,6 +769,60 @@ mod tests {
                 "virtual_models[0].sticky.header",
             ],
             "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn vertex_takes_a_service_account_or_an_access_token() {
+        let paths = |provider: &ProviderConfig| {
+            let mut found = Vec::new();
+            check_provider(provider, &mut |field, message| {
+                found.push(format!("{field}: {message}"))
+            });
+            found
+        };
+        let mut vertex = provider("v", ProviderKind::Vertex);
+        vertex.region = Some("us-central1".into());
+        vertex.project = Some("my-project".into());
+        assert_eq!(paths(&vertex), Vec::<String>::new());
+        vertex.api_key = None;
+        vertex.service_account = Some("secret:vertex-sa".into());
+        assert_eq!(paths(&vertex), Vec::<String>::new());
+
+        vertex.api_key = Some("secret:token".into());
+        assert!(paths(&vertex)[0].starts_with("service_account: set either"));
+        vertex.api_key = None;
+        vertex.service_account = None;
+        assert!(paths(&vertex)[0].starts_with("service_account: vertex providers need"));
+        // A key file is a private key: never a literal value.
+        for literal in [r#"{"type": "service_account"}"#, "secret:", "secret: "] {
+            vertex.service_account = Some(literal.into());
+            assert_eq!(
+                paths(&vertex),
+                [
+                    "service_account: must name a stored secret (secret:NAME) holding the \
+                  service account's JSON key file"
+                ]
+            );
+        }
+
+        let mut openai = provider("o", ProviderKind::Openai);
+        openai.api_key = None;
+        openai.service_account = Some("secret:vertex-sa".into());
+        assert_eq!(
+            paths(&openai),
+            ["service_account: only vertex providers use a Google service account"]
+        );
+        // The field round-trips through the admin API's JSON.
+        let parsed: ProviderConfig = serde_json::from_value(serde_json::json!({
+            "name": "v", "kind": "vertex", "region": "us-central1", "project": "p",
+            "service_account": "secret:vertex-sa"
+        }))
+        .unwrap();
+        assert_eq!(parsed.service_account.as_deref(), Some("secret:vertex-sa"));
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap()["service_account"],
+            "secret:vertex-sa"
         );
     }
 

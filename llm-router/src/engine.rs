@@ -1,6 +1,10 @@
 //! Calls: a route's targets tried in the planned order, each with retries, timeouts and the
 //! circuit breaker, over HTTP. A streamed answer fails over only until its first event has been
 //! handed to the caller; after that a failure ends the stream with an error event.
+//!
+//! Credentials are read at call time. A Google service account (Vertex AI) is exchanged for an
+//! access token at its `token_uri` ([`crate::google_auth`]), cached per provider and renewed
+//! shortly before it expires.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -13,9 +17,10 @@ use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 use crate::adapters::{ByteStreamDecoder, Call, Credential, Operation, UpstreamRequest};
-use crate::catalog::{CredentialSpec, Route, SecretRef, Target};
+use crate::catalog::{CredentialSpec, ProviderEntry, Route, SecretRef, Target};
 use crate::config::LlmSettings;
 use crate::error::{Error, Result};
+use crate::google_auth::{self, KeyIdentity, ServiceAccountKey, TokenCache};
 use crate::model::{
     ChatRequest, ChatResponse, EmbeddingsRequest, EmbeddingsResponse, StreamEvent, Usage,
 };
@@ -26,6 +31,8 @@ use crate::routing::{Admit, FastDice, HealthBook, RequestHints, backoff, plan};
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 /// How much of an error body is read.
 const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// The longest a token endpoint may take to answer.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Reads the credentials stored in the hub's secret store, at call time.
 pub trait Secrets: Send + Sync {
@@ -119,12 +126,13 @@ pub struct CallContext<'a> {
     pub hints: RequestHints<'a>,
 }
 
-/// Sends calls; shared by all requests. Keeps the HTTP clients (one per connect timeout) and
-/// every target's health.
+/// Sends calls; shared by all requests. Keeps the HTTP clients (one per connect timeout),
+/// every target's health and the Google access tokens minted from service accounts.
 pub struct Engine {
     make_client: ClientFactory,
     clients: RwLock<HashMap<Duration, reqwest::Client>>,
     health: Arc<HealthBook>,
+    google_tokens: TokenCache,
 }
 
 impl Engine {
@@ -133,6 +141,7 @@ impl Engine {
             make_client,
             clients: RwLock::new(HashMap::new()),
             health: Arc::new(HealthBook::new()),
+            google_tokens: TokenCache::new(),
         }
     }
 
@@ -359,7 +368,7 @@ impl Engine {
         body: Vec<u8>,
     ) -> Result<reqwest::Response> {
         let provider = &target.provider;
-        let credential = credential(&provider.credential, secrets)?;
+        let credential = self.credential(provider, secrets).await?;
         let call = Call {
             operation,
             base_url: &provider.base_url,
@@ -384,10 +393,114 @@ impl Engine {
         if status.is_success() {
             return Ok(response);
         }
+        // Some providers name the error in a header (Bedrock's `x-amzn-ErrorType`); reading the
+        // body consumes the response.
+        let headers = response.headers().clone();
         let body = read_body(response, MAX_ERROR_BYTES)
             .await
             .unwrap_or_default();
-        Err(provider.adapter.decode_error(status.as_u16(), &body))
+        if status == reqwest::StatusCode::UNAUTHORIZED
+            && matches!(provider.credential, CredentialSpec::GoogleServiceAccount(_))
+        {
+            // A token revoked before its time: the next call mints a new one.
+            self.google_tokens.forget(&provider.name);
+        }
+        Err(provider
+            .adapter
+            .decode_error_response(status.as_u16(), &headers, &body))
+    }
+
+    /// The credential to call `provider` with now: its secrets read (so that rotations apply
+    /// at once) and, for a Google service account, the cached access token or a new one.
+    pub async fn credential(
+        &self,
+        provider: &ProviderEntry,
+        secrets: &dyn Secrets,
+    ) -> Result<Credential> {
+        let read = |reference: &SecretRef| match reference {
+            SecretRef::Literal(value) => Ok(value.clone()),
+            SecretRef::Stored(name) => secrets.reveal(name).ok_or_else(|| {
+                Error::Setup(format!("the credential secret \"{name}\" does not exist"))
+            }),
+        };
+        Ok(match &provider.credential {
+            CredentialSpec::None => Credential::None,
+            CredentialSpec::ApiKey(key) => Credential::ApiKey(read(key)?),
+            CredentialSpec::Aws {
+                access_key_id,
+                secret_access_key,
+                session_token,
+            } => Credential::Aws {
+                access_key_id: read(access_key_id)?,
+                secret_access_key: read(secret_access_key)?,
+                session_token: session_token.as_ref().map(read).transpose()?,
+            },
+            CredentialSpec::GoogleServiceAccount(reference) => {
+                let key_file = read(reference)?;
+                let whose = match reference {
+                    SecretRef::Stored(name) => format!("the service account secret \"{name}\""),
+                    SecretRef::Literal(_) => "the service account key".to_owned(),
+                };
+                let token = self
+                    .google_tokens
+                    .token(
+                        &provider.name,
+                        KeyIdentity::of(&key_file),
+                        Instant::now(),
+                        || async {
+                            let key = ServiceAccountKey::parse(&key_file)
+                                .map_err(|problem| format!("{whose} {problem}"))?;
+                            self.google_token(provider, &key).await.map_err(|problem| {
+                                format!("service account {}: {problem}", key.client_email)
+                            })
+                        },
+                    )
+                    .await
+                    .map_err(Error::Setup)?;
+                Credential::ApiKey(token.to_string())
+            }
+        })
+    }
+
+    /// Exchanges a signed assertion for an access token at the key's `token_uri`; a failure
+    /// says what went wrong, not with which account.
+    async fn google_token(
+        &self,
+        provider: &ProviderEntry,
+        key: &ServiceAccountKey,
+    ) -> std::result::Result<google_auth::AccessToken, String> {
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let assertion = key
+            .assertion(now)
+            .map_err(|problem| format!("its key file {problem}"))?;
+        let endpoint = &key.token_uri;
+        let body = format!(
+            "grant_type={}&assertion={assertion}",
+            google_auth::GRANT_TYPE_FORM
+        );
+        let response = self
+            .client(provider.timeouts.connect)
+            .post(&key.token_uri)
+            .timeout(TOKEN_TIMEOUT.min(provider.timeouts.total))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "the token endpoint {endpoint} could not be reached ({})",
+                    transport(&e)
+                )
+            })?;
+        let status = response.status().as_u16();
+        let body = read_body(response, MAX_ERROR_BYTES)
+            .await
+            .map_err(|e| format!("the token endpoint {endpoint} did not answer in full ({e})"))?;
+        google_auth::read_token_answer(status, &body)
+            .map_err(|problem| format!("the token endpoint {endpoint} {problem}"))
     }
 
     /// Reads a stream until its first events, within the first-token timeout, and returns
@@ -536,28 +649,6 @@ fn tpot(elapsed: Duration, usage: Option<&Usage>) -> Option<Duration> {
         .map(|u| u.output_tokens)
         .filter(|t| *t > 0)
         .map(|tokens| elapsed / tokens)
-}
-
-fn credential(spec: &CredentialSpec, secrets: &dyn Secrets) -> Result<Credential> {
-    let read = |reference: &SecretRef| match reference {
-        SecretRef::Literal(value) => Ok(value.clone()),
-        SecretRef::Stored(name) => secrets.reveal(name).ok_or_else(|| {
-            Error::Setup(format!("the credential secret \"{name}\" does not exist"))
-        }),
-    };
-    Ok(match spec {
-        CredentialSpec::None => Credential::None,
-        CredentialSpec::ApiKey(key) => Credential::ApiKey(read(key)?),
-        CredentialSpec::Aws {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        } => Credential::Aws {
-            access_key_id: read(access_key_id)?,
-            secret_access_key: read(secret_access_key)?,
-            session_token: session_token.as_ref().map(read).transpose()?,
-        },
-    })
 }
 
 async fn read_body(response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {

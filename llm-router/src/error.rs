@@ -217,16 +217,25 @@ impl Error {
 /// | status | kind | retryable |
 /// |---|---|---|
 /// | 400, 422, other 4xx | `InvalidRequest` | no |
+/// | 400 `ServiceQuotaExceededException` (Bedrock: the account's quota) | `UpstreamFailed` | no: the hub's account, not the caller, is at fault |
 /// | 401, 403 (credentials), 402 (billing), 404 (model) | `UpstreamFailed` | no: the hub's configuration, not the caller, is at fault |
 /// | 408, 504 | `UpstreamTimeout` | yes |
 /// | 413 | `PayloadTooLarge` | no |
+/// | 424 (Bedrock `ModelErrorException`: the model failed) | `UpstreamFailed` | yes |
 /// | 429 | `RateLimited` | yes — but an exhausted quota (`insufficient_quota`) is `UpstreamFailed`, not retryable |
+/// | 499 (Cohere: the request was cancelled upstream) | `UpstreamFailed` | yes |
 /// | 409, 5xx, 529 (overloaded) | `UpstreamFailed` | yes |
+///
+/// A status retryable here is retried on the same target only when `llm.retry.on_status`
+/// lists it; otherwise the call falls back to the next target.
 pub fn classify(status: u16, code: Option<&str>) -> (ErrorKind, bool) {
     match status {
+        400 if code.is_some_and(|c| c.eq_ignore_ascii_case("ServiceQuotaExceededException")) => {
+            (ErrorKind::UpstreamFailed, false)
+        }
         401..=404 => (ErrorKind::UpstreamFailed, false),
         408 | 504 => (ErrorKind::UpstreamTimeout, true),
-        409 => (ErrorKind::UpstreamFailed, true),
+        409 | 424 | 499 => (ErrorKind::UpstreamFailed, true),
         413 => (ErrorKind::PayloadTooLarge, false),
         429 if matches!(code, Some("insufficient_quota" | "billing_error")) => {
             (ErrorKind::UpstreamFailed, false)
@@ -252,6 +261,28 @@ mod tests {
             (404, None, ErrorKind::UpstreamFailed, false),
             (408, None, ErrorKind::UpstreamTimeout, true),
             (413, None, ErrorKind::PayloadTooLarge, false),
+            (
+                400,
+                Some("ServiceQuotaExceededException"),
+                ErrorKind::UpstreamFailed,
+                false,
+            ),
+            (
+                400,
+                Some("ValidationException"),
+                ErrorKind::InvalidRequest,
+                false,
+            ),
+            (424, None, ErrorKind::UpstreamFailed, true),
+            (
+                424,
+                Some("ModelErrorException"),
+                ErrorKind::UpstreamFailed,
+                true,
+            ),
+            (499, None, ErrorKind::UpstreamFailed, true),
+            (409, None, ErrorKind::UpstreamFailed, true),
+            (418, None, ErrorKind::InvalidRequest, false),
             (429, None, ErrorKind::RateLimited, true),
             (
                 429,

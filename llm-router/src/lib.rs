@@ -1,8 +1,14 @@
-//! The agenthub LLM plane, first layer: the router's own request, answer and stream types
-//! ([`model`]), the providers' wire formats ([`wire`]), translation between them in both
-//! directions — client formats to and from the normalized types ([`ingress`]) and the
-//! normalized types to and from providers ([`adapters`]) — and the parameter normalization
-//! table ([`params`]). Pure: no I/O, no async, no clock. The hub does the HTTP.
+//! The agenthub LLM plane. Two layers:
+//!
+//! - **Translation**, pure (no I/O, no async, no clock): the router's own request, answer and
+//!   stream types ([`model`]), the providers' wire formats ([`wire`]), translation between them
+//!   in both directions — client formats to and from the normalized types ([`ingress`]) and
+//!   the normalized types to and from providers ([`adapters`]) — and the parameter
+//!   normalization table ([`params`]).
+//! - **Routing**, the runtime: the configuration ([`config`]) compiled into a [`catalog`],
+//!   the price table ([`pricing`]), target selection and health ([`routing`]), and the
+//!   [`engine`] that sends calls over HTTP with retries, timeouts and fallbacks. The hub
+//!   supplies identity, policy and credentials.
 //!
 //! A request's path through this crate:
 //!
@@ -19,6 +25,7 @@ pub mod catalog;
 pub mod config;
 pub mod engine;
 mod error;
+pub mod google_auth;
 pub mod ingress;
 pub mod model;
 pub mod params;

@@ -267,9 +267,10 @@ pub static PARAMS: &[ParamRow] = &[
         anthropic: Field::Native("top_p"),
         gemini: Field::Native("generationConfig.topP"),
         bedrock: Field::Native("inferenceConfig.topP"),
-        cohere: Field::Native("p"),
+        cohere: Field::Native("p (0.01–0.99)"),
         mistral: Field::Native("top_p"),
-        rule: "Same value (0–1).",
+        rule: "Same value (0–1). Cohere takes 0.01–0.99: a value outside it is clamped with a \
+               warning (drop) or rejected (reject).",
     },
     ParamRow {
         concept: "top-k sampling",
@@ -279,11 +280,14 @@ pub static PARAMS: &[ParamRow] = &[
         anthropic: Field::Native("top_k"),
         gemini: Field::Native("generationConfig.topK"),
         bedrock: Field::Native("additionalModelRequestFields.top_k"),
-        cohere: Field::Native("k"),
+        cohere: Field::Native("k (up to 500)"),
         mistral: Field::Unsupported,
-        rule: "Same value. Bedrock's Converse API has no top-k: it goes in the model's own \
-               fields, spelled as Anthropic's models take it; a Bedrock model that has no \
-               `top_k` lists it as unsupported in its profile.",
+        rule: "Same value. Cohere takes at most 500: a larger value is clamped with a warning \
+               (drop) or rejected (reject). Bedrock's Converse API has no top-k: it goes in the \
+               model's own fields, spelled as Anthropic's models take it, for Anthropic models and \
+               for model ids that do not name their vendor (such a model without `top_k` lists it \
+               as unsupported in its profile); for a model of another known vendor it is \
+               unsupported (dropped with a warning, or rejected).",
     },
     ParamRow {
         concept: "stop sequences",
@@ -397,7 +401,9 @@ pub static PARAMS: &[ParamRow] = &[
         bedrock: Field::Unsupported,
         cohere: Field::Native("response_format {type: json_object}"),
         mistral: Field::Native("response_format {type: json_object}"),
-        rule: "Anthropic and Bedrock's Converse API have no schema-less JSON mode.",
+        rule: "Anthropic and Bedrock's Converse API have no schema-less JSON mode. Cohere takes \
+               no `response_format` together with tools: with tools it is dropped with a warning \
+               (drop) or rejected (reject).",
     },
     ParamRow {
         concept: "JSON schema output",
@@ -409,12 +415,17 @@ pub static PARAMS: &[ParamRow] = &[
             "output_config.format {type: json_schema, schema}",
         ),
         gemini: Field::Native("generationConfig.responseMimeType + responseJsonSchema"),
-        bedrock: Field::Unsupported,
+        bedrock: Field::If(
+            Capability::StructuredOutputs,
+            "outputConfig.textFormat {type: json_schema, structure.jsonSchema}",
+        ),
         cohere: Field::Native("response_format {type: json_object, json_schema}"),
         mistral: Field::Native("response_format {type: json_schema, json_schema}"),
         rule: "The schema is passed unchanged. Anthropic has no schema name: ingress names it \
-               `response`. Anthropic honours it only on models whose profile sets \
-               `structured_outputs`. Cohere has no schema name either.",
+               `response`. Anthropic and Bedrock honour it only on models whose profile sets \
+               `structured_outputs`; Bedrock takes the schema as JSON text, with its name and \
+               description. Cohere has no schema name either, and takes no `response_format` \
+               together with tools (see JSON mode).",
     },
     ParamRow {
         concept: "tools",
@@ -441,10 +452,12 @@ pub static PARAMS: &[ParamRow] = &[
         openai: Field::Native("tools[].function.strict"),
         anthropic: Field::If(Capability::StructuredOutputs, "tools[].strict"),
         gemini: Field::Unsupported,
-        bedrock: Field::Unsupported,
+        bedrock: Field::If(Capability::StructuredOutputs, "toolSpec.strict"),
         cohere: Field::Native("strict_tools (all tools)"),
         mistral: Field::Native("tools[].function.strict"),
-        rule: "Same flag. Cohere's is one flag for all tools: set when any tool is strict.",
+        rule: "Same flag. Anthropic and Bedrock honour it only on models whose profile sets \
+               `structured_outputs`. Cohere's is one flag for all tools: set when any tool is \
+               strict.",
     },
     ParamRow {
         concept: "tool choice",
@@ -494,11 +507,12 @@ pub static PARAMS: &[ParamRow] = &[
         anthropic: Field::Native("image block {source: {type: url or base64}}"),
         gemini: Field::Native("inlineData {mimeType, data} / fileData {mimeType, fileUri} parts"),
         bedrock: Field::Native("image block {format, source.bytes} (no URLs)"),
-        cohere: Field::Native("image_url part {url}"),
-        mistral: Field::Native("image_url part"),
+        cohere: Field::Native("image_url part {url, detail}"),
+        mistral: Field::Native("image_url part {url, detail}"),
         rule: "A `data:<type>;base64,` URI ↔ a base64 source; other URLs ↔ a url source. \
-               `detail` is a hint only OpenAI has: dropped elsewhere without a warning. Bedrock \
-               takes inline bytes only: an image URL is rejected.",
+               `detail` is a hint OpenAI, Cohere and Mistral take: dropped elsewhere without a \
+               warning. Bedrock takes inline bytes only: an image URL is dropped with a warning \
+               (drop) or rejected (reject).",
     },
     ParamRow {
         concept: "tool results",
@@ -760,7 +774,7 @@ pub static USAGE_FIELDS: &[[&str; 7]] = &[
         "input_tokens + cache_read_input_tokens + cache_creation_input_tokens",
         "promptTokenCount + toolUsePromptTokenCount",
         "inputTokens + cacheReadInputTokens + cacheWriteInputTokens",
-        "usage.tokens.input_tokens (else usage.billed_units.input_tokens)",
+        "usage.billed_units.input_tokens (else usage.tokens.input_tokens)",
         "prompt_tokens",
     ],
     [
@@ -769,7 +783,7 @@ pub static USAGE_FIELDS: &[[&str; 7]] = &[
         "output_tokens",
         "candidatesTokenCount + thoughtsTokenCount",
         "outputTokens",
-        "usage.tokens.output_tokens (else usage.billed_units.output_tokens)",
+        "usage.billed_units.output_tokens (else usage.tokens.output_tokens)",
         "completion_tokens",
     ],
     [
@@ -778,7 +792,7 @@ pub static USAGE_FIELDS: &[[&str; 7]] = &[
         "cache_read_input_tokens",
         "cachedContentTokenCount",
         "cacheReadInputTokens",
-        "—",
+        "usage.cached_tokens",
         "—",
     ],
     [
@@ -1259,8 +1273,22 @@ mod tests {
             Param::Seed.field_of(Provider::Mistral),
             Field::Native("random_seed")
         );
-        assert_eq!(Param::TopP.field_of(Provider::Cohere), Field::Native("p"));
+        assert_eq!(
+            Param::TopP.field_of(Provider::Cohere),
+            Field::Native("p (0.01–0.99)")
+        );
         assert_eq!(Param::N.field_of(Provider::Bedrock), Field::Unsupported);
+        // Converse's structured outputs: only for models that have them.
+        for param in [Param::JsonSchema, Param::StrictTools] {
+            assert!(matches!(
+                param.field_of(Provider::Bedrock),
+                Field::If(Capability::StructuredOutputs, _)
+            ));
+        }
+        assert_eq!(
+            Param::JsonObject.field_of(Provider::Bedrock),
+            Field::Unsupported
+        );
         assert_eq!(Provider::Gemini.max_stop_sequences(), Some(5));
         assert_eq!(Provider::Mistral.max_temperature(), 1.5);
     }

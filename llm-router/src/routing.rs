@@ -25,8 +25,18 @@ struct HealthState {
     consecutive_failures: u32,
     /// While set and in the future, the breaker is open.
     open_until: Option<Instant>,
-    /// After the cooldown one trial call is let through; others wait for its outcome.
-    trial_in_flight: bool,
+    /// After the cooldown one trial call is let through; others wait for its outcome. A trial
+    /// that reports nothing within a cooldown (its caller went away) is given up, so that the
+    /// breaker cannot stay open for good.
+    trial_since: Option<Instant>,
+    cooldown: Duration,
+}
+
+impl HealthState {
+    fn trial_running(&self, now: Instant) -> bool {
+        self.trial_since
+            .is_some_and(|since| now.saturating_duration_since(since) < self.cooldown)
+    }
 }
 
 /// Whether a target may be called now.
@@ -78,9 +88,9 @@ impl HealthBook {
         match state.open_until {
             None => Admit::Yes,
             Some(until) if now < until => Admit::No,
-            Some(_) if state.trial_in_flight => Admit::No,
+            Some(_) if state.trial_running(now) => Admit::No,
             Some(_) => {
-                state.trial_in_flight = true;
+                state.trial_since = Some(now);
                 Admit::Trial
             }
         }
@@ -92,7 +102,7 @@ impl HealthBook {
         let state = lock(&state);
         match state.open_until {
             None => false,
-            Some(until) => now < until || state.trial_in_flight,
+            Some(until) => now < until || state.trial_running(now),
         }
     }
 
@@ -102,7 +112,7 @@ impl HealthBook {
         let mut state = lock(&state);
         state.consecutive_failures = 0;
         state.open_until = None;
-        state.trial_in_flight = false;
+        state.trial_since = None;
     }
 
     /// A call failed on the target's side: after `breaker.failures` in a row (or a failed
@@ -111,10 +121,10 @@ impl HealthBook {
         let state = self.state(target);
         let mut state = lock(&state);
         state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-        let trial_failed = state.trial_in_flight;
-        state.trial_in_flight = false;
+        let trial_failed = state.trial_since.take().is_some();
         if trial_failed || state.consecutive_failures >= breaker.failures {
             state.open_until = Some(now + breaker.cooldown);
+            state.cooldown = breaker.cooldown;
             true
         } else {
             false
@@ -125,7 +135,7 @@ impl HealthBook {
     /// a trial): let the next call be the trial.
     pub fn release(&self, target: &str) {
         let state = self.state(target);
-        lock(&state).trial_in_flight = false;
+        lock(&state).trial_since = None;
     }
 
     /// Records a latency sample: time to first token, and the time per output token after it
@@ -558,6 +568,28 @@ mod tests {
             !health.failure("a", &breaker, much_later),
             "the count restarted"
         );
+    }
+
+    #[test]
+    fn an_abandoned_trial_is_given_up_after_a_cooldown() {
+        let health = HealthBook::new();
+        let breaker = BreakerConfig {
+            failures: 1,
+            cooldown: Duration::from_secs(30),
+        };
+        let t0 = Instant::now();
+        assert!(health.failure("a", &breaker, t0));
+        let trial = t0 + Duration::from_secs(31);
+        assert_eq!(health.admit("a", trial), Admit::Trial);
+        // Its caller went away: nothing is reported.
+        assert_eq!(
+            health.admit("a", trial + Duration::from_secs(29)),
+            Admit::No
+        );
+        assert!(health.is_open("a", trial + Duration::from_secs(29)));
+        let next = trial + Duration::from_secs(31);
+        assert!(!health.is_open("a", next));
+        assert_eq!(health.admit("a", next), Admit::Trial);
     }
 
     #[test]

@@ -182,8 +182,11 @@ pub struct ProviderFields {
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
     /// The stored secret holding the API key (Vertex AI: an OAuth access token).
-    #[arg(long, value_name = "SECRET")]
+    #[arg(long, value_name = "SECRET", conflicts_with = "service_account_secret")]
     api_key_secret: Option<String>,
+    /// Vertex AI: the stored secret holding a Google service account's JSON key file.
+    #[arg(long, value_name = "SECRET")]
+    service_account_secret: Option<String>,
     /// Azure OpenAI `api-version`; Anthropic `anthropic-version`.
     #[arg(long, value_name = "V")]
     api_version: Option<String>,
@@ -320,9 +323,10 @@ fn target(value: &str) -> Result<(String, Option<u32>), String> {
 
 /// `secret:NAME` for a secret's name (given with or without the prefix).
 fn secret_ref(name: String) -> Value {
-    match name.strip_prefix("secret:") {
-        Some(_) => Value::String(name),
-        None => Value::String(format!("secret:{name}")),
+    if name.starts_with("secret:") {
+        Value::String(name)
+    } else {
+        Value::String(format!("secret:{name}"))
     }
 }
 
@@ -344,6 +348,11 @@ impl Fields for ProviderFields {
         put(&mut body, "kind", self.kind);
         put(&mut body, "base_url", self.base_url);
         put(&mut body, "api_key", self.api_key_secret.map(secret_ref));
+        put(
+            &mut body,
+            "service_account",
+            self.service_account_secret.map(secret_ref),
+        );
         if let (Some(id), Some(key)) = (
             self.aws_access_key_id_secret,
             self.aws_secret_access_key_secret,
@@ -436,7 +445,7 @@ fn body(
     name: Option<String>,
     fields: impl Fields,
     file: BodyFile,
-    noun: &str,
+    c: Collection,
 ) -> Result<Value, ClientError> {
     let Some(path) = file.file else {
         let mut body = Map::new();
@@ -445,7 +454,7 @@ fn body(
         return Ok(Value::Object(body));
     };
     let file = FileArg { file: path };
-    let mut body = read_document(&file, noun, "name: …, provider: …")?;
+    let mut body = read_document(&file, c.noun, c.example)?;
     let shown = file.file.display();
     match (name, body.get("name")) {
         (Some(name), None) => body["name"] = Value::String(name),
@@ -564,27 +573,38 @@ fn value_text(value: &Value) -> String {
     }
 }
 
-/// An entry: its name and source, its own fields, then `notes` (derived facts).
-fn entry_fields(r: &RuleView, notes: Vec<(&str, String)>) -> String {
+/// An entry: its name and source, its fields in `order` (then any others), and `notes`:
+/// derived values of fields the entry leaves out, e.g. the default `base_url`.
+fn entry_fields(r: &RuleView, order: &[&str], notes: Vec<(&str, String)>) -> String {
     let weighted = r.rule.get("strategy").and_then(Value::as_str) == Some("weight");
-    let own: Vec<(String, String)> = r
-        .rule
-        .iter()
-        .filter(|(k, _)| k.as_str() != "name")
-        .map(|(k, v)| {
-            let text = match k.as_str() {
-                "price" => {
-                    configured_price(&r.rule).map_or_else(|| value_text(v), |p| price_text(&p))
-                }
-                "targets" => targets_text(v, weighted),
-                _ => value_text(v),
+    let text = |key: &str, value: &Value| match key {
+        "price" => configured_price(&r.rule).map_or_else(|| value_text(value), |p| price_text(&p)),
+        "targets" => targets_text(value, weighted),
+        "sticky" => match value.get("header").and_then(Value::as_str) {
+            Some(header) => format!("by the {header} header"),
+            None => value_text(value),
+        },
+        _ => value_text(value),
+    };
+    let mut keys: Vec<&str> = order.to_vec();
+    keys.extend(
+        r.rule
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "name" && !order.contains(k)),
+    );
+    let own: Vec<(String, String)> = keys
+        .into_iter()
+        .filter_map(|key| {
+            let value = match r.rule.get(key) {
+                Some(value) => text(key, value),
+                None => notes.iter().find(|(k, _)| *k == key)?.1.clone(),
             };
-            (k.replace('_', " "), text)
+            Some((key.replace('_', " "), value))
         })
         .collect();
     let mut pairs: Vec<(&str, String)> = vec![("name", r.id.clone()), ("source", source(r))];
     pairs.extend(own.iter().map(|(k, v)| (k.as_str(), v.clone())));
-    pairs.extend(notes);
     pairs.push(("created", r.created_at.clone().unwrap_or_default()));
     pairs.push(("updated", r.updated_at.clone().unwrap_or_default()));
     fields(&pairs)
@@ -597,9 +617,9 @@ fn provider_notes(r: &RuleView) -> Vec<(&'static str, String)> {
     }
     match kind_of(r) {
         Some(kind) => match kind.default_base_url() {
-            Some(url) => vec![("base url", format!("{url} (the default)"))],
+            Some(url) => vec![("base_url", format!("{url} (the default)"))],
             None if matches!(kind, ProviderKind::Bedrock | ProviderKind::Vertex) => {
-                vec![("base url", "the region's endpoint (the default)".to_owned())]
+                vec![("base_url", "the region's endpoint (the default)".to_owned())]
             }
             None => Vec::new(),
         },
@@ -634,6 +654,9 @@ fn credential(rule: &Map<String, Value>) -> String {
             cell(aws.as_object().unwrap_or(&Map::new()), "access_key_id")
         );
     }
+    if let Some(Value::String(account)) = rule.get("service_account") {
+        return format!("service account {account}");
+    }
     cell(rule, "api_key")
 }
 
@@ -644,7 +667,11 @@ fn provider_table(providers: Vec<RuleView>) -> String {
             r.id.clone(),
             source(&r),
             cell(&r.rule, "kind"),
-            or_dash(r.rule.get("base_url").and_then(Value::as_str)),
+            r.rule
+                .get("base_url")
+                .and_then(Value::as_str)
+                .unwrap_or("(default)")
+                .to_owned(),
             credential(&r.rule),
         ]);
     }
@@ -712,23 +739,54 @@ fn virtual_model_table(virtual_models: Vec<RuleView>) -> String {
 struct Collection {
     path: &'static str,
     noun: &'static str,
-    /// Derived facts shown with an entry.
+    /// What a file holding one entry looks like, for messages.
+    example: &'static str,
+    /// The order an entry's fields are shown in.
+    order: &'static [&'static str],
+    /// Derived values of fields an entry leaves out.
     notes: fn(&RuleView) -> Vec<(&'static str, String)>,
 }
 
 const PROVIDERS: Collection = Collection {
     path: "/providers",
     noun: "provider",
+    example: "name: …, kind: …",
+    order: &[
+        "kind",
+        "base_url",
+        "api_key",
+        "service_account",
+        "aws",
+        "api_version",
+        "region",
+        "project",
+        "headers",
+        "timeouts",
+    ],
     notes: provider_notes,
 };
 const MODELS: Collection = Collection {
     path: "/models",
     noun: "model",
+    example: "name: …, provider: …",
+    order: &[
+        "provider",
+        "model",
+        "kind",
+        "price",
+        "context_window",
+        "max_output_tokens",
+        "structured_outputs",
+        "unsupported",
+        "on_unsupported",
+    ],
     notes: |_| Vec::new(),
 };
 const VIRTUAL_MODELS: Collection = Collection {
     path: "/virtual-models",
     noun: "virtual model",
+    example: "name: …, targets: […]",
+    order: &["strategy", "targets", "sticky"],
     notes: |_| Vec::new(),
 };
 
@@ -743,7 +801,7 @@ async fn write(client: &ClientArgs, c: Collection, name: Option<&str>, body: Val
             "{done} {} {}\n{}",
             c.noun,
             r.id,
-            entry_fields(&r, (c.notes)(&r))
+            entry_fields(&r, c.order, (c.notes)(&r))
         )
     })
     .await
@@ -755,7 +813,7 @@ async fn show_entry(client: &ClientArgs, c: Collection, name: &str) -> Outcome {
         Method::GET,
         &item(c.path, name),
         NO_BODY,
-        |r: RuleView| entry_fields(&r, (c.notes)(&r)),
+        |r: RuleView| entry_fields(&r, c.order, (c.notes)(&r)),
     )
     .await
 }
@@ -777,14 +835,14 @@ pub async fn providers(cmd: ProvidersCommand) -> Outcome {
             fields,
             file,
             client,
-        } => write(&client, c, None, body(name, fields, file, c.noun)?).await,
+        } => write(&client, c, None, body(name, fields, file, c)?).await,
         ProvidersCommand::Replace {
             name,
             fields,
             file,
             client,
         } => {
-            let body = body(Some(name.clone()), fields, file, c.noun)?;
+            let body = body(Some(name.clone()), fields, file, c)?;
             write(&client, c, Some(&name), body).await
         }
         ProvidersCommand::Remove { name, client } => remove(&client, c, &name).await,
@@ -837,7 +895,10 @@ pub async fn models(cmd: ModelsCommand) -> Outcome {
                 }
                 _ => None,
             };
-            print!("{}", entry_fields(&model, model_notes(&model, kind)));
+            print!(
+                "{}",
+                entry_fields(&model, c.order, model_notes(&model, kind))
+            );
             Ok(())
         }
         ModelsCommand::Add {
@@ -845,14 +906,14 @@ pub async fn models(cmd: ModelsCommand) -> Outcome {
             fields,
             file,
             client,
-        } => write(&client, c, None, body(name, fields, file, c.noun)?).await,
+        } => write(&client, c, None, body(name, fields, file, c)?).await,
         ModelsCommand::Replace {
             name,
             fields,
             file,
             client,
         } => {
-            let body = body(Some(name.clone()), fields, file, c.noun)?;
+            let body = body(Some(name.clone()), fields, file, c)?;
             write(&client, c, Some(&name), body).await
         }
         ModelsCommand::Remove { name, client } => remove(&client, c, &name).await,
@@ -871,14 +932,14 @@ pub async fn virtual_models(cmd: VirtualModelsCommand) -> Outcome {
             fields,
             file,
             client,
-        } => write(&client, c, None, body(name, fields, file, c.noun)?).await,
+        } => write(&client, c, None, body(name, fields, file, c)?).await,
         VirtualModelsCommand::Replace {
             name,
             fields,
             file,
             client,
         } => {
-            let body = body(Some(name.clone()), fields, file, c.noun)?;
+            let body = body(Some(name.clone()), fields, file, c)?;
             write(&client, c, Some(&name), body).await
         }
         VirtualModelsCommand::Remove { name, client } => remove(&client, c, &name).await,
@@ -930,7 +991,7 @@ mod tests {
             panic!("does not parse");
         };
         assert_eq!(
-            body(name, fields, file, "model").unwrap(),
+            body(name, fields, file, MODELS).unwrap(),
             json!({
                 "name": "gpt-4o", "provider": "openai", "model": "gpt-4o-2024-08-06",
                 "price": {"input": 2.5, "output": 10.0}, "structured_outputs": true,
@@ -960,11 +1021,39 @@ mod tests {
             panic!("does not parse");
         };
         assert_eq!(
-            body(name, fields, file, "provider").unwrap(),
+            body(name, fields, file, PROVIDERS).unwrap(),
             json!({
                 "name": "br", "kind": "bedrock", "region": "us-east-1",
                 "aws": {"access_key_id": "secret:aws-id", "secret_access_key": "secret:aws-key"},
                 "headers": {"x-team": "ml"}, "timeouts": {"total": "30s"},
+            })
+        );
+        let Ok(crate::cli::Command::Providers(ProvidersCommand::Replace {
+            name,
+            fields,
+            file,
+            ..
+        })) = parse(&[
+            "providers",
+            "replace",
+            "vx",
+            "--kind",
+            "vertex",
+            "--region",
+            "us-central1",
+            "--project",
+            "p",
+            "--service-account-secret",
+            "sa-key",
+        ])
+        else {
+            panic!("does not parse");
+        };
+        assert_eq!(
+            body(Some(name), fields, file, PROVIDERS).unwrap(),
+            json!({
+                "name": "vx", "kind": "vertex", "region": "us-central1", "project": "p",
+                "service_account": "secret:sa-key",
             })
         );
         let Ok(crate::cli::Command::VirtualModels(VirtualModelsCommand::Add {
@@ -989,7 +1078,7 @@ mod tests {
             panic!("does not parse");
         };
         assert_eq!(
-            body(name, fields, file, "virtual model").unwrap(),
+            body(name, fields, file, VIRTUAL_MODELS).unwrap(),
             json!({
                 "name": "smart", "strategy": "weight",
                 "targets": [{"model": "gpt-4o"}, {"model": "claude", "weight": 2}],
@@ -1019,6 +1108,17 @@ mod tests {
             ],
             &["virtual-models", "add", "v", "--strategy", "cost"],
             &["providers", "add", "--kind", "openai"],
+            &[
+                "providers",
+                "add",
+                "vx",
+                "--kind",
+                "vertex",
+                "--api-key-secret",
+                "a",
+                "--service-account-secret",
+                "b",
+            ],
         ] {
             assert!(parse(args).is_err(), "{args:?} parsed");
         }
@@ -1034,13 +1134,50 @@ mod tests {
             file: Some(path.clone()),
         };
         let none = ModelFields::default();
-        let named = body(Some("m".into()), none, file(), "model").unwrap();
+        let named = body(Some("m".into()), none, file(), MODELS).unwrap();
         assert_eq!(named, json!({"provider": "p", "model": "x", "name": "m"}));
-        let unnamed = body(None, ModelFields::default(), file(), "model").unwrap_err();
+        let unnamed = body(None, ModelFields::default(), file(), MODELS).unwrap_err();
         assert!(unnamed.to_string().contains("has no name"), "{unnamed}");
         std::fs::write(&path, "name: other\nprovider: p\n").unwrap();
-        let differs = body(Some("m".into()), ModelFields::default(), file(), "model").unwrap_err();
+        let differs = body(Some("m".into()), ModelFields::default(), file(), MODELS).unwrap_err();
         assert!(differs.to_string().contains("differs"), "{differs}");
+    }
+
+    #[test]
+    fn entries_show_their_fields_in_order_with_defaults() {
+        let view: RuleView = serde_json::from_value(json!({
+            "id": "anth", "source": "api", "created_by": "user:admin",
+            "name": "anth", "kind": "anthropic", "api_key": "secret:k",
+            "headers": {"x-team": "ml"}, "zzz": [1, 2],
+        }))
+        .unwrap();
+        let notes = provider_notes(&view);
+        assert_eq!(
+            entry_fields(&view, PROVIDERS.order, notes),
+            "name:     anth\n\
+             source:   api (user:admin)\n\
+             kind:     anthropic\n\
+             base url: https://api.anthropic.com (the default)\n\
+             api key:  secret:k\n\
+             headers:  x-team: ml\n\
+             zzz:      1, 2\n"
+        );
+        let model: RuleView = serde_json::from_value(json!({
+            "id": "mini", "source": "config", "name": "mini", "provider": "p",
+            "model": "gpt-4o-mini-2024-07-18", "kind": "chat",
+        }))
+        .unwrap();
+        let shown = entry_fields(
+            &model,
+            MODELS.order,
+            model_notes(&model, Some(ProviderKind::Openai)),
+        );
+        assert!(
+            shown.contains("price:    $0.15 input, $0.60 output, $0.075 cached input per 1M tokens (shipped table of "),
+            "{shown}"
+        );
+        let unknown = model_notes(&model, Some(ProviderKind::Vllm));
+        assert!(unknown[0].1.starts_with("unknown"), "{unknown:?}");
     }
 
     #[test]

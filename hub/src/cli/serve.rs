@@ -199,7 +199,8 @@ async fn serve(
     config: HubConfig,
     admin_key: Option<String>,
 ) -> Result<(), Failure> {
-    let log_level = crate::logging::init(&config.logging.level, config.logging.format);
+    let (log_level, _log_writer) =
+        crate::logging::init(&config.logging.level, config.logging.format);
     let tls = config
         .server
         .tls

@@ -253,6 +253,14 @@ fn locate(path: &str, config: &HubConfig, stored: &[StoredRule]) -> String {
     }
 }
 
+/// Problems with their paths as a file's author or an API caller reads them (see [`locate`]).
+fn located(problems: Vec<Problem>, config: &HubConfig, stored: &[StoredRule]) -> Vec<Problem> {
+    problems
+        .into_iter()
+        .map(|(path, message)| (locate(&path, config, stored), message))
+        .collect()
+}
+
 /// How undelivered budget alerts are retried: the first retry after `first`, each next one
 /// after twice the previous delay, at most `max`.
 #[derive(Debug, Clone, Copy)]
@@ -685,9 +693,10 @@ impl Governance {
                 stored.insert(at, rule.clone());
             }
         }
+        let config = self.config.snapshot();
         let prepared = self
-            .prepare(self.config.snapshot(), stored)
-            .map_err(|problems| rejected(&problems))?;
+            .prepare(config.clone(), stored.clone())
+            .map_err(|problems| rejected(&located(problems, &config, &stored)))?;
         self.store.upsert_rule(&rule).await?;
         self.commit(prepared);
         self.revision.send_modify(|r| *r += 1);
@@ -699,13 +708,14 @@ impl Governance {
         let _writer = self.writer.lock().await;
         let mut stored = self.stored.load_full().as_ref().clone();
         stored.retain(|r| !(r.kind == kind.as_str() && r.id == id));
+        let config = self.config.snapshot();
         let prepared = self
-            .prepare(self.config.snapshot(), stored)
+            .prepare(config.clone(), stored.clone())
             .map_err(|problems| {
                 Error::conflict(format!(
                     "the {} \"{id}\" was not deleted: the rules left would not compile: {}",
                     kind.as_str(),
-                    render(&problems)
+                    render(&located(problems, &config, &stored))
                 ))
             })?;
         self.store.delete_rule(kind.as_str(), id).await?;

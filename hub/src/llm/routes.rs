@@ -473,7 +473,9 @@ fn failed(state: &AppState, route: &Route, failure: Failure) -> Refusal {
     state.llm.record_failure(&route.name, provider);
     tracing::warn!(model = %route.name, error = %failure.error, "model call failed on every target");
     let mut extra = HeaderMap::new();
-    let path: Vec<&str> = failure.attempts.iter().map(|a| a.target.as_str()).collect();
+    // Each target once, in the order tried, as on a served call.
+    let mut path: Vec<&str> = failure.attempts.iter().map(|a| a.target.as_str()).collect();
+    path.dedup();
     if let Ok(value) = HeaderValue::from_str(&path.join(",")) {
         extra.insert(HeaderName::from_static("x-agenthub-fallback-path"), value);
     }

@@ -36,6 +36,9 @@ pub const SIGNING_NAME: &str = "bedrock";
 /// The media type of a streamed answer.
 pub const EVENT_STREAM_CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
+/// The response header naming the error type of an error answer.
+pub const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BedrockAdapter;
 
@@ -61,7 +64,7 @@ impl BedrockAdapter {
         let message = parsed
             .and_then(|b| b.message)
             .unwrap_or_else(|| loose_error_message(body));
-        provider_error(status, code, message)
+        Error::provider(Provider::Bedrock, status, code, message, None)
     }
 }
 
@@ -204,34 +207,20 @@ impl ProviderAdapter for BedrockAdapter {
     }
 
     /// The body is `{"message": …}`, with the error type in `__type` for some answers; the
-    /// status classifies the rest. [`BedrockAdapter::decode_error_with_type`] also takes the
-    /// `x-amzn-ErrorType` header.
+    /// status (and type) classify it ([`crate::classify`]: a model failure's 424 is retryable,
+    /// an exceeded service quota's 400 is the hub's account's limit, not the caller's mistake).
     fn decode_error(&self, status: u16, body: &[u8]) -> Error {
         self.decode_error_with_type(status, None, body)
     }
-}
 
-/// A classified Bedrock error. Bedrock's model failures come with 424 (Failed Dependency),
-/// which the status table reads as the caller's mistake: they are the model's, worth a retry
-/// (AWS: "retry your request"). An exceeded service quota (400) is the hub's account's limit,
-/// not the caller's mistake, and does not go away by retrying.
-fn provider_error(status: u16, code: Option<String>, message: String) -> Error {
-    let mut error = Error::provider(Provider::Bedrock, status, code, message, None);
-    if let Error::Provider(e) = &mut error {
-        let name = e.code.as_deref().map(|c| c.to_ascii_lowercase());
-        match name.as_deref() {
-            Some("modelerrorexception" | "modelstreamerrorexception") => {
-                e.kind = agenthub_policy::ErrorKind::UpstreamFailed;
-                e.retryable = true;
-            }
-            Some("servicequotaexceededexception") => {
-                e.kind = agenthub_policy::ErrorKind::UpstreamFailed;
-                e.retryable = false;
-            }
-            _ => {}
-        }
+    /// With the error type of the `x-amzn-ErrorType` header, which names the error when the
+    /// body does not.
+    fn decode_error_response(&self, status: u16, headers: &http::HeaderMap, body: &[u8]) -> Error {
+        let error_type = headers
+            .get(ERROR_TYPE_HEADER)
+            .and_then(|value| value.to_str().ok());
+        self.decode_error_with_type(status, error_type, body)
     }
-    error
 }
 
 /// A base URL split for signing: the host as the HTTP client sends it (a default port left
@@ -869,10 +858,12 @@ impl BedrockStreamDecoder {
             }
             exception if exception.ends_with("Exception") => {
                 let body: wire::ErrorBody = serde_json::from_slice(data).unwrap_or_default();
-                let error = provider_error(
+                let error = Error::provider(
+                    Provider::Bedrock,
                     wire::status_of_error_type(exception),
                     Some(exception.to_owned()),
                     body.message.unwrap_or_else(|| loose_error_message(data)),
+                    None,
                 );
                 out.push(StreamEvent::Error(error.to_stream_error()));
                 self.ended = true;
@@ -1245,7 +1236,12 @@ mod tests {
             ),
         ];
         for (status, header, body, kind, retryable) in cases {
-            let error = adapter.decode_error_with_type(status, header, body.as_bytes());
+            // The type as the engine hands it over: in the response's headers.
+            let mut headers = http::HeaderMap::new();
+            if let Some(header) = header {
+                headers.insert("x-amzn-ErrorType", header.parse().unwrap());
+            }
+            let error = adapter.decode_error_response(status, &headers, body.as_bytes());
             assert_eq!(error.kind(), kind, "{body}");
             assert_eq!(error.is_retryable(), retryable, "{body}");
             let provider = error.provider_error().unwrap();
@@ -1309,6 +1305,57 @@ mod tests {
             .encode_request(&request, &strict)
             .unwrap_err();
         assert_eq!(error.param(), Some("top_k"));
+    }
+
+    #[test]
+    fn structured_outputs_go_only_to_models_that_have_them() {
+        let mut request = basic(vec![Message::user("hi")]);
+        request.tools = vec![crate::model::Tool {
+            name: "f".into(),
+            description: None,
+            parameters: None,
+            strict: Some(true),
+        }];
+        request.response_format =
+            Some(ResponseFormat::JsonSchema(crate::model::JsonSchemaFormat {
+                name: "answer".into(),
+                description: None,
+                schema: Some(json!({"type": "object"})),
+                strict: Some(true),
+            }));
+        let model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+        let capable = ModelProfile {
+            structured_outputs: true,
+            ..ModelProfile::new(model)
+        };
+        let encoded = BedrockAdapter.encode_request(&request, &capable).unwrap();
+        assert!(encoded.warnings.is_empty(), "{:?}", encoded.warnings);
+        assert_eq!(
+            encoded.value["outputConfig"],
+            json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
+                "schema": "{\"type\":\"object\"}", "name": "answer"}}}})
+        );
+        assert_eq!(
+            encoded.value["toolConfig"]["tools"][0]["toolSpec"]["strict"],
+            json!(true)
+        );
+
+        let plain = encode(&request, model);
+        assert_eq!(plain.value.get("outputConfig"), None);
+        assert_eq!(
+            plain.value["toolConfig"]["tools"][0]["toolSpec"].get("strict"),
+            None
+        );
+        let params: Vec<&str> = plain.warnings.iter().map(|w| w.param.as_str()).collect();
+        assert_eq!(params, ["response_format", "tools[].strict"]);
+        let strict = ModelProfile {
+            on_unsupported: UnsupportedPolicy::Reject,
+            ..ModelProfile::new(model)
+        };
+        let error = BedrockAdapter
+            .encode_request(&request, &strict)
+            .unwrap_err();
+        assert_eq!(error.param(), Some("response_format"));
     }
 
     #[test]

@@ -51,6 +51,13 @@ pub trait ProviderAdapter: Send + Sync {
     /// An error answer (any status outside 2xx) → the classified error.
     fn decode_error(&self, status: u16, body: &[u8]) -> Error;
 
+    /// An error answer with its headers, for providers that say in a header what failed
+    /// (Bedrock's `x-amzn-ErrorType`). By default the headers are not read.
+    fn decode_error_response(&self, status: u16, headers: &http::HeaderMap, body: &[u8]) -> Error {
+        let _ = headers;
+        self.decode_error(status, body)
+    }
+
     /// Whether the provider has an embeddings endpoint.
     fn has_embeddings(&self) -> bool {
         false

@@ -386,7 +386,6 @@ pub fn subjects() -> Vec<Subject> {
                 "messages[1].content[1]",
                 "seed",
                 "user",
-                "response_format",
                 "parallel_tool_calls",
             ],
         },
