@@ -1148,6 +1148,15 @@ async fn a_503_falls_back_to_the_next_target() {
             answer.header("x-agenthub-fallback-path"),
             Some("gpt-4o-mini,claude")
         );
+
+        // Every target rate limited: 429, waiting as long as the most patient provider asked.
+        lab.openai.cue([Reply::Status(429, Some(3))]);
+        lab.anthropic.cue([Reply::Status(429, Some(7))]);
+        let answer = lab
+            .chat(&json!({"model": "smart", "messages": user("x")}))
+            .await;
+        answer.openai_error(StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(answer.header("retry-after"), Some("7"));
         lab.stop().await;
     })
     .await;

@@ -133,6 +133,21 @@ impl Catalog {
                 Err(message) => problems.push((format!("providers[{i}].kind"), message)),
             }
         }
+        for (i, model) in sections.models.iter().enumerate() {
+            let provider = providers.get(&model.provider);
+            if model.kind == ModelKind::Embeddings
+                && provider.is_some_and(|p| !p.adapter.has_embeddings())
+            {
+                problems.push((
+                    format!("models[{i}].kind"),
+                    format!(
+                        "provider \"{}\" ({}) has no embeddings endpoint",
+                        model.provider,
+                        provider.map_or("", |p| p.kind.as_str())
+                    ),
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -271,7 +286,9 @@ fn provider_entry(config: &ProviderConfig, defaults: &Timeouts) -> Result<Provid
                 .collect(),
         },
         credential,
-        timeouts: config.timeouts.unwrap_or(*defaults),
+        timeouts: config
+            .timeouts
+            .map_or(*defaults, |overrides| overrides.over(defaults)),
     })
 }
 
@@ -292,5 +309,37 @@ fn target(model: &ModelConfig, provider: Arc<ProviderEntry>) -> Target {
         kind: model.kind,
         profile,
         context_window: model.context_window,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{LlmSettings, ModelConfig, ProviderConfig};
+
+    #[test]
+    fn embeddings_models_need_a_provider_with_embeddings() {
+        let providers: Vec<ProviderConfig> = vec![
+            serde_json::from_value(json!({"name": "a", "kind": "anthropic", "api_key": "k"}))
+                .unwrap(),
+            serde_json::from_value(json!({"name": "o", "kind": "openai", "api_key": "k"})).unwrap(),
+        ];
+        let models: Vec<ModelConfig> = vec![
+            serde_json::from_value(json!({"name": "e1", "provider": "a", "kind": "embeddings"}))
+                .unwrap(),
+            serde_json::from_value(json!({"name": "e2", "provider": "o", "kind": "embeddings"}))
+                .unwrap(),
+        ];
+        let problems = Catalog::build(Sections {
+            settings: &LlmSettings::default(),
+            providers: &providers,
+            models: &models,
+            virtual_models: &[],
+        })
+        .unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].0, "models[0].kind");
     }
 }

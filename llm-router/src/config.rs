@@ -228,9 +228,44 @@ pub struct ProviderConfig {
     /// Extra headers sent with every request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
-    /// Overrides the plane's timeouts for this provider.
+    /// Overrides some of the plane's timeouts (`llm.timeouts`) for this provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeouts: Option<Timeouts>,
+    pub timeouts: Option<TimeoutOverrides>,
+}
+
+/// A provider's own timeouts; those left out are the plane's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutOverrides {
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub connect: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub first_token: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub total: Option<Duration>,
+}
+
+impl TimeoutOverrides {
+    /// These overrides on top of the plane's timeouts.
+    pub fn over(&self, plane: &Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.unwrap_or(plane.connect),
+            first_token: self.first_token.unwrap_or(plane.first_token),
+            total: self.total.unwrap_or(plane.total),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -417,6 +452,19 @@ pub fn check(sections: Sections<'_>) -> Vec<Problem> {
             );
         }
         check_provider(provider, &mut |field, message| err(at(field), message));
+        if let Some(overrides) = &provider.timeouts {
+            let merged = overrides.over(&settings.timeouts);
+            if merged.first_token > merged.total {
+                err(
+                    at("timeouts.first_token"),
+                    format!(
+                        "{} (with llm.timeouts filling what is not set) must not exceed total ({})",
+                        humantime::format_duration(merged.first_token),
+                        humantime::format_duration(merged.total)
+                    ),
+                );
+            }
+        }
     }
 
     let mut names: HashSet<&str> = HashSet::new();
@@ -542,11 +590,18 @@ pub fn check_provider(provider: &ProviderConfig, err: &mut dyn FnMut(&str, Strin
         None => {}
     }
     if kind == ProviderKind::Bedrock {
-        if provider.aws.is_none() {
-            err("aws", "bedrock providers need AWS credentials".into());
-        }
-        if provider.api_key.is_some() {
-            err("api_key", "bedrock providers use aws credentials".into());
+        // Bedrock takes AWS access keys (SigV4) or a Bedrock API key (bearer).
+        match (&provider.aws, &provider.api_key) {
+            (None, None) => err(
+                "aws",
+                "bedrock providers need AWS credentials (aws) or a Bedrock API key (api_key)"
+                    .into(),
+            ),
+            (Some(_), Some(_)) => err(
+                "api_key",
+                "set either aws credentials or an api_key, not both".into(),
+            ),
+            _ => {}
         }
     } else {
         if provider.aws.is_some() {
@@ -606,9 +661,15 @@ pub fn check_provider(provider: &ProviderConfig, err: &mut dyn FnMut(&str, Strin
         }
     }
     if let Some(timeouts) = &provider.timeouts {
-        check_timeouts("timeouts", timeouts, &mut |path, message| {
-            err(path.trim_start_matches("timeouts."), message)
-        });
+        for (field, value) in [
+            ("timeouts.connect", timeouts.connect),
+            ("timeouts.first_token", timeouts.first_token),
+            ("timeouts.total", timeouts.total),
+        ] {
+            if value.is_some_and(|v| v.is_zero()) {
+                err(field, "must be more than 0".into());
+            }
+        }
     }
 }
 
@@ -756,8 +817,6 @@ mod tests {
                 "providers[0].base_url",
                 "providers[0].api_key",
                 "providers[1].base_url",
-                "providers[1].aws",
-                "providers[1].api_key",
                 "providers[1].region",
                 "providers[2].name",
                 "models[0].provider",
@@ -824,6 +883,53 @@ mod tests {
             serde_json::to_value(&parsed).unwrap()["service_account"],
             "secret:vertex-sa"
         );
+    }
+
+    #[test]
+    fn provider_timeouts_fill_in_from_the_planes() {
+        let mut short = provider("p", ProviderKind::Openai);
+        short.timeouts = Some(TimeoutOverrides {
+            total: Some(Duration::from_secs(30)),
+            ..TimeoutOverrides::default()
+        });
+        // The plane's first_token (120 s) would outlast this provider's total.
+        let found = problems(&[short.clone()], &[], &[]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, "providers[0].timeouts.first_token");
+        short.timeouts = Some(TimeoutOverrides {
+            first_token: Some(Duration::from_secs(10)),
+            total: Some(Duration::from_secs(30)),
+            connect: None,
+        });
+        assert_eq!(problems(&[short.clone()], &[], &[]), Vec::<Problem>::new());
+        let merged = short.timeouts.unwrap().over(&Timeouts::default());
+        assert_eq!(merged.connect, Timeouts::default().connect);
+        assert_eq!(merged.first_token, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bedrock_takes_aws_keys_or_an_api_key() {
+        let mut bedrock = provider("b", ProviderKind::Bedrock);
+        bedrock.region = Some("us-east-1".into());
+        assert_eq!(
+            problems(&[bedrock.clone()], &[], &[]),
+            Vec::<Problem>::new()
+        );
+        bedrock.api_key = None;
+        let found = problems(&[bedrock.clone()], &[], &[]);
+        assert_eq!(found[0].0, "providers[0].aws", "{found:?}");
+        bedrock.aws = Some(AwsCredentials {
+            access_key_id: "secret:id".into(),
+            secret_access_key: "secret:key".into(),
+            session_token: None,
+        });
+        assert_eq!(
+            problems(&[bedrock.clone()], &[], &[]),
+            Vec::<Problem>::new()
+        );
+        bedrock.api_key = Some("secret:k".into());
+        let found = problems(&[bedrock], &[], &[]);
+        assert_eq!(found[0].0, "providers[0].api_key", "{found:?}");
     }
 
     #[test]

@@ -107,6 +107,8 @@ impl Served {
 pub struct Failure {
     pub error: Error,
     pub attempts: Vec<Attempt>,
+    /// When every target was rate limited: the longest `Retry-After` a provider asked for.
+    pub retry_after: Option<Duration>,
 }
 
 /// Normalized stream events of one answer.
@@ -192,7 +194,7 @@ impl Engine {
                             .await
                             .map(ChatAnswer::Stream)
                     } else {
-                        let body = read_body(response, MAX_ANSWER_BYTES).await?;
+                        let body = read_answer(response, &target, started).await?;
                         let answer = target.provider.adapter.decode_response(&body)?;
                         engine.health.observe(
                             &target.name,
@@ -230,7 +232,7 @@ impl Engine {
             },
             |engine, target, response, started| {
                 Box::pin(async move {
-                    let body = read_body(response, MAX_ANSWER_BYTES).await?;
+                    let body = read_answer(response, &target, started).await?;
                     let answer = target.provider.adapter.decode_embeddings(&body)?;
                     engine.health.observe(&target.name, started.elapsed(), None);
                     Ok(answer)
@@ -267,6 +269,7 @@ impl Engine {
         );
         let mut attempts = Vec::new();
         let mut last: Option<Error> = None;
+        let mut retry_after: Option<Duration> = None;
         for target in order {
             let record = |outcome| Attempt {
                 target: target.name.clone(),
@@ -286,14 +289,22 @@ impl Engine {
                         self.health.release(&target.name);
                     }
                     attempts.push(record(failed(&error)));
-                    return Err(Failure { error, attempts });
+                    return Err(Failure {
+                        error,
+                        attempts,
+                        retry_after: None,
+                    });
                 }
             };
             let body = match serde_json::to_vec(&translated.value) {
                 Ok(body) => body,
                 Err(e) => {
                     let error = Error::Setup(format!("cannot encode the request: {e}"));
-                    return Err(Failure { error, attempts });
+                    return Err(Failure {
+                        error,
+                        attempts,
+                        retry_after: None,
+                    });
                 }
             };
             let tries = if admit == Admit::Trial {
@@ -313,7 +324,13 @@ impl Engine {
                 }
                 let started = Instant::now();
                 let result = match self
-                    .send(&target, operation, cx.secrets, body.clone())
+                    .send(
+                        &target,
+                        operation,
+                        cx.secrets,
+                        body.clone(),
+                        &mut retry_after,
+                    )
                     .await
                 {
                     Ok(response) => finish(self, target.clone(), response, started).await,
@@ -334,7 +351,11 @@ impl Engine {
                         // The provider is healthy; the request is at fault.
                         self.health.success(&target.name);
                         attempts.push(record(failed(&error)));
-                        return Err(Failure { error, attempts });
+                        return Err(Failure {
+                            error,
+                            attempts,
+                            retry_after: None,
+                        });
                     }
                     Err(error) => {
                         tracing::warn!(target = %target.name, provider = %target.provider.name, error = %error, "model call failed");
@@ -353,9 +374,12 @@ impl Engine {
                 }
             }
         }
+        let error = exhausted(route, &attempts, last.as_ref());
+        let retry_after = retry_after.filter(|_| error.kind() == ErrorKind::RateLimited);
         Err(Failure {
-            error: exhausted(route, &attempts, last.as_ref()),
+            error,
             attempts,
+            retry_after,
         })
     }
 
@@ -366,6 +390,7 @@ impl Engine {
         operation: Operation,
         secrets: &dyn Secrets,
         body: Vec<u8>,
+        retry_after: &mut Option<Duration>,
     ) -> Result<reqwest::Response> {
         let provider = &target.provider;
         let credential = self.credential(provider, secrets).await?;
@@ -396,6 +421,11 @@ impl Engine {
         // Some providers name the error in a header (Bedrock's `x-amzn-ErrorType`); reading the
         // body consumes the response.
         let headers = response.headers().clone();
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+            && let Some(asked) = retry_after_of(&headers)
+        {
+            *retry_after = Some(retry_after.map_or(asked, |seen| seen.max(asked)));
+        }
         let body = read_body(response, MAX_ERROR_BYTES)
             .await
             .unwrap_or_default();
@@ -651,6 +681,21 @@ fn tpot(elapsed: Duration, usage: Option<&Usage>) -> Option<Duration> {
         .map(|tokens| elapsed / tokens)
 }
 
+/// A complete (non-streamed) answer, which must arrive whole within the first-token timeout.
+async fn read_answer(
+    response: reqwest::Response,
+    target: &Target,
+    started: Instant,
+) -> Result<Vec<u8>> {
+    let first = target.provider.timeouts.first_token;
+    tokio::time::timeout_at(
+        (started + first).into(),
+        read_body(response, MAX_ANSWER_BYTES),
+    )
+    .await
+    .unwrap_or_else(|_| Err(timeout("complete answer", first)))
+}
+
 async fn read_body(response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
     let mut body = Vec::new();
     let mut bytes = response.bytes_stream();
@@ -768,4 +813,16 @@ fn exhausted(route: &Route, attempts: &[Attempt], last: Option<&Error>) -> Error
         )
     };
     Error::Exhausted { kind, summary }
+}
+
+/// A `Retry-After` in seconds (the form model providers send), at most an hour.
+fn retry_after_of(headers: &http::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds.min(3600)))
 }

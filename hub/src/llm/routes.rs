@@ -479,6 +479,10 @@ fn failed(state: &AppState, route: &Route, failure: Failure) -> Refusal {
     if let Ok(value) = HeaderValue::from_str(&path.join(",")) {
         extra.insert(HeaderName::from_static("x-agenthub-fallback-path"), value);
     }
+    // Every provider rate limited the call: pass on how long they asked to wait.
+    if let Some(wait) = failure.retry_after {
+        extra.insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+    }
     Refusal(from_llm(failure.error), extra)
 }
 
