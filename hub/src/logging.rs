@@ -44,7 +44,9 @@ pub fn init(level: &str, format: LogFormat) -> (LogLevel, LogWriter) {
         .lossy(true)
         .buffered_lines_limit(QUEUED_LINES)
         .thread_name("agenthub-log")
-        .finish(std::io::stderr());
+        // Buffered: under load the writer thread writes many lines per system call; it flushes
+        // whenever its queue runs empty.
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::builder().parse(f).ok())
