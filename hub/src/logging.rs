@@ -46,7 +46,10 @@ pub fn init(level: &str, format: LogFormat) -> (LogLevel, LogWriter) {
         .thread_name("agenthub-log")
         // Buffered: under load the writer thread writes many lines per system call; it flushes
         // whenever its queue runs empty.
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::builder().parse(f).ok())
@@ -57,7 +60,11 @@ pub fn init(level: &str, format: LogFormat) -> (LogLevel, LogWriter) {
         });
     let (filter, handle) = reload::Layer::new(filter);
     let output = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            // Colours only for a person at a terminal, not for files and collectors.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(writer)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)

@@ -798,6 +798,30 @@ async fn a_priced_model_reports_its_cost() {
             (cost - expected).abs() < 1e-9,
             "cost {cost}, expected {expected}"
         );
+
+        // The same facts reach the metrics.
+        let metrics = lab
+            .send(
+                Request::builder()
+                    .uri("/metrics")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        let labels = r#"model="priced",provider="fake-openai""#;
+        let micros = (expected * 1e6).round() as u64;
+        for line in [
+            format!(r#"agenthub_llm_calls_total{{{labels},outcome="served"}} 1"#),
+            format!(r#"agenthub_llm_tokens_total{{{labels},direction="input"}} {input}"#),
+            format!(r#"agenthub_llm_tokens_total{{{labels},direction="output"}} {output}"#),
+            format!(r#"agenthub_llm_cost_microdollars_total{{{labels}}} {micros}"#),
+        ] {
+            assert!(
+                metrics.text.contains(&line),
+                "{line} not in\n{}",
+                metrics.text
+            );
+        }
         lab.stop().await;
     })
     .await;

@@ -9,7 +9,8 @@ mod guard;
 mod models;
 mod routes;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use agenthub_llm_router::engine::{Engine, Secrets};
@@ -58,6 +59,69 @@ struct LlmMetrics {
     tokens: Family<TokenLabels, Counter>,
     cost_micros: Family<TargetLabels, Counter>,
     fallbacks: Family<TargetLabels, Counter>,
+    /// The served-call counters of each model and provider, found without building labels.
+    served: RwLock<HashMap<String, HashMap<String, Arc<ServedCounters>>>>,
+}
+
+/// One model and provider's counters in the families above.
+struct ServedCounters {
+    calls: Counter,
+    input_tokens: Counter,
+    output_tokens: Counter,
+    cost_micros: Counter,
+    fallbacks: Counter,
+}
+
+impl LlmMetrics {
+    fn served(&self, model: &str, provider: &str) -> Arc<ServedCounters> {
+        let found = self
+            .served
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(model)
+            .and_then(|by_provider| by_provider.get(provider))
+            .cloned();
+        if let Some(counters) = found {
+            return counters;
+        }
+        let target = TargetLabels {
+            model: model.to_owned(),
+            provider: provider.to_owned(),
+        };
+        let tokens = |direction| TokenLabels {
+            model: model.to_owned(),
+            provider: provider.to_owned(),
+            direction,
+        };
+        // One statement each: `get_or_create` returns a guard holding its family's lock, and a
+        // second call on the same family within one statement would wait on it for ever.
+        let calls = self
+            .calls
+            .get_or_create(&CallLabels {
+                model: model.to_owned(),
+                provider: provider.to_owned(),
+                outcome: "served",
+            })
+            .clone();
+        let input_tokens = self.tokens.get_or_create(&tokens("input")).clone();
+        let output_tokens = self.tokens.get_or_create(&tokens("output")).clone();
+        let cost_micros = self.cost_micros.get_or_create(&target).clone();
+        let fallbacks = self.fallbacks.get_or_create(&target).clone();
+        let counters = Arc::new(ServedCounters {
+            calls,
+            input_tokens,
+            output_tokens,
+            cost_micros,
+            fallbacks,
+        });
+        self.served
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(model.to_owned())
+            .or_default()
+            .insert(provider.to_owned(), counters.clone());
+        counters
+    }
 }
 
 impl LlmPlane {
@@ -102,37 +166,15 @@ impl LlmPlane {
 
     /// Counts a served call.
     pub fn record(&self, model: &str, provider: &str, usage: &Usage, cost: Usd, fell_back: bool) {
-        let target = TargetLabels {
-            model: model.to_owned(),
-            provider: provider.to_owned(),
-        };
-        self.metrics
-            .calls
-            .get_or_create(&CallLabels {
-                model: target.model.clone(),
-                provider: target.provider.clone(),
-                outcome: "served",
-            })
-            .inc();
-        for (direction, count) in [
-            ("input", usage.input_tokens),
-            ("output", usage.output_tokens),
-        ] {
-            self.metrics
-                .tokens
-                .get_or_create(&TokenLabels {
-                    model: target.model.clone(),
-                    provider: target.provider.clone(),
-                    direction,
-                })
-                .inc_by(u64::from(count));
-        }
-        self.metrics
-            .cost_micros
-            .get_or_create(&target)
-            .inc_by(cost.micros());
+        let counters = self.metrics.served(model, provider);
+        counters.calls.inc();
+        counters.input_tokens.inc_by(u64::from(usage.input_tokens));
+        counters
+            .output_tokens
+            .inc_by(u64::from(usage.output_tokens));
+        counters.cost_micros.inc_by(cost.micros());
         if fell_back {
-            self.metrics.fallbacks.get_or_create(&target).inc();
+            counters.fallbacks.inc();
         }
     }
 
