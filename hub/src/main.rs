@@ -4,11 +4,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// A gateway allocates and frees many small buffers per request; mimalloc's thread-local free
-// lists cost a fraction of glibc malloc's there (see docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     // One TLS crypto provider for the whole process (server, CLI client, database).
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -151,6 +151,8 @@ impl LlmPlane {
             crate::outbound::client_builder()
                 .connect_timeout(connect)
                 .pool_idle_timeout(Duration::from_secs(90))
+                // The engine retries by its own policy; the client's would clone every request.
+                .retry(reqwest::retry::never())
                 .build()
                 .unwrap_or_else(|e| {
                     tracing::error!(error = %e, "cannot build the provider HTTP client with the hub's settings");
