@@ -296,22 +296,23 @@ async fn chat_call(
             let created = now_secs();
             let (fallback_id, upstream_model) =
                 (answer_id(), served.target.profile.upstream_model.clone());
-            let stream = events.flat_map(move |event| {
+            // The events decoded from one upstream read go out as one write.
+            let stream = events.ready_chunks(64).filter_map(move |batch| {
                 let mut out = String::new();
-                if let StreamEvent::Usage(usage) = &event {
-                    settlement.observe(*usage);
-                }
-                let event = stamp(event, created, &fallback_id, &upstream_model);
-                for event in filter.apply(event) {
-                    for sse in encoder.encode(&event) {
-                        out.push_str(&sse.encode());
+                for event in batch {
+                    if let StreamEvent::Usage(usage) = &event {
+                        settlement.observe(*usage);
+                    }
+                    let event = stamp(event, created, &fallback_id, &upstream_model);
+                    for event in filter.apply(event) {
+                        for sse in encoder.encode(&event) {
+                            out.push_str(&sse.encode());
+                        }
                     }
                 }
-                if out.is_empty() {
-                    futures::stream::iter(Vec::new())
-                } else {
-                    futures::stream::iter(vec![Ok::<_, Infallible>(Bytes::from(out))])
-                }
+                futures::future::ready(
+                    (!out.is_empty()).then(|| Ok::<_, Infallible>(Bytes::from(out))),
+                )
             });
             let mut out = Response::new(Body::from_stream(stream));
             let headers = out.headers_mut();
@@ -524,6 +525,10 @@ fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
     }
 }
 
+fn count(headers: &mut HeaderMap, name: &'static str, value: u64) {
+    headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+}
+
 /// Who served: provider, model (the catalog's name and the provider's), the targets tried,
 /// and what could not be sent as asked.
 fn served_headers(headers: &mut HeaderMap, served: &Served, notes: &[Warning]) {
@@ -536,11 +541,7 @@ fn served_headers(headers: &mut HeaderMap, served: &Served, notes: &[Warning]) {
         &target.profile.upstream_model,
     );
     put(headers, "x-agenthub-fallback-path", &served.path());
-    put(
-        headers,
-        "x-agenthub-attempts",
-        &served.attempts.len().to_string(),
-    );
+    count(headers, "x-agenthub-attempts", served.attempts.len() as u64);
     if let Some(warnings) = warnings_header(notes) {
         put(headers, "x-agenthub-warnings", &warnings);
     }
@@ -548,18 +549,18 @@ fn served_headers(headers: &mut HeaderMap, served: &Served, notes: &[Warning]) {
 
 fn usage_headers(headers: &mut HeaderMap, usage: &Usage, cost: Usd) {
     put(headers, "x-agenthub-cost", &cost.to_string());
-    put(
+    count(
         headers,
         "x-agenthub-tokens-input",
-        &usage.input_tokens.to_string(),
+        u64::from(usage.input_tokens),
     );
-    put(
+    count(
         headers,
         "x-agenthub-tokens-output",
-        &usage.output_tokens.to_string(),
+        u64::from(usage.output_tokens),
     );
     if let Some(cached) = usage.cached_input_tokens {
-        put(headers, "x-agenthub-tokens-cached", &cached.to_string());
+        count(headers, "x-agenthub-tokens-cached", u64::from(cached));
     }
 }
 
