@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use agenthub_llm_router::catalog::{Catalog, Route};
 use agenthub_llm_router::config::ModelKind;
-use agenthub_llm_router::model::{ChatRequest, ChatResponse, ContentPart, Message, Usage};
+use agenthub_llm_router::model::{
+    ChatRequest, ChatResponse, ContentPart, EmbeddingInput, EmbeddingsRequest, Message, Usage,
+};
 use agenthub_policy::ErrorKind;
 use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
 use agenthub_policy::guardrails::Stage;
@@ -180,8 +182,26 @@ pub(super) fn admit(
 
 /// About four characters per token: the usual rule of thumb for English text with the
 /// providers' tokenizers; images count as a fixed amount.
-pub(super) fn approx_tokens(text: &str) -> u64 {
+fn approx_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4)
+}
+
+/// The tokens and cost an embeddings request is admitted with: its input (by the rule of
+/// thumb for texts, exactly for token arrays) at the first target's price.
+pub(super) fn estimate_embeddings(request: &EmbeddingsRequest, route: &Route) -> LimitUsage {
+    let input_tokens = match &request.input {
+        EmbeddingInput::Text(texts) => texts.iter().map(|t| approx_tokens(t)).sum::<u64>(),
+        EmbeddingInput::Tokens(tokens) => tokens.iter().map(|t| t.len() as u64).sum(),
+    };
+    let usage = Usage {
+        input_tokens: u32::try_from(input_tokens).unwrap_or(u32::MAX),
+        ..Usage::default()
+    };
+    let price = route.targets.first().and_then(|(t, _)| t.price);
+    LimitUsage {
+        tokens: input_tokens,
+        cost: cost_of(price.as_ref(), &usage),
+    }
 }
 
 /// The tokens and cost a request is admitted with: its prompt by the rule of thumb, plus its

@@ -51,16 +51,10 @@ impl Settlement {
     /// Settles now with what was seen; returns the cost charged.
     pub fn settle(&mut self) -> Usd {
         let usage = self.usage.unwrap_or_default();
-        let cost = cost_of(self.price.as_ref(), &usage);
-        if let Some(admission) = self.admission.take() {
-            self.governance.settle(
-                admission,
-                LimitUsage {
-                    tokens: u64::from(usage.total_tokens()),
-                    cost,
-                },
-            );
-        }
+        let cost = match self.admission.take() {
+            Some(admission) => charge(&self.governance, admission, self.price.as_ref(), &usage),
+            None => cost_of(self.price.as_ref(), &usage),
+        };
         if let Some(report) = self.report.take() {
             report(&usage, cost);
         }
@@ -72,6 +66,24 @@ impl Drop for Settlement {
     fn drop(&mut self) {
         self.settle();
     }
+}
+
+/// Settles `admission` with what a call used, at `price`; returns what it cost.
+pub fn charge(
+    governance: &Governance,
+    admission: Admission,
+    price: Option<&Price>,
+    usage: &Usage,
+) -> Usd {
+    let cost = cost_of(price, usage);
+    governance.settle(
+        admission,
+        LimitUsage {
+            tokens: u64::from(usage.total_tokens()),
+            cost,
+        },
+    );
+    cost
 }
 
 /// What `usage` costs at `price`; nothing when the price is unknown (self-hosted models).

@@ -16,7 +16,7 @@ use agenthub_llm_router::params::{Translated, Warning, warnings_header};
 use agenthub_llm_router::routing::RequestHints;
 use agenthub_policy::ErrorKind;
 use agenthub_policy::guardrails::Stage;
-use agenthub_policy::limits::{Usage as LimitUsage, Usd};
+use agenthub_policy::limits::{Admission, Usage as LimitUsage, Usd};
 use agenthub_policy::when::{Plane, RequestFacts};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -28,10 +28,10 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 
 use super::admission::{
-    admit, approx_tokens, estimate, guard_input, guard_output, guard_text, metadata, resolve,
+    admit, estimate, estimate_embeddings, guard_input, guard_output, guard_text, metadata, resolve,
     session_key,
 };
-use super::guard::{OutputFilter, Settlement, cost_of};
+use super::guard::{OutputFilter, Settlement, charge};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, status_of};
@@ -233,22 +233,17 @@ async fn chat_call(
     let started = std::time::Instant::now();
     let (answer, served) = match state.llm.engine().chat(&route, &request, cx).await {
         Ok(done) => done,
-        Err(failure) => {
-            state.governance.settle(admission, LimitUsage::default());
-            return Err(failed(state, &route, failure));
-        }
+        Err(failure) => return Err(failed(state, &route, admission, failure)),
     };
     notes.extend(served.warnings.iter().cloned());
     match answer {
         ChatAnswer::Complete(mut response) => {
             let usage = response.usage.unwrap_or_default();
-            let cost = cost_of(served.target.price.as_ref(), &usage);
-            state.governance.settle(
+            let cost = charge(
+                &state.governance,
                 admission,
-                LimitUsage {
-                    tokens: u64::from(usage.total_tokens()),
-                    cost,
-                },
+                served.target.price.as_ref(),
+                &usage,
             );
             report(
                 state,
@@ -397,27 +392,7 @@ async fn embeddings_call(
             guard_text(state, text, Stage::Input, &facts, "input").await?;
         }
     }
-    let input_tokens = match &request.input {
-        agenthub_llm_router::model::EmbeddingInput::Text(texts) => {
-            texts.iter().map(|t| approx_tokens(t)).sum::<u64>()
-        }
-        agenthub_llm_router::model::EmbeddingInput::Tokens(tokens) => {
-            tokens.iter().map(|t| t.len() as u64).sum()
-        }
-    };
-    let price = route.targets.first().and_then(|(t, _)| t.price);
-    let estimate_usage = Usage {
-        input_tokens: u32::try_from(input_tokens).unwrap_or(u32::MAX),
-        ..Usage::default()
-    };
-    let admission = admit(
-        state,
-        &facts,
-        LimitUsage {
-            tokens: input_tokens,
-            cost: cost_of(price.as_ref(), &estimate_usage),
-        },
-    )?;
+    let admission = admit(state, &facts, estimate_embeddings(&request, &route))?;
     let config = state.config.snapshot();
     let session = session_key(&route, headers);
     let cx = CallContext {
@@ -431,22 +406,17 @@ async fn embeddings_call(
     let started = std::time::Instant::now();
     let (response, served) = match state.llm.engine().embeddings(&route, &request, cx).await {
         Ok(done) => done,
-        Err(failure) => {
-            state.governance.settle(admission, LimitUsage::default());
-            return Err(failed(state, &route, failure));
-        }
+        Err(failure) => return Err(failed(state, &route, admission, failure)),
     };
     let usage = Usage {
         input_tokens: response.usage.input_tokens,
         ..Usage::default()
     };
-    let cost = cost_of(served.target.price.as_ref(), &usage);
-    state.governance.settle(
+    let cost = charge(
+        &state.governance,
         admission,
-        LimitUsage {
-            tokens: u64::from(usage.input_tokens),
-            cost,
-        },
+        served.target.price.as_ref(),
+        &usage,
     );
     report(
         state,
@@ -465,8 +435,10 @@ async fn embeddings_call(
     Ok(out)
 }
 
-/// Every target failed: the error lists the attempts, and the path still goes in a header.
-fn failed(state: &AppState, route: &Route, failure: Failure) -> Refusal {
+/// Every target failed: nothing is charged, the error lists the attempts, and the path still
+/// goes in a header.
+fn failed(state: &AppState, route: &Route, admission: Admission, failure: Failure) -> Refusal {
+    state.governance.settle(admission, LimitUsage::default());
     let provider = failure
         .attempts
         .last()
