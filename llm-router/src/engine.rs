@@ -88,18 +88,19 @@ pub struct Served {
 impl Served {
     /// The targets tried, in order, for the `x-agenthub-fallback-path` header.
     pub fn path(&self) -> String {
-        let mut path: Vec<&str> = Vec::new();
-        for attempt in &self.attempts {
-            if path.last() != Some(&attempt.target.as_str()) {
-                path.push(&attempt.target);
-            }
-        }
-        path.join(",")
+        path_of(&self.attempts)
     }
 
     pub fn retries(&self) -> usize {
         self.attempts.len().saturating_sub(1)
     }
+}
+
+/// The targets tried, each once, in order: `gpt-4o,claude`.
+pub fn path_of(attempts: &[Attempt]) -> String {
+    let mut path: Vec<&str> = attempts.iter().map(|a| a.target.as_str()).collect();
+    path.dedup();
+    path.join(",")
 }
 
 /// A call that failed on every target.

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use agenthub_llm_router::Error as LlmError;
 use agenthub_llm_router::catalog::Route;
 use agenthub_llm_router::config::ModelKind;
-use agenthub_llm_router::engine::{CallContext, ChatAnswer, Failure, Served};
+use agenthub_llm_router::engine::{CallContext, ChatAnswer, Failure, Served, path_of};
 use agenthub_llm_router::ingress::{AnthropicIngress, Ingress, OpenAiIngress, ResponsesIngress};
 use agenthub_llm_router::model::{ChatRequest, StreamEvent, Usage};
 use agenthub_llm_router::params::{Translated, Warning, warnings_header};
@@ -446,10 +446,7 @@ fn failed(state: &AppState, route: &Route, admission: Admission, failure: Failur
     state.llm.record_failure(&route.name, provider);
     tracing::warn!(model = %route.name, error = %failure.error, "model call failed on every target");
     let mut extra = HeaderMap::new();
-    // Each target once, in the order tried, as on a served call.
-    let mut path: Vec<&str> = failure.attempts.iter().map(|a| a.target.as_str()).collect();
-    path.dedup();
-    if let Ok(value) = HeaderValue::from_str(&path.join(",")) {
+    if let Ok(value) = HeaderValue::from_str(&path_of(&failure.attempts)) {
         extra.insert(HeaderName::from_static("x-agenthub-fallback-path"), value);
     }
     // Every provider rate limited the call: pass on how long they asked to wait.
