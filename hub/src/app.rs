@@ -11,10 +11,9 @@ use axum::{Json, Router};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::auth::AuthService;
 use crate::config::ConfigHandle;
@@ -89,15 +88,12 @@ pub fn router(state: AppState) -> Router {
             )
         });
 
-    // Stages, outermost first: identify the request, trace it, hide credentials from the
-    // trace, measure it, contain panics, bound its body.
+    // Stages, outermost first: identify the request, hide credentials from anything that
+    // prints headers, measure it and trace it in a span named by its id, contain panics, bound
+    // its body.
     let identify = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, TimeOrderedIds))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID));
-    let trace = TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-        let request_id = request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("");
-        tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
-    });
     let redact = SetSensitiveRequestHeadersLayer::new([
         axum::http::header::AUTHORIZATION,
         HeaderName::from_static("x-api-key"),
@@ -114,12 +110,32 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(identify)
                 .layer(redact)
-                .layer(trace)
                 .layer(measure)
                 .layer(contain)
                 .layer(bound),
         )
         .with_state(state)
+}
+
+/// Request ids for requests that come without one: UUID v7, so ids sort by time in logs and
+/// stores. The random part comes from a per-thread generator seeded by the OS, not from a
+/// system call per request.
+#[derive(Clone, Copy)]
+struct TimeOrderedIds;
+
+impl MakeRequestId for TimeOrderedIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let millis = crate::model::now_millis().try_into().unwrap_or(0);
+        let random: [u8; 10] = fastrand::u128(..).to_le_bytes()[..10]
+            .try_into()
+            .unwrap_or_default();
+        let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = id.hyphenated().encode_lower(&mut text);
+        axum::http::HeaderValue::from_str(text)
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 /// How long `/readyz` waits for the store.

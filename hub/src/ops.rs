@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use serde_json::json;
+use tower_http::request_id::RequestId;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::config::ConfigErrors;
@@ -109,17 +111,28 @@ impl Drop for InFlight<'_> {
 }
 
 /// Records each request's count and latency under its route template (never the raw path,
-/// which would make label cardinality unbounded).
+/// which would make label cardinality unbounded), and runs it in a `request` span that names
+/// its request id, so that everything logged while serving it can be found by that id.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        id = request
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or(""),
+        method = method.as_str(),
+        route = route.as_str(),
+    );
     let started = Instant::now();
     // Decremented when the request ends, or when its future is dropped (the client went away).
     let in_flight = InFlight::enter(&metrics.in_flight);
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span).await;
     drop(in_flight);
     let labels = RouteLabels {
         method,

@@ -12,11 +12,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use agenthub_policy::ErrorKind;
-use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use serde_json::Value;
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
 
-use crate::adapters::{ByteStreamDecoder, Call, Credential, Operation, UpstreamRequest};
+use crate::adapters::{
+    ByteStreamDecoder, Call, Credential, Operation, UpstreamRequest, request_bytes,
+};
 use crate::catalog::{CredentialSpec, ProviderEntry, Route, SecretRef, Target};
 use crate::config::LlmSettings;
 use crate::error::{Error, Result};
@@ -26,6 +28,7 @@ use crate::model::{
 };
 use crate::params::{Translated, Warning};
 use crate::routing::{Admit, FastDice, HealthBook, RequestHints, backoff, plan};
+use crate::transport::{Answer, HttpClient, body_error};
 
 /// The most an answer body may hold; larger ones are a provider fault.
 const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
@@ -39,9 +42,6 @@ pub trait Secrets: Send + Sync {
     /// The value of the secret `name`, or `None` if there is no such secret.
     fn reveal(&self, name: &str) -> Option<String>;
 }
-
-/// Builds an HTTP client with a connect timeout (the hub's outbound defaults).
-pub type ClientFactory = Box<dyn Fn(Duration) -> reqwest::Client + Send + Sync>;
 
 /// One try of one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,16 +132,20 @@ pub struct CallContext<'a> {
 /// Sends calls; shared by all requests. Keeps the HTTP clients (one per connect timeout),
 /// every target's health and the Google access tokens minted from service accounts.
 pub struct Engine {
-    make_client: ClientFactory,
-    clients: RwLock<HashMap<Duration, reqwest::Client>>,
+    clients: RwLock<HashMap<Duration, HttpClient>>,
     health: Arc<HealthBook>,
     google_tokens: TokenCache,
 }
 
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Engine {
-    pub fn new(make_client: ClientFactory) -> Self {
+    pub fn new() -> Self {
         Self {
-            make_client,
             clients: RwLock::new(HashMap::new()),
             health: Arc::new(HealthBook::new()),
             google_tokens: TokenCache::new(),
@@ -152,21 +156,23 @@ impl Engine {
         &self.health
     }
 
-    fn client(&self, connect: Duration) -> reqwest::Client {
+    fn client(&self, connect: Duration) -> Result<HttpClient> {
         if let Some(client) = self
             .clients
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&connect)
         {
-            return client.clone();
+            return Ok(client.clone());
         }
-        self.clients
+        let client = HttpClient::new(connect)?;
+        Ok(self
+            .clients
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .entry(connect)
-            .or_insert_with(|| (self.make_client)(connect))
-            .clone()
+            .or_insert(client)
+            .clone())
     }
 
     /// A chat call over `route`.
@@ -185,7 +191,7 @@ impl Engine {
                 target
                     .provider
                     .adapter
-                    .encode_request(request, &target.profile)
+                    .encode_request_body(request, &target.profile)
             },
             |engine, target, response, started| {
                 Box::pin(async move {
@@ -226,9 +232,11 @@ impl Engine {
                     .provider
                     .adapter
                     .encode_embeddings(request, &target.profile)
-                    .map(|value| Translated {
-                        value,
-                        warnings: Vec::new(),
+                    .and_then(|value| {
+                        Ok(Translated {
+                            value: request_bytes(&value)?,
+                            warnings: Vec::new(),
+                        })
                     })
             },
             |engine, target, response, started| {
@@ -249,11 +257,11 @@ impl Engine {
         route: &Route,
         cx: CallContext<'_>,
         operation: Operation,
-        encode: impl Fn(&Target) -> Result<Translated<Value>>,
+        encode: impl Fn(&Target) -> Result<Translated<Vec<u8>>>,
         finish: impl for<'e> Fn(
             &'e Engine,
             Arc<Target>,
-            reqwest::Response,
+            Answer,
             Instant,
         )
             -> Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'e>>,
@@ -297,17 +305,6 @@ impl Engine {
                     });
                 }
             };
-            let body = match serde_json::to_vec(&translated.value) {
-                Ok(body) => body,
-                Err(e) => {
-                    let error = Error::Setup(format!("cannot encode the request: {e}"));
-                    return Err(Failure {
-                        error,
-                        attempts,
-                        retry_after: None,
-                    });
-                }
-            };
             let tries = if admit == Admit::Trial {
                 1
             } else {
@@ -329,7 +326,7 @@ impl Engine {
                         &target,
                         operation,
                         cx.secrets,
-                        body.clone(),
+                        translated.value.clone(),
                         &mut retry_after,
                     )
                     .await
@@ -392,7 +389,7 @@ impl Engine {
         secrets: &dyn Secrets,
         body: Vec<u8>,
         retry_after: &mut Option<Duration>,
-    ) -> Result<reqwest::Response> {
+    ) -> Result<Answer> {
         let provider = &target.provider;
         let credential = self.credential(provider, secrets).await?;
         let call = Call {
@@ -403,17 +400,12 @@ impl Engine {
             credential: &credential,
             now: SystemTime::now(),
         };
-        let UpstreamRequest { url, headers, body } = provider.adapter.prepare(&call, body)?;
-        let client = self.client(provider.timeouts.connect);
-        let mut builder = client.post(url).timeout(provider.timeouts.total).body(body);
-        for (name, value) in headers {
-            builder = builder.header(name, value);
-        }
+        let request = provider.adapter.prepare(&call, body)?;
+        let client = self.client(provider.timeouts.connect)?;
         let first = provider.timeouts.first_token;
-        let response = match tokio::time::timeout(first, builder.send()).await {
+        let response = match tokio::time::timeout(first, client.post(request)).await {
             Err(_) => return Err(timeout("first byte", first)),
-            Ok(Err(e)) => return Err(transport(&e)),
-            Ok(Ok(response)) => response,
+            Ok(result) => result?,
         };
         let status = response.status();
         if status.is_success() {
@@ -422,15 +414,20 @@ impl Engine {
         // Some providers name the error in a header (Bedrock's `x-amzn-ErrorType`); reading the
         // body consumes the response.
         let headers = response.headers().clone();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        if status == http::StatusCode::TOO_MANY_REQUESTS
             && let Some(asked) = retry_after_of(&headers)
         {
             *retry_after = Some(retry_after.map_or(asked, |seen| seen.max(asked)));
         }
-        let body = read_body(response, MAX_ERROR_BYTES)
-            .await
-            .unwrap_or_default();
-        if status == reqwest::StatusCode::UNAUTHORIZED
+        let body = tokio::time::timeout(
+            provider.timeouts.total,
+            read_body(response, MAX_ERROR_BYTES),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+        if status == http::StatusCode::UNAUTHORIZED
             && matches!(provider.credential, CredentialSpec::GoogleServiceAccount(_))
         {
             // A token revoked before its time: the next call mints a new one.
@@ -511,25 +508,41 @@ impl Engine {
             "grant_type={}&assertion={assertion}",
             google_auth::GRANT_TYPE_FORM
         );
-        let response = self
+        let client = self
             .client(provider.timeouts.connect)
-            .post(&key.token_uri)
-            .timeout(TOKEN_TIMEOUT.min(provider.timeouts.total))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "the token endpoint {endpoint} could not be reached ({})",
-                    transport(&e)
-                )
-            })?;
-        let status = response.status().as_u16();
-        let body = read_body(response, MAX_ERROR_BYTES)
-            .await
-            .map_err(|e| format!("the token endpoint {endpoint} did not answer in full ({e})"))?;
+            .map_err(|e| e.to_string())?;
+        let request = UpstreamRequest {
+            url: key.token_uri.clone(),
+            headers: vec![
+                (
+                    "content-type".to_owned(),
+                    "application/x-www-form-urlencoded".to_owned(),
+                ),
+                ("accept".to_owned(), "application/json".to_owned()),
+            ],
+            body: body.into_bytes(),
+        };
+        let limit = TOKEN_TIMEOUT.min(provider.timeouts.total);
+        let exchange = async {
+            let response = client.post(request).await?;
+            let status = response.status().as_u16();
+            read_body(response, MAX_ERROR_BYTES)
+                .await
+                .map(|body| (status, body))
+        };
+        let (status, body) = match tokio::time::timeout(limit, exchange).await {
+            Err(_) => {
+                return Err(format!(
+                    "the token endpoint {endpoint} did not answer in time"
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "the token endpoint {endpoint} could not be reached ({e})"
+                ));
+            }
+            Ok(Ok(answer)) => answer,
+        };
         google_auth::read_token_answer(status, &body)
             .map_err(|problem| format!("the token endpoint {endpoint} {problem}"))
     }
@@ -540,21 +553,21 @@ impl Engine {
     async fn open_stream(
         &self,
         target: Arc<Target>,
-        response: reqwest::Response,
+        response: Answer,
         started: Instant,
     ) -> Result<EventStream> {
         let timeouts = target.provider.timeouts;
         let first_deadline = started + timeouts.first_token;
         let total_deadline = started + timeouts.total;
         let mut decoder = ByteStreamDecoder::new(target.provider.adapter.stream_decoder());
-        let mut bytes = response.bytes_stream();
+        let mut bytes = BodyDataStream::new(response.into_body());
         let mut first = Vec::new();
         while first.is_empty() {
             let chunk = tokio::time::timeout_at(first_deadline.into(), bytes.next()).await;
             match chunk {
                 Err(_) => return Err(timeout("first token", timeouts.first_token)),
                 Ok(Some(Ok(chunk))) => first = decoder.push(&chunk)?,
-                Ok(Some(Err(e))) => return Err(transport(&e)),
+                Ok(Some(Err(e))) => return Err(body_error(&e)),
                 Ok(None) => {
                     first = decoder.finish()?;
                     if first.is_empty() {
@@ -574,7 +587,7 @@ impl Engine {
         }
         let first_at = Instant::now();
         let relay = Relay {
-            bytes: Box::pin(bytes),
+            bytes,
             decoder,
             pending: first.into(),
             deadline: total_deadline,
@@ -594,7 +607,7 @@ impl Engine {
 
 /// Relays a provider's stream after its first events.
 struct Relay {
-    bytes: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    bytes: BodyDataStream<Incoming>,
     decoder: ByteStreamDecoder,
     pending: std::collections::VecDeque<StreamEvent>,
     deadline: Instant,
@@ -631,7 +644,7 @@ impl Relay {
                 match tokio::time::timeout_at(self.deadline.into(), self.bytes.next()).await {
                     Err(_) => Err(timeout("the whole answer", self.total)),
                     Ok(Some(Ok(chunk))) => self.decoder.push(&chunk),
-                    Ok(Some(Err(e))) => Err(transport(&e)),
+                    Ok(Some(Err(e))) => Err(body_error(&e)),
                     Ok(None) => {
                         self.ended = true;
                         self.decoder.finish()
@@ -683,11 +696,7 @@ fn tpot(elapsed: Duration, usage: Option<&Usage>) -> Option<Duration> {
 }
 
 /// A complete (non-streamed) answer, which must arrive whole within the first-token timeout.
-async fn read_answer(
-    response: reqwest::Response,
-    target: &Target,
-    started: Instant,
-) -> Result<Vec<u8>> {
+async fn read_answer(response: Answer, target: &Target, started: Instant) -> Result<Vec<u8>> {
     let first = target.provider.timeouts.first_token;
     tokio::time::timeout_at(
         (started + first).into(),
@@ -697,11 +706,11 @@ async fn read_answer(
     .unwrap_or_else(|_| Err(timeout("complete answer", first)))
 }
 
-async fn read_body(response: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+async fn read_body(response: Answer, limit: usize) -> Result<Vec<u8>> {
     let mut body = Vec::new();
-    let mut bytes = response.bytes_stream();
+    let mut bytes = BodyDataStream::new(response.into_body());
     while let Some(chunk) = bytes.next().await {
-        let chunk = chunk.map_err(|e| transport(&e))?;
+        let chunk = chunk.map_err(|e| body_error(&e))?;
         if body.len() + chunk.len() > limit {
             return Err(Error::protocol(format!(
                 "the answer is larger than {limit} bytes"
@@ -716,26 +725,6 @@ fn timeout(what: &str, after: Duration) -> Error {
     Error::Transport {
         timeout: true,
         message: format!("no {what} within {}", humantime::format_duration(after)),
-    }
-}
-
-fn transport(error: &reqwest::Error) -> Error {
-    if error.is_timeout() {
-        return Error::Transport {
-            timeout: true,
-            message: "timed out".into(),
-        };
-    }
-    let what = if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "the connection broke during the answer"
-    } else {
-        "the request failed"
-    };
-    Error::Transport {
-        timeout: false,
-        message: what.to_owned(),
     }
 }
 

@@ -32,6 +32,7 @@ pub mod params;
 pub mod pricing;
 pub mod routing;
 pub mod sigv4;
+pub mod transport;
 pub mod wire;
 
 pub use agenthub_policy::ErrorKind;

@@ -144,14 +144,7 @@ async fn serve(app: axum::Router) -> String {
 }
 
 fn engine() -> Engine {
-    Engine::new(Box::new(|connect| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::Client::builder()
-            .connect_timeout(connect)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-    }))
+    Engine::new()
 }
 
 fn catalog(provider: Value, model: Value) -> Catalog {

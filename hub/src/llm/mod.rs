@@ -11,7 +11,6 @@ mod routes;
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
 
 use agenthub_llm_router::engine::{Engine, Secrets};
 use agenthub_llm_router::model::Usage;
@@ -147,18 +146,7 @@ impl LlmPlane {
             "Calls served by another target than the first tried, by the serving model",
             own.fallbacks.clone(),
         );
-        let engine = Engine::new(Box::new(|connect: Duration| {
-            crate::outbound::client_builder()
-                .connect_timeout(connect)
-                .pool_idle_timeout(Duration::from_secs(90))
-                // The engine retries by its own policy; the client's would clone every request.
-                .retry(reqwest::retry::never())
-                .build()
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "cannot build the provider HTTP client with the hub's settings");
-                    reqwest::Client::new()
-                })
-        }));
+        let engine = Engine::new();
         Self {
             engine,
             secrets: AccountSecrets(accounts),

@@ -262,8 +262,12 @@ async fn chat_call(
             if response.model.is_empty() {
                 response.model = served.target.profile.upstream_model.clone();
             }
-            let mut out = axum::Json(ingress.encode_response(&response)).into_response();
+            let mut out = Response::new(Body::from(ingress.encode_response_body(&response)));
             let headers = out.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             served_headers(headers, &served, &notes);
             usage_headers(headers, &usage, cost);
             Ok(out)

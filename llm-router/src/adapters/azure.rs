@@ -103,6 +103,14 @@ impl ProviderAdapter for AzureOpenAiAdapter {
         self.openai.encode_request(request, profile)
     }
 
+    fn encode_request_body(
+        &self,
+        request: &ChatRequest,
+        profile: &ModelProfile,
+    ) -> Result<Translated<Vec<u8>>> {
+        self.openai.encode_request_body(request, profile)
+    }
+
     /// Azure's additions (`prompt_filter_results`, `content_filter_results`) are annotations;
     /// a filtered answer says so in its `finish_reason: content_filter`.
     fn decode_response(&self, body: &[u8]) -> Result<ChatResponse> {

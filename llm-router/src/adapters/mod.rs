@@ -42,6 +42,20 @@ pub trait ProviderAdapter: Send + Sync {
         profile: &ModelProfile,
     ) -> Result<Translated<Value>>;
 
+    /// [`Self::encode_request`] as the bytes to send. Adapters whose wire types serialize
+    /// directly override it to skip building a JSON tree on every call.
+    fn encode_request_body(
+        &self,
+        request: &ChatRequest,
+        profile: &ModelProfile,
+    ) -> Result<Translated<Vec<u8>>> {
+        let Translated { value, warnings } = self.encode_request(request, profile)?;
+        Ok(Translated {
+            value: request_bytes(&value)?,
+            warnings,
+        })
+    }
+
     /// A complete (non-streamed) answer.
     fn decode_response(&self, body: &[u8]) -> Result<ChatResponse>;
 
@@ -159,6 +173,11 @@ impl Credential {
             ))),
         }
     }
+}
+
+/// A request body serialized for sending.
+pub(crate) fn request_bytes(body: &impl serde::Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| Error::Setup(format!("cannot encode the request: {e}")))
 }
 
 /// One HTTP request to a provider. Always a POST.

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{
     Call, Operation, ProviderAdapter, StreamDecoder, UpstreamRequest, loose_error_message,
+    request_bytes,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -85,6 +86,19 @@ impl ProviderAdapter for OpenAiAdapter {
         let wire = encode_request(request, &mut cx, self.flavor)?;
         Ok(Translated {
             value: to_value(&wire),
+            warnings: cx.into_warnings(),
+        })
+    }
+
+    fn encode_request_body(
+        &self,
+        request: &ChatRequest,
+        profile: &ModelProfile,
+    ) -> Result<Translated<Vec<u8>>> {
+        let mut cx = Negotiation::new(Provider::OpenAi, profile);
+        let wire = encode_request(request, &mut cx, self.flavor)?;
+        Ok(Translated {
+            value: request_bytes(&wire)?,
             warnings: cx.into_warnings(),
         })
     }

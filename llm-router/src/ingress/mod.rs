@@ -26,6 +26,12 @@ pub trait Ingress: Send + Sync {
     /// A complete answer in the client's format.
     fn encode_response(&self, response: &ChatResponse) -> Value;
 
+    /// [`Self::encode_response`] as the bytes to send. Ingresses whose wire types serialize
+    /// directly override it to skip building a JSON tree on every call.
+    fn encode_response_body(&self, response: &ChatResponse) -> Vec<u8> {
+        response_bytes(&self.encode_response(response))
+    }
+
     /// A fresh encoder for the streamed answer to `request`.
     fn stream_encoder(&self, request: &ChatRequest) -> Box<dyn StreamEncoder>;
 
@@ -37,6 +43,12 @@ pub trait Ingress: Send + Sync {
     fn encode_error(&self, error: &Error) -> Value {
         self.error_body(error.kind(), &error.public_message(), error.param())
     }
+}
+
+/// A response body serialized for sending. The wire types hold only string-keyed maps, so
+/// serializing them cannot fail.
+pub(crate) fn response_bytes(body: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 /// Turns normalized stream events into the client's server-sent events. Fed a well-formed

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use agenthub_policy::ErrorKind;
 use serde_json::Value;
 
-use super::{Ingress, StreamEncoder, check_range};
+use super::{Ingress, StreamEncoder, check_range, response_bytes};
 use crate::adapters::openai::{encode_f32s, logprob_to_wire, tool_call_to_wire, usage_to_wire};
 use crate::error::{Error, Result};
 use crate::model::{
@@ -132,6 +132,10 @@ impl Ingress for OpenAiIngress {
 
     fn encode_response(&self, response: &ChatResponse) -> Value {
         to_value(&response_to_wire(response))
+    }
+
+    fn encode_response_body(&self, response: &ChatResponse) -> Vec<u8> {
+        response_bytes(&response_to_wire(response))
     }
 
     fn stream_encoder(&self, request: &ChatRequest) -> Box<dyn StreamEncoder> {

@@ -34,6 +34,23 @@ fn request_translation() {
 }
 
 #[test]
+fn the_bytes_sent_are_the_request_encoded() {
+    for subject in subjects() {
+        let value = subject
+            .adapter
+            .encode_request(&rich_request(), &subject.profile)
+            .unwrap_or_else(|e| panic!("{}: {e}", subject.name));
+        let bytes = subject
+            .adapter
+            .encode_request_body(&rich_request(), &subject.profile)
+            .unwrap_or_else(|e| panic!("{}: {e}", subject.name));
+        let sent: serde_json::Value = serde_json::from_slice(&bytes.value).unwrap();
+        assert_eq!(sent, value.value, "{}", subject.name);
+        assert_eq!(bytes.warnings, value.warnings, "{}", subject.name);
+    }
+}
+
+#[test]
 fn response_translation() {
     for subject in subjects() {
         for (case, expected) in response_cases() {

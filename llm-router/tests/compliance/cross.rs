@@ -324,3 +324,24 @@ fn interleaved_tool_arguments_cannot_reach_anthropic_clients_silently() {
     assert!(encoder.encode(&StreamEvent::Done).is_empty());
     let _ = parse_all(encode_all(&sse).as_bytes());
 }
+
+#[test]
+fn the_bytes_answered_are_the_response_encoded() {
+    let ingresses: [(&str, Box<dyn Ingress>); 2] = [
+        ("openai", Box::new(OpenAiIngress::new())),
+        ("anthropic", Box::new(AnthropicIngress::new())),
+    ];
+    for fixture in [
+        "openai/response_tool_calls.json",
+        "openai/response_text.json",
+    ] {
+        let response = OpenAiAdapter::new()
+            .decode_response(&read(fixture))
+            .unwrap();
+        for (name, ingress) in &ingresses {
+            let sent: Value =
+                serde_json::from_slice(&ingress.encode_response_body(&response)).unwrap();
+            assert_eq!(sent, ingress.encode_response(&response), "{name} {fixture}");
+        }
+    }
+}
