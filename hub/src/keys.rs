@@ -69,8 +69,14 @@ pub fn pkce_challenge(verifier: &str) -> String {
 }
 
 pub fn hash(secret: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    let mut hex = String::with_capacity(2 * digest.as_ref().len());
+    for byte in digest.as_ref() {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    hex
 }
 
 fn display_prefix(secret: &str) -> String {
@@ -95,5 +101,14 @@ mod tests {
         assert_eq!(a.hash.len(), 64);
         assert_eq!(a.prefix, &a.secret[..10]);
         assert!(!a.hash.contains(&a.secret[4..]));
+    }
+
+    #[test]
+    fn the_hash_is_lowercase_hex_sha256() {
+        // Stored hashes of existing keys must keep matching: FIPS 180-2's "abc" vector.
+        assert_eq!(
+            hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

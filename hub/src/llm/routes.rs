@@ -451,7 +451,7 @@ fn failed(state: &AppState, route: &Route, admission: Admission, failure: Failur
     tracing::warn!(model = %route.name, error = %failure.error, "model call failed on every target");
     let mut extra = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&path_of(&failure.attempts)) {
-        extra.insert(HeaderName::from_static("x-agenthub-fallback-path"), value);
+        extra.insert(FALLBACK_PATH, value);
     }
     // Every provider rate limited the call: pass on how long they asked to wait.
     if let Some(wait) = failure.retry_after {
@@ -492,48 +492,43 @@ fn report(
     );
 }
 
-fn put(headers: &mut HeaderMap, name: &'static str, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), value);
-    }
-}
+const PROVIDER: HeaderName = HeaderName::from_static("x-agenthub-provider");
+const MODEL: HeaderName = HeaderName::from_static("x-agenthub-model");
+const UPSTREAM_MODEL: HeaderName = HeaderName::from_static("x-agenthub-upstream-model");
+const FALLBACK_PATH: HeaderName = HeaderName::from_static("x-agenthub-fallback-path");
+const ATTEMPTS: HeaderName = HeaderName::from_static("x-agenthub-attempts");
+const WARNINGS: HeaderName = HeaderName::from_static("x-agenthub-warnings");
+const COST: HeaderName = HeaderName::from_static("x-agenthub-cost");
+const TOKENS_INPUT: HeaderName = HeaderName::from_static("x-agenthub-tokens-input");
+const TOKENS_OUTPUT: HeaderName = HeaderName::from_static("x-agenthub-tokens-output");
+const TOKENS_CACHED: HeaderName = HeaderName::from_static("x-agenthub-tokens-cached");
 
-fn count(headers: &mut HeaderMap, name: &'static str, value: u64) {
-    headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+fn put(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
 }
 
 /// Who served: provider, model (the catalog's name and the provider's), the targets tried,
 /// and what could not be sent as asked.
 fn served_headers(headers: &mut HeaderMap, served: &Served, notes: &[Warning]) {
     let target = &served.target;
-    put(headers, "x-agenthub-provider", &target.provider.name);
-    put(headers, "x-agenthub-model", &target.name);
-    put(
-        headers,
-        "x-agenthub-upstream-model",
-        &target.profile.upstream_model,
-    );
-    put(headers, "x-agenthub-fallback-path", &served.path());
-    count(headers, "x-agenthub-attempts", served.attempts.len() as u64);
+    put(headers, PROVIDER, &target.provider.name);
+    put(headers, MODEL, &target.name);
+    put(headers, UPSTREAM_MODEL, &target.profile.upstream_model);
+    put(headers, FALLBACK_PATH, &served.path());
+    headers.insert(ATTEMPTS, HeaderValue::from(served.attempts.len()));
     if let Some(warnings) = warnings_header(notes) {
-        put(headers, "x-agenthub-warnings", &warnings);
+        put(headers, WARNINGS, &warnings);
     }
 }
 
 fn usage_headers(headers: &mut HeaderMap, usage: &Usage, cost: Usd) {
-    put(headers, "x-agenthub-cost", &cost.to_string());
-    count(
-        headers,
-        "x-agenthub-tokens-input",
-        u64::from(usage.input_tokens),
-    );
-    count(
-        headers,
-        "x-agenthub-tokens-output",
-        u64::from(usage.output_tokens),
-    );
+    put(headers, COST, &cost.to_string());
+    headers.insert(TOKENS_INPUT, HeaderValue::from(usage.input_tokens));
+    headers.insert(TOKENS_OUTPUT, HeaderValue::from(usage.output_tokens));
     if let Some(cached) = usage.cached_input_tokens {
-        count(headers, "x-agenthub-tokens-cached", u64::from(cached));
+        headers.insert(TOKENS_CACHED, HeaderValue::from(cached));
     }
 }
 
