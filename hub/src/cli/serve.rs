@@ -111,12 +111,26 @@ fn load_config(path: Option<&Path>, overrides: &Overrides) -> Result<HubConfig, 
     overrides.apply(config)
 }
 
+/// One core (a container limited to one CPU, or a process pinned to one): a single-threaded
+/// runtime, which does the same work without the multi-threaded scheduler's cross-thread
+/// wake-ups and parking. More cores: a worker per core.
+fn runtime_for(cores: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    if cores <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .enable_all()
+            .build()
+    }
+}
+
 pub fn run(args: ServeArgs) -> ExitCode {
     match prepare(&args) {
         Ok((config, admin_key)) => {
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
+            let runtime = match runtime_for(std::thread::available_parallelism().map_or(1, usize::from))
             {
                 Ok(rt) => rt,
                 Err(e) => {
