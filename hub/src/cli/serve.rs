@@ -509,6 +509,14 @@ mod tests {
     use super::*;
     use crate::store::testing;
 
+    #[test]
+    fn one_core_gets_a_single_threaded_runtime() {
+        use tokio::runtime::RuntimeFlavor;
+        let flavor = |cores| runtime_for(cores).unwrap().handle().runtime_flavor();
+        assert_eq!(flavor(1), RuntimeFlavor::CurrentThread);
+        assert_eq!(flavor(2), RuntimeFlavor::MultiThread);
+    }
+
     fn spend(governance: &Governance, cents: u64) {
         let identity = Identity::named(SubjectKind::User, "alice");
         let metadata = BTreeMap::new();
