@@ -130,14 +130,14 @@ fn runtime_for(cores: usize) -> std::io::Result<tokio::runtime::Runtime> {
 pub fn run(args: ServeArgs) -> ExitCode {
     match prepare(&args) {
         Ok((config, admin_key)) => {
-            let runtime = match runtime_for(std::thread::available_parallelism().map_or(1, usize::from))
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    return Failure::Runtime(format!("cannot start the async runtime: {e}"))
-                        .report();
-                }
-            };
+            let runtime =
+                match runtime_for(std::thread::available_parallelism().map_or(1, usize::from)) {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        return Failure::Runtime(format!("cannot start the async runtime: {e}"))
+                            .report();
+                    }
+                };
             match runtime.block_on(serve(args, config, admin_key)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(failure) => failure.report(),

@@ -21,6 +21,7 @@ pub use external::{ExternalGuardrail, ExternalVerdict, FailureLabels};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use agenthub_policy::authz::{Authorizer, PolicyRule, PolicySet, RoleRule, starter_policy};
@@ -328,7 +329,10 @@ pub struct Governance {
     writer: Mutex<()>,
     /// Counts rule changes made here, for announcing them to other replicas.
     revision: watch::Sender<u64>,
-    usage: mpsc::Sender<Vec<BudgetUsage>>,
+    /// Set when a charge changed a budget row; the writer stores what changed on its next
+    /// flush. A flag, not a queue: the rows are read from the counters, so a request costs one
+    /// store to memory and wakes nothing.
+    usage_changed: AtomicBool,
     alerts: mpsc::Sender<BudgetAlert>,
     /// The receiving ends, taken once by the background tasks.
     queues: std::sync::Mutex<Option<Queues>>,
@@ -347,15 +351,13 @@ fn usage_key(row: &BudgetUsage) -> UsageKey {
     )
 }
 
-type Queues = (
-    mpsc::Receiver<Vec<BudgetUsage>>,
-    mpsc::Receiver<BudgetAlert>,
-);
+type Queues = mpsc::Receiver<BudgetAlert>;
 
-/// How many usage batches, and separately how many alerts, may wait for the store before new
-/// ones are dropped. Budget totals are absolute, so a dropped batch is repaired by the next one
-/// and by the writer's periodic store of everything changed.
+/// How many budget alerts may wait for delivery before new ones are dropped.
 const QUEUE_DEPTH: usize = 1024;
+
+/// How soon budget usage reaches the store after a charge changed it.
+const USAGE_FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 fn alert_webhook(config: &HubConfig) -> std::result::Result<Option<AlertWebhook>, String> {
     config
@@ -396,7 +398,6 @@ impl Governance {
             ignored = report.ignored,
             "budget usage restored"
         );
-        let (usage, usage_rx) = mpsc::channel(QUEUE_DEPTH);
         let (alerts, alerts_rx) = mpsc::channel(QUEUE_DEPTH);
         let external_failures = Family::default();
         let external = external_guardrail(&snapshot, &external_failures)?;
@@ -418,9 +419,9 @@ impl Governance {
             alert_backoff: Backoff::DEFAULT,
             writer: Mutex::new(()),
             revision: watch::Sender::new(0),
-            usage,
+            usage_changed: AtomicBool::new(false),
             alerts,
-            queues: std::sync::Mutex::new(Some((usage_rx, alerts_rx))),
+            queues: std::sync::Mutex::new(Some(alerts_rx)),
         })
     }
 
@@ -519,8 +520,8 @@ impl Governance {
     /// store and crossed thresholds for delivery. Never blocks.
     pub fn settle(&self, admission: Admission, actual: Usage) {
         let charge = admission.charge(actual, now());
-        if !charge.usage.is_empty() && self.usage.try_send(charge.usage).is_err() {
-            tracing::warn!("budget usage queue full; the writer's next tick will store it");
+        if !charge.usage.is_empty() {
+            self.usage_changed.store(true, Ordering::Relaxed);
         }
         for alert in charge.alerts {
             if self.alerts.try_send(alert).is_err() {
@@ -730,39 +731,36 @@ impl Governance {
     /// what is left. Cancel `shutdown` only once no request can settle any more (after the
     /// HTTP server has drained), or their usage is not stored.
     pub async fn run_background(self: Arc<Self>, tick: Duration, shutdown: CancellationToken) {
-        let Some((usage_rx, alerts_rx)) = self.queues.lock().ok().and_then(|mut q| q.take()) else {
+        let Some(alerts_rx) = self.queues.lock().ok().and_then(|mut q| q.take()) else {
             return;
         };
         let alerts = tokio::spawn(self.clone().run_alerts(alerts_rx, tick, shutdown.clone()));
-        self.write_usage(usage_rx, tick, shutdown).await;
+        self.write_usage(tick, shutdown).await;
         if let Err(e) = alerts.await {
             tracing::error!(error = %e, "the budget alert task failed");
         }
     }
 
-    async fn write_usage(
-        &self,
-        mut usage_rx: mpsc::Receiver<Vec<BudgetUsage>>,
-        every: Duration,
-        shutdown: CancellationToken,
-    ) {
-        let mut pending: HashMap<UsageKey, BudgetUsage> = HashMap::new();
+    async fn write_usage(&self, every: Duration, shutdown: CancellationToken) {
         // The version of each of this replica's rows last stored.
         let mut saved: HashMap<UsageKey, u64> = HashMap::new();
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut flush = tokio::time::interval(Duration::from_millis(500));
+        let mut flush = tokio::time::interval(USAGE_FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut housekeeping = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                Some(rows) = usage_rx.recv() => keep_newest(&mut pending, rows),
-                _ = flush.tick() => self.write_pending(&mut pending, &mut saved).await,
+                _ = flush.tick() => {
+                    if self.usage_changed.swap(false, Ordering::Relaxed) {
+                        self.write_changed(&mut saved).await;
+                    }
+                }
                 _ = tick.tick() => {
                     if let Err(e) = self.refresh().await {
                         tracing::debug!(error = %e, "could not reload the stored rules");
                     }
-                    self.write_pending(&mut pending, &mut saved).await;
                     self.write_changed(&mut saved).await;
                     self.merge_and_prune().await;
                     if tokio::time::Instant::now() >= housekeeping {
@@ -772,38 +770,11 @@ impl Governance {
                 }
             }
         }
-        while let Ok(rows) = usage_rx.try_recv() {
-            keep_newest(&mut pending, rows);
-        }
-        self.write_pending(&mut pending, &mut saved).await;
         self.write_changed(&mut saved).await;
     }
 
-    async fn write_pending(
-        &self,
-        pending: &mut HashMap<UsageKey, BudgetUsage>,
-        saved: &mut HashMap<UsageKey, u64>,
-    ) {
-        if pending.is_empty() {
-            return;
-        }
-        let rows: Vec<BudgetUsage> = pending.values().cloned().collect();
-        match self.store.save_budget_usage(&rows).await {
-            Ok(()) => {
-                for (key, row) in pending.drain() {
-                    let version = saved.entry(key).or_default();
-                    *version = (*version).max(row.version);
-                }
-            }
-            // Kept for the next attempt; bounded by the number of counters.
-            Err(e) => {
-                tracing::warn!(error = %e, rows = rows.len(), "could not store budget usage; will retry")
-            }
-        }
-    }
-
-    /// Stores this replica's rows that changed since they were last stored: usage whose batch
-    /// was dropped from a full queue is stored here.
+    /// Stores this replica's rows that changed since they were last stored. On failure the
+    /// next flush tries again.
     async fn write_changed(&self, saved: &mut HashMap<UsageKey, u64>) {
         let rows: Vec<BudgetUsage> = self
             .limits
@@ -832,6 +803,7 @@ impl Governance {
                 }
             }
             Err(e) => {
+                self.usage_changed.store(true, Ordering::Relaxed);
                 tracing::warn!(error = %e, rows = changed.len(), "could not store budget usage; will retry")
             }
         }
@@ -1026,15 +998,6 @@ fn external_guardrail(
 }
 
 /// Totals are absolute: only the newest row per key needs writing.
-fn keep_newest(pending: &mut HashMap<UsageKey, BudgetUsage>, rows: Vec<BudgetUsage>) {
-    for row in rows {
-        let key = usage_key(&row);
-        if pending.get(&key).is_none_or(|p| p.version < row.version) {
-            pending.insert(key, row);
-        }
-    }
-}
-
 fn now() -> Timestamp {
     Timestamp::from_unix_millis(now_millis())
 }
