@@ -1,0 +1,473 @@
+//! The `mcp` section and the `mcp_servers` list of the configuration (also the admin API's
+//! registration bodies), and their checks. Every problem is reported with its path.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{self, DEFAULT_SEPARATOR};
+
+/// The MCP plane's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpSettings {
+    /// Between a server's prefix and an upstream tool's name: `github__create_issue`.
+    pub separator: String,
+    /// `Host` values the hub's `/mcp` endpoint answers (DNS rebinding protection). Empty: any
+    /// loopback host only. List every name clients reach the hub by, e.g. `hub.example.com`.
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values accepted from browsers; a request with any other `Origin` gets 403.
+    /// Requests without `Origin` (non-browser clients) are not affected.
+    pub allowed_origins: Vec<String>,
+    /// Defaults for every upstream server.
+    pub timeouts: McpTimeouts,
+}
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        Self {
+            separator: DEFAULT_SEPARATOR.to_owned(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            timeouts: McpTimeouts::default(),
+        }
+    }
+}
+
+/// How long the hub waits on an upstream server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpTimeouts {
+    /// To connect (HTTP) or to start and complete the handshake (stdio).
+    #[serde(with = "humantime_serde")]
+    pub connect: Duration,
+    /// For one request's answer (a tool call, a list page).
+    #[serde(with = "humantime_serde")]
+    pub request: Duration,
+}
+
+impl Default for McpTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            request: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How the hub reaches an upstream server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    /// Streamable HTTP; the protocol era (2026-07-28 stateless or 2025-11-25 sessions) is
+    /// detected per server.
+    StreamableHttp,
+    /// The legacy HTTP+SSE transport (2024-11-05): a GET stream and an `endpoint` to POST to.
+    Sse,
+    /// A local process speaking MCP on its standard input and output, shared by all callers.
+    Stdio,
+}
+
+impl TransportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StreamableHttp => "streamable_http",
+            Self::Sse => "sse",
+            Self::Stdio => "stdio",
+        }
+    }
+}
+
+/// One upstream MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    /// Appears in tool names and in permissions (`mcp:<name>/<tool>`).
+    pub name: String,
+    /// Default: `stdio` when `command` is set, else `streamable_http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<TransportKind>,
+    /// The server's endpoint (`https://…/mcp`, or the SSE stream's URL for `sse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The program to run (`stdio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// The process's environment (`stdio`), on top of a minimal one (`PATH`, `HOME`, `LANG`);
+    /// values may be `secret:NAME`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// The process's working directory (`stdio`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// Headers sent with every request (HTTP transports); values may be `secret:NAME`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Sent as `Authorization: Bearer …` (HTTP transports); `secret:NAME` or the token itself,
+    /// usually `${ENV_VAR}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bearer_token: Option<String>,
+    /// Published names start with this instead of `name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Overrides the plane's timeouts for this server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<McpTimeoutOverrides>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpTimeoutOverrides {
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub connect: Option<Duration>,
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub request: Option<Duration>,
+}
+
+impl McpServerConfig {
+    pub fn transport(&self) -> TransportKind {
+        self.transport.unwrap_or(if self.command.is_some() {
+            TransportKind::Stdio
+        } else {
+            TransportKind::StreamableHttp
+        })
+    }
+
+    /// The prefix of this server's published names.
+    pub fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or(&self.name)
+    }
+
+    pub fn timeouts(&self, defaults: McpTimeouts) -> McpTimeouts {
+        let overrides = self.timeouts.unwrap_or_default();
+        McpTimeouts {
+            connect: overrides.connect.unwrap_or(defaults.connect),
+            request: overrides.request.unwrap_or(defaults.request),
+        }
+    }
+}
+
+/// A problem: the path of the offending field and what is wrong.
+pub type Problem = (String, String);
+
+/// The longest server name or prefix.
+const MAX_PREFIX: usize = 64;
+/// The longest separator.
+const MAX_SEPARATOR: usize = 8;
+
+/// Checks the settings and every server, and that no two servers share a name or a prefix.
+pub fn check(settings: &McpSettings, servers: &[McpServerConfig]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if let Err(message) = names::check_part("separator", &settings.separator, MAX_SEPARATOR) {
+        problems.push(("mcp.separator".to_owned(), message));
+    }
+    for (i, host) in settings.allowed_hosts.iter().enumerate() {
+        if host.is_empty() || host.contains(['/', ' ']) {
+            problems.push((
+                format!("mcp.allowed_hosts[{i}]"),
+                format!("\"{host}\" is not a host name (with an optional :port)"),
+            ));
+        }
+    }
+    for (i, origin) in settings.allowed_origins.iter().enumerate() {
+        if !(origin.starts_with("https://") || origin.starts_with("http://"))
+            || origin.trim_end_matches('/').matches('/').count() != 2
+        {
+            problems.push((
+                format!("mcp.allowed_origins[{i}]"),
+                format!("\"{origin}\" is not an origin (scheme://host[:port])"),
+            ));
+        }
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut prefixes: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, server) in servers.iter().enumerate() {
+        let at = |field: &str| format!("mcp_servers[{i}].{field}");
+        check_server(server, &mut |field, message| {
+            problems.push((at(field), message))
+        });
+        if let Some(first) = seen.insert(&server.name, i) {
+            problems.push((
+                at("name"),
+                format!(
+                    "\"{}\" is also the name of mcp_servers[{first}]",
+                    server.name
+                ),
+            ));
+        } else if let Some(first) = prefixes.insert(server.prefix(), i) {
+            problems.push((
+                at("prefix"),
+                format!(
+                    "\"{}\" is also the prefix of mcp_servers[{first}]; tool names would collide",
+                    server.prefix()
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// Checks one server on its own (the admin API checks a registration before storing it).
+pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String)) {
+    if let Err(message) = check_name(&server.name) {
+        err("name", message);
+    }
+    if let Some(prefix) = &server.prefix
+        && let Err(message) = names::check_part("prefix", prefix, MAX_PREFIX)
+    {
+        err("prefix", message);
+    }
+    let transport = server.transport();
+    match transport {
+        TransportKind::StreamableHttp | TransportKind::Sse => {
+            match &server.url {
+                Some(url) => {
+                    if let Err(message) = check_url(url) {
+                        err("url", message);
+                    }
+                }
+                None => err(
+                    "url",
+                    format!("is required for the {} transport", transport.as_str()),
+                ),
+            }
+            for (field, set) in [
+                ("command", server.command.is_some()),
+                ("args", !server.args.is_empty()),
+                ("env", !server.env.is_empty()),
+                ("cwd", server.cwd.is_some()),
+            ] {
+                if set {
+                    err(field, "is only for the stdio transport".to_owned());
+                }
+            }
+        }
+        TransportKind::Stdio => {
+            match server.command.as_deref() {
+                Some("") => err("command", "must not be empty".to_owned()),
+                Some(_) => {}
+                None => err("command", "is required for the stdio transport".to_owned()),
+            }
+            for (field, set) in [
+                ("url", server.url.is_some()),
+                ("headers", !server.headers.is_empty()),
+                ("bearer_token", server.bearer_token.is_some()),
+            ] {
+                if set {
+                    err(field, "is only for the HTTP transports".to_owned());
+                }
+            }
+            for name in server.env.keys() {
+                if name.is_empty() || name.contains(['=', '\0']) {
+                    err(
+                        "env",
+                        format!("\"{name}\" is not an environment variable name"),
+                    );
+                }
+            }
+        }
+    }
+    for name in server.headers.keys() {
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            err("headers", format!("\"{name}\" is not a header name"));
+        } else if name.eq_ignore_ascii_case("authorization") && server.bearer_token.is_some() {
+            err(
+                "headers",
+                "set either an Authorization header or bearer_token, not both".to_owned(),
+            );
+        }
+    }
+    if let Some(timeouts) = server.timeouts {
+        for (field, value) in [
+            ("timeouts.connect", timeouts.connect),
+            ("timeouts.request", timeouts.request),
+        ] {
+            if value.is_some_and(|v| v.is_zero()) {
+                err(field, "must be more than zero".to_owned());
+            }
+        }
+    }
+}
+
+/// Server names appear in tool names, URLs and permissions (`mcp:<name>/<tool>`).
+pub fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= MAX_PREFIX
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{name}\" is not a valid server name (1–{MAX_PREFIX} letters, digits, '-', '_' \
+             and '.', starting with a letter or digit)"
+        ))
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| format!("\"{url}\" must start with https:// or http://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!(
+            "\"{url}\" must name a host, without credentials (use headers or bearer_token)"
+        ));
+    }
+    http::Uri::try_from(url).map_err(|e| format!("\"{url}\" is not a valid URL: {e}"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn servers(list: serde_json::Value) -> Vec<McpServerConfig> {
+        serde_json::from_value(list).unwrap()
+    }
+
+    fn problems_of(list: serde_json::Value) -> Vec<Problem> {
+        check(&McpSettings::default(), &servers(list))
+    }
+
+    #[test]
+    fn good_servers_pass() {
+        let list = json!([
+            {"name": "github", "url": "https://api.example.com/mcp", "bearer_token": "secret:gh"},
+            {"name": "everything", "command": "npx", "args": ["-y", "server-everything"],
+             "env": {"TOKEN": "secret:t"}, "prefix": "ev"},
+            {"name": "old", "transport": "sse", "url": "http://127.0.0.1:9000/sse",
+             "headers": {"x-api-key": "secret:k"}, "timeouts": {"request": "5s"}},
+        ]);
+        assert_eq!(problems_of(list.clone()), Vec::<Problem>::new());
+        let parsed = servers(list);
+        assert_eq!(parsed[0].transport(), TransportKind::StreamableHttp);
+        assert_eq!(parsed[1].transport(), TransportKind::Stdio);
+        assert_eq!(parsed[1].prefix(), "ev");
+        let timeouts = parsed[2].timeouts(McpTimeouts::default());
+        assert_eq!(timeouts.request, Duration::from_secs(5));
+        assert_eq!(timeouts.connect, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        // (server, path, words in the message)
+        let cases = [
+            (
+                json!({"name": "bad name", "url": "https://x/mcp"}),
+                "mcp_servers[0].name",
+                "not a valid server name",
+            ),
+            (
+                json!({"name": "a"}),
+                "mcp_servers[0].url",
+                "required for the streamable_http",
+            ),
+            (
+                json!({"name": "a", "transport": "stdio"}),
+                "mcp_servers[0].command",
+                "required",
+            ),
+            (
+                json!({"name": "a", "url": "ftp://x"}),
+                "mcp_servers[0].url",
+                "https://",
+            ),
+            (
+                json!({"name": "a", "url": "https://u:p@x/mcp"}),
+                "mcp_servers[0].url",
+                "without credentials",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "command": "c", "transport": "streamable_http"}),
+                "mcp_servers[0].command",
+                "only for the stdio",
+            ),
+            (
+                json!({"name": "a", "command": "c", "headers": {"x": "y"}}),
+                "mcp_servers[0].headers",
+                "only for the HTTP",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "headers": {"bad header": "y"}}),
+                "mcp_servers[0].headers",
+                "not a header name",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "headers": {"Authorization": "y"}, "bearer_token": "t"}),
+                "mcp_servers[0].headers",
+                "not both",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "prefix": "a/b"}),
+                "mcp_servers[0].prefix",
+                "only letters",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "timeouts": {"request": "0s"}}),
+                "mcp_servers[0].timeouts.request",
+                "more than zero",
+            ),
+        ];
+        for (server, path, words) in cases {
+            let problems = problems_of(json!([server]));
+            assert!(
+                problems.iter().any(|(p, m)| p == path && m.contains(words)),
+                "{server}: expected {path} ({words}), got {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_prefixes_are_unique() {
+        let problems = problems_of(json!([
+            {"name": "a", "url": "https://x/mcp"},
+            {"name": "a", "url": "https://y/mcp"},
+            {"name": "b", "url": "https://z/mcp", "prefix": "a"},
+        ]));
+        assert_eq!(
+            problems.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            ["mcp_servers[1].name", "mcp_servers[2].prefix"]
+        );
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let settings: McpSettings = serde_json::from_value(json!({
+            "separator": "::",
+            "allowed_hosts": ["hub.example.com:8443", "bad/host"],
+            "allowed_origins": ["https://app.example.com", "app.example.com"],
+        }))
+        .unwrap();
+        let paths: Vec<String> = check(&settings, &[]).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            [
+                "mcp.separator",
+                "mcp.allowed_hosts[1]",
+                "mcp.allowed_origins[1]"
+            ]
+        );
+        assert!(serde_json::from_value::<McpSettings>(json!({"separatr": "__"})).is_err());
+        assert!(
+            serde_json::from_value::<McpServerConfig>(json!({"name": "a", "urll": "x"})).is_err()
+        );
+    }
+}
