@@ -1,0 +1,312 @@
+//! The hub as an MCP client of one upstream server: connecting over streamable HTTP (the
+//! protocol era detected per server: 2026-07-28 stateless first, then 2025-11-25 sessions) or
+//! by starting a local process (stdio), reading its catalog (tools, resources, resource
+//! templates, prompts, every page), and hearing its `list_changed` notifications.
+//!
+//! Credentials are the server's, from the configuration or the hub's secret store, never the
+//! caller's.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, Implementation, Prompt, ProtocolVersion, Resource,
+    ResourceTemplate, Tool,
+};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, RoleClient, RunningService,
+};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, ServiceError};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::watch;
+
+use crate::config::{McpServerConfig, McpTimeouts, TransportKind};
+
+/// Reads the hub's secret store at connection time.
+pub trait Secrets: Send + Sync {
+    /// The value of the secret `name`, or `None` if there is no such secret.
+    fn reveal(&self, name: &str) -> Option<String>;
+}
+
+/// Why an upstream server could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The server's settings cannot be applied (a missing secret, a bad header value).
+    #[error("{0}")]
+    Setup(String),
+    /// The server could not be reached, started, or did not complete the handshake.
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    /// The server did not answer in time.
+    #[error("no answer within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    /// The server answered a request with an error, or broke the protocol.
+    #[error("{0}")]
+    Protocol(String),
+}
+
+impl From<ServiceError> for UpstreamError {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Timeout { timeout } => Self::Timeout(timeout),
+            ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
+                Self::Connect(error.to_string())
+            }
+            other => Self::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// Everything a server offers, as it listed it.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub server: Option<Implementation>,
+    pub instructions: Option<String>,
+    pub tools: Vec<Tool>,
+    pub resources: Vec<Resource>,
+    pub resource_templates: Vec<ResourceTemplate>,
+    pub prompts: Vec<Prompt>,
+}
+
+/// Which of a server's lists changed since they were last read; set by its notifications.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub tools: bool,
+    pub resources: bool,
+    pub prompts: bool,
+}
+
+/// Hears the server's notifications.
+struct Listener {
+    changed: watch::Sender<Changed>,
+}
+
+impl ClientHandler for Listener {
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.capabilities = ClientCapabilities::default();
+        info.client_info = Implementation::new("agenthub", env!("CARGO_PKG_VERSION"));
+        info
+    }
+
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.changed.send_modify(|c| c.tools = true);
+    }
+
+    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.changed.send_modify(|c| c.resources = true);
+    }
+
+    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.changed.send_modify(|c| c.prompts = true);
+    }
+}
+
+/// A live connection to one server.
+pub struct Connection {
+    name: String,
+    service: RunningService<RoleClient, Listener>,
+    changed: watch::Receiver<Changed>,
+    timeouts: McpTimeouts,
+}
+
+impl Connection {
+    /// Connects to `server` (starting its process, for stdio) within the connect timeout.
+    pub async fn open(
+        server: &McpServerConfig,
+        defaults: McpTimeouts,
+        secrets: &dyn Secrets,
+    ) -> Result<Self, UpstreamError> {
+        let timeouts = server.timeouts(defaults);
+        let (changed_tx, changed) = watch::channel(Changed::default());
+        let listener = Listener {
+            changed: changed_tx,
+        };
+        let lifecycle = ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::LATEST],
+            legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+        };
+        let connecting = async {
+            match server.transport() {
+                TransportKind::StreamableHttp => {
+                    let transport = http_transport(server, timeouts, secrets)?;
+                    listener
+                        .serve_with_lifecycle(transport, lifecycle)
+                        .await
+                        .map_err(|e| UpstreamError::Connect(e.to_string()))
+                }
+                TransportKind::Stdio => {
+                    let transport = spawn(server, secrets)?;
+                    listener
+                        .serve_with_lifecycle(transport, lifecycle)
+                        .await
+                        .map_err(|e| UpstreamError::Connect(e.to_string()))
+                }
+                TransportKind::Sse => Err(UpstreamError::Setup(
+                    "the legacy HTTP+SSE transport is not available yet".to_owned(),
+                )),
+            }
+        };
+        let service = tokio::time::timeout(timeouts.connect, connecting)
+            .await
+            .map_err(|_| UpstreamError::Timeout(timeouts.connect))??;
+        Ok(Self {
+            name: server.name.clone(),
+            service,
+            changed,
+            timeouts,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Reads every list the server has, following pagination.
+    pub async fn catalog(&self) -> Result<Catalog, UpstreamError> {
+        let peer = self.service.peer();
+        let info = self.service.peer_info();
+        let capabilities = info.as_ref().map(|i| i.capabilities.clone());
+        let has = |pick: fn(&rmcp::model::ServerCapabilities) -> bool| {
+            capabilities.as_ref().is_none_or(pick)
+        };
+        let mut catalog = Catalog {
+            server: info.as_ref().and_then(|i| i.server_info.clone()),
+            instructions: info.as_ref().and_then(|i| i.instructions.clone()),
+            ..Catalog::default()
+        };
+        if has(|c| c.tools.is_some()) {
+            catalog.tools = self.bounded(peer.list_all_tools()).await?;
+        }
+        if has(|c| c.resources.is_some()) {
+            catalog.resources = self.bounded(peer.list_all_resources()).await?;
+            catalog.resource_templates = self.bounded(peer.list_all_resource_templates()).await?;
+        }
+        if has(|c| c.prompts.is_some()) {
+            catalog.prompts = self.bounded(peer.list_all_prompts()).await?;
+        }
+        Ok(catalog)
+    }
+
+    /// Resolves when the server says one of its lists changed; `None` once it is gone.
+    pub async fn changed(&mut self) -> Option<Changed> {
+        self.changed.changed().await.ok()?;
+        let changed = *self.changed.borrow_and_update();
+        Some(changed)
+    }
+
+    /// The underlying client, for calls.
+    pub fn peer(&self) -> &rmcp::service::Peer<RoleClient> {
+        self.service.peer()
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        self.timeouts.request
+    }
+
+    /// Ends the session (and stops the process, for stdio).
+    pub async fn close(self) {
+        let _ = self.service.cancel().await;
+    }
+
+    async fn bounded<T>(
+        &self,
+        request: impl Future<Output = Result<T, ServiceError>>,
+    ) -> Result<T, UpstreamError> {
+        let limit = self.timeouts.request;
+        tokio::time::timeout(limit, request)
+            .await
+            .map_err(|_| UpstreamError::Timeout(limit))?
+            .map_err(UpstreamError::from)
+    }
+}
+
+/// A configured value: `secret:NAME` is read from the secret store, anything else is literal.
+fn resolve(value: &str, secrets: &dyn Secrets) -> Result<String, UpstreamError> {
+    match value.strip_prefix("secret:") {
+        Some(name) => secrets
+            .reveal(name)
+            .ok_or_else(|| UpstreamError::Setup(format!("the secret {name} does not exist"))),
+        None => Ok(value.to_owned()),
+    }
+}
+
+fn http_transport(
+    server: &McpServerConfig,
+    timeouts: McpTimeouts,
+    secrets: &dyn Secrets,
+) -> Result<StreamableHttpClientTransport<reqwest::Client>, UpstreamError> {
+    let url = server
+        .url
+        .as_deref()
+        .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
+    let mut headers = HashMap::new();
+    for (name, value) in &server.headers {
+        let name = http::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| UpstreamError::Setup(format!("\"{name}\" is not a header name")))?;
+        let mut value = http::HeaderValue::try_from(resolve(value, secrets)?).map_err(|_| {
+            UpstreamError::Setup(format!("the value of header {name} is not valid"))
+        })?;
+        value.set_sensitive(true);
+        headers.insert(name, value);
+    }
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers);
+    if let Some(token) = &server.bearer_token {
+        config = config.auth_header(resolve(token, secrets)?);
+    }
+    // The binary installs ring first thing; a hub embedded as a library may not have.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        // An answer must not send the hub's credentials somewhere else.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeouts.connect)
+        .user_agent(concat!("agenthub/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| UpstreamError::Setup(format!("cannot build the HTTP client: {e}")))?;
+    Ok(StreamableHttpClientTransport::with_client(client, config))
+}
+
+/// The environment a server process starts with, besides its own `env`: enough to find
+/// programs and run them, nothing of the hub's secrets.
+const INHERITED_ENV: [&str; 6] = ["PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT", "USER"];
+
+fn spawn(
+    server: &McpServerConfig,
+    secrets: &dyn Secrets,
+) -> Result<TokioChildProcess, UpstreamError> {
+    let program = server
+        .command
+        .as_deref()
+        .ok_or_else(|| UpstreamError::Setup("no command".to_owned()))?;
+    let mut command = tokio::process::Command::new(program);
+    command.args(&server.args).env_clear().kill_on_drop(true);
+    for name in INHERITED_ENV {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    for (name, value) in &server.env {
+        command.env(name, resolve(value, secrets)?);
+    }
+    if let Some(cwd) = &server.cwd {
+        command.current_dir(cwd);
+    }
+    let (transport, stderr) = TokioChildProcess::builder(command)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| UpstreamError::Connect(format!("cannot start {program}: {e}")))?;
+    if let Some(stderr) = stderr {
+        let name: Arc<str> = server.name.as_str().into();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(server = %name, "{line}");
+            }
+        });
+    }
+    Ok(transport)
+}
