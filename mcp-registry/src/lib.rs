@@ -7,4 +7,5 @@
 
 pub mod config;
 pub mod names;
+pub mod registry;
 pub mod upstream;

@@ -199,6 +199,17 @@ impl Connection {
         Some(changed)
     }
 
+    /// A receiver of the server's change notices, for waiting on them alongside other things.
+    pub fn subscribe(&self) -> watch::Receiver<Changed> {
+        self.changed.clone()
+    }
+
+    /// Whether the connection has ended (the process exited, the server went away).
+    pub fn is_closed(&self) -> bool {
+        // The service loop ends when its transport closes, and drops the peer's channel.
+        self.service.is_closed() || self.service.peer().is_transport_closed()
+    }
+
     /// The underlying client, for calls.
     pub fn peer(&self) -> &rmcp::service::Peer<RoleClient> {
         self.service.peer()

@@ -1,0 +1,436 @@
+//! The registered upstream servers, each kept connected by its own supervisor task, and the
+//! federated catalog published from all of them.
+//!
+//! One connection per server is shared by every caller (a stdio server is one process, not one
+//! per session). A supervisor connects, reads the catalog, publishes it, re-reads it when the
+//! server says a list changed, and when the connection is lost (the process died, the server
+//! went away) reconnects with exponential backoff. The federation is an immutable snapshot
+//! swapped in whole after every change: requests read it without locks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::task::JoinHandle;
+
+use crate::config::{McpServerConfig, McpSettings};
+use crate::names::{Collision, Namespace};
+use crate::upstream::{Catalog, Connection, Secrets, UpstreamError};
+
+/// The first wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often a supervisor checks that its connection is still up.
+const LIVENESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Where a server's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Ready,
+    /// The last attempt failed; the supervisor tries again after a backoff.
+    Failed,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connecting => "connecting",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One server's health, as the admin API shows it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub name: String,
+    pub state: State,
+    /// Since when the server has been in this state.
+    pub since: SystemTime,
+    /// Why the last attempt or catalog read failed.
+    pub error: Option<String>,
+    /// How many times the connection was re-established after being up.
+    pub reconnects: u32,
+    pub tools: usize,
+    pub resources: usize,
+    pub prompts: usize,
+}
+
+/// A ready server's catalog and the prefix it is published under.
+#[derive(Clone)]
+struct Published {
+    prefix: String,
+    catalog: Arc<Catalog>,
+}
+
+/// A tool as clients see it.
+#[derive(Debug, Clone)]
+pub struct PublishedTool {
+    pub name: String,
+    pub server: String,
+    /// The upstream's tool, under its own name.
+    pub tool: rmcp::model::Tool,
+}
+
+/// Everything clients can see, from every ready server.
+#[derive(Default)]
+pub struct Federation {
+    catalogs: BTreeMap<String, Arc<Catalog>>,
+    tools: Vec<PublishedTool>,
+    tool_names: Namespace,
+    prompt_names: Namespace,
+}
+
+impl Federation {
+    fn build(
+        separator: &str,
+        published: &BTreeMap<String, Published>,
+    ) -> Result<Self, Vec<Collision>> {
+        let tool_names = Namespace::build(
+            separator,
+            published.iter().map(|(server, p)| {
+                (
+                    server.as_str(),
+                    p.prefix.as_str(),
+                    p.catalog.tools.iter().map(|t| t.name.as_ref()),
+                )
+            }),
+        )?;
+        let prompt_names = Namespace::build(
+            separator,
+            published.iter().map(|(server, p)| {
+                (
+                    server.as_str(),
+                    p.prefix.as_str(),
+                    p.catalog.prompts.iter().map(|p| p.name.as_str()),
+                )
+            }),
+        )?;
+        let mut tools = Vec::with_capacity(tool_names.len());
+        for (server, p) in published {
+            for tool in &p.catalog.tools {
+                tools.push(PublishedTool {
+                    name: crate::names::publish(&p.prefix, separator, &tool.name),
+                    server: server.clone(),
+                    tool: tool.clone(),
+                });
+            }
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Self {
+            catalogs: published
+                .iter()
+                .map(|(server, p)| (server.clone(), p.catalog.clone()))
+                .collect(),
+            tools,
+            tool_names,
+            prompt_names,
+        })
+    }
+
+    /// Every published tool, by name.
+    pub fn tools(&self) -> &[PublishedTool] {
+        &self.tools
+    }
+
+    /// Published tool name → server and upstream name.
+    pub fn tool_names(&self) -> &Namespace {
+        &self.tool_names
+    }
+
+    /// Published prompt name → server and upstream name.
+    pub fn prompt_names(&self) -> &Namespace {
+        &self.prompt_names
+    }
+
+    /// A ready server's catalog.
+    pub fn catalog(&self, server: &str) -> Option<&Arc<Catalog>> {
+        self.catalogs.get(server)
+    }
+}
+
+/// A server and its supervisor.
+struct Supervised {
+    config: McpServerConfig,
+    connection: Arc<RwLock<Option<Arc<Connection>>>>,
+    status: Arc<RwLock<Status>>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    settings: McpSettings,
+    secrets: Arc<dyn Secrets>,
+    servers: Mutex<BTreeMap<String, Supervised>>,
+    /// Catalogs of ready servers, the source the federation is built from.
+    published: Mutex<BTreeMap<String, Published>>,
+    federation: ArcSwap<Federation>,
+}
+
+/// Cheap to clone: all clones share the servers.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+impl Registry {
+    pub fn new(settings: McpSettings, secrets: Arc<dyn Secrets>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                settings,
+                secrets,
+                servers: Mutex::new(BTreeMap::new()),
+                published: Mutex::new(BTreeMap::new()),
+                federation: ArcSwap::from_pointee(Federation::default()),
+            }),
+        }
+    }
+
+    /// Starts supervising `server` (replacing a server of the same name). Returns at once;
+    /// [`Registry::status`] shows when it is ready.
+    pub fn add(&self, server: McpServerConfig) {
+        self.remove(&server.name);
+        let status = Arc::new(RwLock::new(Status {
+            name: server.name.clone(),
+            state: State::Connecting,
+            since: SystemTime::now(),
+            error: None,
+            reconnects: 0,
+            tools: 0,
+            resources: 0,
+            prompts: 0,
+        }));
+        let connection = Arc::new(RwLock::new(None));
+        let task = tokio::spawn(supervise(
+            self.inner.clone(),
+            server.clone(),
+            connection.clone(),
+            status.clone(),
+        ));
+        lock(&self.inner.servers).insert(
+            server.name.clone(),
+            Supervised {
+                config: server,
+                connection,
+                status,
+                task,
+            },
+        );
+    }
+
+    /// Stops supervising `name` and withdraws its catalog; its connection closes (and its
+    /// process stops) when the last call using it ends.
+    pub fn remove(&self, name: &str) -> bool {
+        let Some(supervised) = lock(&self.inner.servers).remove(name) else {
+            return false;
+        };
+        supervised.task.abort();
+        write(&supervised.connection).take();
+        withdraw(&self.inner, name);
+        true
+    }
+
+    /// The published catalog now.
+    pub fn federation(&self) -> Arc<Federation> {
+        self.inner.federation.load_full()
+    }
+
+    /// The live connection to `server`, if it is ready.
+    pub fn connection(&self, server: &str) -> Option<Arc<Connection>> {
+        let servers = lock(&self.inner.servers);
+        read(&servers.get(server)?.connection).clone()
+    }
+
+    /// Every server's health, by name.
+    pub fn status(&self) -> Vec<Status> {
+        lock(&self.inner.servers)
+            .values()
+            .map(|s| read(&s.status).clone())
+            .collect()
+    }
+
+    /// The registered servers' settings, by name.
+    pub fn servers(&self) -> Vec<McpServerConfig> {
+        lock(&self.inner.servers)
+            .values()
+            .map(|s| s.config.clone())
+            .collect()
+    }
+
+    /// Stops every supervisor and closes every connection.
+    pub fn shutdown(&self) {
+        let names: Vec<String> = lock(&self.inner.servers).keys().cloned().collect();
+        for name in names {
+            self.remove(&name);
+        }
+    }
+}
+
+async fn supervise(
+    inner: Arc<Inner>,
+    server: McpServerConfig,
+    slot: Arc<RwLock<Option<Arc<Connection>>>>,
+    status: Arc<RwLock<Status>>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut was_up = false;
+    loop {
+        set_state(&status, State::Connecting, None);
+        let outcome = async {
+            let connection =
+                Connection::open(&server, inner.settings.timeouts, inner.secrets.as_ref()).await?;
+            let catalog = connection.catalog().await?;
+            Ok::<_, UpstreamError>((connection, catalog))
+        }
+        .await;
+        let (connection, catalog) = match outcome {
+            Ok(ready) => ready,
+            Err(error) => {
+                tracing::warn!(server = %server.name, error = %error, retry_in = ?backoff, "MCP server unavailable");
+                set_state(&status, State::Failed, Some(error.to_string()));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        if let Err(problem) = publish(&inner, &server, catalog, &status) {
+            // Its names would collide with another server's: not served until that changes.
+            tracing::warn!(server = %server.name, error = %problem, "MCP server's catalog refused");
+            set_state(&status, State::Failed, Some(problem));
+            connection.close().await;
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            continue;
+        }
+        if was_up {
+            write(&status).reconnects += 1;
+        }
+        was_up = true;
+        let up_since = tokio::time::Instant::now();
+        let shared = Arc::new(connection);
+        *write(&slot) = Some(shared.clone());
+        set_state(&status, State::Ready, None);
+        tracing::info!(server = %server.name, "MCP server ready");
+        let lost = watch_connection(&inner, &server, &shared, &status).await;
+        write(&slot).take();
+        withdraw(&inner, &server.name);
+        tracing::warn!(server = %server.name, reason = %lost, "MCP server connection lost; reconnecting");
+        set_state(&status, State::Connecting, Some(lost));
+        drop(shared);
+        // A server that keeps dying soon after starting is restarted less and less often.
+        if up_since.elapsed() >= MAX_BACKOFF {
+            backoff = FIRST_BACKOFF;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Waits while the connection is up, re-reading the catalog when the server announces a
+/// change. Returns why it ended.
+async fn watch_connection(
+    inner: &Arc<Inner>,
+    server: &McpServerConfig,
+    connection: &Arc<Connection>,
+    status: &Arc<RwLock<Status>>,
+) -> String {
+    let mut changes = connection.subscribe();
+    let mut liveness = tokio::time::interval(LIVENESS_EVERY);
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return "the connection closed".to_owned();
+                }
+                changes.borrow_and_update();
+                match connection.catalog().await {
+                    Ok(catalog) => {
+                        if let Err(problem) = publish(inner, server, catalog, status) {
+                            tracing::warn!(server = %server.name, error = %problem, "MCP server's changed catalog refused; keeping the previous one");
+                            write(status).error = Some(problem);
+                        }
+                    }
+                    Err(error) => return format!("re-reading its catalog failed: {error}"),
+                }
+            }
+            _ = liveness.tick() => {
+                if connection.is_closed() {
+                    return "the connection closed".to_owned();
+                }
+            }
+        }
+    }
+}
+
+/// Installs `catalog` as `server`'s and rebuilds the federation, unless its names collide.
+fn publish(
+    inner: &Inner,
+    server: &McpServerConfig,
+    catalog: Catalog,
+    status: &RwLock<Status>,
+) -> Result<(), String> {
+    let mut published = lock(&inner.published);
+    let mut candidate = published.clone();
+    let counts = (
+        catalog.tools.len(),
+        catalog.resources.len(),
+        catalog.prompts.len(),
+    );
+    candidate.insert(
+        server.name.clone(),
+        Published {
+            prefix: server.prefix().to_owned(),
+            catalog: Arc::new(catalog),
+        },
+    );
+    let federation =
+        Federation::build(&inner.settings.separator, &candidate).map_err(|collisions| {
+            collisions
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+    *published = candidate;
+    inner.federation.store(Arc::new(federation));
+    let mut status = write(status);
+    (status.tools, status.resources, status.prompts) = counts;
+    Ok(())
+}
+
+/// Takes `server`'s catalog out of the federation.
+fn withdraw(inner: &Inner, server: &str) {
+    let mut published = lock(&inner.published);
+    if published.remove(server).is_none() {
+        return;
+    }
+    // Removing names cannot create a collision.
+    if let Ok(federation) = Federation::build(&inner.settings.separator, &published) {
+        inner.federation.store(Arc::new(federation));
+    }
+}
+
+fn set_state(status: &RwLock<Status>, state: State, error: Option<String>) {
+    let mut status = write(status);
+    if status.state != state {
+        status.since = SystemTime::now();
+    }
+    status.state = state;
+    if error.is_some() || state == State::Ready {
+        status.error = error;
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
