@@ -6,6 +6,7 @@
 //! first; the upstream connections, the federated catalog and the hub's `/mcp` face follow.
 
 pub mod config;
+pub mod face;
 pub mod names;
 pub mod registry;
 pub mod upstream;

@@ -1,0 +1,277 @@
+//! The hub's MCP face: one MCP server (rmcp, streamable HTTP, both protocol eras) whose tools
+//! are the federation's, filtered by what the caller may use. A call is authorized again,
+//! its arguments validated against the tool's input schema before anything is sent upstream,
+//! then forwarded over the server's shared connection within its request timeout.
+//!
+//! The hub decides who the caller is and what they may do through a [`Gate`]; this module
+//! knows neither identities nor policies.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use base64::Engine as _;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
+use serde_json::Value;
+
+use crate::registry::Registry;
+use crate::upstream::UpstreamError;
+
+/// How many tools one `tools/list` page holds.
+pub const PAGE_SIZE: usize = 200;
+
+/// JSON-RPC error code (implementation-defined range) for a request the hub did not
+/// authenticate.
+pub const UNAUTHENTICATED: ErrorCode = ErrorCode(-32001);
+/// JSON-RPC error code (implementation-defined range) for an upstream that failed.
+pub const UPSTREAM_FAILED: ErrorCode = ErrorCode(-32002);
+
+/// What the hub decides about callers. Implemented by the hub over its governance.
+pub trait Gate: Send + Sync + 'static {
+    /// Who is calling, from the HTTP request the hub authenticated.
+    type Caller: Send + Sync + 'static;
+
+    /// The caller of this request; `None` when the request was not authenticated.
+    fn caller(&self, request: &http::request::Parts) -> Option<Self::Caller>;
+
+    /// Whether `caller` may see and call `tool` of `server` (upstream name).
+    fn may_use_tool(&self, caller: &Self::Caller, server: &str, tool: &str) -> bool;
+}
+
+/// One MCP server over every registered upstream. Cheap to clone: rmcp makes one per session.
+pub struct Face<G: Gate> {
+    registry: Registry,
+    gate: Arc<G>,
+    validators: Arc<Validators>,
+}
+
+impl<G: Gate> Clone for Face<G> {
+    fn clone(&self) -> Self {
+        Self {
+            registry: self.registry.clone(),
+            gate: self.gate.clone(),
+            validators: self.validators.clone(),
+        }
+    }
+}
+
+impl<G: Gate> Face<G> {
+    pub fn new(registry: Registry, gate: Arc<G>) -> Self {
+        Self {
+            registry,
+            gate,
+            validators: Arc::new(Validators::default()),
+        }
+    }
+
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<G::Caller, ErrorData> {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| self.gate.caller(parts))
+            .ok_or_else(|| {
+                ErrorData::new(UNAUTHENTICATED, "the request is not authenticated", None)
+            })
+    }
+}
+
+impl<G: Gate> ServerHandler for Face<G> {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("agenthub", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "agenthub: the tools of every MCP server registered with this hub that you may use, \
+             each named <server>__<tool>.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let caller = self.caller(&context)?;
+        let start = match request.and_then(|r| r.cursor) {
+            Some(cursor) => decode_cursor(&cursor)?,
+            None => 0,
+        };
+        let federation = self.registry.federation();
+        let visible = federation.tools().iter().filter(|published| {
+            self.gate
+                .may_use_tool(&caller, &published.server, &published.tool.name)
+        });
+        let mut page: Vec<Tool> = Vec::new();
+        let mut more = false;
+        for published in visible.skip(start) {
+            if page.len() == PAGE_SIZE {
+                more = true;
+                break;
+            }
+            let mut tool = published.tool.clone();
+            tool.name = Cow::Owned(published.name.clone());
+            page.push(tool);
+        }
+        let mut result = ListToolsResult::with_all_items(page);
+        if more {
+            result.next_cursor = Some(encode_cursor(start + PAGE_SIZE));
+        }
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = self.caller(&context)?;
+        let federation = self.registry.federation();
+        let unknown = || ErrorData::invalid_params(format!("unknown tool: {}", request.name), None);
+        let origin = federation
+            .tool_names()
+            .resolve(&request.name)
+            .ok_or_else(unknown)?;
+        // Unknown and forbidden look alike: a caller learns nothing of tools it may not use.
+        if !self
+            .gate
+            .may_use_tool(&caller, &origin.server, &origin.upstream)
+        {
+            return Err(unknown());
+        }
+        let tool = federation
+            .catalog(&origin.server)
+            .and_then(|c| c.tools.iter().find(|t| t.name == origin.upstream))
+            .ok_or_else(unknown)?;
+        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
+        self.validators
+            .check(&origin.server, tool, &arguments)
+            .map_err(|problems| {
+                ErrorData::invalid_params(
+                    format!("invalid arguments for {}: {problems}", request.name),
+                    None,
+                )
+            })?;
+        let connection = self.registry.connection(&origin.server).ok_or_else(|| {
+            ErrorData::new(
+                UPSTREAM_FAILED,
+                format!("the MCP server {} is not available now", origin.server),
+                None,
+            )
+        })?;
+        let mut upstream = CallToolRequestParams::new(origin.upstream.clone());
+        upstream.arguments = request.arguments;
+        let limit = connection.request_timeout();
+        let result: CallToolResult =
+            match tokio::time::timeout(limit, connection.peer().call_tool(upstream)).await {
+                Err(_) => {
+                    return Err(upstream_error(
+                        &origin.server,
+                        &UpstreamError::Timeout(limit),
+                    ));
+                }
+                Ok(Err(rmcp::ServiceError::McpError(error))) => return Err(error),
+                Ok(Err(error)) => {
+                    return Err(upstream_error(&origin.server, &UpstreamError::from(error)));
+                }
+                Ok(Ok(result)) => result,
+            };
+        Ok(CallToolResponse::Complete(result))
+    }
+}
+
+fn upstream_error(server: &str, error: &UpstreamError) -> ErrorData {
+    ErrorData::new(
+        UPSTREAM_FAILED,
+        format!("the MCP server {server} failed: {error}"),
+        None,
+    )
+}
+
+fn encode_cursor(offset: usize) -> rmcp::model::Cursor {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("tools:{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<usize, ErrorData> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("tools:")?.parse().ok())
+        .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))
+}
+
+/// A tool's input schema as the server gave it, and its compiled form.
+type Compiled = (
+    Arc<serde_json::Map<String, Value>>,
+    Arc<jsonschema::Validator>,
+);
+
+/// Compiled input schemas, by server and tool, kept while the schema stays the same.
+#[derive(Default)]
+struct Validators {
+    compiled: Mutex<HashMap<(String, String), Compiled>>,
+}
+
+impl Validators {
+    /// Checks `arguments` against the tool's input schema; the problems, joined, if any.
+    fn check(&self, server: &str, tool: &Tool, arguments: &Value) -> Result<(), String> {
+        let validator = self.validator(server, tool)?;
+        let problems: Vec<String> = validator
+            .iter_errors(arguments)
+            .take(5)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    fn validator(&self, server: &str, tool: &Tool) -> Result<Arc<jsonschema::Validator>, String> {
+        let key = (server.to_owned(), tool.name.to_string());
+        let mut compiled = self.compiled.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((schema, validator)) = compiled.get(&key)
+            && Arc::ptr_eq(schema, &tool.input_schema)
+        {
+            return Ok(validator.clone());
+        }
+        let schema = Value::Object(tool.input_schema.as_ref().clone());
+        let validator =
+            Arc::new(jsonschema::validator_for(&schema).map_err(|e| {
+                format!("the server's input schema for this tool cannot be used: {e}")
+            })?);
+        compiled.insert(key, (tool.input_schema.clone(), validator.clone()));
+        Ok(validator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(400)).unwrap(), 400);
+        for bad in ["", "!!", "dG9vbHM6eA", "b3RoZXI6MQ"] {
+            let error = decode_cursor(bad).unwrap_err();
+            assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! The hub's MCP face over streamable HTTP, in both protocol eras, with the reference
+//! `server-everything` as its upstream: each caller sees and calls only the tools its gate
+//! allows, and arguments are checked against the tool's schema before they go upstream.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agenthub_mcp_registry::config::{McpSettings, McpTimeouts};
+use agenthub_mcp_registry::face::{Face, Gate};
+use agenthub_mcp_registry::registry::{Registry, State};
+use agenthub_mcp_registry::upstream::Secrets;
+use rmcp::model::{CallToolRequestParams, ErrorCode, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::json;
+
+struct NoSecrets;
+
+impl Secrets for NoSecrets {
+    fn reveal(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Callers name themselves in `x-test-user`; alice may use every tool, bob only `get-sum`.
+struct TestGate;
+
+impl Gate for TestGate {
+    type Caller = String;
+
+    fn caller(&self, request: &http::request::Parts) -> Option<String> {
+        request
+            .headers
+            .get("x-test-user")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    fn may_use_tool(&self, caller: &String, server: &str, tool: &str) -> bool {
+        match caller.as_str() {
+            "alice" => true,
+            "bob" => server == "ev" && tool == "get-sum",
+            _ => false,
+        }
+    }
+}
+
+fn everything() -> Option<PathBuf> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    assert!(
+        std::env::var_os("CI").is_none() && std::env::var_os("AGENTHUB_REQUIRE_SDK").is_none(),
+        "tests/mcp/node_modules is missing: CI must run `npm ci` in tests/mcp (tests/run does)"
+    );
+    eprintln!("notice: tests/mcp/node_modules is missing; skipping (run `npm ci` in tests/mcp)");
+    None
+}
+
+/// The face on a loopback port, over a registry holding server-everything as `ev`.
+async fn hub(bin: &PathBuf) -> (String, Registry) {
+    let settings = McpSettings {
+        timeouts: McpTimeouts {
+            connect: Duration::from_secs(30),
+            request: Duration::from_secs(30),
+        },
+        ..McpSettings::default()
+    };
+    let registry = Registry::new(settings, Arc::new(NoSecrets));
+    registry.add(
+        serde_json::from_value(json!({"name": "ev", "command": "node", "args": [bin, "stdio"]}))
+            .unwrap(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while registry.status()[0].state != State::Ready {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            registry.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let face = Face::new(registry.clone(), Arc::new(TestGate));
+    let service = StreamableHttpService::new(
+        move || Ok(face.clone()),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}/mcp"), registry)
+}
+
+async fn client(
+    url: &str,
+    user: Option<&str>,
+    lifecycle: ClientLifecycleMode,
+) -> RunningService<RoleClient, ()> {
+    let mut headers = HashMap::new();
+    if let Some(user) = user {
+        headers.insert(
+            http::HeaderName::from_static("x-test-user"),
+            http::HeaderValue::from_str(user).unwrap(),
+        );
+    }
+    let transport = StreamableHttpClientTransport::with_client(
+        reqwest::Client::new(),
+        StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
+    );
+    ().serve_with_lifecycle(transport, lifecycle).await.unwrap()
+}
+
+fn eras() -> [(&'static str, ClientLifecycleMode); 2] {
+    [
+        (
+            "2026-07-28",
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::LATEST],
+            },
+        ),
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+    ]
+}
+
+fn sum(a: serde_json::Value, b: serde_json::Value) -> CallToolRequestParams {
+    CallToolRequestParams::new("ev__get-sum")
+        .with_arguments(json!({"a": a, "b": b}).as_object().unwrap().clone())
+}
+
+#[tokio::test]
+async fn callers_see_and_call_only_their_tools_in_both_eras() {
+    let Some(bin) = everything() else { return };
+    let (url, registry) = hub(&bin).await;
+    for (era, lifecycle) in eras() {
+        let alice = client(&url, Some("alice"), lifecycle.clone()).await;
+        let tools = alice.peer().list_all_tools().await.unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        assert!(
+            names.contains(&"ev__echo") && names.contains(&"ev__get-sum"),
+            "{era}: {names:?}"
+        );
+        assert!(
+            names.iter().all(|n| n.starts_with("ev__")),
+            "{era}: {names:?}"
+        );
+
+        let result = alice
+            .peer()
+            .call_tool(sum(json!(40), json!(2)))
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&result.content).unwrap();
+        assert!(text.contains("42"), "{era}: {text}");
+
+        // Arguments that break the tool's schema never reach the upstream.
+        let error = alice
+            .peer()
+            .call_tool(sum(json!("forty"), json!(2)))
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("invalid arguments for ev__get-sum") && message.contains("/a"),
+            "{era}: {message}"
+        );
+
+        let bob = client(&url, Some("bob"), lifecycle.clone()).await;
+        let tools = bob.peer().list_all_tools().await.unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(names, ["ev__get-sum"], "{era}");
+        let error = bob
+            .peer()
+            .call_tool(
+                CallToolRequestParams::new("ev__echo")
+                    .with_arguments(json!({"message": "hi"}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap_err();
+        match error {
+            rmcp::ServiceError::McpError(data) => {
+                assert_eq!(data.code, ErrorCode::INVALID_PARAMS, "{era}");
+                assert!(
+                    data.message.contains("unknown tool: ev__echo"),
+                    "{era}: {data:?}"
+                );
+            }
+            other => panic!("{era}: {other:?}"),
+        }
+        let _ = alice.cancel().await;
+        let _ = bob.cancel().await;
+    }
+    registry.shutdown();
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_are_refused() {
+    let Some(bin) = everything() else { return };
+    let (url, registry) = hub(&bin).await;
+    let anonymous = client(
+        &url,
+        None,
+        ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::LATEST],
+        },
+    )
+    .await;
+    let error = anonymous.peer().list_all_tools().await.unwrap_err();
+    assert!(error.to_string().contains("not authenticated"), "{error}");
+    let _ = anonymous.cancel().await;
+    registry.shutdown();
+}
