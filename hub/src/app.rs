@@ -21,6 +21,7 @@ use crate::directory::Accounts;
 use crate::error::Error;
 use crate::governance::Governance;
 use crate::llm::LlmPlane;
+use crate::mcp::McpPlane;
 use crate::ops::{self, Metrics};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -37,6 +38,8 @@ pub struct AppState {
     pub governance: Arc<Governance>,
     /// The LLM plane's engine: provider clients and targets' health.
     pub llm: Arc<LlmPlane>,
+    /// The MCP plane: registered upstream servers, kept connected.
+    pub mcp: Arc<McpPlane>,
 }
 
 impl AppState {
@@ -46,8 +49,10 @@ impl AppState {
         let auth = AuthService::new(accounts.clone(), &config.snapshot().auth, &mut metrics);
         governance.register_metrics(&mut metrics);
         let llm = Arc::new(LlmPlane::new(accounts.clone(), &mut metrics));
+        let mcp = Arc::new(McpPlane::new(accounts.clone(), &config.snapshot()));
         Self {
             llm,
+            mcp,
             accounts,
             config,
             metrics: Arc::new(metrics),
@@ -73,6 +78,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin_api)
         .merge(crate::auth::routes::router())
         .merge(crate::llm::router(config.llm.max_body_bytes))
+        .merge(crate::mcp::router(&state, &config.mcp))
         .route(
             &format!("{}/openapi.json", crate::api::PREFIX),
             get(move || async move { Json(openapi.as_ref().clone()) }),

@@ -17,6 +17,7 @@ pub mod governance;
 pub mod keys;
 pub mod llm;
 pub mod logging;
+pub mod mcp;
 pub mod model;
 pub mod ops;
 pub mod outbound;

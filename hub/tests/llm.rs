@@ -5,15 +5,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agenthub::app::{self, AppState};
-use agenthub::config::{ConfigHandle, HubConfig};
-use agenthub::directory::Accounts;
-use agenthub::governance::Governance;
-use agenthub::secrets::{KeyOrigin, Keyring, MasterKey};
-use agenthub::store::{Store, StoreOptions};
+use agenthub::app;
+use agenthub::store::Store;
 use agenthub_test_support::fake_llm::{
     FakeAnthropic, FakeOpenAi, Reply, embedding_of, example_of, tokens,
 };
@@ -24,6 +19,7 @@ use base64::Engine as _;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use support::db::TestDb;
+use support::lab::InProcessHub;
 use tower::ServiceExt;
 
 /// The most any test here may take.
@@ -100,41 +96,14 @@ virtual_models:
             anthropic_url = anthropic.base_url(),
             anthropic_key = FakeAnthropic::API_KEY,
         );
-        let config = HubConfig::parse(&yaml, "test.yaml", &|_| None)
-            .unwrap_or_else(|e| panic!("invalid test configuration: {e}\n{yaml}"));
-        let db = TestDb::sqlite();
-        let options = StoreOptions {
-            max_connections: 4,
-            connect_timeout: Duration::from_secs(5),
-        };
-        let store = Store::open(&db.url, &options)
-            .await
-            .expect("open the store");
-        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
-        let accounts = Arc::new(
-            Accounts::load(store.clone(), Arc::new(keyring))
-                .await
-                .expect("load the directory"),
-        );
-        let admin = accounts
-            .bootstrap(None)
-            .await
-            .expect("bootstrap")
-            .expect("the first start issues an admin key");
-        let config = ConfigHandle::new(config);
-        let governance = Arc::new(
-            Governance::load(store.clone(), config.clone(), "test")
-                .await
-                .expect("load the governance rules"),
-        );
-        let state = AppState::new(accounts, governance, config);
+        let hub = InProcessHub::start(&yaml).await;
         Self {
-            router: app::router(state),
-            admin,
+            router: app::router(hub.state),
+            admin: hub.admin,
             openai,
             anthropic,
-            store,
-            _db: db,
+            store: hub.store,
+            _db: hub.db,
         }
     }
 

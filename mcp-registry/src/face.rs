@@ -39,8 +39,11 @@ pub trait Gate: Send + Sync + 'static {
     /// The caller of this request; `None` when the request was not authenticated.
     fn caller(&self, request: &http::request::Parts) -> Option<Self::Caller>;
 
-    /// Whether `caller` may see and call `tool` of `server` (upstream name).
-    fn may_use_tool(&self, caller: &Self::Caller, server: &str, tool: &str) -> bool;
+    /// Whether `caller` may see `tool` of `server` (upstream name) in listings.
+    fn may_list_tool(&self, caller: &Self::Caller, server: &str, tool: &str) -> bool;
+
+    /// Whether `caller` may call `tool` of `server` (upstream name).
+    fn may_call_tool(&self, caller: &Self::Caller, server: &str, tool: &str) -> bool;
 }
 
 /// One MCP server over every registered upstream. Cheap to clone: rmcp makes one per session.
@@ -108,7 +111,7 @@ impl<G: Gate> ServerHandler for Face<G> {
         let federation = self.registry.federation();
         let visible = federation.tools().iter().filter(|published| {
             self.gate
-                .may_use_tool(&caller, &published.server, &published.tool.name)
+                .may_list_tool(&caller, &published.server, &published.tool.name)
         });
         let mut page: Vec<Tool> = Vec::new();
         let mut more = false;
@@ -143,7 +146,7 @@ impl<G: Gate> ServerHandler for Face<G> {
         // Unknown and forbidden look alike: a caller learns nothing of tools it may not use.
         if !self
             .gate
-            .may_use_tool(&caller, &origin.server, &origin.upstream)
+            .may_call_tool(&caller, &origin.server, &origin.upstream)
         {
             return Err(unknown());
         }

@@ -3,7 +3,7 @@
 //! allows, and arguments are checked against the tool's schema before they go upstream.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use agenthub_mcp_registry::config::{McpSettings, McpTimeouts};
 use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::{Registry, State};
 use agenthub_mcp_registry::upstream::Secrets;
+use agenthub_test_support::mcp::server_everything;
 use rmcp::model::{CallToolRequestParams, ErrorCode, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -41,7 +42,11 @@ impl Gate for TestGate {
             .map(str::to_owned)
     }
 
-    fn may_use_tool(&self, caller: &String, server: &str, tool: &str) -> bool {
+    fn may_list_tool(&self, caller: &String, server: &str, tool: &str) -> bool {
+        self.may_call_tool(caller, server, tool)
+    }
+
+    fn may_call_tool(&self, caller: &String, server: &str, tool: &str) -> bool {
         match caller.as_str() {
             "alice" => true,
             "bob" => server == "ev" && tool == "get-sum",
@@ -50,23 +55,8 @@ impl Gate for TestGate {
     }
 }
 
-fn everything() -> Option<PathBuf> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    assert!(
-        std::env::var_os("CI").is_none() && std::env::var_os("AGENTHUB_REQUIRE_SDK").is_none(),
-        "tests/mcp/node_modules is missing: CI must run `npm ci` in tests/mcp (tests/run does)"
-    );
-    eprintln!("notice: tests/mcp/node_modules is missing; skipping (run `npm ci` in tests/mcp)");
-    None
-}
-
 /// The face on a loopback port, over a registry holding server-everything as `ev`.
-async fn hub(bin: &PathBuf) -> (String, Registry) {
+async fn hub(bin: &Path) -> (String, Registry) {
     let settings = McpSettings {
         timeouts: McpTimeouts {
             connect: Duration::from_secs(30),
@@ -139,7 +129,9 @@ fn sum(a: serde_json::Value, b: serde_json::Value) -> CallToolRequestParams {
 
 #[tokio::test]
 async fn callers_see_and_call_only_their_tools_in_both_eras() {
-    let Some(bin) = everything() else { return };
+    let Some(bin) = server_everything() else {
+        return;
+    };
     let (url, registry) = hub(&bin).await;
     for (era, lifecycle) in eras() {
         let alice = client(&url, Some("alice"), lifecycle.clone()).await;
@@ -204,7 +196,9 @@ async fn callers_see_and_call_only_their_tools_in_both_eras() {
 
 #[tokio::test]
 async fn unauthenticated_requests_are_refused() {
-    let Some(bin) = everything() else { return };
+    let Some(bin) = server_everything() else {
+        return;
+    };
     let (url, registry) = hub(&bin).await;
     let anonymous = client(
         &url,

@@ -2,13 +2,13 @@
 //! different prefixes, federated; a server whose process dies is restarted; a server that
 //! cannot start does not hold up the others.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings, McpTimeouts};
 use agenthub_mcp_registry::registry::{Registry, State, Status};
 use agenthub_mcp_registry::upstream::Secrets;
+use agenthub_test_support::mcp::server_everything;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
@@ -18,20 +18,6 @@ impl Secrets for NoSecrets {
     fn reveal(&self, _: &str) -> Option<String> {
         None
     }
-}
-
-fn everything() -> Option<PathBuf> {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    assert!(
-        std::env::var_os("CI").is_none() && std::env::var_os("AGENTHUB_REQUIRE_SDK").is_none(),
-        "tests/mcp/node_modules is missing: CI must run `npm ci` in tests/mcp (tests/run does)"
-    );
-    eprintln!("notice: tests/mcp/node_modules is missing; skipping (run `npm ci` in tests/mcp)");
-    None
 }
 
 fn registry() -> Registry {
@@ -71,7 +57,9 @@ async fn until(registry: &Registry, name: &str, pick: impl Fn(&Status) -> bool) 
 
 #[tokio::test]
 async fn servers_are_federated_under_their_prefixes_and_routed() {
-    let Some(bin) = everything() else { return };
+    let Some(bin) = server_everything() else {
+        return;
+    };
     let registry = registry();
     registry.add(server(
         json!({"name": "one", "command": "node", "args": [bin, "stdio"]}),
@@ -140,7 +128,9 @@ async fn servers_are_federated_under_their_prefixes_and_routed() {
 
 #[tokio::test]
 async fn a_server_whose_process_dies_is_restarted() {
-    let Some(bin) = everything() else { return };
+    let Some(bin) = server_everything() else {
+        return;
+    };
     let registry = registry();
     // The process exits by itself three seconds after each start.
     registry.add(server(json!({

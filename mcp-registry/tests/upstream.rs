@@ -5,11 +5,11 @@
 //! `AGENTHUB_REQUIRE_SDK` set, as `.ci/run` does), where the peer's absence is a failure.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use agenthub_mcp_registry::config::{McpServerConfig, McpTimeouts};
 use agenthub_mcp_registry::upstream::{Connection, Secrets, UpstreamError};
+use agenthub_test_support::mcp::server_everything;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
@@ -23,20 +23,6 @@ impl Secrets for Store {
 
 fn no_secrets() -> Store {
     Store(BTreeMap::new())
-}
-
-fn everything() -> Option<PathBuf> {
-    let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
-    if bin.is_file() {
-        return Some(bin);
-    }
-    assert!(
-        std::env::var_os("CI").is_none() && std::env::var_os("AGENTHUB_REQUIRE_SDK").is_none(),
-        "tests/mcp/node_modules is missing: CI must run `npm ci` in tests/mcp (tests/run does)"
-    );
-    eprintln!("notice: tests/mcp/node_modules is missing; skipping (run `npm ci` in tests/mcp)");
-    None
 }
 
 fn server(value: serde_json::Value) -> McpServerConfig {
@@ -74,7 +60,9 @@ async fn check_catalog_and_call(connection: &Connection) {
 
 #[tokio::test]
 async fn stdio_servers_are_started_listed_and_called() {
-    let Some(bin) = everything() else { return };
+    let Some(bin) = server_everything() else {
+        return;
+    };
     let config = server(json!({
         "name": "everything",
         "command": "node",
@@ -106,7 +94,9 @@ async fn stdio_servers_are_started_listed_and_called() {
 
 #[tokio::test]
 async fn streamable_http_servers_are_listed_and_called() {
-    let Some(bin) = everything() else { return };
+    let Some(bin) = server_everything() else {
+        return;
+    };
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()

@@ -337,6 +337,7 @@ async fn serve(
             .clone()
             .run_background(handle.clone(), shutdown.clone()),
     );
+    let mcp = state.mcp.clone();
     let drain = config.server.shutdown_timeout;
     let served = stop_after_drain(
         crate::server::serve(listener, tls, app::router(state), shutdown.clone(), drain),
@@ -346,6 +347,8 @@ async fn serve(
         BACKGROUND_STOP,
     )
     .await;
+    // Upstream MCP connections close and their processes stop.
+    mcp.registry().shutdown();
     // The other background tasks flush what they hold (key last-use times) and stop.
     let _ = tokio::time::timeout(BACKGROUND_STOP, async {
         while tasks.join_next().await.is_some() {}

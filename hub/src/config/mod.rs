@@ -61,6 +61,11 @@ pub struct HubConfig {
     pub models: Vec<agenthub_llm_router::config::ModelConfig>,
     /// Names that route over several models.
     pub virtual_models: Vec<agenthub_llm_router::config::VirtualModelConfig>,
+    /// Settings of the MCP plane: the tool-name separator, allowed hosts and origins,
+    /// timeouts.
+    pub mcp: agenthub_mcp_registry::config::McpSettings,
+    /// Upstream MCP servers whose tools, resources and prompts the hub's `/mcp` federates.
+    pub mcp_servers: Vec<agenthub_mcp_registry::config::McpServerConfig>,
 }
 
 impl HubConfig {
@@ -375,6 +380,11 @@ impl HubConfig {
                 .into_iter()
                 .map(|(path, message)| ConfigError::new(path, message)),
         );
+        errors.extend(
+            agenthub_mcp_registry::config::check(&self.mcp, &self.mcp_servers)
+                .into_iter()
+                .map(|(path, message)| ConfigError::new(path, message)),
+        );
     }
 }
 
@@ -572,6 +582,16 @@ logging:
                 ],
             ),
             ("modles: []\n", &["modles: unknown key"]),
+            (
+                "mcp:\n  separator: '::'\nmcp_servers:\n  - name: github\n    transport: stdio\n    url: https://x/mcp\n  - name: github\n    url: https://y/mcp\n    prefx: gh\n",
+                &[
+                    "mcp_servers[1].prefx: unknown key",
+                    "mcp.separator: separator may use only letters",
+                    "mcp_servers[0].command: is required for the stdio transport",
+                    "mcp_servers[0].url: is only for the HTTP transports",
+                    "mcp_servers[1].name: \"github\" is also the name of mcp_servers[0]",
+                ],
+            ),
             (
                 "server:\n  tls:\n    cert: /nonexistent.pem\n",
                 &["server.tls: missing field `key`"],

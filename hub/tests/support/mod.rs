@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod db;
+pub mod lab;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,277 @@
+//! The hub's `/mcp` end to end, on a loopback port: the reference `server-everything`
+//! registered in `mcp_servers`, reached by an MCP client (rmcp) in both protocol eras with
+//! the hub's API keys, each caller seeing and calling only what its `mcp:<server>/<tool>`
+//! grants allow.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use agenthub::app::{self, AppState};
+use agenthub::store::Store;
+use agenthub_mcp_registry::registry::State;
+use agenthub_test_support::mcp::server_everything;
+use rmcp::model::{CallToolRequestParams, ErrorCode, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+use support::db::TestDb;
+use support::lab::InProcessHub;
+
+struct Hub {
+    base: String,
+    admin: String,
+    http: reqwest::Client,
+    store: Store,
+    state: AppState,
+    _db: TestDb,
+}
+
+impl Hub {
+    async fn start(bin: &Path) -> Self {
+        let yaml = format!(
+            r#"
+mcp_servers:
+  - name: ev
+    command: node
+    args: ["{bin}", "stdio"]
+authorization:
+  starter_policy: false
+policies:
+  - {{subject: "role:admin", resource: "*", action: "*"}}
+  - {{subject: "user:bob", resource: "mcp:ev/get-sum", action: list}}
+  - {{subject: "user:bob", resource: "mcp:ev/get-sum", action: call}}
+  - {{subject: "user:carol", resource: "mcp:ev/echo", action: call}}
+"#,
+            bin = bin.display()
+        );
+        let InProcessHub {
+            state,
+            admin,
+            store,
+            db,
+        } = InProcessHub::start(&yaml).await;
+        let router = app::router(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while state.mcp.registry().status()[0].state != State::Ready {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{:?}",
+                state.mcp.registry().status()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            base: format!("http://{address}"),
+            admin,
+            http: reqwest::Client::new(),
+            store,
+            state,
+            _db: db,
+        }
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{path}");
+        response.json().await.unwrap()
+    }
+
+    /// A user with an `mcp`-scoped key; its secret.
+    async fn user_key(&self, name: &str) -> String {
+        self.admin_post("/api/v1/users", json!({"name": name}))
+            .await;
+        let key = self
+            .admin_post(
+                "/api/v1/keys",
+                json!({"name": "mcp", "owner": name, "scopes": ["mcp"]}),
+            )
+            .await;
+        key["key"].as_str().unwrap().to_owned()
+    }
+
+    async fn client(
+        &self,
+        key: &str,
+        lifecycle: ClientLifecycleMode,
+    ) -> RunningService<RoleClient, ()> {
+        let transport = StreamableHttpClientTransport::with_client(
+            reqwest::Client::new(),
+            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
+                .auth_header(key.to_owned())
+                .custom_headers(HashMap::new()),
+        );
+        ().serve_with_lifecycle(transport, lifecycle).await.unwrap()
+    }
+
+    async fn stop(self) {
+        self.state.mcp.registry().shutdown();
+        self.store.close().await;
+    }
+}
+
+fn eras() -> [(&'static str, ClientLifecycleMode); 2] {
+    [
+        (
+            "2026-07-28",
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::LATEST],
+            },
+        ),
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+    ]
+}
+
+async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    client
+        .peer()
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
+fn sum() -> CallToolRequestParams {
+    CallToolRequestParams::new("ev__get-sum")
+        .with_arguments(json!({"a": 20, "b": 22}).as_object().unwrap().clone())
+}
+
+#[tokio::test]
+async fn tools_are_federated_and_permissioned_per_caller() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let hub = Hub::start(&bin).await;
+    let bob = hub.user_key("bob").await;
+    let carol = hub.user_key("carol").await;
+    // A key scoped to models only reaches no tool, whatever its owner may do.
+    let bob_llm = hub
+        .admin_post(
+            "/api/v1/keys",
+            json!({"name": "llm", "owner": "bob", "scopes": ["llm"]}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (era, lifecycle) in eras() {
+        // Admins may do everything.
+        let admin = hub.client(&hub.admin, lifecycle.clone()).await;
+        let names = tool_names(&admin).await;
+        assert!(names.contains(&"ev__echo".to_owned()), "{era}: {names:?}");
+        let result = admin.peer().call_tool(sum()).await.unwrap();
+        assert!(
+            serde_json::to_string(&result.content)
+                .unwrap()
+                .contains("42"),
+            "{era}"
+        );
+
+        // bob may list and call get-sum, nothing else.
+        let client = hub.client(&bob, lifecycle.clone()).await;
+        assert_eq!(tool_names(&client).await, ["ev__get-sum"], "{era}");
+        let result = client.peer().call_tool(sum()).await.unwrap();
+        assert!(
+            serde_json::to_string(&result.content)
+                .unwrap()
+                .contains("42"),
+            "{era}"
+        );
+        let refused = client
+            .peer()
+            .call_tool(
+                CallToolRequestParams::new("ev__echo")
+                    .with_arguments(json!({"message": "hi"}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap_err();
+        match refused {
+            rmcp::ServiceError::McpError(data) => {
+                assert_eq!(data.code, ErrorCode::INVALID_PARAMS, "{era}");
+            }
+            other => panic!("{era}: {other:?}"),
+        }
+
+        let client = hub.client(&bob_llm, lifecycle.clone()).await;
+        assert!(tool_names(&client).await.is_empty(), "{era}");
+        assert!(client.peer().call_tool(sum()).await.is_err(), "{era}");
+
+        // carol may call echo but not list it: it works, unlisted.
+        let client = hub.client(&carol, lifecycle.clone()).await;
+        assert!(tool_names(&client).await.is_empty(), "{era}");
+        let result = client
+            .peer()
+            .call_tool(
+                CallToolRequestParams::new("ev__echo")
+                    .with_arguments(json!({"message": "hi"}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        assert!(
+            serde_json::to_string(&result.content)
+                .unwrap()
+                .contains("hi"),
+            "{era}"
+        );
+    }
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn requests_without_credentials_or_from_foreign_origins_are_refused() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let hub = Hub::start(&bin).await;
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "1"}},
+    });
+    let post = |key: Option<&str>, origin: Option<&str>| {
+        let mut request = hub
+            .http
+            .post(format!("{}/mcp", hub.base))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let response = post(None, None).await.unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let response = post(Some("ahk_not_a_key"), None).await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = post(Some(&hub.admin), Some("https://evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let response = post(Some(&hub.admin), None).await.unwrap();
+    assert_eq!(response.status(), 200);
+    hub.stop().await;
+}

@@ -1,0 +1,62 @@
+//! An in-process hub for tests that drive its router (with `oneshot` or on a loopback port):
+//! a configuration from YAML, a fresh SQLite store, the bootstrap admin key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agenthub::app::AppState;
+use agenthub::config::{ConfigHandle, HubConfig};
+use agenthub::directory::Accounts;
+use agenthub::governance::Governance;
+use agenthub::secrets::{KeyOrigin, Keyring, MasterKey};
+use agenthub::store::{Store, StoreOptions};
+
+use super::db::TestDb;
+
+/// The hub's state, its store and the admin key; the database lives as long as this.
+pub struct InProcessHub {
+    pub state: AppState,
+    pub admin: String,
+    pub store: Store,
+    pub db: TestDb,
+}
+
+impl InProcessHub {
+    /// A hub configured by `yaml` (which must be valid).
+    pub async fn start(yaml: &str) -> Self {
+        let config = HubConfig::parse(yaml, "test.yaml", &|_| None)
+            .unwrap_or_else(|e| panic!("invalid test configuration: {e}\n{yaml}"));
+        let db = TestDb::sqlite();
+        let options = StoreOptions {
+            max_connections: 4,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let store = Store::open(&db.url, &options)
+            .await
+            .expect("open the store");
+        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
+        let accounts = Arc::new(
+            Accounts::load(store.clone(), Arc::new(keyring))
+                .await
+                .expect("load the directory"),
+        );
+        let admin = accounts
+            .bootstrap(None)
+            .await
+            .expect("bootstrap")
+            .expect("the first start issues an admin key");
+        let config = ConfigHandle::new(config);
+        let governance = Arc::new(
+            Governance::load(store.clone(), config.clone(), "test")
+                .await
+                .expect("load the governance rules"),
+        );
+        let state = AppState::new(accounts, governance, config);
+        Self {
+            state,
+            admin,
+            store,
+            db,
+        }
+    }
+}
