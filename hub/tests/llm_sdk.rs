@@ -7,35 +7,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::path::Path;
 
 use agenthub_test_support::fake_llm::{FakeAnthropic, FakeOpenAi, Reply};
-use serde_json::json;
-use support::{Http, Hub, HubBuilder, run};
+use support::Hub;
+use support::sdk::{hub_with_user, python, run_script};
 
 /// An operator-chosen admin key (`ahk_` and 40 base62 characters).
 const ADMIN_KEY: &str = "ahk_SdkTestAdminKey0123456789abcdefghijklmno";
-/// One script, SDK import included.
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(100);
-
-/// The Python to run the scripts with, or `None` (after a notice) to skip.
-fn python() -> Option<PathBuf> {
-    match std::env::var_os("AGENTHUB_TEST_PYTHON") {
-        Some(path) => Some(PathBuf::from(path)),
-        None if std::env::var_os("AGENTHUB_REQUIRE_SDK").is_some() => panic!(
-            "AGENTHUB_REQUIRE_SDK is set but AGENTHUB_TEST_PYTHON is not: run the tests with tests/run, \
-             which installs the SDKs into tests/sdk/.venv"
-        ),
-        None => {
-            eprintln!(
-                "notice: AGENTHUB_TEST_PYTHON is not set; skipping the Python SDK tests (tests/run sets it)"
-            );
-            None
-        }
-    }
-}
 
 /// Fakes, and the hub binary routing to them.
 struct Lab {
@@ -52,7 +31,6 @@ impl Lab {
         let openai = FakeOpenAi::start();
         let anthropic = FakeAnthropic::start();
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("agenthub.yaml");
         let yaml = format!(
             r#"
 llm:
@@ -73,26 +51,7 @@ policies:
             anthropic.base_url(),
             FakeAnthropic::API_KEY,
         );
-        std::fs::write(&config, yaml).unwrap();
-        let hub = HubBuilder::new(dir.path().join("data"))
-            .arg("--config")
-            .arg(config.to_str().unwrap())
-            .env("AGENTHUB_ADMIN_KEY", ADMIN_KEY)
-            .start();
-        let http = Http::new();
-        let created = http.post(
-            &format!("{}/api/v1/users", hub.url),
-            Some(ADMIN_KEY),
-            &json!({"name": "sdk-user"}),
-        );
-        assert_eq!(created.status, 201, "{}", created.body);
-        let key = http.post(
-            &format!("{}/api/v1/keys", hub.url),
-            Some(ADMIN_KEY),
-            &json!({"name": "sdk", "owner": "sdk-user", "scopes": ["llm"]}),
-        );
-        assert_eq!(key.status, 201, "{}", key.body);
-        let user_key = key.json()["key"].as_str().unwrap().to_owned();
+        let (hub, user_key) = hub_with_user(dir.path(), &yaml, ADMIN_KEY, "llm");
         Self {
             hub,
             user_key,
@@ -112,38 +71,6 @@ policies:
         ];
         run_script(python, script, &env, &self.hub.stderr());
     }
-}
-
-/// Runs `tests/sdk/<script>` with `env`; fails with its output (and `log`) unless it exits 0.
-#[track_caller]
-fn run_script(python: &Path, script: &str, env: &[(&str, String)], log: &str) {
-    let sdk = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/sdk");
-    let mut cmd = Command::new(python);
-    cmd.arg(sdk.join(script)).current_dir(&sdk);
-    // Nothing from the environment may steer the SDKs elsewhere (base URLs, tokens, proxies).
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().to_string();
-        let upper = name.to_ascii_uppercase();
-        if upper.starts_with("OPENAI_")
-            || upper.starts_with("ANTHROPIC_")
-            || upper.ends_with("_PROXY")
-        {
-            cmd.env_remove(&name);
-        }
-    }
-    cmd.env("NO_PROXY", "127.0.0.1,localhost")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
-        .envs(env.iter().map(|(k, v)| (k, v)));
-    let finished = run(&mut cmd, None, SCRIPT_TIMEOUT);
-    assert!(
-        finished.status.success(),
-        "{script} failed ({:?})\nstdout:\n{}\nstderr:\n{}\nhub log:\n{log}",
-        finished.status,
-        finished.stdout,
-        finished.stderr,
-    );
-    println!("{}", finished.stdout);
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine as _;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
@@ -173,7 +173,7 @@ impl<G: Gate> ServerHandler for Face<G> {
         let mut upstream = CallToolRequestParams::new(origin.upstream.clone());
         upstream.arguments = request.arguments;
         let limit = connection.request_timeout();
-        let result: CallToolResult =
+        let mut result: CallToolResult =
             match tokio::time::timeout(limit, connection.peer().call_tool(upstream)).await {
                 Err(_) => {
                     return Err(upstream_error(
@@ -187,6 +187,9 @@ impl<G: Gate> ServerHandler for Face<G> {
                 }
                 Ok(Ok(result)) => result,
             };
+        // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
+        // ignore it).
+        result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(CallToolResponse::Complete(result))
     }
 }

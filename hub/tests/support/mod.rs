@@ -9,6 +9,7 @@
 
 pub mod db;
 pub mod lab;
+pub mod sdk;
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};

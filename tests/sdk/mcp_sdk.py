@@ -1,0 +1,81 @@
+"""The official Python MCP SDK (`mcp`) against the hub's /mcp, in every connection mode: the
+federated tools of server-everything (registered as `ev`), seen and called with the hub's keys.
+
+Run by hub/tests/mcp_sdk.rs. The admin may use every tool; the user key's owner may list and
+call `ev/get-sum` only.
+"""
+
+import asyncio
+
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from checks import ADMIN_KEY, HUB, USER_KEY, check, eq, run
+
+MODES = ["auto", "legacy", "2026-07-28"]
+
+
+def client(key, mode):
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    return Client(streamable_http_client(f"{HUB}/mcp", http_client=http), mode=mode)
+
+
+def text_of(result):
+    return " ".join(getattr(part, "text", "") for part in result.content)
+
+
+async def admin_sees_and_calls(mode):
+    async with client(ADMIN_KEY, mode) as session:
+        tools = (await session.list_tools()).tools
+        names = [t.name for t in tools]
+        assert "ev__echo" in names and "ev__get-sum" in names, names
+        assert all(n.startswith("ev__") for n in names), names
+        echo = next(t for t in tools if t.name == "ev__echo")
+        assert echo.input_schema["properties"]["message"], echo.input_schema
+        result = await session.call_tool("ev__echo", {"message": "through the hub"})
+        assert "through the hub" in text_of(result), result
+        result = await session.call_tool("ev__get-sum", {"a": 19, "b": 23})
+        assert "42" in text_of(result), result
+
+
+async def user_sees_only_its_tool(mode):
+    async with client(USER_KEY, mode) as session:
+        names = [t.name for t in (await session.list_tools()).tools]
+        eq(names, ["ev__get-sum"], f"{mode}: the user's tools")
+        result = await session.call_tool("ev__get-sum", {"a": 1, "b": 2})
+        assert "3" in text_of(result), result
+        try:
+            await session.call_tool("ev__echo", {"message": "no"})
+        except MCPError as error:
+            eq(error.error.code, -32602, f"{mode}: a forbidden tool's error code")
+        else:
+            raise AssertionError(f"{mode}: echo should be refused")
+
+
+async def bad_arguments_are_refused(mode):
+    async with client(ADMIN_KEY, mode) as session:
+        try:
+            await session.call_tool("ev__get-sum", {"a": "one", "b": 2})
+        except MCPError as error:
+            eq(error.error.code, -32602, f"{mode}: invalid arguments' error code")
+            assert "/a" in error.error.message, error.error.message
+        else:
+            raise AssertionError(f"{mode}: a string for a number should be refused")
+
+
+def in_mode(scenario, mode):
+    def checked():
+        asyncio.run(scenario(mode))
+
+    checked.__name__ = f"{scenario.__name__} ({mode})"
+    return checked
+
+
+for mode in MODES:
+    for scenario in (admin_sees_and_calls, user_sees_only_its_tool, bad_arguments_are_refused):
+        check(in_mode(scenario, mode))
+
+if __name__ == "__main__":
+    run("mcp")
