@@ -233,6 +233,51 @@ async fn tools_are_federated_and_permissioned_per_caller() {
 }
 
 #[tokio::test]
+async fn the_admin_api_shows_each_servers_health_and_tools() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let hub = Hub::start(&bin).await;
+    let get = |path: &str, key: &str| {
+        hub.http
+            .get(format!("{}/api/v1{path}", hub.base))
+            .bearer_auth(key)
+            .send()
+    };
+    let servers: Value = get("/mcp/servers", &hub.admin)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ev = &servers[0];
+    assert_eq!(ev["name"], "ev", "{servers}");
+    assert_eq!(ev["state"], "ready", "{servers}");
+    assert_eq!(ev["transport"], "stdio", "{servers}");
+    assert!(ev["tools"].as_u64().unwrap() > 0, "{servers}");
+    let tools: Value = get("/mcp/servers/ev/tools", &hub.admin)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sum = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ev__get-sum")
+        .unwrap_or_else(|| panic!("{tools}"));
+    assert_eq!(sum["upstream_name"], "get-sum");
+    assert!(sum["input_schema"]["properties"]["a"].is_object(), "{sum}");
+    let missing = get("/mcp/servers/nope/tools", &hub.admin).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let bob = hub.user_key("bob").await;
+    let refused = get("/mcp/servers", &bob).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    hub.stop().await;
+}
+
+#[tokio::test]
 async fn requests_without_credentials_or_from_foreign_origins_are_refused() {
     let Some(bin) = server_everything() else {
         return;

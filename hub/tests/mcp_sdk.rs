@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agenthub_test_support::mcp::server_everything;
 use support::sdk::{hub_with_user, python, run_script};
@@ -39,15 +39,12 @@ mcp_servers:
     let (hub, user_key) = hub_with_user(dir.path(), &yaml, ADMIN_KEY, "mcp");
 
     // The upstream process starts in the background; wait (bounded) until its tools show.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !hub.stderr().contains("MCP server ready") {
-        assert!(
-            Instant::now() < deadline,
-            "ev never became ready:\n{}",
-            hub.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        hub.wait_stderr("MCP server ready", Duration::from_secs(60)),
+        "ev never became ready:
+{}",
+        hub.stderr()
+    );
     let env = [
         ("AGENTHUB_URL", hub.url.clone()),
         ("AGENTHUB_KEY", ADMIN_KEY.to_owned()),

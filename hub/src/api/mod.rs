@@ -8,6 +8,7 @@ mod catalog;
 mod checks;
 mod governance;
 mod keys;
+mod mcp;
 mod principals;
 mod secrets;
 mod teams;
@@ -74,6 +75,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(secrets::router())
         .merge(governance::router())
         .merge(catalog::router())
+        .merge(mcp::router())
         .merge(checks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)
 }

@@ -6,6 +6,7 @@ mod catalog;
 mod client;
 mod governance;
 mod login;
+mod mcp;
 mod output;
 mod serve;
 
@@ -76,6 +77,9 @@ pub enum Command {
     /// Virtual models: names that route over several models.
     #[command(subcommand, name = "virtual-models")]
     VirtualModels(catalog::VirtualModelsCommand),
+    /// MCP servers registered with the hub: their health and the tools they publish.
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
     /// Show who the configured key authenticates as.
     Whoami(admin::ClientArgs),
     /// Log in through the hub's identity provider (browser, loopback redirect); the session is
@@ -158,6 +162,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Providers(cmd) => admin::block_on(catalog::providers(cmd)),
         Command::Models(cmd) => admin::block_on(catalog::models(cmd)),
         Command::VirtualModels(cmd) => admin::block_on(catalog::virtual_models(cmd)),
+        Command::Mcp(cmd) => admin::block_on(mcp::mcp(cmd)),
         Command::Whoami(args) => admin::block_on(admin::whoami(args)),
         Command::Login(args) => login::run_login(args),
         Command::Logout(args) => login::run_logout(args),
