@@ -1,5 +1,6 @@
 //! The hub's MCP face: one MCP server (rmcp, streamable HTTP, both protocol eras) whose tools
-//! are the federation's, filtered by what the caller may use. A call is authorized again,
+//! and prompts are the federation's, filtered by what the caller may use. Prompts share the
+//! tools' permission namespace: `list` to see one, `call` to get it. A call is authorized again,
 //! its arguments validated against the tool's input schema before anything is sent upstream,
 //! then forwarded over the server's shared connection within its request timeout.
 //!
@@ -12,15 +13,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, Implementation,
-    ListToolsResult, PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListToolsResult,
+    PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 
+use crate::names::{Namespace, Origin};
 use crate::registry::Registry;
-use crate::upstream::UpstreamError;
+use crate::upstream::{Connection, UpstreamError};
 
 /// How many tools one `tools/list` page holds.
 pub const PAGE_SIZE: usize = 200;
@@ -89,6 +92,7 @@ impl<G: Gate> ServerHandler for Face<G> {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_prompts()
                 .build(),
         )
         .with_server_info(Implementation::new("agenthub", env!("CARGO_PKG_VERSION")))
@@ -104,30 +108,19 @@ impl<G: Gate> ServerHandler for Face<G> {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = self.caller(&context)?;
-        let start = match request.and_then(|r| r.cursor) {
-            Some(cursor) => decode_cursor(&cursor)?,
-            None => 0,
-        };
         let federation = self.registry.federation();
-        let visible = federation.tools().iter().filter(|published| {
-            self.gate
-                .may_list_tool(&caller, &published.server, &published.tool.name)
-        });
-        let mut page: Vec<Tool> = Vec::new();
-        let mut more = false;
-        for published in visible.skip(start) {
-            if page.len() == PAGE_SIZE {
-                more = true;
-                break;
-            }
-            let mut tool = published.tool.clone();
-            tool.name = Cow::Owned(published.name.clone());
-            page.push(tool);
-        }
-        let mut result = ListToolsResult::with_all_items(page);
-        if more {
-            result.next_cursor = Some(encode_cursor(start + PAGE_SIZE));
-        }
+        let visible = federation
+            .tools()
+            .iter()
+            .filter(|t| self.gate.may_list_tool(&caller, &t.server, &t.tool.name))
+            .map(|published| {
+                let mut tool = published.tool.clone();
+                tool.name = Cow::Owned(published.name.clone());
+                tool
+            });
+        let (items, next) = page(visible, request)?;
+        let mut result = ListToolsResult::with_all_items(items);
+        result.next_cursor = next;
         Ok(result)
     }
 
@@ -139,17 +132,7 @@ impl<G: Gate> ServerHandler for Face<G> {
         let caller = self.caller(&context)?;
         let federation = self.registry.federation();
         let unknown = || ErrorData::invalid_params(format!("unknown tool: {}", request.name), None);
-        let origin = federation
-            .tool_names()
-            .resolve(&request.name)
-            .ok_or_else(unknown)?;
-        // Unknown and forbidden look alike: a caller learns nothing of tools it may not use.
-        if !self
-            .gate
-            .may_call_tool(&caller, &origin.server, &origin.upstream)
-        {
-            return Err(unknown());
-        }
+        let origin = self.callable(&caller, federation.tool_names(), &request.name, unknown)?;
         let tool = federation
             .catalog(&origin.server)
             .and_then(|c| c.tools.iter().find(|t| t.name == origin.upstream))
@@ -163,34 +146,140 @@ impl<G: Gate> ServerHandler for Face<G> {
                     None,
                 )
             })?;
-        let connection = self.registry.connection(&origin.server).ok_or_else(|| {
-            ErrorData::new(
-                UPSTREAM_FAILED,
-                format!("the MCP server {} is not available now", origin.server),
-                None,
-            )
-        })?;
+        let connection = self.connection(&origin.server)?;
         let mut upstream = CallToolRequestParams::new(origin.upstream.clone());
         upstream.arguments = request.arguments;
-        let limit = connection.request_timeout();
         let mut result: CallToolResult =
-            match tokio::time::timeout(limit, connection.peer().call_tool(upstream)).await {
-                Err(_) => {
-                    return Err(upstream_error(
-                        &origin.server,
-                        &UpstreamError::Timeout(limit),
-                    ));
-                }
-                Ok(Err(rmcp::ServiceError::McpError(error))) => return Err(error),
-                Ok(Err(error)) => {
-                    return Err(upstream_error(&origin.server, &UpstreamError::from(error)));
-                }
-                Ok(Ok(result)) => result,
-            };
+            bounded(&connection, connection.peer().call_tool(upstream)).await?;
         // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
         // ignore it).
         result.result_type.get_or_insert(ResultType::COMPLETE);
         Ok(CallToolResponse::Complete(result))
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.prompts_page(request, &context).await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.prompt(request, &context)
+            .await
+            .map(GetPromptResponse::Complete)
+    }
+}
+
+impl<G: Gate> Face<G> {
+    /// Where `name` goes, if the caller may call it. Unknown and forbidden look alike: a caller
+    /// learns nothing of what it may not use.
+    fn callable<'n>(
+        &self,
+        caller: &G::Caller,
+        names: &'n Namespace,
+        name: &str,
+        unknown: impl Fn() -> ErrorData,
+    ) -> Result<&'n Origin, ErrorData> {
+        names
+            .resolve(name)
+            .filter(|origin| {
+                self.gate
+                    .may_call_tool(caller, &origin.server, &origin.upstream)
+            })
+            .ok_or_else(unknown)
+    }
+
+    /// The live connection to `server`, or the error that says it is not available.
+    fn connection(&self, server: &str) -> Result<Arc<Connection>, ErrorData> {
+        self.registry.connection(server).ok_or_else(|| {
+            ErrorData::new(
+                UPSTREAM_FAILED,
+                format!("the MCP server {server} is not available now"),
+                None,
+            )
+        })
+    }
+
+    async fn prompts_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let caller = self.caller(context)?;
+        let federation = self.registry.federation();
+        let visible = federation
+            .prompts()
+            .iter()
+            .filter(|p| self.gate.may_list_tool(&caller, &p.server, &p.prompt.name))
+            .map(|p| {
+                let mut prompt = p.prompt.clone();
+                prompt.name.clone_from(&p.name);
+                prompt
+            });
+        let (items, next) = page(visible, request)?;
+        let mut result = ListPromptsResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<GetPromptResult, ErrorData> {
+        let caller = self.caller(context)?;
+        let federation = self.registry.federation();
+        let unknown =
+            || ErrorData::invalid_params(format!("unknown prompt: {}", request.name), None);
+        let origin = self.callable(&caller, federation.prompt_names(), &request.name, unknown)?;
+        let connection = self.connection(&origin.server)?;
+        let mut upstream = GetPromptRequestParams::new(origin.upstream.clone());
+        upstream.arguments = request.arguments;
+        let mut result = bounded(&connection, connection.peer().get_prompt(upstream)).await?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result)
+    }
+}
+
+/// One page of `items` from the request's cursor, and the cursor of the next page.
+fn page<T>(
+    items: impl Iterator<Item = T>,
+    request: Option<PaginatedRequestParams>,
+) -> Result<(Vec<T>, Option<rmcp::model::Cursor>), ErrorData> {
+    let start = match request.and_then(|r| r.cursor) {
+        Some(cursor) => decode_cursor(&cursor)?,
+        None => 0,
+    };
+    let mut items: Vec<T> = items.skip(start).take(PAGE_SIZE + 1).collect();
+    let next = (items.len() > PAGE_SIZE).then(|| encode_cursor(start + PAGE_SIZE));
+    items.truncate(PAGE_SIZE);
+    Ok((items, next))
+}
+
+/// Awaits a request to `connection`'s server within its timeout; the server's own JSON-RPC
+/// errors pass through, other failures name the server.
+async fn bounded<T>(
+    connection: &Connection,
+    request: impl Future<Output = Result<T, rmcp::ServiceError>>,
+) -> Result<T, ErrorData> {
+    let limit = connection.request_timeout();
+    match tokio::time::timeout(limit, request).await {
+        Err(_) => Err(upstream_error(
+            connection.name(),
+            &UpstreamError::Timeout(limit),
+        )),
+        Ok(Err(rmcp::ServiceError::McpError(error))) => Err(error),
+        Ok(Err(error)) => Err(upstream_error(
+            connection.name(),
+            &UpstreamError::from(error),
+        )),
+        Ok(Ok(result)) => Ok(result),
     }
 }
 

@@ -75,11 +75,21 @@ pub struct PublishedTool {
     pub tool: rmcp::model::Tool,
 }
 
+/// A prompt as clients see it.
+#[derive(Debug, Clone)]
+pub struct PublishedPrompt {
+    pub name: String,
+    pub server: String,
+    /// The upstream's prompt, under its own name.
+    pub prompt: rmcp::model::Prompt,
+}
+
 /// Everything clients can see, from every ready server.
 #[derive(Default)]
 pub struct Federation {
     catalogs: BTreeMap<String, Arc<Catalog>>,
     tools: Vec<PublishedTool>,
+    prompts: Vec<PublishedPrompt>,
     tool_names: Namespace,
     prompt_names: Namespace,
 }
@@ -120,12 +130,24 @@ impl Federation {
             }
         }
         tools.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut prompts = Vec::with_capacity(prompt_names.len());
+        for (server, p) in published {
+            for prompt in &p.catalog.prompts {
+                prompts.push(PublishedPrompt {
+                    name: crate::names::publish(&p.prefix, separator, &prompt.name),
+                    server: server.clone(),
+                    prompt: prompt.clone(),
+                });
+            }
+        }
+        prompts.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Self {
             catalogs: published
                 .iter()
                 .map(|(server, p)| (server.clone(), p.catalog.clone()))
                 .collect(),
             tools,
+            prompts,
             tool_names,
             prompt_names,
         })
@@ -134,6 +156,11 @@ impl Federation {
     /// Every published tool, by name.
     pub fn tools(&self) -> &[PublishedTool] {
         &self.tools
+    }
+
+    /// Every published prompt, by name.
+    pub fn prompts(&self) -> &[PublishedPrompt] {
+        &self.prompts
     }
 
     /// Published tool name → server and upstream name.

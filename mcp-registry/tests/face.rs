@@ -12,7 +12,7 @@ use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::{Registry, State};
 use agenthub_mcp_registry::upstream::Secrets;
 use agenthub_test_support::mcp::server_everything;
-use rmcp::model::{CallToolRequestParams, ErrorCode, ProtocolVersion};
+use rmcp::model::{CallToolRequestParams, ErrorCode, GetPromptRequestParams, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -188,6 +188,31 @@ async fn callers_see_and_call_only_their_tools_in_both_eras() {
             }
             other => panic!("{era}: {other:?}"),
         }
+        // Prompts share the tools' permissions: alice sees and gets them, bob sees none.
+        let prompts = alice.peer().list_all_prompts().await.unwrap();
+        let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+        assert!(names.contains(&"ev__args-prompt"), "{era}: {names:?}");
+        let prompt = alice
+            .peer()
+            .get_prompt(
+                GetPromptRequestParams::new("ev__args-prompt")
+                    .with_arguments(json!({"city": "Lisbon"}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        let text = serde_json::to_string(&prompt.messages).unwrap();
+        assert!(text.contains("Lisbon"), "{era}: {text}");
+        assert!(
+            bob.peer().list_all_prompts().await.unwrap().is_empty(),
+            "{era}"
+        );
+        assert!(
+            bob.peer()
+                .get_prompt(GetPromptRequestParams::new("ev__simple-prompt"))
+                .await
+                .is_err(),
+            "{era}"
+        );
         let _ = alice.cancel().await;
         let _ = bob.cancel().await;
     }

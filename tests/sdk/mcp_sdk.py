@@ -1,5 +1,5 @@
 """The official Python MCP SDK (`mcp`) against the hub's /mcp, in every connection mode: the
-federated tools of server-everything (registered as `ev`), seen and called with the hub's keys.
+federated tools and prompts of server-everything (registered as `ev`), with the hub's keys.
 
 Run by hub/tests/mcp_sdk.rs. The admin may use every tool; the user key's owner may list and
 call `ev/get-sum` only.
@@ -65,6 +65,17 @@ async def bad_arguments_are_refused(mode):
             raise AssertionError(f"{mode}: a string for a number should be refused")
 
 
+async def prompts_are_federated(mode):
+    async with client(ADMIN_KEY, mode) as session:
+        names = [p.name for p in (await session.list_prompts()).prompts]
+        assert "ev__args-prompt" in names, names
+        result = await session.get_prompt("ev__args-prompt", {"city": "Lisbon"})
+        text = " ".join(getattr(m.content, "text", "") for m in result.messages)
+        assert "Lisbon" in text, result
+    async with client(USER_KEY, mode) as session:
+        eq((await session.list_prompts()).prompts, [], f"{mode}: the user's prompts")
+
+
 def in_mode(scenario, mode):
     def checked():
         asyncio.run(scenario(mode))
@@ -74,7 +85,12 @@ def in_mode(scenario, mode):
 
 
 for mode in MODES:
-    for scenario in (admin_sees_and_calls, user_sees_only_its_tool, bad_arguments_are_refused):
+    for scenario in (
+        admin_sees_and_calls,
+        user_sees_only_its_tool,
+        bad_arguments_are_refused,
+        prompts_are_federated,
+    ):
         check(in_mode(scenario, mode))
 
 if __name__ == "__main__":
