@@ -9,20 +9,19 @@ mod support;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use agenthub::app::{self, AppState};
 use agenthub::config::{ConfigHandle, HubConfig};
 use agenthub::directory::Accounts;
 use agenthub::governance::Governance;
-use agenthub::secrets::{KeyOrigin, Keyring, MasterKey};
-use agenthub::store::{DatabaseUrl, Store, StoreOptions};
+use agenthub::store::{DatabaseUrl, Store};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use support::db::on_every_database;
+use support::lab::{directory, store_options};
 use tower::ServiceExt;
 
 /// The one body every authentication failure gets.
@@ -111,29 +110,9 @@ impl Reply {
     }
 }
 
-fn store_options() -> StoreOptions {
-    StoreOptions {
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    }
-}
-
 impl Hub {
     async fn start(url: DatabaseUrl) -> Self {
-        let store = Store::open(&url, &store_options())
-            .await
-            .expect("open the store");
-        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
-        let accounts = Arc::new(
-            Accounts::load(store.clone(), Arc::new(keyring))
-                .await
-                .expect("load the directory"),
-        );
-        let admin = accounts
-            .bootstrap(None)
-            .await
-            .expect("bootstrap")
-            .expect("the first start issues an admin key");
+        let (store, accounts, admin) = directory(&url).await;
         let config = ConfigHandle::new(HubConfig::default());
         let governance = Arc::new(
             Governance::load(store, config.clone(), "test")

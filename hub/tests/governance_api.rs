@@ -19,8 +19,7 @@ use agenthub::config::{ConfigHandle, HubConfig};
 use agenthub::directory::Accounts;
 use agenthub::governance::Governance;
 use agenthub::model::now_millis;
-use agenthub::secrets::{KeyOrigin, Keyring, MasterKey};
-use agenthub::store::{DatabaseUrl, Store, StoreOptions};
+use agenthub::store::{DatabaseUrl, Store};
 use agenthub_policy::limits::{Usage, Usd};
 use agenthub_policy::when::{Plane, RequestFacts};
 use axum::Router;
@@ -29,6 +28,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use support::db::on_every_database;
+use support::lab::directory;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -94,29 +94,9 @@ impl Reply {
     }
 }
 
-fn store_options() -> StoreOptions {
-    StoreOptions {
-        max_connections: 4,
-        connect_timeout: Duration::from_secs(5),
-    }
-}
-
 impl Hub {
     async fn start(url: DatabaseUrl, config: HubConfig) -> Self {
-        let store = Store::open(&url, &store_options())
-            .await
-            .expect("open the store");
-        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
-        let accounts = Arc::new(
-            Accounts::load(store.clone(), Arc::new(keyring))
-                .await
-                .expect("load the directory"),
-        );
-        let admin = accounts
-            .bootstrap(None)
-            .await
-            .expect("bootstrap")
-            .expect("the first start issues an admin key");
+        let (store, accounts, admin) = directory(&url).await;
         Self::serve(store, accounts, ConfigHandle::new(config), admin).await
     }
 

@@ -12,11 +12,11 @@ use std::time::Duration;
 use agenthub::app::{self, AppState};
 use agenthub::store::Store;
 use agenthub_mcp_registry::registry::State;
-use agenthub_test_support::mcp::server_everything;
-use rmcp::model::{CallToolRequestParams, ErrorCode, ProtocolVersion};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use agenthub_test_support::mcp::{call, connect, eras, server_everything, text_of, tool_names};
+use http::HeaderValue;
+use http::header::AUTHORIZATION;
+use rmcp::model::{CallToolRequestParams, ErrorCode};
+use rmcp::service::{ClientLifecycleMode, RoleClient, RunningService};
 use serde_json::{Value, json};
 use support::db::TestDb;
 use support::lab::InProcessHub;
@@ -108,13 +108,9 @@ policies:
         key: &str,
         lifecycle: ClientLifecycleMode,
     ) -> RunningService<RoleClient, ()> {
-        let transport = StreamableHttpClientTransport::with_client(
-            reqwest::Client::new(),
-            StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
-                .auth_header(key.to_owned())
-                .custom_headers(HashMap::new()),
-        );
-        ().serve_with_lifecycle(transport, lifecycle).await.unwrap()
+        let bearer = HeaderValue::from_str(&format!("Bearer {key}")).unwrap();
+        let headers = HashMap::from([(AUTHORIZATION, bearer)]);
+        connect(&format!("{}/mcp", self.base), headers, lifecycle).await
     }
 
     async fn stop(self) {
@@ -123,32 +119,8 @@ policies:
     }
 }
 
-fn eras() -> [(&'static str, ClientLifecycleMode); 2] {
-    [
-        (
-            "2026-07-28",
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::LATEST],
-            },
-        ),
-        ("2025-11-25", ClientLifecycleMode::Initialize),
-    ]
-}
-
-async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
-    client
-        .peer()
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect()
-}
-
 fn sum() -> CallToolRequestParams {
-    CallToolRequestParams::new("ev__get-sum")
-        .with_arguments(json!({"a": 20, "b": 22}).as_object().unwrap().clone())
+    call("ev__get-sum", json!({"a": 20, "b": 22}))
 }
 
 #[tokio::test]
@@ -175,29 +147,16 @@ async fn tools_are_federated_and_permissioned_per_caller() {
         let names = tool_names(&admin).await;
         assert!(names.contains(&"ev__echo".to_owned()), "{era}: {names:?}");
         let result = admin.peer().call_tool(sum()).await.unwrap();
-        assert!(
-            serde_json::to_string(&result.content)
-                .unwrap()
-                .contains("42"),
-            "{era}"
-        );
+        assert!(text_of(&result).contains("42"), "{era}");
 
         // bob may list and call get-sum, nothing else.
         let client = hub.client(&bob, lifecycle.clone()).await;
         assert_eq!(tool_names(&client).await, ["ev__get-sum"], "{era}");
         let result = client.peer().call_tool(sum()).await.unwrap();
-        assert!(
-            serde_json::to_string(&result.content)
-                .unwrap()
-                .contains("42"),
-            "{era}"
-        );
+        assert!(text_of(&result).contains("42"), "{era}");
         let refused = client
             .peer()
-            .call_tool(
-                CallToolRequestParams::new("ev__echo")
-                    .with_arguments(json!({"message": "hi"}).as_object().unwrap().clone()),
-            )
+            .call_tool(call("ev__echo", json!({"message": "hi"})))
             .await
             .unwrap_err();
         match refused {
@@ -216,18 +175,10 @@ async fn tools_are_federated_and_permissioned_per_caller() {
         assert!(tool_names(&client).await.is_empty(), "{era}");
         let result = client
             .peer()
-            .call_tool(
-                CallToolRequestParams::new("ev__echo")
-                    .with_arguments(json!({"message": "hi"}).as_object().unwrap().clone()),
-            )
+            .call_tool(call("ev__echo", json!({"message": "hi"})))
             .await
             .unwrap();
-        assert!(
-            serde_json::to_string(&result.content)
-                .unwrap()
-                .contains("hi"),
-            "{era}"
-        );
+        assert!(text_of(&result).contains("hi"), "{era}");
     }
     hub.stop().await;
 }

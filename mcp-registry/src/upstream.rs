@@ -192,13 +192,6 @@ impl Connection {
         Ok(catalog)
     }
 
-    /// Resolves when the server says one of its lists changed; `None` once it is gone.
-    pub async fn changed(&mut self) -> Option<Changed> {
-        self.changed.changed().await.ok()?;
-        let changed = *self.changed.borrow_and_update();
-        Some(changed)
-    }
-
     /// A receiver of the server's change notices, for waiting on them alongside other things.
     pub fn subscribe(&self) -> watch::Receiver<Changed> {
         self.changed.clone()

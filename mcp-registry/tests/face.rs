@@ -11,11 +11,9 @@ use agenthub_mcp_registry::config::{McpSettings, McpTimeouts};
 use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::{Registry, State};
 use agenthub_mcp_registry::upstream::Secrets;
-use agenthub_test_support::mcp::server_everything;
+use agenthub_test_support::mcp::{call, connect, eras, server_everything, text_of};
 use rmcp::model::{CallToolRequestParams, ErrorCode, GetPromptRequestParams, ProtocolVersion};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::service::{ClientLifecycleMode, RoleClient, RunningService};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -103,28 +101,11 @@ async fn client(
             http::HeaderValue::from_str(user).unwrap(),
         );
     }
-    let transport = StreamableHttpClientTransport::with_client(
-        reqwest::Client::new(),
-        StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
-    );
-    ().serve_with_lifecycle(transport, lifecycle).await.unwrap()
-}
-
-fn eras() -> [(&'static str, ClientLifecycleMode); 2] {
-    [
-        (
-            "2026-07-28",
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::LATEST],
-            },
-        ),
-        ("2025-11-25", ClientLifecycleMode::Initialize),
-    ]
+    connect(url, headers, lifecycle).await
 }
 
 fn sum(a: serde_json::Value, b: serde_json::Value) -> CallToolRequestParams {
-    CallToolRequestParams::new("ev__get-sum")
-        .with_arguments(json!({"a": a, "b": b}).as_object().unwrap().clone())
+    call("ev__get-sum", json!({"a": a, "b": b}))
 }
 
 #[tokio::test]
@@ -151,7 +132,7 @@ async fn callers_see_and_call_only_their_tools_in_both_eras() {
             .call_tool(sum(json!(40), json!(2)))
             .await
             .unwrap();
-        let text = serde_json::to_string(&result.content).unwrap();
+        let text = text_of(&result);
         assert!(text.contains("42"), "{era}: {text}");
 
         // Arguments that break the tool's schema never reach the upstream.
@@ -172,10 +153,7 @@ async fn callers_see_and_call_only_their_tools_in_both_eras() {
         assert_eq!(names, ["ev__get-sum"], "{era}");
         let error = bob
             .peer()
-            .call_tool(
-                CallToolRequestParams::new("ev__echo")
-                    .with_arguments(json!({"message": "hi"}).as_object().unwrap().clone()),
-            )
+            .call_tool(call("ev__echo", json!({"message": "hi"})))
             .await
             .unwrap_err();
         match error {

@@ -1,7 +1,16 @@
 //! Real MCP peers for tests: the reference `server-everything` from npm, installed in
-//! `tests/mcp` by `tests/run` (from its committed package-lock.json).
+//! `tests/mcp` by `tests/run` (from its committed package-lock.json), and an MCP client
+//! (rmcp) to reach an MCP endpoint in either protocol era.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+
+use http::{HeaderName, HeaderValue};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::Value;
 
 /// The entry point of `server-everything` (run it with `node <path> stdio|streamableHttp`), or
 /// `None` with a notice when it is not installed. Under CI (`CI` or `AGENTHUB_REQUIRE_SDK`
@@ -19,4 +28,58 @@ pub fn server_everything() -> Option<PathBuf> {
     );
     eprintln!("notice: tests/mcp/node_modules is missing; skipping (run `npm ci` in tests/mcp)");
     None
+}
+
+/// The MCP protocol eras a client can speak, each with the lifecycle that selects it.
+pub fn eras() -> [(&'static str, ClientLifecycleMode); 2] {
+    [
+        (
+            "2026-07-28",
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::LATEST],
+            },
+        ),
+        ("2025-11-25", ClientLifecycleMode::Initialize),
+    ]
+}
+
+/// An MCP client (rmcp) of the streamable HTTP endpoint `url`, sending `headers` with every
+/// request, connected in the era `lifecycle` selects.
+pub async fn connect(
+    url: &str,
+    headers: HashMap<HeaderName, HeaderValue>,
+    lifecycle: ClientLifecycleMode,
+) -> RunningService<RoleClient, ()> {
+    let transport = StreamableHttpClientTransport::with_client(
+        reqwest::Client::new(),
+        StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
+    );
+    ().serve_with_lifecycle(transport, lifecycle)
+        .await
+        .expect("connect to the MCP endpoint")
+}
+
+/// A `tools/call` of `name` with `arguments` (a JSON object).
+pub fn call(name: &str, arguments: Value) -> CallToolRequestParams {
+    let Value::Object(arguments) = arguments else {
+        panic!("tool arguments are an object: {arguments}");
+    };
+    CallToolRequestParams::new(name.to_owned()).with_arguments(arguments)
+}
+
+/// The names `client` sees in `tools/list`, every page.
+pub async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    client
+        .peer()
+        .list_all_tools()
+        .await
+        .expect("tools/list")
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
+/// A tool result's content as JSON text, for looking for what it says.
+pub fn text_of(result: &CallToolResult) -> String {
+    serde_json::to_string(&result.content).expect("content serializes")
 }

@@ -9,9 +9,37 @@ use agenthub::config::{ConfigHandle, HubConfig};
 use agenthub::directory::Accounts;
 use agenthub::governance::Governance;
 use agenthub::secrets::{KeyOrigin, Keyring, MasterKey};
-use agenthub::store::{Store, StoreOptions};
+use agenthub::store::{DatabaseUrl, Store, StoreOptions};
 
 use super::db::TestDb;
+
+/// What a test store opens with: a few connections, a short connect timeout.
+pub fn store_options() -> StoreOptions {
+    StoreOptions {
+        max_connections: 4,
+        connect_timeout: Duration::from_secs(5),
+    }
+}
+
+/// The store at `url`, the directory loaded from it (a new master key), and the key the first
+/// start issues to the bootstrap admin.
+pub async fn directory(url: &DatabaseUrl) -> (Store, Arc<Accounts>, String) {
+    let store = Store::open(url, &store_options())
+        .await
+        .expect("open the store");
+    let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
+    let accounts = Arc::new(
+        Accounts::load(store.clone(), Arc::new(keyring))
+            .await
+            .expect("load the directory"),
+    );
+    let admin = accounts
+        .bootstrap(None)
+        .await
+        .expect("bootstrap")
+        .expect("the first start issues an admin key");
+    (store, accounts, admin)
+}
 
 /// The hub's state, its store and the admin key; the database lives as long as this.
 pub struct InProcessHub {
@@ -27,24 +55,7 @@ impl InProcessHub {
         let config = HubConfig::parse(yaml, "test.yaml", &|_| None)
             .unwrap_or_else(|e| panic!("invalid test configuration: {e}\n{yaml}"));
         let db = TestDb::sqlite();
-        let options = StoreOptions {
-            max_connections: 4,
-            connect_timeout: Duration::from_secs(5),
-        };
-        let store = Store::open(&db.url, &options)
-            .await
-            .expect("open the store");
-        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
-        let accounts = Arc::new(
-            Accounts::load(store.clone(), Arc::new(keyring))
-                .await
-                .expect("load the directory"),
-        );
-        let admin = accounts
-            .bootstrap(None)
-            .await
-            .expect("bootstrap")
-            .expect("the first start issues an admin key");
+        let (store, accounts, admin) = directory(&db.url).await;
         let config = ConfigHandle::new(config);
         let governance = Arc::new(
             Governance::load(store.clone(), config.clone(), "test")
