@@ -49,7 +49,11 @@ impl AppState {
         let auth = AuthService::new(accounts.clone(), &config.snapshot().auth, &mut metrics);
         governance.register_metrics(&mut metrics);
         let llm = Arc::new(LlmPlane::new(accounts.clone(), &mut metrics));
-        let mcp = Arc::new(McpPlane::new(accounts.clone(), &config.snapshot()));
+        let mcp = Arc::new(McpPlane::new(
+            accounts.clone(),
+            &config.snapshot(),
+            &governance,
+        ));
         Self {
             llm,
             mcp,

@@ -271,3 +271,46 @@ async fn requests_without_credentials_or_from_foreign_origins_are_refused() {
     assert_eq!(response.status(), 200);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn configured_servers_are_shown_but_not_changed_through_the_api() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let hub = Hub::start(&bin).await;
+    let url = format!("{}/api/v1/mcp/servers/ev", hub.base);
+    let shown: Value = hub
+        .http
+        .get(&url)
+        .bearer_auth(&hub.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["source"], "config", "{shown}");
+    assert_eq!(shown["state"], "ready", "{shown}");
+    assert_eq!(shown["registration"]["command"], "node", "{shown}");
+    for response in [
+        hub.http
+            .delete(&url)
+            .bearer_auth(&hub.admin)
+            .send()
+            .await
+            .unwrap(),
+        hub.http
+            .put(&url)
+            .bearer_auth(&hub.admin)
+            .json(&json!({"command": "node", "args": ["x"]}))
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(response.status(), 409);
+        let body: Value = response.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("mcp_servers[0]"), "{message}");
+    }
+    hub.stop().await;
+}

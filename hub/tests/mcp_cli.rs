@@ -1,5 +1,7 @@
-//! `agenthub mcp list|tools` against the real binary, which runs the reference
-//! `server-everything` as a stdio upstream.
+//! `agenthub mcp` against the real binary: servers from the configuration file and servers
+//! registered with the CLI (the reference `server-everything` over streamable HTTP and as a
+//! stdio process, and as an official registry entry), listed, refreshed, removed, and kept
+//! across a restart.
 
 mod support;
 
@@ -60,4 +62,213 @@ fn the_cli_shows_servers_and_their_tools() {
     let missing = hub.cli(ADMIN_KEY, &["mcp", "tools", "nope"]);
     assert_eq!(missing.code(), Some(1), "{}", missing.stdout);
     assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
+}
+
+/// Polls `agenthub mcp list --json` until every server named is ready.
+fn wait_ready(hub: &support::Hub, key: &str, names: &[&str]) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let servers = hub.cli(key, &["mcp", "list", "--json"]).json();
+        let ready = names.iter().all(|name| {
+            servers
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["name"] == *name && s["state"] == "ready")
+        });
+        if ready {
+            return servers;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready: {servers}\n{}",
+            hub.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn servers_registered_with_the_cli_are_checked_stored_and_survive_a_restart() {
+    let Some(everything) = server_everything() else {
+        return;
+    };
+    let upstream = agenthub_test_support::mcp::EverythingOverHttp::start(&everything);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let private = dir.path().join("private.yaml");
+    std::fs::write(&private, "mcp:\n  allow_private_networks: true\n").unwrap();
+    let start = |config: Option<&std::path::Path>| {
+        let mut builder = HubBuilder::new(&data).env("AGENTHUB_ADMIN_KEY", ADMIN_KEY);
+        if let Some(config) = config {
+            builder = builder.arg("--config").arg(config.to_str().unwrap());
+        }
+        builder.start()
+    };
+
+    // By default the API refuses servers on private networks such as loopback.
+    let hub = start(None);
+    let refused = hub.cli(ADMIN_KEY, &["mcp", "add", "ev", &upstream.url]);
+    let message = refused.fails_with(1);
+    assert!(message.contains("allow_private_networks"), "{message}");
+    hub.stop();
+
+    let hub = start(Some(&private));
+    let added = hub.cli(ADMIN_KEY, &["mcp", "add", "ev", &upstream.url]);
+    let said = added.ok();
+    assert!(
+        said.starts_with("registered MCP server ev: ") && said.contains(" tools"),
+        "{said}"
+    );
+    let script = everything.to_str().unwrap();
+    let added = hub.cli(
+        ADMIN_KEY,
+        &[
+            "mcp",
+            "add",
+            "local",
+            "--prefix",
+            "loc",
+            "--command",
+            "node",
+            "--",
+            script,
+            "stdio",
+        ],
+    );
+    assert!(
+        added.ok().contains("registered MCP server local"),
+        "{}",
+        added.stdout
+    );
+
+    // Checked before storing: a name in use, a literal credential, a server that is down.
+    let taken = hub.cli(ADMIN_KEY, &["mcp", "add", "ev", &upstream.url]);
+    assert!(taken.fails_with(1).contains("already exists"));
+    let literal = hub.cli(
+        ADMIN_KEY,
+        &[
+            "mcp",
+            "add",
+            "x",
+            &upstream.url,
+            "--header",
+            "X-Api-Key=abc",
+        ],
+    );
+    assert!(literal.fails_with(1).contains("secret:NAME"));
+    let down = hub.cli(ADMIN_KEY, &["mcp", "add", "down", "http://127.0.0.1:9/mcp"]);
+    assert!(down.fails_with(1).contains("check=false"));
+    let unchecked = hub.cli(
+        ADMIN_KEY,
+        &["mcp", "add", "down", "http://127.0.0.1:9/mcp", "--no-check"],
+    );
+    assert!(unchecked.ok().contains("not checked"));
+    assert!(
+        hub.cli(ADMIN_KEY, &["mcp", "remove", "down"])
+            .ok()
+            .contains("removed")
+    );
+
+    let servers = wait_ready(&hub, ADMIN_KEY, &["ev", "local"]);
+    for server in servers.as_array().unwrap() {
+        assert_eq!(server["source"], "api", "{server}");
+    }
+    let tools = hub.cli(ADMIN_KEY, &["mcp", "tools", "local"]);
+    assert!(
+        tools.ok().lines().any(|l| l.starts_with("loc__get-sum ")),
+        "{}",
+        tools.stdout
+    );
+    let refreshed = hub.cli(ADMIN_KEY, &["mcp", "refresh", "ev"]);
+    assert!(refreshed.ok().contains("ready"), "{}", refreshed.stdout);
+    hub.stop();
+
+    // Registrations are stored: a restart connects them again.
+    let hub = start(Some(&private));
+    wait_ready(&hub, ADMIN_KEY, &["ev", "local"]);
+    let shown = hub.cli(ADMIN_KEY, &["mcp", "show", "local"]);
+    assert!(shown.ok().contains("prefix:"), "{}", shown.stdout);
+    assert!(
+        hub.cli(ADMIN_KEY, &["mcp", "remove", "ev"])
+            .ok()
+            .contains("removed MCP server ev")
+    );
+    let listed = hub.cli(ADMIN_KEY, &["mcp", "list", "--json"]).json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["local"]);
+    hub.stop();
+}
+
+#[test]
+fn an_official_registry_entry_is_imported() {
+    let Some(everything) = server_everything() else {
+        return;
+    };
+    let upstream = agenthub_test_support::mcp::EverythingOverHttp::start(&everything);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agenthub.yaml");
+    std::fs::write(&config, "mcp:\n  allow_private_networks: true\n").unwrap();
+    let entry = dir.path().join("server.json");
+    // The URL's port is a variable the entry asks for.
+    let port = upstream
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    std::fs::write(
+        &entry,
+        serde_json::json!({
+            "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+            "name": "io.github.modelcontextprotocol/everything",
+            "description": "Exercises all the features of MCP",
+            "version": "2026.8.31",
+            "remotes": [{
+                "type": "streamable-http",
+                "url": "http://127.0.0.1:{port}/mcp",
+                "variables": {"port": {"isRequired": true}},
+                "headers": [{"name": "X-Client", "value": "agenthub"}]
+            }]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let hub = HubBuilder::new(dir.path().join("data"))
+        .arg("--config")
+        .arg(config.to_str().unwrap())
+        .env("AGENTHUB_ADMIN_KEY", ADMIN_KEY)
+        .start();
+    let entry = entry.to_str().unwrap();
+    let missing = hub.cli(ADMIN_KEY, &["mcp", "add", "--server-json", entry]);
+    assert!(missing.fails_with(1).contains("\"port\" is required"));
+    let added = hub.cli(
+        ADMIN_KEY,
+        &[
+            "mcp",
+            "add",
+            "--server-json",
+            entry,
+            "--value",
+            &format!("port={port}"),
+        ],
+    );
+    assert!(
+        added.ok().starts_with("registered MCP server everything: "),
+        "{}",
+        added.stdout
+    );
+    let shown = hub
+        .cli(ADMIN_KEY, &["mcp", "show", "everything", "--json"])
+        .json();
+    assert_eq!(shown["registration"]["url"], upstream.url);
+    assert_eq!(shown["registration"]["headers"]["X-Client"], "agenthub");
+    hub.stop();
 }

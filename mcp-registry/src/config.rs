@@ -22,6 +22,11 @@ pub struct McpSettings {
     pub allowed_origins: Vec<String>,
     /// Defaults for every upstream server.
     pub timeouts: McpTimeouts,
+    /// Whether servers registered through the admin API may be reached at loopback,
+    /// private, link-local or other non-public addresses. Off by default, so that the API
+    /// cannot be used to reach the hub's own network; servers in the configuration file are
+    /// trusted as written.
+    pub allow_private_networks: bool,
 }
 
 impl Default for McpSettings {
@@ -31,6 +36,7 @@ impl Default for McpSettings {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             timeouts: McpTimeouts::default(),
+            allow_private_networks: false,
         }
     }
 }
@@ -300,6 +306,25 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
     }
 }
 
+/// Whether a header or environment variable named `name` carries a credential (its value is
+/// then masked when shown, and must be a `secret:NAME` reference when stored by the API).
+pub fn names_a_credential(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "authorization"
+        || name == "cookie"
+        || [
+            "token",
+            "key",
+            "secret",
+            "password",
+            "passwd",
+            "credential",
+            "auth",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
 /// Server names appear in tool names, URLs and permissions (`mcp:<name>/<tool>`).
 pub fn check_name(name: &str) -> Result<(), String> {
     let valid = !name.is_empty()
@@ -315,6 +340,72 @@ pub fn check_name(name: &str) -> Result<(), String> {
             "\"{name}\" is not a valid server name (1–{MAX_PREFIX} letters, digits, '-', '_' \
              and '.', starting with a letter or digit)"
         ))
+    }
+}
+
+/// Refuses a registration whose URL's host resolves to a loopback, private, link-local or
+/// otherwise non-public address (every address the name resolves to is checked).
+pub async fn check_destination(url: &str) -> Result<(), String> {
+    let uri = http::Uri::try_from(url).map_err(|e| format!("\"{url}\" is not a valid URL: {e}"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| format!("\"{url}\" names no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let addresses = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+    for address in addresses {
+        if !is_public(address.ip()) {
+            return Err(format!(
+                "{host} resolves to {}, a non-public address; set mcp.allow_private_networks: true to register servers on private networks",
+                address.ip()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `ip` is a globally routable unicast address.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                // Shared address space (RFC 6598) and benchmarking (RFC 2544).
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                // Unique local (fc00::/7) and link-local (fe80::/10).
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                // Documentation (2001:db8::/32).
+                || (first == 0x2001 && v6.segments()[1] == 0x0db8))
+        }
     }
 }
 
@@ -446,6 +537,38 @@ mod tests {
             problems.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
             ["mcp_servers[1].name", "mcp_servers[2].prefix"]
         );
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        let cases = [
+            ("8.8.8.8", true),
+            ("2606:4700::1111", true),
+            ("127.0.0.1", false),
+            ("10.1.2.3", false),
+            ("172.16.0.1", false),
+            ("192.168.1.1", false),
+            ("169.254.169.254", false),
+            ("100.64.0.1", false),
+            ("0.0.0.0", false),
+            ("::1", false),
+            ("fd00::1", false),
+            ("fe80::1", false),
+            ("::ffff:127.0.0.1", false),
+        ];
+        for (ip, public) in cases {
+            assert_eq!(is_public(ip.parse().unwrap()), public, "{ip}");
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_destinations_are_refused() {
+        let error = check_destination("http://localhost:9/mcp")
+            .await
+            .unwrap_err();
+        assert!(error.contains("allow_private_networks"), "{error}");
+        let error = check_destination("http://[::1]:9/mcp").await.unwrap_err();
+        assert!(error.contains("non-public"), "{error}");
     }
 
     #[test]

@@ -1,12 +1,11 @@
-//! The MCP plane. Admins register upstream MCP servers (`config`); every upstream tool,
-//! prompt and resource template is published to clients under a name of the hub's
-//! (`names`): `<server><separator><tool>`, routed back by lookup.
-//!
-//! Being built in steps (see the MCP registry issue): the configuration and the names come
-//! first; the upstream connections, the federated catalog and the hub's `/mcp` face follow.
+//! The MCP plane. Admins register upstream MCP servers (`config`, or an official registry
+//! entry through `server_json`); each is kept connected (`upstream`, `registry`) and every
+//! upstream tool and prompt is published to clients under a name of the hub's (`names`):
+//! `<server><separator><tool>`, routed back by lookup. `face` is the MCP server clients talk to.
 
 pub mod config;
 pub mod face;
 pub mod names;
 pub mod registry;
+pub mod server_json;
 pub mod upstream;

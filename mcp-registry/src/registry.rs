@@ -286,6 +286,62 @@ impl Registry {
             .collect()
     }
 
+    /// Connects to `server` once, reads its catalog and disconnects: what registering it would
+    /// publish. The catalog is not installed.
+    pub async fn probe(&self, server: &McpServerConfig) -> Result<Catalog, UpstreamError> {
+        let connection = Connection::open(
+            server,
+            self.inner.settings.timeouts,
+            self.inner.secrets.as_ref(),
+        )
+        .await?;
+        let catalog = connection.catalog().await;
+        connection.close().await;
+        catalog
+    }
+
+    /// Whether `catalog`, published as `server`'s (in place of a server of the same name),
+    /// would fit with every other ready server's names; otherwise which names collide.
+    pub fn fits(&self, server: &McpServerConfig, catalog: &Catalog) -> Result<(), String> {
+        let mut candidate = lock(&self.inner.published).clone();
+        candidate.insert(
+            server.name.clone(),
+            Published {
+                prefix: server.prefix().to_owned(),
+                catalog: Arc::new(catalog.clone()),
+            },
+        );
+        Federation::build(&self.inner.settings.separator, &candidate)
+            .map(drop)
+            .map_err(|collisions| describe(&collisions))
+    }
+
+    /// Re-reads `name`'s catalog now over its live connection and publishes it.
+    pub async fn refresh(&self, name: &str) -> Result<Status, String> {
+        let (config, connection, status) = {
+            let servers = lock(&self.inner.servers);
+            let supervised = servers
+                .get(name)
+                .ok_or_else(|| format!("no MCP server is named \"{name}\""))?;
+            (
+                supervised.config.clone(),
+                read(&supervised.connection).clone(),
+                supervised.status.clone(),
+            )
+        };
+        let Some(connection) = connection else {
+            let status = read(&status).clone();
+            return Err(format!(
+                "\"{name}\" is not connected ({}{}); it is retried in the background",
+                status.state.as_str(),
+                status.error.map(|e| format!(": {e}")).unwrap_or_default()
+            ));
+        };
+        let catalog = connection.catalog().await.map_err(|e| e.to_string())?;
+        publish(&self.inner, &config, catalog, &status)?;
+        Ok(read(&status).clone())
+    }
+
     /// Stops every supervisor and closes every connection.
     pub fn shutdown(&self) {
         let names: Vec<String> = lock(&self.inner.servers).keys().cloned().collect();
@@ -412,19 +468,21 @@ fn publish(
             catalog: Arc::new(catalog),
         },
     );
-    let federation =
-        Federation::build(&inner.settings.separator, &candidate).map_err(|collisions| {
-            collisions
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+    let federation = Federation::build(&inner.settings.separator, &candidate)
+        .map_err(|collisions| describe(&collisions))?;
     *published = candidate;
     inner.federation.store(Arc::new(federation));
     let mut status = write(status);
     (status.tools, status.resources, status.prompts) = counts;
     Ok(())
+}
+
+fn describe(collisions: &[Collision]) -> String {
+    collisions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Takes `server`'s catalog out of the federation.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use agenthub_mcp_registry::config::{McpServerConfig, McpTimeouts};
 use agenthub_mcp_registry::upstream::{Connection, Secrets, UpstreamError};
-use agenthub_test_support::mcp::server_everything;
+use agenthub_test_support::mcp::{EverythingOverHttp, server_everything};
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
@@ -97,32 +97,10 @@ async fn streamable_http_servers_are_listed_and_called() {
     let Some(bin) = server_everything() else {
         return;
     };
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let mut process = tokio::process::Command::new("node")
-        .arg(&bin)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "server-everything did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let upstream = EverythingOverHttp::start(&bin);
     let config = server(json!({
         "name": "everything",
-        "url": format!("http://127.0.0.1:{port}/mcp"),
+        "url": upstream.url,
         "headers": {"x-upstream-key": "secret:key"},
     }));
     let secrets = Store(BTreeMap::from([("key", "k")]));
@@ -131,7 +109,6 @@ async fn streamable_http_servers_are_listed_and_called() {
         .unwrap();
     check_catalog_and_call(&connection).await;
     connection.close().await;
-    let _ = process.kill().await;
 }
 
 #[tokio::test]

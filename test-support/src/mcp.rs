@@ -30,6 +30,50 @@ pub fn server_everything() -> Option<PathBuf> {
     None
 }
 
+/// `server-everything` serving streamable HTTP on a loopback port; killed when dropped.
+pub struct EverythingOverHttp {
+    process: std::process::Child,
+    /// Its MCP endpoint.
+    pub url: String,
+}
+
+impl EverythingOverHttp {
+    /// Starts `bin` (see [`server_everything`]) and waits until it accepts connections.
+    pub fn start(bin: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let process = std::process::Command::new("node")
+            .arg(bin)
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start server-everything");
+        let upstream = Self {
+            process,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server-everything did not start listening on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        upstream
+    }
+}
+
+impl Drop for EverythingOverHttp {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
 /// The MCP protocol eras a client can speak, each with the lifecycle that selects it.
 pub fn eras() -> [(&'static str, ClientLifecycleMode); 2] {
     [

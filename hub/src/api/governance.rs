@@ -40,6 +40,7 @@ use crate::store::StoredRule;
 use agenthub_llm_router::config::{
     ModelConfig, ProviderConfig, VirtualModelConfig, check_name, check_provider,
 };
+use agenthub_mcp_registry::config::McpServerConfig;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -283,19 +284,27 @@ pub(super) const VIRTUAL_MODELS: Collection = Collection {
     area: AdminArea::Models,
     noun: "virtual model",
 };
+pub(super) const MCP_SERVERS: Collection = Collection {
+    kind: RuleKind::McpServer,
+    area: AdminArea::Tools,
+    noun: "MCP server",
+};
 
 /// The body field holding a rule's own id, for kinds that name themselves.
 fn id_field(kind: RuleKind) -> Option<&'static str> {
     match kind {
         RuleKind::RateLimit | RuleKind::Budget | RuleKind::Guardrail => Some("id"),
-        RuleKind::Provider | RuleKind::Model | RuleKind::VirtualModel => Some("name"),
+        RuleKind::Provider | RuleKind::Model | RuleKind::VirtualModel | RuleKind::McpServer => {
+            Some("name")
+        }
         RuleKind::Policy | RuleKind::Role => None,
     }
 }
 
-/// A provider's credentials are shown only as `secret:NAME` references; literal values (from
-/// the configuration's environment variables) are masked.
-fn mask_credentials(rule: &mut Map<String, Value>) {
+/// Credentials are shown only as `secret:NAME` references; literal values (from the
+/// configuration's environment variables) are masked: a provider's keys, an MCP server's
+/// bearer token and the headers and environment variables whose names say they hold one.
+pub(super) fn mask_credentials(rule: &mut Map<String, Value>) {
     let mask = |value: &mut Value| {
         if let Value::String(text) = value
             && !text.starts_with("secret:")
@@ -303,11 +312,21 @@ fn mask_credentials(rule: &mut Map<String, Value>) {
             *value = Value::String("<redacted>".into());
         }
     };
-    if let Some(key) = rule.get_mut("api_key") {
-        mask(key);
+    for field in ["api_key", "bearer_token"] {
+        if let Some(key) = rule.get_mut(field) {
+            mask(key);
+        }
     }
     if let Some(Value::Object(aws)) = rule.get_mut("aws") {
         aws.values_mut().for_each(mask);
+    }
+    for field in ["headers", "env"] {
+        if let Some(Value::Object(values)) = rule.get_mut(field) {
+            values
+                .iter_mut()
+                .filter(|(name, _)| agenthub_mcp_registry::config::names_a_credential(name))
+                .for_each(|(_, value)| mask(value));
+        }
     }
 }
 
@@ -526,6 +545,12 @@ fn entries(state: &AppState, c: Collection) -> Vec<Entry> {
             |r| &r.name,
             stored_of(state, RuleKind::VirtualModel),
         ),
+        RuleKind::McpServer => named(
+            "mcp_servers",
+            &config.mcp_servers,
+            |r| &r.name,
+            stored_of(state, RuleKind::McpServer),
+        ),
     }
 }
 
@@ -537,7 +562,7 @@ fn find(state: &AppState, c: Collection, id: &str) -> Result<Entry> {
 }
 
 /// The stored rule `id`, or why it cannot be changed through the API.
-fn changeable(state: &AppState, c: Collection, id: &str) -> Result<()> {
+pub(super) fn changeable(state: &AppState, c: Collection, id: &str) -> Result<()> {
     let stored = state
         .governance
         .stored_rules()
@@ -600,6 +625,11 @@ fn problems_in_body(problems: Vec<(String, String)>, prefix: &str) -> Result<()>
     } else {
         error.with_param(first.clone())
     })
+}
+
+/// Checks a rule body on its own, as a create would (the answer's `param` names the field).
+pub(super) fn checked_body(kind: RuleKind, body: Map<String, Value>) -> Result<()> {
+    checked(kind, body).map(drop)
 }
 
 /// A rule body checked on its own: its id (for kinds that name themselves) and its normal form.
@@ -719,6 +749,28 @@ fn checked(kind: RuleKind, body: Map<String, Value>) -> Result<(Option<String>, 
             }
             Ok((Some(rule.name.clone()), to_json(&rule)))
         }
+        RuleKind::McpServer => {
+            let rule: McpServerConfig = from_json(body)?;
+            let mut problems = Vec::new();
+            agenthub_mcp_registry::config::check_server(&rule, &mut |field, message| {
+                problems.push((field.to_owned(), message));
+            });
+            // The rules table is not encrypted: credentials live in the secret store.
+            let needs_secret = "holds a credential: it must name a stored secret (secret:NAME); create it with POST /secrets";
+            let literal = |value: &str| !value.starts_with("secret:");
+            if rule.bearer_token.as_deref().is_some_and(literal) {
+                problems.push(("bearer_token".to_owned(), needs_secret.to_owned()));
+            }
+            for (field, values) in [("headers", &rule.headers), ("env", &rule.env)] {
+                for (name, value) in values {
+                    if agenthub_mcp_registry::config::names_a_credential(name) && literal(value) {
+                        problems.push((format!("{field}.{name}"), needs_secret.to_owned()));
+                    }
+                }
+            }
+            problems_in_body(problems, "")?;
+            Ok((Some(rule.name.clone()), to_json(&rule)))
+        }
     }
 }
 
@@ -732,6 +784,7 @@ fn same_namespace(c: Collection) -> &'static [Collection] {
         RuleKind::Role => &[ROLES],
         RuleKind::Provider => &[PROVIDERS],
         RuleKind::Model | RuleKind::VirtualModel => &[MODELS, VIRTUAL_MODELS],
+        RuleKind::McpServer => &[MCP_SERVERS],
     }
 }
 

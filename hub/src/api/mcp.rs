@@ -1,27 +1,47 @@
-//! The MCP servers through the admin API, read-only for now: `/mcp/servers` (each registered
-//! server's connection state and catalog size) and `/mcp/servers/{name}/tools` (the tools it
-//! publishes). Readable by those who may read the `tools` admin area.
+//! The MCP servers through the admin API: `/mcp/servers` registers, replaces and removes
+//! servers (stored like the other rules: `governance.rs` keeps them, the MCP plane follows)
+//! and shows each one's registration, source and connection state; `/mcp/servers/import`
+//! registers an entry of the official MCP registry (`server.json`); `…/{name}/refresh`
+//! re-reads a catalog and `…/{name}/tools` lists what a server publishes. The `tools` admin
+//! area: read to look, write to change.
+//!
+//! A registration is checked before it is stored: its fields, its URL's destination (no
+//! private networks unless `mcp.allow_private_networks`), and then the server itself — the
+//! hub connects, reads the catalog and refuses names that would collide with another
+//! server's. `?check=false` skips connecting, for a server that is not up yet.
+
+use std::collections::BTreeMap;
 
 use agenthub_mcp_registry::config::McpServerConfig;
 use agenthub_mcp_registry::registry::Status;
+use agenthub_mcp_registry::server_json::{self, Choice, ServerJson};
+use agenthub_policy::ErrorKind;
 use agenthub_policy::admin::{Access, Target};
 use agenthub_policy::authz::AdminArea;
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Serialize;
-use serde_json::Value;
-use utoipa::ToSchema;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{require, timestamp};
+use super::governance::{
+    MCP_SERVERS, RuleSource, RuleView, changeable, checked_body, create, delete, replace,
+};
+use super::{ApiJson, ApiQuery, from_json, require, timestamp};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::governance::RuleKind;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list_servers))
+        .routes(routes!(list_servers, register_server))
+        .routes(routes!(get_server, replace_server, unregister_server))
+        .routes(routes!(import_server))
+        .routes(routes!(refresh_server))
         .routes(routes!(server_tools))
 }
 
@@ -29,6 +49,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct McpServerView {
     pub name: String,
+    /// `config` (the configuration file) or `api` (registered through this API; only these
+    /// can be changed here).
+    pub source: RuleSource,
     /// `streamable_http`, `sse` or `stdio`.
     pub transport: String,
     /// The endpoint (HTTP transports) or the program (stdio); never credentials.
@@ -47,6 +70,9 @@ pub struct McpServerView {
     pub tools: usize,
     pub resources: usize,
     pub prompts: usize,
+    /// The registration as stored (credentials only as `secret:NAME` references).
+    #[schema(value_type = Object)]
+    pub registration: Map<String, Value>,
 }
 
 /// A tool as clients of `/mcp` see it.
@@ -62,7 +88,7 @@ pub struct McpToolView {
     pub input_schema: Value,
 }
 
-fn view(config: &McpServerConfig, status: &Status) -> McpServerView {
+fn view(state: &AppState, config: &McpServerConfig, status: &Status) -> McpServerView {
     let target = match (&config.url, &config.command) {
         (Some(url), _) => url.clone(),
         (None, Some(command)) => command.clone(),
@@ -72,8 +98,24 @@ fn view(config: &McpServerConfig, status: &Status) -> McpServerView {
         .since
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let source = if state
+        .governance
+        .stored_rules()
+        .iter()
+        .any(|r| r.kind == RuleKind::McpServer.as_str() && r.id == config.name)
+    {
+        RuleSource::Api
+    } else {
+        RuleSource::Config
+    };
+    let mut registration = match serde_json::to_value(config) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    super::governance::mask_credentials(&mut registration);
     McpServerView {
         name: config.name.clone(),
+        source,
         transport: config.transport().as_str().to_owned(),
         target,
         prefix: config.prefix().to_owned(),
@@ -84,7 +126,22 @@ fn view(config: &McpServerConfig, status: &Status) -> McpServerView {
         tools: status.tools,
         resources: status.resources,
         prompts: status.prompts,
+        registration,
     }
+}
+
+/// Every registered server's view, by name.
+fn views(state: &AppState) -> Vec<McpServerView> {
+    let registry = state.mcp.registry();
+    let statuses = registry.status();
+    registry
+        .servers()
+        .iter()
+        .filter_map(|config| {
+            let status = statuses.iter().find(|s| s.name == config.name)?;
+            Some(view(state, config, status))
+        })
+        .collect()
 }
 
 /// List the registered MCP servers with their connection state.
@@ -95,17 +152,245 @@ async fn list_servers(
     caller: Caller,
 ) -> Result<Json<Vec<McpServerView>>> {
     require(&caller, Access::Read, Target::Area(AdminArea::Tools))?;
+    Ok(Json(views(&state)))
+}
+
+/// Get one registered MCP server with its connection state.
+#[utoipa::path(get, path = "/mcp/servers/{name}", tag = "mcp", params(("name" = String, Path)),
+    responses((status = 200, body = McpServerView), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<McpServerView>> {
+    require(&caller, Access::Read, Target::Area(AdminArea::Tools))?;
+    views(&state)
+        .into_iter()
+        .find(|v| v.name == name)
+        .map(Json)
+        .ok_or_else(|| Error::not_found(format!("MCP server \"{name}\"")))
+}
+
+/// Whether to connect to a server before registering it.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterQuery {
+    /// Connect, read the catalog and check its names before storing (default `true`).
+    /// `false` registers a server that is not reachable yet; it is retried in the background.
+    pub check: Option<bool>,
+}
+
+/// A registration stored, with what the server published when it was checked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    #[serde(flatten)]
+    pub registration: RuleView,
+    /// The catalog read when checking (absent with `?check=false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogCounts>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogCounts {
+    pub tools: usize,
+    pub resources: usize,
+    pub resource_templates: usize,
+    pub prompts: usize,
+}
+
+/// Checks a registration body before it is stored: fields, destination, and (when `check`)
+/// the server itself and its names.
+async fn vet(
+    state: &AppState,
+    body: &Map<String, Value>,
+    check: bool,
+) -> Result<Option<CatalogCounts>> {
+    checked_body(RuleKind::McpServer, body.clone())?;
+    let server: McpServerConfig = from_json(Value::Object(body.clone()))?;
+    let settings = state.config.snapshot().mcp.clone();
+    if let Some(url) = &server.url
+        && !settings.allow_private_networks
+    {
+        agenthub_mcp_registry::config::check_destination(url)
+            .await
+            .map_err(|e| Error::invalid_field("url", e))?;
+    }
+    if !check {
+        return Ok(None);
+    }
     let registry = state.mcp.registry();
-    let statuses = registry.status();
-    let servers = registry
+    let catalog = registry.probe(&server).await.map_err(|e| {
+        Error::new(
+            ErrorKind::UpstreamFailed,
+            format!(
+                "cannot use MCP server \"{}\": {e}. Fix the registration, or register it \
+                 anyway with ?check=false (it is then retried in the background)",
+                server.name
+            ),
+        )
+    })?;
+    registry.fits(&server, &catalog).map_err(|collisions| {
+        Error::conflict(format!(
+            "the names of \"{}\" would collide: {collisions}. Give it another prefix",
+            server.name
+        ))
+    })?;
+    Ok(Some(CatalogCounts {
+        tools: catalog.tools.len(),
+        resources: catalog.resources.len(),
+        resource_templates: catalog.resource_templates.len(),
+        prompts: catalog.prompts.len(),
+    }))
+}
+
+async fn register(
+    state: &AppState,
+    caller: &Caller,
+    body: Map<String, Value>,
+    check: bool,
+) -> Result<(StatusCode, Json<Registered>)> {
+    require(caller, Access::Write, Target::Area(AdminArea::Tools))?;
+    let catalog = vet(state, &body, check).await?;
+    let (status, Json(registration)) = create(state, caller, MCP_SERVERS, body).await?;
+    state.mcp.catch_up(&state.governance);
+    Ok((
+        status,
+        Json(Registered {
+            registration,
+            catalog,
+        }),
+    ))
+}
+
+/// Register an MCP server: `name`, and either `url` (streamable HTTP, or `transport: sse`)
+/// with `headers` and `bearer_token`, or `command` with `args`, `env` and `cwd` (stdio);
+/// optionally `prefix` and `timeouts`. Credentials must be `secret:NAME` references. The hub
+/// connects and reads the catalog first (see `check`).
+#[utoipa::path(post, path = "/mcp/servers", tag = "mcp", request_body = Object, params(RegisterQuery),
+    responses((status = 201, body = Registered), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+async fn register_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<RegisterQuery>,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> Result<(StatusCode, Json<Registered>)> {
+    register(&state, &caller, body, query.check.unwrap_or(true)).await
+}
+
+/// Replace a registration made through the API (the body's `name` may be left out). The
+/// server is reconnected with the new settings.
+#[utoipa::path(put, path = "/mcp/servers/{name}", tag = "mcp", request_body = Object, params(("name" = String, Path), RegisterQuery),
+    responses((status = 200, body = Registered), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn replace_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<RegisterQuery>,
+    ApiJson(mut body): ApiJson<Map<String, Value>>,
+) -> Result<Json<Registered>> {
+    require(&caller, Access::Write, Target::Area(AdminArea::Tools))?;
+    body.entry("name")
+        .or_insert_with(|| Value::String(name.clone()));
+    // Before connecting anywhere: only registrations made through the API can change.
+    changeable(&state, MCP_SERVERS, &name)?;
+    let catalog = vet(&state, &body, query.check.unwrap_or(true)).await?;
+    let Json(registration) = replace(&state, &caller, MCP_SERVERS, &name, body).await?;
+    state.mcp.catch_up(&state.governance);
+    Ok(Json(Registered {
+        registration,
+        catalog,
+    }))
+}
+
+/// Unregister a server registered through the API; its connection closes (a stdio server's
+/// process stops) once the calls in flight end.
+#[utoipa::path(delete, path = "/mcp/servers/{name}", tag = "mcp", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn unregister_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode> {
+    let done = delete(&state, &caller, MCP_SERVERS, &name).await?;
+    state.mcp.catch_up(&state.governance);
+    Ok(done)
+}
+
+/// An entry of the official MCP registry to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The entry's `server.json` document.
+    #[schema(value_type = Object)]
+    pub server: Value,
+    /// The name to register it under; default: the last segment of the entry's name.
+    pub name: Option<String>,
+    /// Which way to reach it: `{"kind": "remote"|"package", "index": n}`; default: the first
+    /// remote, else the first package that runs over stdio.
+    #[schema(value_type = Option<Object>)]
+    #[serde(rename = "use")]
+    pub choice: Option<Choice>,
+    /// Values of the headers, environment variables, URL variables and arguments the entry
+    /// asks for, by name; secrets as `secret:NAME`.
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    pub prefix: Option<String>,
+}
+
+/// Register an entry of the official MCP registry from its `server.json`: a remote becomes a
+/// streamable HTTP (or SSE) registration, a package a stdio process run by its runtime (`npx`,
+/// `uvx`, `docker`, `dnx`). Checked like any registration.
+#[utoipa::path(post, path = "/mcp/servers/import", tag = "mcp", request_body = ImportRequest, params(RegisterQuery),
+    responses((status = 201, body = Registered), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+async fn import_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<RegisterQuery>,
+    ApiJson(request): ApiJson<ImportRequest>,
+) -> Result<(StatusCode, Json<Registered>)> {
+    require(&caller, Access::Write, Target::Area(AdminArea::Tools))?;
+    let doc: ServerJson = serde_json::from_value(request.server)
+        .map_err(|e| Error::invalid_field("server", format!("not a server.json document: {e}")))?;
+    let name = request
+        .name
+        .unwrap_or_else(|| server_json::default_name(&doc));
+    let mut server = server_json::import(&doc, &name, request.choice, &request.values)
+        .map_err(|e| Error::invalid_field("server", e))?;
+    server.prefix = request.prefix;
+    let body = match serde_json::to_value(&server) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(Error::internal(
+                "a registration did not serialize to an object",
+            ));
+        }
+    };
+    register(&state, &caller, body, query.check.unwrap_or(true)).await
+}
+
+/// Re-read a server's catalog now (it is also re-read whenever the server announces a change).
+#[utoipa::path(post, path = "/mcp/servers/{name}/refresh", tag = "mcp", params(("name" = String, Path)),
+    responses((status = 200, body = McpServerView), (status = 404, body = crate::error::ErrorBody), (status = 502, body = crate::error::ErrorBody)))]
+async fn refresh_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<McpServerView>> {
+    require(&caller, Access::Write, Target::Area(AdminArea::Tools))?;
+    let registry = state.mcp.registry();
+    let config = registry
         .servers()
-        .iter()
-        .filter_map(|config| {
-            let status = statuses.iter().find(|s| s.name == config.name)?;
-            Some(view(config, status))
-        })
-        .collect();
-    Ok(Json(servers))
+        .into_iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| Error::not_found(format!("MCP server \"{name}\"")))?;
+    let status = registry
+        .refresh(&name)
+        .await
+        .map_err(|e| Error::new(ErrorKind::UpstreamFailed, e))?;
+    Ok(Json(view(&state, &config, &status)))
 }
 
 /// The tools one MCP server publishes, under the names clients call.

@@ -292,7 +292,7 @@ fn word<T: DeserializeOwned>(value: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-fn header(value: &str) -> Result<(String, String), String> {
+pub(super) fn header(value: &str) -> Result<(String, String), String> {
     match value.split_once('=') {
         Some((name, value)) if !name.trim().is_empty() => {
             Ok((name.trim().to_owned(), value.trim().to_owned()))

@@ -348,7 +348,7 @@ async fn serve(
     )
     .await;
     // Upstream MCP connections close and their processes stop.
-    mcp.registry().shutdown();
+    mcp.shutdown();
     // The other background tasks flush what they hold (key last-use times) and stop.
     let _ = tokio::time::timeout(BACKGROUND_STOP, async {
         while tasks.join_next().await.is_some() {}

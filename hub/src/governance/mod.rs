@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use agenthub_llm_router::catalog::Catalog;
 use agenthub_llm_router::config::{ModelConfig, ProviderConfig, Sections, VirtualModelConfig};
+use agenthub_mcp_registry::config::McpServerConfig;
 
 use crate::config::{
     ConfigError, ConfigErrors, ConfigHandle, HubConfig, limits_config, policy_set,
@@ -59,10 +60,11 @@ pub enum RuleKind {
     Provider,
     Model,
     VirtualModel,
+    McpServer,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 8] = [
+    pub const ALL: [RuleKind; 9] = [
         Self::Policy,
         Self::Role,
         Self::RateLimit,
@@ -71,6 +73,7 @@ impl RuleKind {
         Self::Provider,
         Self::Model,
         Self::VirtualModel,
+        Self::McpServer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl RuleKind {
             Self::Provider => "provider",
             Self::Model => "model",
             Self::VirtualModel => "virtual_model",
+            Self::McpServer => "mcp_server",
         }
     }
 
@@ -97,6 +101,7 @@ impl RuleKind {
             Self::Provider => "providers",
             Self::Model => "models",
             Self::VirtualModel => "virtual_models",
+            Self::McpServer => "mcp_servers",
         }
     }
 }
@@ -119,6 +124,7 @@ struct Compiled {
     limits: LimitsConfig,
     guardrails: Guardrails,
     catalog: Catalog,
+    mcp_servers: Vec<McpServerConfig>,
 }
 
 fn parse_stored<T: DeserializeOwned>(rule: &StoredRule) -> std::result::Result<T, Problem> {
@@ -152,6 +158,7 @@ fn compile(
     let mut providers = config.providers.clone();
     let mut models = config.models.clone();
     let mut virtual_models = config.virtual_models.clone();
+    let mut mcp_servers = config.mcp_servers.clone();
     for rule in stored {
         let parsed = match rule.kind.as_str() {
             "policy" => parse_stored::<PolicyRule>(rule).map(|r| set.policies.push(r)),
@@ -164,6 +171,7 @@ fn compile(
             "virtual_model" => {
                 parse_stored::<VirtualModelConfig>(rule).map(|r| virtual_models.push(r))
             }
+            "mcp_server" => parse_stored::<McpServerConfig>(rule).map(|r| mcp_servers.push(r)),
             other => Err((
                 format!("{other}[id={}]", rule.id),
                 "unknown kind of stored rule".into(),
@@ -177,6 +185,10 @@ fn compile(
     if let Err(found) = limits.validate() {
         problems.extend(found.into_iter().map(|p| (p.path, p.message)));
     }
+    problems.extend(agenthub_mcp_registry::config::check(
+        &config.mcp,
+        &mcp_servers,
+    ));
     let guardrails = match Guardrails::from_rules(guardrails) {
         Ok(guardrails) => Some(guardrails),
         Err(found) => {
@@ -212,6 +224,7 @@ fn compile(
         limits,
         guardrails,
         catalog,
+        mcp_servers,
     })
 }
 
@@ -237,6 +250,7 @@ fn locate(path: &str, config: &HubConfig, stored: &[StoredRule]) -> String {
         RuleKind::Provider => (0, config.providers.len()),
         RuleKind::Model => (0, config.models.len()),
         RuleKind::VirtualModel => (0, config.virtual_models.len()),
+        RuleKind::McpServer => (0, config.mcp_servers.len()),
     };
     if index < base {
         return "authorization.starter_policy".to_owned();
@@ -302,6 +316,7 @@ struct Prepared {
     limits: Limits,
     guardrails: Guardrails,
     catalog: Catalog,
+    mcp_servers: Vec<McpServerConfig>,
     /// New webhook clients, when their settings changed.
     external: Option<Option<ExternalGuardrail>>,
     alert_webhook: Option<Option<AlertWebhook>>,
@@ -321,6 +336,9 @@ pub struct Governance {
     guardrails: ArcSwap<Guardrails>,
     /// The model catalog: providers, models and virtual models.
     catalog: ArcSwap<Catalog>,
+    /// The MCP servers registered in the configuration file and through the admin API; the
+    /// MCP plane follows it.
+    mcp_servers: watch::Sender<Arc<Vec<McpServerConfig>>>,
     external: ArcSwap<Option<ExternalGuardrail>>,
     external_failures: Family<FailureLabels, Counter>,
     alert_webhook: ArcSwap<Option<AlertWebhook>>,
@@ -413,6 +431,7 @@ impl Governance {
             stored: ArcSwap::from_pointee(stored),
             guardrails: ArcSwap::from_pointee(compiled.guardrails),
             catalog: ArcSwap::from_pointee(compiled.catalog),
+            mcp_servers: watch::Sender::new(Arc::new(compiled.mcp_servers)),
             external: ArcSwap::from_pointee(external),
             external_failures,
             alert_webhook: ArcSwap::from_pointee(webhook),
@@ -491,6 +510,12 @@ impl Governance {
     /// The model catalog in force.
     pub fn catalog(&self) -> Arc<Catalog> {
         self.catalog.load_full()
+    }
+
+    /// The MCP servers registered now, by the configuration file then the admin API; the
+    /// receiver sees each change.
+    pub fn mcp_servers(&self) -> watch::Receiver<Arc<Vec<McpServerConfig>>> {
+        self.mcp_servers.subscribe()
     }
 
     pub fn limits(&self) -> Arc<Limits> {
@@ -627,6 +652,7 @@ impl Governance {
             limits,
             guardrails: compiled.guardrails,
             catalog: compiled.catalog,
+            mcp_servers: compiled.mcp_servers,
             external,
             alert_webhook,
         })
@@ -637,6 +663,13 @@ impl Governance {
         self.limits.store(Arc::new(prepared.limits));
         self.guardrails.store(Arc::new(prepared.guardrails));
         self.catalog.store(Arc::new(prepared.catalog));
+        self.mcp_servers.send_if_modified(|servers| {
+            let changed = **servers != prepared.mcp_servers;
+            if changed {
+                *servers = Arc::new(prepared.mcp_servers);
+            }
+            changed
+        });
         if let Some(external) = prepared.external {
             self.external.store(Arc::new(external));
         }

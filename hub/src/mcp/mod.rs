@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use agenthub_mcp_registry::config::McpSettings;
+use agenthub_mcp_registry::config::{McpServerConfig, McpSettings};
 use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::Registry;
 use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
@@ -16,30 +16,75 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::task::JoinHandle;
 
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::HubConfig;
 use crate::directory::Accounts;
+use crate::governance::Governance;
 
 /// The registered upstream servers, kept connected.
 pub struct McpPlane {
     registry: Registry,
+    /// Applies registration changes (configuration file or admin API) as they are installed.
+    follower: JoinHandle<()>,
 }
 
 impl McpPlane {
-    /// Starts supervising every server in the configuration (connections open in the
-    /// background: the hub serves while they come up).
-    pub fn new(accounts: Arc<Accounts>, config: &HubConfig) -> Self {
+    /// Starts supervising every registered server, and follows the registrations: servers
+    /// added, changed or removed are connected, reconnected or stopped at once. Connections
+    /// open in the background: the hub serves while they come up.
+    pub fn new(accounts: Arc<Accounts>, config: &HubConfig, governance: &Governance) -> Self {
         let registry = Registry::new(config.mcp.clone(), Arc::new(StoreSecrets(accounts)));
-        for server in &config.mcp_servers {
-            registry.add(server.clone());
-        }
-        Self { registry }
+        let mut registrations = governance.mcp_servers();
+        reconcile(&registry, &registrations.borrow_and_update());
+        let follower = tokio::spawn({
+            let registry = registry.clone();
+            async move {
+                while registrations.changed().await.is_ok() {
+                    let servers = registrations.borrow_and_update().clone();
+                    reconcile(&registry, &servers);
+                }
+            }
+        });
+        Self { registry, follower }
     }
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Applies the registrations in force now, without waiting for the follower: after an
+    /// admin API write, so that its answer and the next read agree.
+    pub fn catch_up(&self, governance: &Governance) {
+        let servers = governance.mcp_servers().borrow().clone();
+        reconcile(&self.registry, &servers);
+    }
+
+    /// Stops following registrations and closes every upstream connection.
+    pub fn shutdown(&self) {
+        self.follower.abort();
+        self.registry.shutdown();
+    }
+}
+
+/// Makes the registry supervise exactly `servers`: new ones are added, changed ones replaced
+/// (reconnected), the others removed; unchanged ones keep their connection.
+fn reconcile(registry: &Registry, servers: &[McpServerConfig]) {
+    let running = registry.servers();
+    for old in &running {
+        if !servers.iter().any(|s| s.name == old.name) {
+            tracing::info!(server = %old.name, "MCP server unregistered");
+            registry.remove(&old.name);
+        }
+    }
+    for server in servers {
+        if running.iter().any(|old| old == server) {
+            continue;
+        }
+        tracing::info!(server = %server.name, "MCP server registered");
+        registry.add(server.clone());
     }
 }
 
