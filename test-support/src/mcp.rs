@@ -1,6 +1,6 @@
-//! Real MCP peers for tests: the reference `server-everything` from npm, installed in
-//! `tests/mcp` by `tests/run` (from its committed package-lock.json), and an MCP client
-//! (rmcp) to reach an MCP endpoint in either protocol era.
+//! Real MCP peers for tests: the reference `server-everything` and the MCP Inspector from npm,
+//! installed in `tests/mcp` by `tests/run` (from its committed package-lock.json), and an MCP
+//! client (rmcp) to reach an MCP endpoint in either protocol era.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,8 +17,20 @@ use serde_json::Value;
 /// set, as `.ci/run` does) its absence is a failure instead.
 pub fn server_everything() -> Option<PathBuf> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    installed("@modelcontextprotocol/server-everything/dist/index.js")
+}
+
+/// The MCP Inspector's entry point (run it with `node <path> --cli …`), or `None` as for
+/// [`server_everything`].
+pub fn inspector() -> Option<PathBuf> {
+    installed("@modelcontextprotocol/inspector/clients/launcher/build/index.js")
+}
+
+/// A file of a package installed in `tests/mcp`; its absence fails under CI.
+fn installed(file: &str) -> Option<PathBuf> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+        .join("../tests/mcp/node_modules")
+        .join(file);
     if path.is_file() {
         return Some(path);
     }
