@@ -1,7 +1,7 @@
 //! The hub's `/mcp` end to end, on a loopback port: the reference `server-everything`
 //! registered in `mcp_servers`, reached by an MCP client (rmcp) in both protocol eras with
 //! the hub's API keys, each caller seeing and calling only what its `mcp:<server>/<tool>`
-//! grants allow.
+//! grants allow (tools, and resources by their names).
 
 mod support;
 
@@ -15,7 +15,7 @@ use agenthub_mcp_registry::registry::State;
 use agenthub_test_support::mcp::{call, connect, eras, server_everything, text_of, tool_names};
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
-use rmcp::model::{CallToolRequestParams, ErrorCode};
+use rmcp::model::{CallToolRequestParams, ErrorCode, ReadResourceRequestParams, ResourceContents};
 use rmcp::service::{ClientLifecycleMode, RoleClient, RunningService};
 use serde_json::{Value, json};
 use support::db::TestDb;
@@ -45,6 +45,10 @@ policies:
   - {{subject: "user:bob", resource: "mcp:ev/get-sum", action: list}}
   - {{subject: "user:bob", resource: "mcp:ev/get-sum", action: call}}
   - {{subject: "user:carol", resource: "mcp:ev/echo", action: call}}
+  - {{subject: "user:bob", resource: "mcp:ev/architecture.md", action: list}}
+  - {{subject: "user:bob", resource: "mcp:ev/architecture.md", action: call}}
+  - {{subject: "user:carol", resource: "mcp:ev/Dynamic*", action: list}}
+  - {{subject: "user:carol", resource: "mcp:ev/Dynamic*", action: call}}
 "#,
             bin = bin.display()
         );
@@ -179,6 +183,107 @@ async fn tools_are_federated_and_permissioned_per_caller() {
             .await
             .unwrap();
         assert!(text_of(&result).contains("hi"), "{era}");
+    }
+    hub.stop().await;
+}
+
+/// The URIs `client` sees in `resources/list` and `resources/templates/list`.
+async fn resource_uris(client: &RunningService<RoleClient, ()>) -> (Vec<String>, Vec<String>) {
+    let resources = client.peer().list_all_resources().await.unwrap();
+    let templates = client.peer().list_all_resource_templates().await.unwrap();
+    (
+        resources.into_iter().map(|r| r.uri).collect(),
+        templates.into_iter().map(|t| t.uri_template).collect(),
+    )
+}
+
+/// The URI and text of the one text content reading `uri` gives, or the error's code.
+async fn read(
+    client: &RunningService<RoleClient, ()>,
+    uri: &str,
+) -> Result<(String, String), ErrorCode> {
+    let result = client
+        .peer()
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+        .map_err(|error| match error {
+            rmcp::ServiceError::McpError(data) => data.code,
+            other => panic!("{uri}: {other:?}"),
+        })?;
+    match result.contents.as_slice() {
+        [ResourceContents::TextResourceContents { uri, text, .. }] => {
+            Ok((uri.clone(), text.clone()))
+        }
+        other => panic!("{uri}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn resources_are_federated_and_permissioned_per_caller() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let hub = Hub::start(&bin).await;
+    let bob = hub.user_key("bob").await;
+    let carol = hub.user_key("carol").await;
+    let architecture = "hub://ev/demo://resource/static/document/architecture.md";
+    let features = "hub://ev/demo://resource/static/document/features.md";
+    let text_template = "hub://ev/demo://resource/dynamic/text/{resourceId}";
+    let blob_template = "hub://ev/demo://resource/dynamic/blob/{resourceId}";
+    let text_4 = "hub://ev/demo://resource/dynamic/text/4";
+    for (era, lifecycle) in eras() {
+        // Admins see every resource and template, under the hub's URIs.
+        let admin = hub.client(&hub.admin, lifecycle.clone()).await;
+        let (resources, templates) = resource_uris(&admin).await;
+        assert!(
+            resources.contains(&architecture.to_owned())
+                && resources.contains(&features.to_owned()),
+            "{era}: {resources:?}"
+        );
+        assert_eq!(templates, [blob_template, text_template], "{era}");
+        let (uri, text) = read(&admin, features).await.unwrap();
+        assert_eq!(uri, features, "{era}");
+        assert!(!text.is_empty(), "{era}");
+
+        // bob is granted one document by its name.
+        let client = hub.client(&bob, lifecycle.clone()).await;
+        assert_eq!(
+            resource_uris(&client).await,
+            (vec![architecture.to_owned()], vec![]),
+            "{era}"
+        );
+        let (uri, text) = read(&client, architecture).await.unwrap();
+        assert_eq!(uri, architecture, "{era}");
+        assert!(text.contains("Architecture"), "{era}: {text}");
+        assert_eq!(
+            read(&client, features).await,
+            Err(ErrorCode::INVALID_PARAMS),
+            "{era}"
+        );
+        assert_eq!(
+            read(&client, text_4).await,
+            Err(ErrorCode::INVALID_PARAMS),
+            "{era}"
+        );
+
+        // carol is granted the templates by a pattern on their names, and no document.
+        let client = hub.client(&carol, lifecycle.clone()).await;
+        assert_eq!(
+            resource_uris(&client).await,
+            (
+                vec![],
+                vec![blob_template.to_owned(), text_template.to_owned()]
+            ),
+            "{era}"
+        );
+        let (uri, text) = read(&client, text_4).await.unwrap();
+        assert_eq!(uri, text_4, "{era}");
+        assert!(text.starts_with("Resource 4: "), "{era}: {text}");
+        assert_eq!(
+            read(&client, architecture).await,
+            Err(ErrorCode::INVALID_PARAMS),
+            "{era}"
+        );
     }
     hub.stop().await;
 }

@@ -1,8 +1,10 @@
-//! The hub's MCP face: one MCP server (rmcp, streamable HTTP, both protocol eras) whose tools
-//! and prompts are the federation's, filtered by what the caller may use. Prompts share the
-//! tools' permission namespace: `list` to see one, `call` to get it. A call is authorized again,
-//! its arguments validated against the tool's input schema before anything is sent upstream,
-//! then forwarded over the server's shared connection within its request timeout.
+//! The hub's MCP face: one MCP server (rmcp, streamable HTTP, both protocol eras) whose tools,
+//! prompts and resources are the federation's, filtered by what the caller may use. Prompts and
+//! resources share the tools' permission namespace (a resource by its name, or its template's):
+//! `list` to see one, `call` to get or read it. A call is authorized again, its arguments
+//! validated against the tool's input schema before anything is sent upstream, then forwarded
+//! over the server's shared connection within its request timeout. Resource URIs are the hub's
+//! (`hub://<server>/<upstream URI>`, see [`crate::uris`]), in listings and in every result.
 //!
 //! The hub decides who the caller is and what they may do through a [`Gate`]; this module
 //! knows neither identities nor policies.
@@ -13,9 +15,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult, ListToolsResult,
-    PaginatedRequestParams, ResultType, ServerCapabilities, ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResultType,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
@@ -24,8 +28,9 @@ use serde_json::Value;
 use crate::names::{Namespace, Origin};
 use crate::registry::Registry;
 use crate::upstream::{Connection, UpstreamError};
+use crate::uris;
 
-/// How many tools one `tools/list` page holds.
+/// How many items one page of a list holds.
 pub const PAGE_SIZE: usize = 200;
 
 /// JSON-RPC error code (implementation-defined range) for a request the hub did not
@@ -93,12 +98,14 @@ impl<G: Gate> ServerHandler for Face<G> {
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_prompts()
+                .enable_resources()
                 .build(),
         )
         .with_server_info(Implementation::new("agenthub", env!("CARGO_PKG_VERSION")))
         .with_instructions(
-            "agenthub: the tools of every MCP server registered with this hub that you may use, \
-             each named <server>__<tool>.",
+            "agenthub: the tools, prompts and resources of every MCP server registered with \
+             this hub that you may use; tools and prompts are named <server>__<name>, resources \
+             hub://<server>/<the server's URI>.",
         )
     }
 
@@ -118,7 +125,7 @@ impl<G: Gate> ServerHandler for Face<G> {
                 tool.name = Cow::Owned(published.name.clone());
                 tool
             });
-        let (items, next) = page(visible, request)?;
+        let (items, next) = page(List::Tools, visible, request)?;
         let mut result = ListToolsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -154,6 +161,9 @@ impl<G: Gate> ServerHandler for Face<G> {
         // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
         // ignore it).
         result.result_type.get_or_insert(ResultType::COMPLETE);
+        for block in &mut result.content {
+            uris::publish_in_block(&origin.server, block);
+        }
         Ok(CallToolResponse::Complete(result))
     }
 
@@ -173,6 +183,32 @@ impl<G: Gate> ServerHandler for Face<G> {
         self.prompt(request, &context)
             .await
             .map(GetPromptResponse::Complete)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.resources_page(request, &context).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.templates_page(request, &context).await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.resource(request, &context)
+            .await
+            .map(ReadResourceResponse::Complete)
     }
 }
 
@@ -222,7 +258,7 @@ impl<G: Gate> Face<G> {
                 prompt.name.clone_from(&p.name);
                 prompt
             });
-        let (items, next) = page(visible, request)?;
+        let (items, next) = page(List::Prompts, visible, request)?;
         let mut result = ListPromptsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -243,21 +279,123 @@ impl<G: Gate> Face<G> {
         upstream.arguments = request.arguments;
         let mut result = bounded(&connection, connection.peer().get_prompt(upstream)).await?;
         result.result_type.get_or_insert(ResultType::COMPLETE);
+        for message in &mut result.messages {
+            uris::publish_in_block(&origin.server, &mut message.content);
+        }
         Ok(result)
+    }
+
+    async fn resources_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = self.caller(context)?;
+        let federation = self.registry.federation();
+        let visible = federation
+            .resources()
+            .iter()
+            .filter(|r| {
+                self.gate
+                    .may_list_tool(&caller, &r.server, &r.resource.name)
+            })
+            .map(|r| {
+                let mut resource = r.resource.clone();
+                resource.uri.clone_from(&r.uri);
+                resource
+            });
+        let (items, next) = page(List::Resources, visible, request)?;
+        let mut result = ListResourcesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn templates_page(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let caller = self.caller(context)?;
+        let federation = self.registry.federation();
+        let visible = federation
+            .resource_templates()
+            .iter()
+            .filter(|t| {
+                self.gate
+                    .may_list_tool(&caller, &t.server, &t.template.name)
+            })
+            .map(|t| {
+                let mut template = t.template.clone();
+                template.uri_template.clone_from(&t.uri_template);
+                template
+            });
+        let (items, next) = page(List::ResourceTemplates, visible, request)?;
+        let mut result = ListResourceTemplatesResult::with_all_items(items);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResult, ErrorData> {
+        let caller = self.caller(context)?;
+        let federation = self.registry.federation();
+        // Unknown and forbidden look alike, as for tools.
+        let origin = federation
+            .resource_origin(&request.uri)
+            .filter(|o| self.gate.may_call_tool(&caller, &o.server, &o.name))
+            .ok_or_else(|| {
+                ErrorData::invalid_params(format!("unknown resource: {}", request.uri), None)
+            })?;
+        let connection = self.connection(&origin.server)?;
+        let upstream = ReadResourceRequestParams::new(origin.upstream);
+        let mut result = bounded(&connection, connection.peer().read_resource(upstream)).await?;
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        // Whoever reads through the hub was authorized as themselves: no one may share the
+        // answer with others, whatever the upstream allowed.
+        result.cache_scope = Some(CacheScope::Private);
+        for contents in &mut result.contents {
+            uris::publish_in_contents(&origin.server, contents);
+        }
+        Ok(result)
+    }
+}
+
+/// The lists the face pages through. A cursor names its list, so that one list's cursor is
+/// refused by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum List {
+    Tools,
+    Prompts,
+    Resources,
+    ResourceTemplates,
+}
+
+impl List {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Tools => "tools",
+            Self::Prompts => "prompts",
+            Self::Resources => "resources",
+            Self::ResourceTemplates => "resource_templates",
+        }
     }
 }
 
 /// One page of `items` from the request's cursor, and the cursor of the next page.
 fn page<T>(
+    list: List,
     items: impl Iterator<Item = T>,
     request: Option<PaginatedRequestParams>,
 ) -> Result<(Vec<T>, Option<rmcp::model::Cursor>), ErrorData> {
     let start = match request.and_then(|r| r.cursor) {
-        Some(cursor) => decode_cursor(&cursor)?,
+        Some(cursor) => decode_cursor(list, &cursor)?,
         None => 0,
     };
     let mut items: Vec<T> = items.skip(start).take(PAGE_SIZE + 1).collect();
-    let next = (items.len() > PAGE_SIZE).then(|| encode_cursor(start + PAGE_SIZE));
+    let next = (items.len() > PAGE_SIZE).then(|| encode_cursor(list, start + PAGE_SIZE));
     items.truncate(PAGE_SIZE);
     Ok((items, next))
 }
@@ -291,16 +429,21 @@ fn upstream_error(server: &str, error: &UpstreamError) -> ErrorData {
     )
 }
 
-fn encode_cursor(offset: usize) -> rmcp::model::Cursor {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("tools:{offset}"))
+fn encode_cursor(list: List, offset: usize) -> rmcp::model::Cursor {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{offset}", list.tag()))
 }
 
-fn decode_cursor(cursor: &str) -> Result<usize, ErrorData> {
+fn decode_cursor(list: List, cursor: &str) -> Result<usize, ErrorData> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix("tools:")?.parse().ok())
+        .and_then(|text| {
+            text.strip_prefix(list.tag())?
+                .strip_prefix(':')?
+                .parse()
+                .ok()
+        })
         .ok_or_else(|| ErrorData::invalid_params("invalid cursor", None))
 }
 
@@ -361,12 +504,57 @@ impl Validators {
 mod tests {
     use super::*;
 
+    const LISTS: [List; 4] = [
+        List::Tools,
+        List::Prompts,
+        List::Resources,
+        List::ResourceTemplates,
+    ];
+
     #[test]
     fn cursors_round_trip_and_bad_ones_are_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(400)).unwrap(), 400);
-        for bad in ["", "!!", "dG9vbHM6eA", "b3RoZXI6MQ"] {
-            let error = decode_cursor(bad).unwrap_err();
-            assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
+        for list in LISTS {
+            assert_eq!(decode_cursor(list, &encode_cursor(list, 400)).unwrap(), 400);
         }
+        // "", not base64, "tools:x", "other:1", "tools1", "resources_x:1"
+        for bad in [
+            "",
+            "!!",
+            "dG9vbHM6eA",
+            "b3RoZXI6MQ",
+            "dG9vbHMx",
+            "cmVzb3VyY2VzX3g6MQ",
+        ] {
+            for list in LISTS {
+                let error = decode_cursor(list, bad).unwrap_err();
+                assert_eq!(error.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{bad}");
+            }
+        }
+    }
+
+    #[test]
+    fn one_lists_cursor_is_refused_by_another() {
+        for from in LISTS {
+            let cursor = encode_cursor(from, PAGE_SIZE);
+            for to in LISTS.into_iter().filter(|to| *to != from) {
+                assert!(
+                    decode_cursor(to, &cursor).is_err(),
+                    "a {} cursor was taken for {}",
+                    from.tag(),
+                    to.tag()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pages_end_with_a_cursor_to_the_next_one() {
+        let items = 0..PAGE_SIZE + 5;
+        let (first, next) = page(List::Resources, items.clone(), None).unwrap();
+        assert_eq!(first.len(), PAGE_SIZE);
+        let request = PaginatedRequestParams::default().with_cursor(next);
+        let (second, next) = page(List::Resources, items.clone(), Some(request)).unwrap();
+        assert_eq!(second, (PAGE_SIZE..PAGE_SIZE + 5).collect::<Vec<_>>());
+        assert_eq!(next, None);
     }
 }

@@ -1,7 +1,9 @@
 //! The MCP plane. Admins register upstream MCP servers (`config`, or an official registry
 //! entry through `server_json`); each is kept connected (`upstream`, `registry`) and every
 //! upstream tool and prompt is published to clients under a name of the hub's (`names`):
-//! `<server><separator><tool>`, routed back by lookup. `face` is the MCP server clients talk to.
+//! `<server><separator><tool>`, routed back by lookup; every resource under a URI of the hub's
+//! (`uris`): `hub://<server>/<upstream URI>`, a read matched to the resource or template
+//! (`uri_template`) that covers it. `face` is the MCP server clients talk to.
 
 pub mod config;
 pub mod face;
@@ -9,3 +11,5 @@ pub mod names;
 pub mod registry;
 pub mod server_json;
 pub mod upstream;
+pub mod uri_template;
+pub mod uris;

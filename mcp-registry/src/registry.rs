@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::config::{McpServerConfig, McpSettings};
 use crate::names::{Collision, Namespace};
 use crate::upstream::{Catalog, Connection, Secrets, UpstreamError};
+use crate::{uri_template, uris};
 
 /// The first wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -84,12 +85,45 @@ pub struct PublishedPrompt {
     pub prompt: rmcp::model::Prompt,
 }
 
+/// A resource as clients see it.
+#[derive(Debug, Clone)]
+pub struct PublishedResource {
+    /// Its URI at the hub (see [`crate::uris`]).
+    pub uri: String,
+    pub server: String,
+    /// The upstream's resource, under its own URI.
+    pub resource: rmcp::model::Resource,
+}
+
+/// A resource template as clients see it.
+#[derive(Debug, Clone)]
+pub struct PublishedTemplate {
+    /// Its URI template at the hub (see [`crate::uris`]).
+    pub uri_template: String,
+    pub server: String,
+    /// The upstream's template, as the upstream wrote it.
+    pub template: rmcp::model::ResourceTemplate,
+}
+
+/// What reading a published resource URI means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceOrigin {
+    pub server: String,
+    /// The URI to read from the server.
+    pub upstream: String,
+    /// The name of the resource, or of the template, that covers it: permissions are granted
+    /// on it.
+    pub name: String,
+}
+
 /// Everything clients can see, from every ready server.
 #[derive(Default)]
 pub struct Federation {
     catalogs: BTreeMap<String, Arc<Catalog>>,
     tools: Vec<PublishedTool>,
     prompts: Vec<PublishedPrompt>,
+    resources: Vec<PublishedResource>,
+    templates: Vec<PublishedTemplate>,
     tool_names: Namespace,
     prompt_names: Namespace,
 }
@@ -141,6 +175,27 @@ impl Federation {
             }
         }
         prompts.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut resources = Vec::new();
+        let mut templates = Vec::new();
+        for (server, p) in published {
+            for resource in &p.catalog.resources {
+                resources.push(PublishedResource {
+                    uri: uris::publish(server, &resource.uri),
+                    server: server.clone(),
+                    resource: resource.clone(),
+                });
+            }
+            for template in &p.catalog.resource_templates {
+                templates.push(PublishedTemplate {
+                    uri_template: uris::publish(server, &template.uri_template),
+                    server: server.clone(),
+                    template: template.clone(),
+                });
+            }
+        }
+        // Stable: an upstream listing one URI twice keeps its own order.
+        resources.sort_by(|a, b| a.uri.cmp(&b.uri));
+        templates.sort_by(|a, b| a.uri_template.cmp(&b.uri_template));
         Ok(Self {
             catalogs: published
                 .iter()
@@ -148,6 +203,8 @@ impl Federation {
                 .collect(),
             tools,
             prompts,
+            resources,
+            templates,
             tool_names,
             prompt_names,
         })
@@ -161,6 +218,41 @@ impl Federation {
     /// Every published prompt, by name.
     pub fn prompts(&self) -> &[PublishedPrompt] {
         &self.prompts
+    }
+
+    /// Every published resource, by URI.
+    pub fn resources(&self) -> &[PublishedResource] {
+        &self.resources
+    }
+
+    /// Every published resource template, by URI template.
+    pub fn resource_templates(&self) -> &[PublishedTemplate] {
+        &self.templates
+    }
+
+    /// What reading the published `uri` means: a ready server's resource of that URI, else
+    /// the first of its templates (in the server's order) that covers it. `None` for anything
+    /// else, so that only what a server announced can be read, under a name to authorize.
+    pub fn resource_origin(&self, uri: &str) -> Option<ResourceOrigin> {
+        let target = uris::resolve(uri, |server| self.catalogs.contains_key(server))?;
+        let catalog = self.catalogs.get(target.server)?;
+        let name = catalog
+            .resources
+            .iter()
+            .find(|r| r.uri == target.upstream)
+            .map(|r| &r.name)
+            .or_else(|| {
+                catalog
+                    .resource_templates
+                    .iter()
+                    .find(|t| uri_template::matches(&t.uri_template, target.upstream))
+                    .map(|t| &t.name)
+            })?;
+        Some(ResourceOrigin {
+            server: target.server.to_owned(),
+            upstream: target.upstream.to_owned(),
+            name: name.clone(),
+        })
     }
 
     /// Published tool name → server and upstream name.
@@ -518,4 +610,127 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{Resource, ResourceTemplate};
+
+    use super::*;
+
+    fn server(resources: &[(&str, &str)], templates: &[(&str, &str)]) -> Published {
+        Published {
+            prefix: String::new(),
+            catalog: Arc::new(Catalog {
+                resources: resources
+                    .iter()
+                    .map(|(uri, name)| Resource::new(*uri, *name))
+                    .collect(),
+                resource_templates: templates
+                    .iter()
+                    .map(|(template, name)| ResourceTemplate::new(*template, *name))
+                    .collect(),
+                ..Catalog::default()
+            }),
+        }
+    }
+
+    fn federation() -> Federation {
+        let published = BTreeMap::from([
+            (
+                "ev".to_owned(),
+                server(
+                    &[("demo://b", "b.md"), ("demo://a", "a.md")],
+                    &[
+                        ("demo://item/{id}", "Item"),
+                        ("demo://{anything}/{id}", "Anything"),
+                        ("demo://item/{id}/raw", "Raw"),
+                    ],
+                ),
+            ),
+            (
+                "files".to_owned(),
+                server(&[("file:///x", "x")], &[("file:///{+path}", "File")]),
+            ),
+        ]);
+        Federation::build("__", &published).unwrap()
+    }
+
+    #[test]
+    fn resources_and_templates_are_published_under_hub_uris_in_order() {
+        let federation = federation();
+        let uris: Vec<(&str, &str, &str)> = federation
+            .resources()
+            .iter()
+            .map(|r| (r.uri.as_str(), r.server.as_str(), r.resource.uri.as_str()))
+            .collect();
+        assert_eq!(
+            uris,
+            [
+                ("hub://ev/demo://a", "ev", "demo://a"),
+                ("hub://ev/demo://b", "ev", "demo://b"),
+                ("hub://files/file:///x", "files", "file:///x"),
+            ]
+        );
+        let templates: Vec<&str> = federation
+            .resource_templates()
+            .iter()
+            .map(|t| t.uri_template.as_str())
+            .collect();
+        assert_eq!(
+            templates,
+            [
+                "hub://ev/demo://item/{id}",
+                "hub://ev/demo://item/{id}/raw",
+                "hub://ev/demo://{anything}/{id}",
+                "hub://files/file:///{+path}",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_read_goes_to_the_resource_or_the_first_template_that_covers_it() {
+        let federation = federation();
+        // (published URI, server, upstream URI, the name permissions are on)
+        let cases = [
+            ("hub://ev/demo://a", "ev", "demo://a", "a.md"),
+            // The server's order decides between templates, not the published order.
+            ("hub://ev/demo://item/7", "ev", "demo://item/7", "Item"),
+            (
+                "hub://ev/demo://other/7",
+                "ev",
+                "demo://other/7",
+                "Anything",
+            ),
+            (
+                "hub://ev/demo://item/7/raw",
+                "ev",
+                "demo://item/7/raw",
+                "Raw",
+            ),
+            ("hub://files/file:///x", "files", "file:///x", "x"),
+            ("hub://files/file:///a/b", "files", "file:///a/b", "File"),
+        ];
+        for (uri, server, upstream, name) in cases {
+            assert_eq!(
+                federation.resource_origin(uri),
+                Some(ResourceOrigin {
+                    server: server.to_owned(),
+                    upstream: upstream.to_owned(),
+                    name: name.to_owned(),
+                }),
+                "{uri}"
+            );
+        }
+        for uri in [
+            "demo://a",
+            "hub://ev/demo://c",
+            "hub://ev/demo://item/",
+            "hub://gone/demo://a",
+            "hub://files/demo://a",
+            "hub://ev/file:///x",
+        ] {
+            assert_eq!(federation.resource_origin(uri), None, "{uri}");
+        }
+    }
 }

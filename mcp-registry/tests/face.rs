@@ -1,6 +1,7 @@
 //! The hub's MCP face over streamable HTTP, in both protocol eras, with the reference
-//! `server-everything` as its upstream: each caller sees and calls only the tools its gate
-//! allows, and arguments are checked against the tool's schema before they go upstream.
+//! `server-everything` as its upstream: each caller sees and calls only the tools, prompts and
+//! resources its gate allows, arguments are checked against the tool's schema before they go
+//! upstream, and resources are read under the hub's URIs.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +13,10 @@ use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::{Registry, State};
 use agenthub_mcp_registry::upstream::Secrets;
 use agenthub_test_support::mcp::{call, connect, eras, server_everything, text_of};
-use rmcp::model::{CallToolRequestParams, ErrorCode, GetPromptRequestParams, ProtocolVersion};
+use rmcp::model::{
+    CallToolRequestParams, ContentBlock, ErrorCode, GetPromptRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResult, ResourceContents, ResultType,
+};
 use rmcp::service::{ClientLifecycleMode, RoleClient, RunningService};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -26,7 +30,9 @@ impl Secrets for NoSecrets {
     }
 }
 
-/// Callers name themselves in `x-test-user`; alice may use every tool, bob only `get-sum`.
+/// Callers name themselves in `x-test-user`; alice may use everything, bob only the tool
+/// `get-sum`, carol only the resource `architecture.md` and the template `Dynamic Text
+/// Resource`.
 struct TestGate;
 
 impl Gate for TestGate {
@@ -48,6 +54,9 @@ impl Gate for TestGate {
         match caller.as_str() {
             "alice" => true,
             "bob" => server == "ev" && tool == "get-sum",
+            "carol" => {
+                server == "ev" && matches!(tool, "architecture.md" | "Dynamic Text Resource")
+            }
             _ => false,
         }
     }
@@ -214,5 +223,217 @@ async fn unauthenticated_requests_are_refused() {
     let error = anonymous.peer().list_all_tools().await.unwrap_err();
     assert!(error.to_string().contains("not authenticated"), "{error}");
     let _ = anonymous.cancel().await;
+    registry.shutdown();
+}
+
+/// server-everything's static document `architecture.md`, under the hub's URI.
+const ARCHITECTURE: &str = "hub://ev/demo://resource/static/document/architecture.md";
+const TEXT_TEMPLATE: &str = "hub://ev/demo://resource/dynamic/text/{resourceId}";
+const BLOB_TEMPLATE: &str = "hub://ev/demo://resource/dynamic/blob/{resourceId}";
+
+async fn read(
+    client: &RunningService<RoleClient, ()>,
+    uri: &str,
+) -> Result<ReadResourceResult, rmcp::ServiceError> {
+    client
+        .peer()
+        .read_resource(ReadResourceRequestParams::new(uri))
+        .await
+}
+
+/// The URI and text (a blob decoded) of each of a read's contents.
+fn contents_of(result: &ReadResourceResult) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    result
+        .contents
+        .iter()
+        .map(|contents| match contents {
+            ResourceContents::TextResourceContents { uri, text, .. } => (uri.clone(), text.clone()),
+            ResourceContents::BlobResourceContents { uri, blob, .. } => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(blob)
+                    .expect("a blob is base64");
+                (
+                    uri.clone(),
+                    String::from_utf8(bytes).expect("this blob is text"),
+                )
+            }
+            other => panic!("unexpected contents: {other:?}"),
+        })
+        .collect()
+}
+
+/// Asserts that reading `uri` is refused like an unknown resource.
+async fn assert_unknown(client: &RunningService<RoleClient, ()>, uri: &str, era: &str) {
+    match read(client, uri).await {
+        Err(rmcp::ServiceError::McpError(data)) => {
+            assert_eq!(data.code, ErrorCode::INVALID_PARAMS, "{era}: {uri}");
+            assert_eq!(data.message, format!("unknown resource: {uri}"), "{era}");
+        }
+        other => panic!("{era}: {uri}: {other:?}"),
+    }
+}
+
+async fn resource_uris(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    let resources = client.peer().list_all_resources().await.unwrap();
+    resources.into_iter().map(|r| r.uri).collect()
+}
+
+async fn template_uris(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    let templates = client.peer().list_all_resource_templates().await.unwrap();
+    templates.into_iter().map(|t| t.uri_template).collect()
+}
+
+#[tokio::test]
+async fn resources_are_read_through_the_hubs_uris_in_both_eras() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let document = std::fs::read_to_string(bin.parent().unwrap().join("docs/architecture.md"))
+        .expect("server-everything serves its docs/ as static resources");
+    let (url, registry) = hub(&bin).await;
+    for (era, lifecycle) in eras() {
+        let alice = client(&url, Some("alice"), lifecycle.clone()).await;
+        let uris = resource_uris(&alice).await;
+        assert!(uris.contains(&ARCHITECTURE.to_owned()), "{era}: {uris:?}");
+        assert!(
+            uris.iter()
+                .all(|u| u.starts_with("hub://ev/demo://resource/")),
+            "{era}: {uris:?}"
+        );
+        let mut sorted = uris.clone();
+        sorted.sort();
+        assert_eq!(uris, sorted, "{era}: listed in order");
+        assert_eq!(
+            template_uris(&alice).await,
+            [BLOB_TEMPLATE, TEXT_TEMPLATE],
+            "{era}"
+        );
+
+        // A static resource: the upstream's document, under the hub's URI.
+        let result = read(&alice, ARCHITECTURE).await.unwrap();
+        assert_eq!(
+            contents_of(&result),
+            [(ARCHITECTURE.to_owned(), document.clone())],
+            "{era}"
+        );
+        if era == "2026-07-28" {
+            assert_eq!(result.result_type, Some(ResultType::COMPLETE), "{era}");
+        }
+        // Resources from templates, text and blob.
+        let uri = "hub://ev/demo://resource/dynamic/text/7";
+        let contents = contents_of(&read(&alice, uri).await.unwrap());
+        assert_eq!(contents.len(), 1, "{era}: {contents:?}");
+        assert_eq!(contents[0].0, uri, "{era}");
+        assert!(
+            contents[0].1.starts_with("Resource 7: "),
+            "{era}: {contents:?}"
+        );
+        let uri = "hub://ev/demo://resource/dynamic/blob/3";
+        let contents = contents_of(&read(&alice, uri).await.unwrap());
+        assert_eq!(contents[0].0, uri, "{era}");
+        assert!(
+            contents[0].1.starts_with("Resource 3: "),
+            "{era}: {contents:?}"
+        );
+
+        // What no ready server announced is unknown, whatever its form.
+        for uri in [
+            "demo://resource/static/document/architecture.md",
+            "hub://ev/demo://resource/static/document/nope.md",
+            "hub://ev/demo://resource/dynamic/text/",
+            "hub://nope/demo://resource/static/document/architecture.md",
+            "hub://ev/",
+        ] {
+            assert_unknown(&alice, uri, era).await;
+        }
+
+        // A tool's resource links point into the hub, and read through it.
+        let result = alice
+            .peer()
+            .call_tool(call("ev__get-resource-links", json!({"count": 3})))
+            .await
+            .unwrap();
+        let links: Vec<&str> = result
+            .content
+            .iter()
+            .filter_map(ContentBlock::as_resource_link)
+            .map(|link| link.uri.as_str())
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "hub://ev/demo://resource/dynamic/blob/1",
+                "hub://ev/demo://resource/dynamic/text/2",
+                "hub://ev/demo://resource/dynamic/blob/3",
+            ],
+            "{era}"
+        );
+        for link in links {
+            let contents = contents_of(&read(&alice, link).await.unwrap());
+            assert_eq!(contents[0].0, link, "{era}");
+        }
+        // So do a prompt's embedded resources.
+        let prompt = alice
+            .peer()
+            .get_prompt(
+                GetPromptRequestParams::new("ev__resource-prompt").with_arguments(
+                    json!({"resourceType": "Text", "resourceId": "2"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            )
+            .await
+            .unwrap();
+        let embedded: Vec<&ResourceContents> = prompt
+            .messages
+            .iter()
+            .filter_map(|m| m.content.as_resource())
+            .map(|e| &e.resource)
+            .collect();
+        assert!(
+            matches!(
+                embedded.as_slice(),
+                [ResourceContents::TextResourceContents { uri, .. }]
+                    if uri == "hub://ev/demo://resource/dynamic/text/2"
+            ),
+            "{era}: {embedded:?}"
+        );
+
+        // bob may use no resource: he sees none, and reads are refused like unknown ones.
+        let bob = client(&url, Some("bob"), lifecycle.clone()).await;
+        assert!(resource_uris(&bob).await.is_empty(), "{era}");
+        assert!(template_uris(&bob).await.is_empty(), "{era}");
+        assert_unknown(&bob, ARCHITECTURE, era).await;
+        assert_unknown(&bob, "hub://ev/demo://resource/dynamic/text/7", era).await;
+
+        // carol sees and reads one document and one template, by their names.
+        let carol = client(&url, Some("carol"), lifecycle.clone()).await;
+        assert_eq!(resource_uris(&carol).await, [ARCHITECTURE], "{era}");
+        assert_eq!(template_uris(&carol).await, [TEXT_TEMPLATE], "{era}");
+        assert_eq!(
+            contents_of(&read(&carol, ARCHITECTURE).await.unwrap())[0].1,
+            document,
+            "{era}"
+        );
+        let uri = "hub://ev/demo://resource/dynamic/text/5";
+        assert_eq!(
+            contents_of(&read(&carol, uri).await.unwrap())[0].0,
+            uri,
+            "{era}"
+        );
+        assert_unknown(&carol, "hub://ev/demo://resource/dynamic/blob/5", era).await;
+        assert_unknown(
+            &carol,
+            "hub://ev/demo://resource/static/document/features.md",
+            era,
+        )
+        .await;
+
+        for client in [alice, bob, carol] {
+            let _ = client.cancel().await;
+        }
+    }
     registry.shutdown();
 }

@@ -1,5 +1,6 @@
 """The official Python MCP SDK (`mcp`) against the hub's /mcp, in every connection mode: the
-federated tools and prompts of server-everything (registered as `ev`), with the hub's keys.
+federated tools, prompts and resources of server-everything (registered as `ev`), with the
+hub's keys.
 
 Run by hub/tests/mcp_sdk.rs. The admin may use every tool; the user key's owner may list and
 call `ev/get-sum` only.
@@ -76,6 +77,34 @@ async def prompts_are_federated(mode):
         eq((await session.list_prompts()).prompts, [], f"{mode}: the user's prompts")
 
 
+ARCHITECTURE = "hub://ev/demo://resource/static/document/architecture.md"
+TEXT_TEMPLATE = "hub://ev/demo://resource/dynamic/text/{resourceId}"
+
+
+async def resources_are_federated(mode):
+    async with client(ADMIN_KEY, mode) as session:
+        uris = [str(r.uri) for r in (await session.list_resources()).resources]
+        assert ARCHITECTURE in uris, uris
+        assert all(u.startswith("hub://ev/demo://") for u in uris), uris
+        templates = (await session.list_resource_templates()).resource_templates
+        assert TEXT_TEMPLATE in [t.uri_template for t in templates], templates
+        result = await session.read_resource(ARCHITECTURE)
+        eq([str(c.uri) for c in result.contents], [ARCHITECTURE], f"{mode}: the read's URI")
+        assert "Architecture" in result.contents[0].text, result
+        uri = "hub://ev/demo://resource/dynamic/text/6"
+        result = await session.read_resource(uri)
+        eq(str(result.contents[0].uri), uri, f"{mode}: a templated read's URI")
+        assert result.contents[0].text.startswith("Resource 6: "), result
+    async with client(USER_KEY, mode) as session:
+        eq((await session.list_resources()).resources, [], f"{mode}: the user's resources")
+        try:
+            await session.read_resource(ARCHITECTURE)
+        except MCPError as error:
+            eq(error.error.code, -32602, f"{mode}: a forbidden resource's error code")
+        else:
+            raise AssertionError(f"{mode}: reading a forbidden resource should be refused")
+
+
 def in_mode(scenario, mode):
     def checked():
         asyncio.run(scenario(mode))
@@ -90,6 +119,7 @@ for mode in MODES:
         user_sees_only_its_tool,
         bad_arguments_are_refused,
         prompts_are_federated,
+        resources_are_federated,
     ):
         check(in_mode(scenario, mode))
 

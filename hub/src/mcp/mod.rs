@@ -111,7 +111,7 @@ struct McpCaller {
 }
 
 /// Decides with the hub's authorizer: `list` to see a tool, `call` to call it, on
-/// `mcp:<server>/<tool>`.
+/// `mcp:<server>/<tool>`; prompts and resources (by their names) alike.
 struct HubGate;
 
 impl HubGate {
