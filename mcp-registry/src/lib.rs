@@ -1,5 +1,6 @@
 //! The MCP plane. Admins register upstream MCP servers (`config`, or an official registry
-//! entry through `server_json`); each is kept connected (`upstream`, `registry`) and every
+//! entry through `server_json`); each is kept connected (`upstream`, `registry`; the legacy
+//! HTTP+SSE transport in `sse_client` over the `sse` parser) and every
 //! upstream tool and prompt is published to clients under a name of the hub's (`names`):
 //! `<server><separator><tool>`, routed back by lookup; every resource under a URI of the hub's
 //! (`uris`): `hub://<server>/<upstream URI>`, a read matched to the resource or template
@@ -10,6 +11,8 @@ pub mod face;
 pub mod names;
 pub mod registry;
 pub mod server_json;
+pub mod sse;
+pub mod sse_client;
 pub mod upstream;
 pub mod uri_template;
 pub mod uris;

@@ -1,7 +1,8 @@
 //! The hub as an MCP client of one upstream server: connecting over streamable HTTP (the
-//! protocol era detected per server: 2026-07-28 stateless first, then 2025-11-25 sessions) or
-//! by starting a local process (stdio), reading its catalog (tools, resources, resource
-//! templates, prompts, every page), and hearing its `list_changed` notifications.
+//! protocol era detected per server: 2026-07-28 stateless first, then 2025-11-25 sessions),
+//! over the legacy HTTP+SSE transport (`sse_client`, an `initialize` session) or by starting a
+//! local process (stdio), reading its catalog (tools, resources, resource templates, prompts,
+//! every page), and hearing its `list_changed` notifications.
 //!
 //! Credentials are the server's, from the configuration or the hub's secret store, never the
 //! caller's.
@@ -25,6 +26,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
 use crate::config::{McpServerConfig, McpTimeouts, TransportKind};
+use crate::sse_client::SseTransport;
 
 /// Reads the hub's secret store at connection time.
 pub trait Secrets: Send + Sync {
@@ -88,6 +90,8 @@ struct Listener {
 impl ClientHandler for Listener {
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
+        // The version an `initialize` handshake offers; the server answers with its own.
+        info.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
         info.capabilities = ClientCapabilities::default();
         info.client_info = Implementation::new("agenthub", env!("CARGO_PKG_VERSION"));
         info
@@ -146,9 +150,14 @@ impl Connection {
                         .await
                         .map_err(|e| UpstreamError::Connect(e.to_string()))
                 }
-                TransportKind::Sse => Err(UpstreamError::Setup(
-                    "the legacy HTTP+SSE transport is not available yet".to_owned(),
-                )),
+                TransportKind::Sse => {
+                    let transport = sse_transport(server, timeouts, secrets).await?;
+                    // Servers of this transport predate `server/discover`.
+                    listener
+                        .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                        .await
+                        .map_err(|e| UpstreamError::Connect(e.to_string()))
+                }
             }
         };
         let service = tokio::time::timeout(timeouts.connect, connecting)
@@ -248,6 +257,43 @@ fn http_transport(
         .url
         .as_deref()
         .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
+    let mut config = StreamableHttpClientTransportConfig::with_uri(url)
+        .custom_headers(custom_headers(server, secrets)?);
+    if let Some(token) = &server.bearer_token {
+        config = config.auth_header(resolve(token, secrets)?);
+    }
+    Ok(StreamableHttpClientTransport::with_client(
+        http_client(timeouts)?,
+        config,
+    ))
+}
+
+async fn sse_transport(
+    server: &McpServerConfig,
+    timeouts: McpTimeouts,
+    secrets: &dyn Secrets,
+) -> Result<SseTransport, UpstreamError> {
+    let url = server
+        .url
+        .as_deref()
+        .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
+    let mut headers: http::HeaderMap = custom_headers(server, secrets)?.into_iter().collect();
+    if let Some(token) = &server.bearer_token {
+        let mut value = http::HeaderValue::try_from(format!("Bearer {}", resolve(token, secrets)?))
+            .map_err(|_| {
+                UpstreamError::Setup("the bearer token is not a valid header value".to_owned())
+            })?;
+        value.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, value);
+    }
+    SseTransport::connect(http_client(timeouts)?, url, headers, timeouts.request).await
+}
+
+/// The registration's `headers`, secrets resolved, kept out of logs.
+fn custom_headers(
+    server: &McpServerConfig,
+    secrets: &dyn Secrets,
+) -> Result<HashMap<http::HeaderName, http::HeaderValue>, UpstreamError> {
     let mut headers = HashMap::new();
     for (name, value) in &server.headers {
         let name = http::HeaderName::from_bytes(name.as_bytes())
@@ -258,20 +304,20 @@ fn http_transport(
         value.set_sensitive(true);
         headers.insert(name, value);
     }
-    let mut config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers);
-    if let Some(token) = &server.bearer_token {
-        config = config.auth_header(resolve(token, secrets)?);
-    }
+    Ok(headers)
+}
+
+/// The client of both HTTP transports.
+fn http_client(timeouts: McpTimeouts) -> Result<reqwest::Client, UpstreamError> {
     // The binary installs ring first thing; a hub embedded as a library may not have.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
+    reqwest::Client::builder()
         // An answer must not send the hub's credentials somewhere else.
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeouts.connect)
         .user_agent(concat!("agenthub/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| UpstreamError::Setup(format!("cannot build the HTTP client: {e}")))?;
-    Ok(StreamableHttpClientTransport::with_client(client, config))
+        .map_err(|e| UpstreamError::Setup(format!("cannot build the HTTP client: {e}")))
 }
 
 /// The environment a server process starts with, besides its own `env`: enough to find

@@ -1,6 +1,6 @@
 //! The registry against real servers: two copies of the reference `server-everything` under
-//! different prefixes, federated; a server whose process dies is restarted; a server that
-//! cannot start does not hold up the others.
+//! different prefixes, federated; a server whose process dies is restarted; a legacy SSE server
+//! that goes away is reconnected to; a server that cannot start does not hold up the others.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings, McpTimeouts};
 use agenthub_mcp_registry::registry::{Registry, State, Status};
 use agenthub_mcp_registry::upstream::Secrets;
-use agenthub_test_support::mcp::server_everything;
+use agenthub_test_support::mcp::{EverythingOverHttp, server_everything};
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
@@ -150,6 +150,50 @@ async fn a_server_whose_process_dies_is_restarted() {
             .tool_names()
             .resolve("flaky__echo")
             .is_some()
+    );
+    registry.shutdown();
+}
+
+#[tokio::test]
+async fn an_sse_server_that_goes_away_is_reconnected_to() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let mut upstream = EverythingOverHttp::start_sse(&bin);
+    let registry = registry();
+    registry.add(server(
+        json!({"name": "legacy", "transport": "sse", "url": upstream.url}),
+    ));
+    let status = until(&registry, "legacy", |s| s.state == State::Ready).await;
+    assert!(status.tools > 0 && status.resources > 0, "{status:?}");
+    assert!(
+        registry
+            .federation()
+            .tool_names()
+            .resolve("legacy__get-sum")
+            .is_some()
+    );
+
+    // The process is killed (its stream ends) and another takes its port.
+    upstream.restart();
+    let status = until(&registry, "legacy", |s| {
+        s.reconnects >= 1 && s.state == State::Ready
+    })
+    .await;
+    assert!(status.tools > 0, "{status:?}");
+    let connection = registry.connection("legacy").unwrap();
+    let result = connection
+        .peer()
+        .call_tool(
+            CallToolRequestParams::new("get-sum")
+                .with_arguments(json!({"a": 40, "b": 2}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        serde_json::to_string(&result.content)
+            .unwrap()
+            .contains("42")
     );
     registry.shutdown();
 }

@@ -12,7 +12,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::Value;
 
-/// The entry point of `server-everything` (run it with `node <path> stdio|streamableHttp`), or
+/// The entry point of `server-everything` (run it with `node <path> stdio|streamableHttp|sse`), or
 /// `None` with a notice when it is not installed. Under CI (`CI` or `AGENTHUB_REQUIRE_SDK`
 /// set, as `.ci/run` does) its absence is a failure instead.
 pub fn server_everything() -> Option<PathBuf> {
@@ -42,40 +42,74 @@ fn installed(file: &str) -> Option<PathBuf> {
     None
 }
 
-/// `server-everything` serving streamable HTTP on a loopback port; killed when dropped.
+/// `server-everything` serving streamable HTTP (or the legacy HTTP+SSE transport) on a
+/// loopback port; killed when dropped.
 pub struct EverythingOverHttp {
     process: std::process::Child,
-    /// Its MCP endpoint.
+    bin: PathBuf,
+    mode: &'static str,
+    port: u16,
+    /// Its MCP endpoint (for SSE, its event stream).
     pub url: String,
 }
 
 impl EverythingOverHttp {
-    /// Starts `bin` (see [`server_everything`]) and waits until it accepts connections.
+    /// Starts `bin` (see [`server_everything`]) serving streamable HTTP at `/mcp` and waits
+    /// until it accepts connections.
     pub fn start(bin: &std::path::Path) -> Self {
+        Self::serve(bin, "streamableHttp", "/mcp")
+    }
+
+    /// Starts `bin` serving the legacy HTTP+SSE transport (its stream at `/sse`).
+    pub fn start_sse(bin: &std::path::Path) -> Self {
+        Self::serve(bin, "sse", "/sse")
+    }
+
+    fn serve(bin: &std::path::Path, mode: &'static str, path: &str) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let process = std::process::Command::new("node")
+        let upstream = Self {
+            process: Self::spawn(bin, mode, port),
+            bin: bin.to_owned(),
+            mode,
+            port,
+            url: format!("http://127.0.0.1:{port}{path}"),
+        };
+        upstream.wait_listening();
+        upstream
+    }
+
+    /// Kills the server (its clients see their connections end) and starts a new one on the
+    /// same port.
+    pub fn restart(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        self.process = Self::spawn(&self.bin, self.mode, self.port);
+        self.wait_listening();
+    }
+
+    fn spawn(bin: &std::path::Path, mode: &str, port: u16) -> std::process::Child {
+        std::process::Command::new("node")
             .arg(bin)
-            .arg("streamableHttp")
+            .arg(mode)
             .env("PORT", port.to_string())
             .stdout(std::process::Stdio::null())
             .spawn()
-            .expect("start server-everything");
-        let upstream = Self {
-            process,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-        };
+            .expect("start server-everything")
+    }
+
+    fn wait_listening(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
-                "server-everything did not start listening on {port}"
+                "server-everything did not start listening on {}",
+                self.port
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        upstream
     }
 }
 
