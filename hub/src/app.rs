@@ -53,6 +53,7 @@ impl AppState {
             accounts.clone(),
             &config.snapshot(),
             &governance,
+            &mut metrics,
         ));
         Self {
             llm,

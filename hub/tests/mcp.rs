@@ -1,7 +1,8 @@
 //! The hub's `/mcp` end to end, on a loopback port: the reference `server-everything`
 //! registered in `mcp_servers`, reached by an MCP client (rmcp) in both protocol eras with
 //! the hub's API keys, each caller seeing and calling only what its `mcp:<server>/<tool>`
-//! grants allow (tools, and resources by their names).
+//! grants allow (tools, and resources by their names), each tool call under the rate limits and
+//! guardrails that match it, and counted in `/metrics`.
 
 mod support;
 
@@ -32,6 +33,12 @@ struct Hub {
 
 impl Hub {
     async fn start(bin: &Path) -> Self {
+        Self::start_with(bin, "").await
+    }
+
+    /// A hub whose configuration ends with `rules` (sections other than `mcp_servers`,
+    /// `authorization` and `policies`).
+    async fn start_with(bin: &Path, rules: &str) -> Self {
         let yaml = format!(
             r#"
 mcp_servers:
@@ -49,7 +56,8 @@ policies:
   - {{subject: "user:bob", resource: "mcp:ev/architecture.md", action: call}}
   - {{subject: "user:carol", resource: "mcp:ev/Dynamic*", action: list}}
   - {{subject: "user:carol", resource: "mcp:ev/Dynamic*", action: call}}
-"#,
+  - {{subject: "user:dora", resource: "mcp:ev/*", action: call}}
+{rules}"#,
             bin = bin.display()
         );
         let InProcessHub {
@@ -98,13 +106,34 @@ policies:
     async fn user_key(&self, name: &str) -> String {
         self.admin_post("/api/v1/users", json!({"name": name}))
             .await;
+        self.another_key(name).await
+    }
+
+    /// Another `mcp`-scoped key of an existing user; its secret.
+    async fn another_key(&self, owner: &str) -> String {
         let key = self
             .admin_post(
                 "/api/v1/keys",
-                json!({"name": "mcp", "owner": name, "scopes": ["mcp"]}),
+                json!({"name": "mcp", "owner": owner, "scopes": ["mcp"]}),
             )
             .await;
         key["key"].as_str().unwrap().to_owned()
+    }
+
+    /// The value of the sample `line` (labels included) in `/metrics`, 0 if absent.
+    async fn metric(&self, line: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
     }
 
     async fn client(
@@ -184,6 +213,142 @@ async fn tools_are_federated_and_permissioned_per_caller() {
             .unwrap();
         assert!(text_of(&result).contains("hi"), "{era}");
     }
+    hub.stop().await;
+}
+
+/// The error a refused call answers.
+fn refusal(error: rmcp::ServiceError) -> rmcp::model::ErrorData {
+    match error {
+        rmcp::ServiceError::McpError(data) => data,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Tool calls are governed by the rules that match them: a rate limit on `ev/get-sum` refuses
+/// the call after its second with `-32029` and when to retry, while echo still works; a block
+/// guardrail on echo's input refuses the call before it goes upstream; redact guardrails on
+/// echo's input and output rewrite what goes upstream and what comes back (structured content
+/// too); a guardrail on another tool leaves echo alone; `/metrics` counts every call by
+/// outcome.
+#[tokio::test]
+async fn tool_calls_are_rate_limited_guarded_and_counted() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let rules = r#"rate_limits:
+  - {id: sum-rpm, when: {tools: ["ev/get-sum"]}, limit_to: 2, unit: requests_per_minute, applies_per: key}
+guardrails:
+  - {id: no-falcon, type: banned_terms, terms: [falcon], action: block, stage: input, when: {tools: ["ev/echo"]}}
+  - {id: tickets, type: regex, pattern: 'INC-[0-9]+', label: TICKET, action: redact, stage: input, when: {tools: ["ev/echo"]}}
+  - {id: birds, type: banned_terms, terms: [bluebird], label: BIRD, action: redact, stage: output, when: {tools: ["ev/echo"]}}
+  - {id: sums-only, type: banned_terms, terms: [sparrow], action: block, when: {tools: ["ev/get-sum"]}}
+  - {id: weather, type: banned_terms, terms: [cloudy], label: WEATHER, action: redact, stage: output, when: {tools: ["ev/get-structured-content"]}}
+"#;
+    let hub = Hub::start_with(&bin, rules).await;
+    hub.admin_post("/api/v1/users", json!({"name": "dora"}))
+        .await;
+    let echo = |message: &str| call("ev__echo", json!({"message": message}));
+    for (era, lifecycle) in eras() {
+        // A key of its own per era: the limit is counted per key.
+        let key = hub.another_key("dora").await;
+        let client = hub.client(&key, lifecycle.clone()).await;
+        for _ in 0..2 {
+            let result = client.peer().call_tool(sum()).await.unwrap();
+            assert!(text_of(&result).contains("42"), "{era}");
+        }
+        let refused = refusal(client.peer().call_tool(sum()).await.unwrap_err());
+        assert_eq!(refused.code, ErrorCode(-32029), "{era}: {refused:?}");
+        assert!(
+            refused.message.contains("rate limit \"sum-rpm\"")
+                && refused.message.contains("retry in"),
+            "{era}: {refused:?}"
+        );
+        let data = refused.data.unwrap_or_default();
+        let retry = data["retry_after_seconds"].as_u64().unwrap_or_default();
+        // A minute, give or take the window's one-second slot.
+        assert!((1..=62).contains(&retry), "{era}: {data}");
+        assert_eq!(data["rule"], "sum-rpm", "{era}: {data}");
+        assert_eq!(data["remaining"], 0, "{era}: {data}");
+        // Another tool is not limited.
+        let result = client.peer().call_tool(echo("hello")).await.unwrap();
+        assert!(text_of(&result).contains("hello"), "{era}");
+
+        // Blocked on the way in.
+        let refused = refusal(
+            client
+                .peer()
+                .call_tool(echo("the falcon flies at dawn"))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(refused.code, ErrorCode(-32030), "{era}: {refused:?}");
+        assert!(
+            refused
+                .message
+                .contains("arguments of ev__echo were blocked by a guardrail"),
+            "{era}: {refused:?}"
+        );
+        // Redacted on the way in: the server echoes what it was sent.
+        let result = client
+            .peer()
+            .call_tool(echo("see INC-123456"))
+            .await
+            .unwrap();
+        let text = text_of(&result);
+        assert!(
+            text.contains("see [REDACTED:TICKET]") && !text.contains("INC-123456"),
+            "{era}: {text}"
+        );
+        // Redacted on the way out.
+        let result = client
+            .peer()
+            .call_tool(echo("a bluebird sang"))
+            .await
+            .unwrap();
+        let text = text_of(&result);
+        assert!(
+            text.contains("a [REDACTED:BIRD] sang") && !text.contains("bluebird"),
+            "{era}: {text}"
+        );
+        assert_ne!(result.is_error, Some(true), "{era}");
+        // A rule for another tool does not touch echo.
+        let result = client
+            .peer()
+            .call_tool(echo("a sparrow sang"))
+            .await
+            .unwrap();
+        assert!(text_of(&result).contains("a sparrow sang"), "{era}");
+        // Structured content is inspected too.
+        let result = client
+            .peer()
+            .call_tool(call(
+                "ev__get-structured-content",
+                json!({"location": "New York"}),
+            ))
+            .await
+            .unwrap();
+        let structured = result.structured_content.clone().unwrap_or_default();
+        assert_eq!(structured["conditions"], "[REDACTED:WEATHER]", "{era}");
+        assert_eq!(structured["temperature"], 33, "{era}");
+        assert!(!text_of(&result).contains("Cloudy"), "{era}");
+        let _ = client.cancel().await;
+    }
+
+    let calls = |outcome: &str| {
+        let line = format!("agenthub_mcp_tool_calls_total{{server=\"ev\",outcome=\"{outcome}\"}}");
+        let hub = &hub;
+        async move { hub.metric(&line).await }
+    };
+    // Per era: two sums, four echoes and the weather answered, one limited, one blocked.
+    assert_eq!(calls("ok").await, 14.0);
+    assert_eq!(calls("refused_by_limit").await, 2.0);
+    assert_eq!(calls("refused_by_guardrail").await, 2.0);
+    assert_eq!(calls("upstream_failed").await, 0.0);
+    assert_eq!(
+        hub.metric("agenthub_mcp_tool_call_duration_seconds_count{server=\"ev\"}")
+            .await,
+        18.0
+    );
     hub.stop().await;
 }
 
@@ -374,6 +539,20 @@ async fn requests_without_credentials_or_from_foreign_origins_are_refused() {
     assert_eq!(response.status(), 403);
     let response = post(Some(&hub.admin), None).await.unwrap();
     assert_eq!(response.status(), 200);
+    // Metadata for rules must be a JSON object of scalars, as on the model routes.
+    let response = hub
+        .http
+        .post(format!("{}/mcp", hub.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("x-agenthub-metadata", "not json")
+        .bearer_auth(&hub.admin)
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["param"], "x-agenthub-metadata", "{body}");
     hub.stop().await;
 }
 

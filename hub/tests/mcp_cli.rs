@@ -159,6 +159,19 @@ fn servers_registered_with_the_cli_are_checked_stored_and_survive_a_restart() {
     assert!(literal.fails_with(1).contains("secret:NAME"));
     let down = hub.cli(ADMIN_KEY, &["mcp", "add", "down", "http://127.0.0.1:9/mcp"]);
     assert!(down.fails_with(1).contains("check=false"));
+    // An OpenAPI document through the API: a URL on a checked host, never a file.
+    let file = hub.cli(
+        ADMIN_KEY,
+        &[
+            "mcp",
+            "add",
+            "api",
+            "http://127.0.0.1:9",
+            "--openapi",
+            "/etc/passwd",
+        ],
+    );
+    assert!(file.fails_with(1).contains("must be an http(s) URL"));
     let unchecked = hub.cli(
         ADMIN_KEY,
         &["mcp", "add", "down", "http://127.0.0.1:9/mcp", "--no-check"],

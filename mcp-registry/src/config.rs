@@ -73,6 +73,9 @@ pub enum TransportKind {
     Sse,
     /// A local process speaking MCP on its standard input and output, shared by all callers.
     Stdio,
+    /// An OpenAPI 3 document whose operations become tools, each a call of the REST API; served
+    /// by the hub itself (`crate::openapi`).
+    Openapi,
 }
 
 impl TransportKind {
@@ -81,6 +84,7 @@ impl TransportKind {
             Self::StreamableHttp => "streamable_http",
             Self::Sse => "sse",
             Self::Stdio => "stdio",
+            Self::Openapi => "openapi",
         }
     }
 }
@@ -91,12 +95,17 @@ impl TransportKind {
 pub struct McpServerConfig {
     /// Appears in tool names and in permissions (`mcp:<name>/<tool>`).
     pub name: String,
-    /// Default: `stdio` when `command` is set, else `streamable_http`.
+    /// Default: `stdio` when `command` is set, `openapi` when `openapi` is, else
+    /// `streamable_http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<TransportKind>,
-    /// The server's endpoint (`https://…/mcp`, or the SSE stream's URL for `sse`).
+    /// The server's endpoint (`https://…/mcp`, or the SSE stream's URL for `sse`); for
+    /// `openapi`, the API's base URL (default: the document's first server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The OpenAPI 3 document (`openapi`): an http(s) URL or a file path, JSON or YAML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<String>,
     /// The program to run (`stdio`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -109,7 +118,8 @@ pub struct McpServerConfig {
     /// The process's working directory (`stdio`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
-    /// Headers sent with every request (HTTP transports); values may be `secret:NAME`.
+    /// Headers sent with every request (HTTP transports and `openapi`); values may be
+    /// `secret:NAME`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
     /// Sent as `Authorization: Bearer …` (HTTP transports); `secret:NAME` or the token itself,
@@ -145,6 +155,8 @@ impl McpServerConfig {
     pub fn transport(&self) -> TransportKind {
         self.transport.unwrap_or(if self.command.is_some() {
             TransportKind::Stdio
+        } else if self.openapi.is_some() {
+            TransportKind::Openapi
         } else {
             TransportKind::StreamableHttp
         })
@@ -248,16 +260,26 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
                     format!("is required for the {} transport", transport.as_str()),
                 ),
             }
-            for (field, set) in [
-                ("command", server.command.is_some()),
-                ("args", !server.args.is_empty()),
-                ("env", !server.env.is_empty()),
-                ("cwd", server.cwd.is_some()),
-            ] {
-                if set {
-                    err(field, "is only for the stdio transport".to_owned());
+            refuse_stdio_fields(server, err);
+        }
+        TransportKind::Openapi => {
+            match &server.openapi {
+                Some(document) => {
+                    if let Err(message) = check_document(document) {
+                        err("openapi", message);
+                    }
                 }
+                None => err(
+                    "openapi",
+                    "is required for the openapi transport".to_owned(),
+                ),
             }
+            if let Some(url) = &server.url
+                && let Err(message) = check_url(url)
+            {
+                err("url", message);
+            }
+            refuse_stdio_fields(server, err);
         }
         TransportKind::Stdio => {
             match server.command.as_deref() {
@@ -284,6 +306,9 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
             }
         }
     }
+    if transport != TransportKind::Openapi && server.openapi.is_some() {
+        err("openapi", "is only for the openapi transport".to_owned());
+    }
     for name in server.headers.keys() {
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             err("headers", format!("\"{name}\" is not a header name"));
@@ -303,6 +328,34 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
                 err(field, "must be more than zero".to_owned());
             }
         }
+    }
+}
+
+fn refuse_stdio_fields(server: &McpServerConfig, err: &mut dyn FnMut(&str, String)) {
+    for (field, set) in [
+        ("command", server.command.is_some()),
+        ("args", !server.args.is_empty()),
+        ("env", !server.env.is_empty()),
+        ("cwd", server.cwd.is_some()),
+    ] {
+        if set {
+            err(field, "is only for the stdio transport".to_owned());
+        }
+    }
+}
+
+/// An OpenAPI document's location: an http(s) URL, or a path on the hub's host.
+fn check_document(document: &str) -> Result<(), String> {
+    if document.starts_with("https://") || document.starts_with("http://") {
+        check_url(document)
+    } else if document.trim().is_empty() {
+        Err("must not be empty".to_owned())
+    } else if document.contains("://") {
+        Err(format!(
+            "\"{document}\" must be an https:// or http:// URL, or a file path"
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -446,6 +499,10 @@ mod tests {
              "env": {"TOKEN": "secret:t"}, "prefix": "ev"},
             {"name": "old", "transport": "sse", "url": "http://127.0.0.1:9000/sse",
              "headers": {"x-api-key": "secret:k"}, "timeouts": {"request": "5s"}},
+            {"name": "pets", "transport": "openapi",
+             "openapi": "https://api.example.com/openapi.json", "bearer_token": "secret:p"},
+            {"name": "billing", "openapi": "specs/billing.yaml",
+             "url": "http://127.0.0.1:8000/v1", "headers": {"x-api-key": "secret:b"}},
         ]);
         assert_eq!(problems_of(list.clone()), Vec::<Problem>::new());
         let parsed = servers(list);
@@ -455,6 +512,9 @@ mod tests {
         let timeouts = parsed[2].timeouts(McpTimeouts::default());
         assert_eq!(timeouts.request, Duration::from_secs(5));
         assert_eq!(timeouts.connect, Duration::from_secs(10));
+        assert_eq!(parsed[3].transport(), TransportKind::Openapi);
+        // Implied by `openapi`, as stdio is by `command`.
+        assert_eq!(parsed[4].transport(), TransportKind::Openapi);
     }
 
     #[test]
@@ -515,6 +575,51 @@ mod tests {
                 json!({"name": "a", "url": "https://x", "timeouts": {"request": "0s"}}),
                 "mcp_servers[0].timeouts.request",
                 "more than zero",
+            ),
+            (
+                json!({"name": "a", "transport": "openapi", "url": "https://x"}),
+                "mcp_servers[0].openapi",
+                "required for the openapi transport",
+            ),
+            (
+                json!({"name": "a", "transport": "openapi", "openapi": " "}),
+                "mcp_servers[0].openapi",
+                "must not be empty",
+            ),
+            (
+                json!({"name": "a", "transport": "openapi", "openapi": "ftp://x/api.json"}),
+                "mcp_servers[0].openapi",
+                "a file path",
+            ),
+            (
+                json!({"name": "a", "transport": "openapi", "openapi": "https://u:p@x/api.json"}),
+                "mcp_servers[0].openapi",
+                "without credentials",
+            ),
+            (
+                json!({"name": "a", "openapi": "api.yaml", "url": "api.example.com/v1"}),
+                "mcp_servers[0].url",
+                "https://",
+            ),
+            (
+                json!({"name": "a", "openapi": "api.yaml", "command": "c", "transport": "openapi"}),
+                "mcp_servers[0].command",
+                "only for the stdio",
+            ),
+            (
+                json!({"name": "a", "openapi": "api.yaml", "env": {"A": "b"}}),
+                "mcp_servers[0].env",
+                "only for the stdio",
+            ),
+            (
+                json!({"name": "a", "url": "https://x/mcp", "openapi": "api.yaml", "transport": "streamable_http"}),
+                "mcp_servers[0].openapi",
+                "only for the openapi transport",
+            ),
+            (
+                json!({"name": "a", "command": "c", "openapi": "api.yaml"}),
+                "mcp_servers[0].openapi",
+                "only for the openapi transport",
             ),
         ];
         for (server, path, words) in cases {

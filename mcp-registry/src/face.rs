@@ -7,24 +7,28 @@
 //! (`hub://<server>/<upstream URI>`, see [`crate::uris`]), in listings and in every result.
 //!
 //! The hub decides who the caller is and what they may do through a [`Gate`]; this module
-//! knows neither identities nor policies.
+//! knows neither identities nor policies. Around each tool call the gate also admits it and
+//! inspects its arguments (before anything goes upstream), inspects its result, and records
+//! how it ended (see [`crate::calls`]).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use base64::Engine as _;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode,
-    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ResultType,
-    ServerCapabilities, ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, JsonObject,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResultType, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 
+use crate::calls::{CallReport, Outcome, Refusal, ToolCall, json_size};
 use crate::names::{Namespace, Origin};
 use crate::registry::Registry;
 use crate::upstream::{Connection, UpstreamError};
@@ -38,6 +42,12 @@ pub const PAGE_SIZE: usize = 200;
 pub const UNAUTHENTICATED: ErrorCode = ErrorCode(-32001);
 /// JSON-RPC error code (implementation-defined range) for an upstream that failed.
 pub const UPSTREAM_FAILED: ErrorCode = ErrorCode(-32002);
+/// JSON-RPC error code (implementation-defined range) for a call refused by a rate limit or
+/// budget; the error's data holds the limit's facts, `retry_after_seconds` among them.
+pub const LIMITED: ErrorCode = ErrorCode(-32029);
+/// JSON-RPC error code (implementation-defined range) for a call whose arguments a guardrail
+/// blocked.
+pub const BLOCKED: ErrorCode = ErrorCode(-32030);
 
 /// What the hub decides about callers. Implemented by the hub over its governance.
 pub trait Gate: Send + Sync + 'static {
@@ -52,6 +62,35 @@ pub trait Gate: Send + Sync + 'static {
 
     /// Whether `caller` may call `tool` of `server` (upstream name).
     fn may_call_tool(&self, caller: &Self::Caller, server: &str, tool: &str) -> bool;
+
+    /// What the gate keeps from [`before_call`](Self::before_call) to
+    /// [`after_call`](Self::after_call), e.g. a rate-limit admission to settle.
+    type Ticket: Send;
+
+    /// Called once a call is authorized and its arguments match the schema, before anything
+    /// is sent upstream: admits it and inspects its arguments, which it may rewrite (they are
+    /// forwarded as left). A refusal is the caller's answer.
+    fn before_call(
+        &self,
+        caller: &Self::Caller,
+        call: ToolCall<'_>,
+        arguments: &mut JsonObject,
+    ) -> impl Future<Output = Result<Self::Ticket, Refusal>> + Send;
+
+    /// Called after a call that `before_call` admitted: with its result, which the gate may
+    /// rewrite, or `None` when the upstream failed. `Err(reason)` when a guardrail blocked the
+    /// result: the caller then gets an error result saying so, never the original.
+    fn after_call(
+        &self,
+        caller: &Self::Caller,
+        call: ToolCall<'_>,
+        ticket: Self::Ticket,
+        result: Option<&mut CallToolResult>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+
+    /// Told how each call to a known tool ended, refused and abandoned ones included, exactly
+    /// once. Must be quick and must not fail: the answer waits for it.
+    fn record(&self, caller: &Self::Caller, report: &CallReport<'_>);
 }
 
 /// One MCP server over every registered upstream. Cheap to clone: rmcp makes one per session.
@@ -138,33 +177,38 @@ impl<G: Gate> ServerHandler for Face<G> {
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = self.caller(&context)?;
         let federation = self.registry.federation();
-        let unknown = || ErrorData::invalid_params(format!("unknown tool: {}", request.name), None);
-        let origin = self.callable(&caller, federation.tool_names(), &request.name, unknown)?;
-        let tool = federation
-            .catalog(&origin.server)
-            .and_then(|c| c.tools.iter().find(|t| t.name == origin.upstream))
-            .ok_or_else(unknown)?;
-        let arguments = Value::Object(request.arguments.clone().unwrap_or_default());
-        self.validators
-            .check(&origin.server, tool, &arguments)
-            .map_err(|problems| {
-                ErrorData::invalid_params(
-                    format!("invalid arguments for {}: {problems}", request.name),
-                    None,
-                )
-            })?;
-        let connection = self.connection(&origin.server)?;
-        let mut upstream = CallToolRequestParams::new(origin.upstream.clone());
-        upstream.arguments = request.arguments;
-        let mut result: CallToolResult =
-            bounded(&connection, connection.peer().call_tool(upstream)).await?;
-        // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
-        // ignore it).
-        result.result_type.get_or_insert(ResultType::COMPLETE);
-        for block in &mut result.content {
-            uris::publish_in_block(&origin.server, block);
+        let (origin, tool) = federation
+            .tool_names()
+            .resolve(&request.name)
+            .and_then(|origin| {
+                let tool = federation
+                    .catalog(&origin.server)?
+                    .tools
+                    .iter()
+                    .find(|t| t.name == origin.upstream)?;
+                Some((origin, tool))
+            })
+            .ok_or_else(|| unknown_tool(&request.name))?;
+        let call = ToolCall {
+            server: &origin.server,
+            tool: &origin.upstream,
+        };
+        let mut record = Record::start(
+            self.gate.as_ref(),
+            &caller,
+            call,
+            request.arguments.as_ref().map_or(0, json_size),
+        );
+        match self.governed_call(&caller, call, tool, request).await {
+            Ok((result, outcome)) => {
+                record.finish(outcome, json_size(&result));
+                Ok(CallToolResponse::Complete(result))
+            }
+            Err(failed) => {
+                record.finish(failed.outcome, 0);
+                Err(failed.error)
+            }
         }
-        Ok(CallToolResponse::Complete(result))
     }
 
     async fn list_prompts(
@@ -213,6 +257,81 @@ impl<G: Gate> ServerHandler for Face<G> {
 }
 
 impl<G: Gate> Face<G> {
+    /// A call of a known tool: authorized, its arguments checked, admitted and inspected by
+    /// the gate, forwarded within the server's timeout, its result inspected; how it ended.
+    async fn governed_call(
+        &self,
+        caller: &G::Caller,
+        call: ToolCall<'_>,
+        tool: &Tool,
+        request: CallToolRequestParams,
+    ) -> Result<(CallToolResult, Outcome), Failed> {
+        let CallToolRequestParams {
+            name, arguments, ..
+        } = request;
+        if !self.gate.may_call_tool(caller, call.server, call.tool) {
+            return Err(Failed::new(Outcome::RefusedByPolicy, unknown_tool(&name)));
+        }
+        let given = arguments.is_some();
+        let mut arguments = arguments.unwrap_or_default();
+        // Checked as a JSON value without copying the arguments: moved in and back out.
+        let document = Value::Object(std::mem::take(&mut arguments));
+        let checked = self.validators.check(call.server, tool, &document);
+        if let Value::Object(map) = document {
+            arguments = map;
+        }
+        checked.map_err(|problems| {
+            Failed::new(
+                Outcome::InvalidArguments,
+                ErrorData::invalid_params(
+                    format!("invalid arguments for {name}: {problems}"),
+                    None,
+                ),
+            )
+        })?;
+        let connection = self
+            .connection(call.server)
+            .map_err(|error| Failed::new(Outcome::UpstreamFailed, error))?;
+        let ticket = self
+            .gate
+            .before_call(caller, call, &mut arguments)
+            .await
+            .map_err(|refusal| refused(&name, refusal))?;
+        let mut upstream = CallToolRequestParams::new(call.tool.to_owned());
+        upstream.arguments = (given || !arguments.is_empty()).then_some(arguments);
+        let mut result: CallToolResult =
+            match bounded(&connection, connection.peer().call_tool(upstream)).await {
+                Ok(result) => result,
+                Err(failed) => {
+                    // Settles the ticket; there is no result to inspect.
+                    let _ = self.gate.after_call(caller, call, ticket, None).await;
+                    return Err(failed);
+                }
+            };
+        // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
+        // ignore it).
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        for block in &mut result.content {
+            uris::publish_in_block(call.server, block);
+        }
+        if let Err(reason) = self
+            .gate
+            .after_call(caller, call, ticket, Some(&mut result))
+            .await
+        {
+            let blocked = CallToolResult::error(vec![ContentBlock::text(format!(
+                "the result of {name} was blocked by a guardrail: {reason}"
+            ))]);
+            return Ok((blocked, Outcome::RefusedByGuardrail));
+        }
+        let outcome = if result.is_error == Some(true) {
+            Outcome::ToolError
+        } else {
+            Outcome::Ok
+        };
+        Ok((result, outcome))
+    }
+
     /// Where `name` goes, if the caller may call it. Unknown and forbidden look alike: a caller
     /// learns nothing of what it may not use.
     fn callable<'n>(
@@ -400,22 +519,63 @@ fn page<T>(
     Ok((items, next))
 }
 
+/// A request that failed: how (for the call's record) and what the caller is told.
+struct Failed {
+    outcome: Outcome,
+    error: ErrorData,
+}
+
+impl Failed {
+    fn new(outcome: Outcome, error: ErrorData) -> Self {
+        Self { outcome, error }
+    }
+}
+
+impl From<Failed> for ErrorData {
+    fn from(failed: Failed) -> Self {
+        failed.error
+    }
+}
+
+/// Unknown and forbidden tools look alike: a caller learns nothing of what it may not use.
+fn unknown_tool(name: &str) -> ErrorData {
+    ErrorData::invalid_params(format!("unknown tool: {name}"), None)
+}
+
+/// The caller's answer to a call the gate refused.
+fn refused(name: &str, refusal: Refusal) -> Failed {
+    match refusal {
+        Refusal::Limited { message, data } => Failed::new(
+            Outcome::RefusedByLimit,
+            ErrorData::new(LIMITED, message, Some(data)),
+        ),
+        Refusal::Blocked { reason } => Failed::new(
+            Outcome::RefusedByGuardrail,
+            ErrorData::new(
+                BLOCKED,
+                format!("the arguments of {name} were blocked by a guardrail: {reason}"),
+                None,
+            ),
+        ),
+    }
+}
+
 /// Awaits a request to `connection`'s server within its timeout; the server's own JSON-RPC
 /// errors pass through, other failures name the server.
 async fn bounded<T>(
     connection: &Connection,
     request: impl Future<Output = Result<T, rmcp::ServiceError>>,
-) -> Result<T, ErrorData> {
+) -> Result<T, Failed> {
     let limit = connection.request_timeout();
     match tokio::time::timeout(limit, request).await {
-        Err(_) => Err(upstream_error(
-            connection.name(),
-            &UpstreamError::Timeout(limit),
+        Err(_) => Err(Failed::new(
+            Outcome::Timeout,
+            upstream_error(connection.name(), &UpstreamError::Timeout(limit)),
         )),
-        Ok(Err(rmcp::ServiceError::McpError(error))) => Err(error),
-        Ok(Err(error)) => Err(upstream_error(
-            connection.name(),
-            &UpstreamError::from(error),
+        Ok(Err(rmcp::ServiceError::McpError(error))) => Err(Failed::new(Outcome::ToolError, error)),
+        Ok(Err(error)) => Err(Failed::new(
+            Outcome::UpstreamFailed,
+            upstream_error(connection.name(), &UpstreamError::from(error)),
         )),
         Ok(Ok(result)) => Ok(result),
     }
@@ -427,6 +587,52 @@ fn upstream_error(server: &str, error: &UpstreamError) -> ErrorData {
         format!("the MCP server {server} failed: {error}"),
         None,
     )
+}
+
+/// Reports one call to the gate exactly once: when it ends, or, if the caller goes away
+/// first (the call's future is dropped), as cancelled.
+struct Record<'a, G: Gate> {
+    gate: &'a G,
+    caller: &'a G::Caller,
+    call: ToolCall<'a>,
+    started: Instant,
+    request_bytes: u64,
+    reported: bool,
+}
+
+impl<'a, G: Gate> Record<'a, G> {
+    fn start(gate: &'a G, caller: &'a G::Caller, call: ToolCall<'a>, request_bytes: u64) -> Self {
+        Self {
+            gate,
+            caller,
+            call,
+            started: Instant::now(),
+            request_bytes,
+            reported: false,
+        }
+    }
+
+    fn finish(&mut self, outcome: Outcome, response_bytes: u64) {
+        self.reported = true;
+        self.gate.record(
+            self.caller,
+            &CallReport {
+                call: self.call,
+                outcome,
+                latency: self.started.elapsed(),
+                request_bytes: self.request_bytes,
+                response_bytes,
+            },
+        );
+    }
+}
+
+impl<G: Gate> Drop for Record<'_, G> {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.finish(Outcome::Cancelled, 0);
+        }
+    }
 }
 
 fn encode_cursor(list: List, offset: usize) -> rmcp::model::Cursor {

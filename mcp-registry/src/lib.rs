@@ -1,14 +1,18 @@
 //! The MCP plane. Admins register upstream MCP servers (`config`, or an official registry
 //! entry through `server_json`); each is kept connected (`upstream`, `registry`; the legacy
-//! HTTP+SSE transport in `sse_client` over the `sse` parser) and every
+//! HTTP+SSE transport in `sse_client` over the `sse` parser; a REST API's OpenAPI document served
+//! as an MCP server by the hub itself in `openapi`) and every
 //! upstream tool and prompt is published to clients under a name of the hub's (`names`):
 //! `<server><separator><tool>`, routed back by lookup; every resource under a URI of the hub's
 //! (`uris`): `hub://<server>/<upstream URI>`, a read matched to the resource or template
-//! (`uri_template`) that covers it. `face` is the MCP server clients talk to.
+//! (`uri_template`) that covers it. `face` is the MCP server clients talk to; `calls` is what it
+//! and the hub's gate say to each other around a tool call (refusals, outcomes).
 
+pub mod calls;
 pub mod config;
 pub mod face;
 pub mod names;
+pub mod openapi;
 pub mod registry;
 pub mod server_json;
 pub mod sse;

@@ -132,6 +132,7 @@ pub fn import(
         name: name.to_owned(),
         transport: None,
         url: None,
+        openapi: None,
         command: None,
         args: Vec::new(),
         env: BTreeMap::new(),

@@ -247,7 +247,7 @@ fn resolve_endpoint(source: &Url, data: &str) -> Result<Url, UpstreamError> {
 
 /// What went wrong, which reqwest's own message ("error sending request for url …") leaves
 /// to its innermost cause ("Connection refused", "invalid peer certificate" …).
-fn cause(error: &reqwest::Error) -> String {
+pub(crate) fn cause(error: &reqwest::Error) -> String {
     let mut innermost: &dyn std::error::Error = error;
     while let Some(cause) = innermost.source() {
         innermost = cause;

@@ -1,7 +1,8 @@
 //! The hub as an MCP client of one upstream server: connecting over streamable HTTP (the
 //! protocol era detected per server: 2026-07-28 stateless first, then 2025-11-25 sessions),
-//! over the legacy HTTP+SSE transport (`sse_client`, an `initialize` session) or by starting a
-//! local process (stdio), reading its catalog (tools, resources, resource templates, prompts,
+//! over the legacy HTTP+SSE transport (`sse_client`, an `initialize` session), by starting a
+//! local process (stdio), or to the hub's own server of an OpenAPI document (`openapi`, over
+//! an in-memory pipe), reading its catalog (tools, resources, resource templates, prompts,
 //! every page), and hearing its `list_changed` notifications.
 //!
 //! Credentials are the server's, from the configuration or the hub's secret store, never the
@@ -158,6 +159,20 @@ impl Connection {
                         .await
                         .map_err(|e| UpstreamError::Connect(e.to_string()))
                 }
+                TransportKind::Openapi => {
+                    let transport = crate::openapi::connect(
+                        server,
+                        timeouts,
+                        http_client(timeouts)?,
+                        credentials(server, secrets)?,
+                    )
+                    .await?;
+                    // Our own server, in process: no era to detect, `initialize` will do.
+                    listener
+                        .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                        .await
+                        .map_err(|e| UpstreamError::Connect(e.to_string()))
+                }
             }
         };
         let service = tokio::time::timeout(timeouts.connect, connecting)
@@ -277,6 +292,15 @@ async fn sse_transport(
         .url
         .as_deref()
         .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
+    let headers = credentials(server, secrets)?;
+    SseTransport::connect(http_client(timeouts)?, url, headers, timeouts.request).await
+}
+
+/// The registration's `headers` and `bearer_token`, secrets resolved, kept out of logs.
+fn credentials(
+    server: &McpServerConfig,
+    secrets: &dyn Secrets,
+) -> Result<http::HeaderMap, UpstreamError> {
     let mut headers: http::HeaderMap = custom_headers(server, secrets)?.into_iter().collect();
     if let Some(token) = &server.bearer_token {
         let mut value = http::HeaderValue::try_from(format!("Bearer {}", resolve(token, secrets)?))
@@ -286,7 +310,7 @@ async fn sse_transport(
         value.set_sensitive(true);
         headers.insert(http::header::AUTHORIZATION, value);
     }
-    SseTransport::connect(http_client(timeouts)?, url, headers, timeouts.request).await
+    Ok(headers)
 }
 
 /// The registration's `headers`, secrets resolved, kept out of logs.
@@ -307,7 +331,7 @@ fn custom_headers(
     Ok(headers)
 }
 
-/// The client of both HTTP transports.
+/// The client of the HTTP transports and of OpenAPI documents' APIs.
 fn http_client(timeouts: McpTimeouts) -> Result<reqwest::Client, UpstreamError> {
     // The binary installs ring first thing; a hub embedded as a library may not have.
     let _ = rustls::crypto::ring::default_provider().install_default();

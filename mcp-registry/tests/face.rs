@@ -1,21 +1,24 @@
 //! The hub's MCP face over streamable HTTP, in both protocol eras, with the reference
 //! `server-everything` as its upstream: each caller sees and calls only the tools, prompts and
 //! resources its gate allows, arguments are checked against the tool's schema before they go
-//! upstream, and resources are read under the hub's URIs.
+//! upstream, resources are read under the hub's URIs, and the gate's hooks around a call
+//! (refusals, rewritten arguments, blocked results, records) shape what the caller gets.
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agenthub_mcp_registry::calls::{CallReport, Outcome, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpSettings, McpTimeouts};
-use agenthub_mcp_registry::face::{Face, Gate};
+use agenthub_mcp_registry::face::{BLOCKED, Face, Gate, LIMITED};
 use agenthub_mcp_registry::registry::{Registry, State};
 use agenthub_mcp_registry::upstream::Secrets;
 use agenthub_test_support::mcp::{call, connect, eras, server_everything, text_of};
 use rmcp::model::{
-    CallToolRequestParams, ContentBlock, ErrorCode, GetPromptRequestParams, ProtocolVersion,
-    ReadResourceRequestParams, ReadResourceResult, ResourceContents, ResultType,
+    CallToolRequestParams, CallToolResult, ContentBlock, ErrorCode, GetPromptRequestParams,
+    JsonObject, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, ResourceContents,
+    ResultType,
 };
 use rmcp::service::{ClientLifecycleMode, RoleClient, RunningService};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -32,11 +35,88 @@ impl Secrets for NoSecrets {
 
 /// Callers name themselves in `x-test-user`; alice may use everything, bob only the tool
 /// `get-sum`, carol only the resource `architecture.md` and the template `Dynamic Text
-/// Resource`.
-struct TestGate;
+/// Resource`, dave everything but is always rate limited. Around calls: an echo of "refuse"
+/// is blocked on the way in, "rewrite" is forwarded as "rewritten", and a result that says
+/// "classified" is blocked on the way out. Every call is recorded.
+#[derive(Default)]
+struct TestGate {
+    records: Mutex<Vec<Recorded>>,
+}
+
+/// One call as the gate recorded it.
+#[derive(Debug, Clone)]
+struct Recorded {
+    caller: String,
+    server: String,
+    tool: String,
+    outcome: Outcome,
+    request_bytes: u64,
+    response_bytes: u64,
+}
+
+impl TestGate {
+    fn outcomes(&self, caller: &str) -> Vec<(String, Outcome)> {
+        self.records
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.caller == caller)
+            .map(|r| (r.tool.clone(), r.outcome))
+            .collect()
+    }
+}
 
 impl Gate for TestGate {
     type Caller = String;
+    type Ticket = ();
+
+    async fn before_call(
+        &self,
+        caller: &String,
+        _: ToolCall<'_>,
+        arguments: &mut JsonObject,
+    ) -> Result<(), Refusal> {
+        if caller == "dave" {
+            return Err(Refusal::Limited {
+                message: "rate limit \"t\" reached; retry in 7 s".into(),
+                data: json!({"retry_after_seconds": 7}),
+            });
+        }
+        match arguments.get("message").and_then(|m| m.as_str()) {
+            Some("refuse") => Err(Refusal::Blocked {
+                reason: "no refusing".into(),
+            }),
+            Some("rewrite") => {
+                arguments.insert("message".into(), json!("rewritten"));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn after_call(
+        &self,
+        _: &String,
+        _: ToolCall<'_>,
+        (): (),
+        result: Option<&mut CallToolResult>,
+    ) -> Result<(), String> {
+        match result {
+            Some(result) if text_of(result).contains("classified") => Err("no secrets".into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn record(&self, caller: &String, report: &CallReport<'_>) {
+        self.records.lock().unwrap().push(Recorded {
+            caller: caller.clone(),
+            server: report.call.server.to_owned(),
+            tool: report.call.tool.to_owned(),
+            outcome: report.outcome,
+            request_bytes: report.request_bytes,
+            response_bytes: report.response_bytes,
+        });
+    }
 
     fn caller(&self, request: &http::request::Parts) -> Option<String> {
         request
@@ -52,7 +132,7 @@ impl Gate for TestGate {
 
     fn may_call_tool(&self, caller: &String, server: &str, tool: &str) -> bool {
         match caller.as_str() {
-            "alice" => true,
+            "alice" | "dave" => true,
             "bob" => server == "ev" && tool == "get-sum",
             "carol" => {
                 server == "ev" && matches!(tool, "architecture.md" | "Dynamic Text Resource")
@@ -64,6 +144,12 @@ impl Gate for TestGate {
 
 /// The face on a loopback port, over a registry holding server-everything as `ev`.
 async fn hub(bin: &Path) -> (String, Registry) {
+    let (url, registry, _) = hub_with_gate(bin).await;
+    (url, registry)
+}
+
+/// [`hub`], and its gate.
+async fn hub_with_gate(bin: &Path) -> (String, Registry, Arc<TestGate>) {
     let settings = McpSettings {
         timeouts: McpTimeouts {
             connect: Duration::from_secs(30),
@@ -85,7 +171,8 @@ async fn hub(bin: &Path) -> (String, Registry) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let face = Face::new(registry.clone(), Arc::new(TestGate));
+    let gate = Arc::new(TestGate::default());
+    let face = Face::new(registry.clone(), gate.clone());
     let service = StreamableHttpService::new(
         move || Ok(face.clone()),
         LocalSessionManager::default().into(),
@@ -95,7 +182,7 @@ async fn hub(bin: &Path) -> (String, Registry) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}/mcp"), registry)
+    (format!("http://{address}/mcp"), registry, gate)
 }
 
 async fn client(
@@ -202,6 +289,97 @@ async fn callers_see_and_call_only_their_tools_in_both_eras() {
         );
         let _ = alice.cancel().await;
         let _ = bob.cancel().await;
+    }
+    registry.shutdown();
+}
+
+/// The error a refused call answers.
+fn refusal(error: rmcp::ServiceError) -> rmcp::model::ErrorData {
+    match error {
+        rmcp::ServiceError::McpError(data) => data,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_gate_refuses_rewrites_blocks_and_records_calls_in_both_eras() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let (url, registry, gate) = hub_with_gate(&bin).await;
+    let echo = |message: &str| call("ev__echo", json!({"message": message}));
+    for (era, lifecycle) in eras() {
+        gate.records.lock().unwrap().clear();
+        let alice = client(&url, Some("alice"), lifecycle.clone()).await;
+        let result = alice.peer().call_tool(echo("hi")).await.unwrap();
+        assert!(text_of(&result).contains("hi"), "{era}");
+
+        // Refused on the way in, with the code and data of its kind.
+        let error = refusal(alice.peer().call_tool(echo("refuse")).await.unwrap_err());
+        assert_eq!(error.code, BLOCKED, "{era}");
+        assert!(
+            error
+                .message
+                .contains("arguments of ev__echo were blocked by a guardrail: no refusing"),
+            "{era}: {error:?}"
+        );
+        let dave = client(&url, Some("dave"), lifecycle.clone()).await;
+        let error = refusal(dave.peer().call_tool(echo("hi")).await.unwrap_err());
+        assert_eq!(error.code, LIMITED, "{era}");
+        assert_eq!(error.data, Some(json!({"retry_after_seconds": 7})), "{era}");
+
+        // The arguments go upstream as the gate left them.
+        let result = alice.peer().call_tool(echo("rewrite")).await.unwrap();
+        assert!(text_of(&result).contains("rewritten"), "{era}");
+
+        // A blocked result is replaced whole by an error result.
+        let result = alice.peer().call_tool(echo("classified")).await.unwrap();
+        assert_eq!(result.is_error, Some(true), "{era}");
+        let text = text_of(&result);
+        assert!(
+            text.contains("result of ev__echo was blocked by a guardrail: no secrets")
+                && !text.contains("classified"),
+            "{era}: {text}"
+        );
+
+        // Invalid arguments and forbidden tools are recorded too (as what they are).
+        let _ = alice.peer().call_tool(sum(json!("x"), json!(1))).await;
+        let bob = client(&url, Some("bob"), lifecycle.clone()).await;
+        let _ = bob.peer().call_tool(echo("hi")).await;
+
+        let echo = |outcome| ("echo".to_owned(), outcome);
+        assert_eq!(
+            gate.outcomes("alice"),
+            [
+                echo(Outcome::Ok),
+                echo(Outcome::RefusedByGuardrail),
+                echo(Outcome::Ok),
+                echo(Outcome::RefusedByGuardrail),
+                ("get-sum".to_owned(), Outcome::InvalidArguments),
+            ],
+            "{era}"
+        );
+        assert_eq!(
+            gate.outcomes("dave"),
+            [echo(Outcome::RefusedByLimit)],
+            "{era}"
+        );
+        assert_eq!(
+            gate.outcomes("bob"),
+            [echo(Outcome::RefusedByPolicy)],
+            "{era}"
+        );
+        let records = gate.records.lock().unwrap().clone();
+        let (request, response) = (records[0].request_bytes, records[0].response_bytes);
+        assert_eq!(request, r#"{"message":"hi"}"#.len() as u64, "{era}");
+        assert!(response > request, "{era}: {records:?}");
+        assert!(
+            records.iter().all(|r| r.server == "ev"),
+            "{era}: {records:?}"
+        );
+        for client in [alice, bob, dave] {
+            let _ = client.cancel().await;
+        }
     }
     registry.shutdown();
 }

@@ -89,11 +89,13 @@ pub struct McpToolView {
 }
 
 fn view(state: &AppState, config: &McpServerConfig, status: &Status) -> McpServerView {
-    let target = match (&config.url, &config.command) {
-        (Some(url), _) => url.clone(),
-        (None, Some(command)) => command.clone(),
-        (None, None) => String::new(),
-    };
+    let target = config
+        .url
+        .as_ref()
+        .or(config.command.as_ref())
+        .or(config.openapi.as_ref())
+        .cloned()
+        .unwrap_or_default();
     let since = status
         .since
         .duration_since(std::time::UNIX_EPOCH)
@@ -207,13 +209,31 @@ async fn vet(
 ) -> Result<Option<CatalogCounts>> {
     checked_body(RuleKind::McpServer, body.clone())?;
     let server: McpServerConfig = from_json(Value::Object(body.clone()))?;
+    if let Some(document) = &server.openapi {
+        // Through the API the hub fetches what it is told to, never reads its own files, and
+        // calls only an API whose address was checked here.
+        if !document.starts_with("https://") && !document.starts_with("http://") {
+            return Err(Error::invalid_field(
+                "openapi",
+                "must be an http(s) URL when registered through the API (file paths only in the configuration file)",
+            ));
+        }
+        if server.url.is_none() {
+            return Err(Error::invalid_field(
+                "url",
+                "is required for an OpenAPI registration through the API: the API's base URL",
+            ));
+        }
+    }
     let settings = state.config.snapshot().mcp.clone();
-    if let Some(url) = &server.url
-        && !settings.allow_private_networks
-    {
-        agenthub_mcp_registry::config::check_destination(url)
-            .await
-            .map_err(|e| Error::invalid_field("url", e))?;
+    if !settings.allow_private_networks {
+        for (field, url) in [("url", &server.url), ("openapi", &server.openapi)] {
+            if let Some(url) = url {
+                agenthub_mcp_registry::config::check_destination(url)
+                    .await
+                    .map_err(|e| Error::invalid_field(field, e))?;
+            }
+        }
     }
     if !check {
         return Ok(None);

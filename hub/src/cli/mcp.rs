@@ -80,6 +80,10 @@ pub struct ServerFields {
     /// The stored secret sent as `Authorization: Bearer …`.
     #[arg(long, value_name = "SECRET", requires = "server_url")]
     bearer_token_secret: Option<String>,
+    /// An OpenAPI 3 document (URL) whose operations become the server's tools; the URL
+    /// argument is then the API's base URL.
+    #[arg(long, value_name = "DOCUMENT_URL", requires = "server_url")]
+    openapi: Option<String>,
     /// The program to run as a stdio server; its arguments follow `--`.
     #[arg(long, conflicts_with_all = ["file", "server_json"])]
     command: Option<String>,
@@ -195,6 +199,7 @@ fn registration(
         }
     };
     put("url", f.server_url.map(Value::String));
+    put("openapi", f.openapi.map(Value::String));
     put("transport", f.transport.map(Value::String));
     put("command", f.command.map(Value::String));
     put("cwd", f.cwd.map(Value::String));

@@ -15,9 +15,11 @@
 
 mod alerts;
 mod external;
+mod metadata;
 
 pub use alerts::AlertWebhook;
 pub use external::{ExternalGuardrail, ExternalVerdict, FailureLabels};
+pub use metadata::request_metadata;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,7 +27,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use agenthub_policy::authz::{Authorizer, PolicyRule, PolicySet, RoleRule, starter_policy};
-use agenthub_policy::guardrails::{Finding, Guardrails, RuleConfig as GuardrailRule, Stage};
+use agenthub_policy::guardrails::{
+    Finding, Guardrails, JsonFinding, RuleConfig as GuardrailRule, Stage,
+};
 use agenthub_policy::limits::{
     Admission, BudgetAlert, BudgetRule, BudgetUsage, Limits, LimitsConfig, RateLimitRule,
     Rejection, Timestamp, Usage,
@@ -502,6 +506,48 @@ impl Governance {
                 ExternalVerdict::Allow => {}
                 ExternalVerdict::Deny { reason } => inspection.blocked = Some(reason),
                 ExternalVerdict::Replace { text } => inspection.text = text,
+            }
+        }
+        inspection
+    }
+
+    /// Inspects every string of a JSON value in place (MCP tool arguments and results): the
+    /// built-in guardrails see every string, object keys included, and redact where they
+    /// stand; then the external one is asked about each string value in turn.
+    pub async fn inspect_json(
+        &self,
+        value: &mut serde_json::Value,
+        stage: Stage,
+        facts: &RequestFacts<'_>,
+    ) -> JsonInspection {
+        let verdict = self.guardrails.load().inspect_json(value, stage, facts);
+        let mut inspection = JsonInspection {
+            blocked: verdict.blocked.map(|(_, blocked)| blocked.reason),
+            changed: verdict.redacted,
+            findings: verdict.findings,
+        };
+        if inspection.blocked.is_some() {
+            return inspection;
+        }
+        let external = self.external.load_full();
+        let Some(external) = external
+            .as_ref()
+            .as_ref()
+            .filter(|e| e.applies(stage, facts))
+        else {
+            return inspection;
+        };
+        for text in strings_mut(value) {
+            match external.inspect(text, stage, facts).await {
+                ExternalVerdict::Allow => {}
+                ExternalVerdict::Deny { reason } => {
+                    inspection.blocked = Some(reason);
+                    break;
+                }
+                ExternalVerdict::Replace { text: replaced } => {
+                    *text = replaced;
+                    inspection.changed = true;
+                }
             }
         }
         inspection
@@ -1018,6 +1064,33 @@ pub struct Inspection {
     pub findings: Vec<Finding>,
 }
 
+/// The outcome of inspecting a JSON value in place.
+#[derive(Debug, Clone)]
+pub struct JsonInspection {
+    /// Why the value must not be forwarded, when it must not.
+    pub blocked: Option<String>,
+    /// Whether some string was redacted or replaced.
+    pub changed: bool,
+    /// What the built-in rules found, each with the JSON pointer of its string.
+    pub findings: Vec<JsonFinding>,
+}
+
+/// Every string value in `value`, in document order.
+fn strings_mut(value: &mut serde_json::Value) -> Vec<&mut String> {
+    use serde_json::Value;
+    let mut found = Vec::new();
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::String(text) => found.push(text),
+            Value::Array(items) => pending.extend(items.iter_mut().rev()),
+            Value::Object(map) => pending.extend(map.values_mut().rev()),
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    found
+}
+
 fn external_guardrail(
     config: &HubConfig,
     failures: &Family<FailureLabels, Counter>,
@@ -1314,6 +1387,83 @@ mod tests {
             .await
             .unwrap();
         assert!(admits_twice(&reloaded));
+    }
+
+    /// A JSON value is inspected in place: the built-in rules redact every string, keys too,
+    /// or block it; then the external guardrail is asked about each string value. Rules for
+    /// other tools leave it alone.
+    #[tokio::test]
+    async fn json_values_are_inspected_in_place_by_both_kinds_of_guardrail() {
+        use serde_json::json;
+        let app = axum::Router::new().route(
+            "/check",
+            axum::routing::post(
+                |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                    let text = body["text"].as_str().unwrap_or_default();
+                    axum::Json(if text.starts_with("replace") {
+                        json!({"action": "replace", "text": "[clean]"})
+                    } else if text.starts_with("deny") {
+                        json!({"action": "deny", "reason": "nope"})
+                    } else {
+                        json!({"action": "allow"})
+                    })
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/check", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let t = testing::sqlite().await;
+        let yaml = format!(
+            "guardrails:\n  - {{id: birds, type: banned_terms, terms: [bluebird], action: redact, when: {{tools: [\"ev/*\"]}}}}\n  - {{id: stop, type: banned_terms, terms: [falcon], action: block, stage: input, when: {{tools: [\"ev/*\"]}}}}\nguardrail_webhook:\n  url: {url}\n  timeout: 2s\n  when: {{tools: [\"ev/*\"]}}\n"
+        );
+        let governance = Governance::load(t.store.clone(), ConfigHandle::new(config(&yaml)), "r")
+            .await
+            .unwrap();
+        let identity = alice();
+        let metadata = BTreeMap::new();
+        let facts = |tool| RequestFacts {
+            identity: &identity,
+            plane: Plane::Mcp,
+            model: None,
+            tool: Some(tool),
+            agent: None,
+            metadata: &metadata,
+        };
+
+        let mut value = json!({"bluebird": ["a bluebird", {"x": "replace me"}], "n": 1});
+        let found = governance
+            .inspect_json(&mut value, Stage::Input, &facts("ev/echo"))
+            .await;
+        assert!(found.blocked.is_none() && found.changed, "{found:?}");
+        assert_eq!(
+            value,
+            json!({"[REDACTED:BANNED_TERM]": ["a [REDACTED:BANNED_TERM]", {"x": "[clean]"}], "n": 1})
+        );
+        assert_eq!(found.findings.len(), 2, "{found:?}");
+
+        for (mut value, reason) in [
+            (json!({"a": ["ok", "the falcon flies"]}), "banned term"),
+            (json!({"a": "ok", "b": "deny this"}), "nope"),
+        ] {
+            let found = governance
+                .inspect_json(&mut value, Stage::Input, &facts("ev/echo"))
+                .await;
+            let blocked = found.blocked.unwrap_or_default();
+            assert!(blocked.contains(reason), "{blocked}");
+        }
+        // The falcon rule inspects input only; no rule applies to other servers' tools.
+        let mut value = json!({"a": "the falcon flies"});
+        let found = governance
+            .inspect_json(&mut value, Stage::Output, &facts("ev/echo"))
+            .await;
+        assert!(found.blocked.is_none() && !found.changed);
+        let mut value = json!({"a": "a bluebird, deny, replace"});
+        let found = governance
+            .inspect_json(&mut value, Stage::Input, &facts("jira/x"))
+            .await;
+        assert!(found.blocked.is_none() && !found.changed);
+        assert!(!governance.inspects(Stage::Input, &facts("jira/x")));
     }
 
     /// One request a minute per user.

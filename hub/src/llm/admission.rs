@@ -1,7 +1,6 @@
 //! What the hub decides around a model call: may the caller use the model, what the
 //! guardrails let through, and what the call is admitted with against rate limits and budgets.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use agenthub_llm_router::catalog::{Catalog, Route};
@@ -21,9 +20,6 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::Error;
 use crate::model::now_millis;
-
-/// The largest `x-agenthub-metadata` header accepted.
-const MAX_METADATA_BYTES: usize = 4096;
 
 pub(super) fn may_invoke(caller: &Caller, subjects: &Subjects, model: &str) -> bool {
     caller.authorizer.allows(
@@ -69,29 +65,6 @@ pub(super) fn resolve(
         ));
     }
     Ok(route.clone())
-}
-
-/// `x-agenthub-metadata`: a JSON object of strings (numbers and booleans are taken as text),
-/// for rules and logs.
-pub(super) fn metadata(headers: &HeaderMap) -> Result<BTreeMap<String, String>, Error> {
-    let Some(value) = headers.get("x-agenthub-metadata") else {
-        return Ok(BTreeMap::new());
-    };
-    let bad = |why: &str| Error::invalid_field("x-agenthub-metadata", why);
-    if value.len() > MAX_METADATA_BYTES {
-        return Err(bad("is larger than 4096 bytes"));
-    }
-    let parsed: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(value.as_bytes()).map_err(|_| bad("must be a JSON object"))?;
-    parsed
-        .into_iter()
-        .map(|(key, value)| match value {
-            serde_json::Value::String(text) => Ok((key, text)),
-            serde_json::Value::Number(n) => Ok((key, n.to_string())),
-            serde_json::Value::Bool(b) => Ok((key, b.to_string())),
-            _ => Err(bad("values must be strings, numbers or booleans")),
-        })
-        .collect()
 }
 
 pub(super) fn session_key(route: &Route, headers: &HeaderMap) -> Option<String> {
@@ -237,31 +210,5 @@ pub(super) fn estimate(request: &ChatRequest, route: &Route) -> LimitUsage {
     LimitUsage {
         tokens: input + u64::from(output) * n,
         cost: Usd::from_micros(cost.micros().saturating_mul(n)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use axum::http::HeaderValue;
-
-    use super::*;
-
-    #[test]
-    fn metadata_is_a_small_object_of_scalars() {
-        let mut headers = HeaderMap::new();
-        assert!(metadata(&headers).unwrap().is_empty());
-        headers.insert(
-            "x-agenthub-metadata",
-            HeaderValue::from_static(r#"{"project":"x","n":2,"b":true}"#),
-        );
-        let found = metadata(&headers).unwrap();
-        assert_eq!(found["project"], "x");
-        assert_eq!(found["n"], "2");
-        assert_eq!(found["b"], "true");
-        for bad in [r#"["x"]"#, r#"{"a":{"b":1}}"#, "not json"] {
-            headers.insert("x-agenthub-metadata", HeaderValue::from_str(bad).unwrap());
-            let error = metadata(&headers).unwrap_err();
-            assert_eq!(error.param(), Some("x-agenthub-metadata"), "{bad}");
-        }
     }
 }

@@ -28,13 +28,14 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 
 use super::admission::{
-    admit, estimate, estimate_embeddings, guard_input, guard_output, guard_text, metadata, resolve,
+    admit, estimate, estimate_embeddings, guard_input, guard_output, guard_text, resolve,
     session_key,
 };
 use super::guard::{OutputFilter, Settlement, charge};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::{Error, status_of};
+use crate::governance::request_metadata;
 use crate::model::now_millis;
 
 pub fn router(max_body_bytes: usize) -> Router<AppState> {
@@ -209,7 +210,7 @@ async fn chat_call(
     ) = format.decode(&body).map_err(from_llm)?;
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Chat)?;
-    let metadata = metadata(headers)?;
+    let metadata = request_metadata(headers)?;
     let facts = RequestFacts {
         identity: &caller.identity,
         plane: Plane::Llm,
@@ -382,7 +383,7 @@ async fn embeddings_call(
     } = OPENAI.decode_embeddings_request(&body).map_err(from_llm)?;
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Embeddings)?;
-    let metadata = metadata(headers)?;
+    let metadata = request_metadata(headers)?;
     let facts = RequestFacts {
         identity: &caller.identity,
         plane: Plane::Llm,

@@ -1,11 +1,19 @@
 //! The MCP plane's HTTP face: `/mcp`, one MCP server (streamable HTTP, both protocol eras)
 //! over every upstream registered in `mcp_servers`, over the `agenthub-mcp-registry` crate.
 //! This module does what is the hub's: the caller's identity (authenticated before the MCP
-//! service sees the request), `mcp:<server>/<tool>` authorization, the secret store, and the
-//! `Host` and `Origin` checks from the `mcp` settings.
+//! service sees the request, with its `x-agenthub-metadata`), `mcp:<server>/<tool>`
+//! authorization, the governance of each tool call (`calls`: rate limits, budgets,
+//! guardrails) and its usage record (`usage`), the secret store, and the `Host` and `Origin`
+//! checks from the `mcp` settings.
 
+mod calls;
+mod protected;
+mod usage;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use agenthub_mcp_registry::calls::{CallReport, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings};
 use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::Registry;
@@ -14,6 +22,7 @@ use axum::Router;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::task::JoinHandle;
@@ -22,11 +31,14 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::HubConfig;
 use crate::directory::Accounts;
-use crate::governance::Governance;
+use crate::governance::{Governance, request_metadata};
+use crate::ops::Metrics;
+use usage::McpMetrics;
 
 /// The registered upstream servers, kept connected.
 pub struct McpPlane {
     registry: Registry,
+    metrics: Arc<McpMetrics>,
     /// Applies registration changes (configuration file or admin API) as they are installed.
     follower: JoinHandle<()>,
 }
@@ -35,7 +47,12 @@ impl McpPlane {
     /// Starts supervising every registered server, and follows the registrations: servers
     /// added, changed or removed are connected, reconnected or stopped at once. Connections
     /// open in the background: the hub serves while they come up.
-    pub fn new(accounts: Arc<Accounts>, config: &HubConfig, governance: &Governance) -> Self {
+    pub fn new(
+        accounts: Arc<Accounts>,
+        config: &HubConfig,
+        governance: &Governance,
+        metrics: &mut Metrics,
+    ) -> Self {
         let registry = Registry::new(config.mcp.clone(), Arc::new(StoreSecrets(accounts)));
         let mut registrations = governance.mcp_servers();
         reconcile(&registry, &registrations.borrow_and_update());
@@ -48,7 +65,11 @@ impl McpPlane {
                 }
             }
         });
-        Self { registry, follower }
+        Self {
+            registry,
+            metrics: Arc::new(McpMetrics::new(metrics)),
+            follower,
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -104,15 +125,32 @@ impl agenthub_mcp_registry::upstream::Secrets for StoreSecrets {
 }
 
 /// A caller of `/mcp`, with the subjects its grants are looked up by (computed once per
-/// request, not per tool).
+/// request, not per tool) and its `x-agenthub-metadata`.
 struct McpCaller {
     caller: Caller,
     subjects: Subjects,
+    metadata: Option<Arc<BTreeMap<String, String>>>,
 }
 
-/// Decides with the hub's authorizer: `list` to see a tool, `call` to call it, on
-/// `mcp:<server>/<tool>`; prompts and resources (by their names) alike.
-struct HubGate;
+static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
+
+impl McpCaller {
+    fn metadata(&self) -> &BTreeMap<String, String> {
+        self.metadata.as_deref().unwrap_or(&NO_METADATA)
+    }
+}
+
+/// The metadata of a request to `/mcp`, parsed (and checked) when it was authenticated.
+#[derive(Clone)]
+struct RequestMetadata(Arc<BTreeMap<String, String>>);
+
+/// Decides with the hub's authorizer — `list` to see a tool, `call` to call it, on
+/// `mcp:<server>/<tool>`; prompts and resources (by their names) alike — and governs and
+/// records each call.
+struct HubGate {
+    governance: Arc<Governance>,
+    metrics: Arc<McpMetrics>,
+}
 
 impl HubGate {
     fn allows(caller: &McpCaller, server: &str, tool: &str, action: Action) -> bool {
@@ -130,11 +168,20 @@ impl HubGate {
 
 impl Gate for HubGate {
     type Caller = McpCaller;
+    type Ticket = calls::Ticket;
 
     fn caller(&self, request: &http::request::Parts) -> Option<McpCaller> {
         let caller = request.extensions.get::<Caller>()?.clone();
         let subjects = Subjects::of(&caller.identity);
-        Some(McpCaller { caller, subjects })
+        let metadata = request
+            .extensions
+            .get::<RequestMetadata>()
+            .map(|m| m.0.clone());
+        Some(McpCaller {
+            caller,
+            subjects,
+            metadata,
+        })
     }
 
     fn may_list_tool(&self, caller: &McpCaller, server: &str, tool: &str) -> bool {
@@ -144,11 +191,52 @@ impl Gate for HubGate {
     fn may_call_tool(&self, caller: &McpCaller, server: &str, tool: &str) -> bool {
         Self::allows(caller, server, tool, Action::Call)
     }
+
+    async fn before_call(
+        &self,
+        caller: &McpCaller,
+        call: ToolCall<'_>,
+        arguments: &mut JsonObject,
+    ) -> Result<calls::Ticket, Refusal> {
+        calls::admit(
+            &self.governance,
+            &caller.caller,
+            caller.metadata(),
+            call,
+            arguments,
+        )
+        .await
+    }
+
+    async fn after_call(
+        &self,
+        caller: &McpCaller,
+        _: ToolCall<'_>,
+        ticket: calls::Ticket,
+        result: Option<&mut CallToolResult>,
+    ) -> Result<(), String> {
+        calls::settle(
+            &self.governance,
+            &caller.caller,
+            caller.metadata(),
+            ticket,
+            result,
+        )
+        .await
+    }
+
+    fn record(&self, caller: &McpCaller, report: &CallReport<'_>) {
+        self.metrics.record(&caller.caller, report);
+    }
 }
 
 /// `/mcp`, behind authentication.
 pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
-    let face = Face::new(state.mcp.registry().clone(), Arc::new(HubGate));
+    let gate = HubGate {
+        governance: state.governance.clone(),
+        metrics: state.mcp.metrics.clone(),
+    };
+    let face = Face::new(state.mcp.registry().clone(), Arc::new(gate));
     // Browsers' requests carry an Origin, which must be listed; other clients send none.
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_origins(settings.allowed_origins.clone())
@@ -167,17 +255,30 @@ pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
             state.clone(),
             authenticate,
         ))
+        .merge(protected::router())
 }
 
-/// Authenticates the request and hands the caller to the MCP service in its extensions;
-/// 401 with `WWW-Authenticate` otherwise.
+/// Authenticates the request and hands the caller to the MCP service in its extensions,
+/// with its `x-agenthub-metadata` when it has one; 401 with `WWW-Authenticate` (pointing at
+/// the protected resource metadata) otherwise, and for a token not issued for `/mcp`;
+/// 400 for metadata that is not a small JSON object of scalars.
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    match Caller::from_request_parts(&mut parts, &state).await {
-        Ok(caller) => {
-            parts.extensions.insert(caller);
-            next.run(Request::from_parts(parts, body)).await
-        }
-        Err(error) => error.into_response(),
+    let config = state.config.snapshot();
+    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(error) => return protected::unauthorized(&config, error, false),
+    };
+    if let Err(error) = protected::check_audience(&config, &caller) {
+        return protected::unauthorized(&config, error, true);
     }
+    match request_metadata(&parts.headers) {
+        Ok(metadata) if metadata.is_empty() => {}
+        Ok(metadata) => {
+            parts.extensions.insert(RequestMetadata(Arc::new(metadata)));
+        }
+        Err(error) => return error.into_response(),
+    }
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
 }
