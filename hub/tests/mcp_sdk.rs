@@ -1,6 +1,7 @@
 //! The official Python MCP SDK (`mcp`, `tests/sdk/mcp_sdk.py`) against the real `agenthub`
 //! binary, which federates the reference `server-everything` (a stdio process) at `/mcp` (tools,
-//! prompts and resources): in the SDK's `auto`, `legacy` (2025-11-25) and `2026-07-28` modes.
+//! prompts, resources and progress): in the SDK's `auto`, `legacy` (2025-11-25) and
+//! `2026-07-28` modes.
 //!
 //! Skipped with a notice without the SDK venv or server-everything, unless CI requires them.
 

@@ -10,6 +10,11 @@
 //! knows neither identities nor policies. Around each tool call the gate also admits it and
 //! inspects its arguments (before anything goes upstream), inspects its result, and records
 //! how it ended (see [`crate::calls`]).
+//!
+//! Requests go upstream through [`crate::relay`]: a client's cancellation stops them, and the
+//! server's progress reaches clients that asked for it. Clients learn that lists changed
+//! through [`crate::changes`]: on their session's stream (2025-11-25) or on
+//! `subscriptions/listen` (2026-07-28).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -22,15 +27,17 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, JsonObject,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ResultType, ServerCapabilities, ServerConfig, Tool,
+    ResultType, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
 };
-use rmcp::service::{RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 
 use crate::calls::{CallReport, Outcome, Refusal, ToolCall, json_size};
+use crate::changes::{self, Sessions};
 use crate::names::{Namespace, Origin};
 use crate::registry::Registry;
+use crate::relay::{self, Forward, Interrupted};
 use crate::upstream::{Connection, UpstreamError};
 use crate::uris;
 
@@ -78,8 +85,9 @@ pub trait Gate: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Self::Ticket, Refusal>> + Send;
 
     /// Called after a call that `before_call` admitted: with its result, which the gate may
-    /// rewrite, or `None` when the upstream failed. `Err(reason)` when a guardrail blocked the
-    /// result: the caller then gets an error result saying so, never the original.
+    /// rewrite, or `None` when the upstream failed or the caller cancelled the call.
+    /// `Err(reason)` when a guardrail blocked the result: the caller then gets an error result
+    /// saying so, never the original.
     fn after_call(
         &self,
         caller: &Self::Caller,
@@ -93,11 +101,13 @@ pub trait Gate: Send + Sync + 'static {
     fn record(&self, caller: &Self::Caller, report: &CallReport<'_>);
 }
 
-/// One MCP server over every registered upstream. Cheap to clone: rmcp makes one per session.
+/// One MCP server over every registered upstream. Cheap to clone: rmcp makes one per session
+/// (and per request, in 2026-07-28); the clones share the sessions told of list changes.
 pub struct Face<G: Gate> {
     registry: Registry,
     gate: Arc<G>,
     validators: Arc<Validators>,
+    sessions: Arc<Sessions>,
 }
 
 impl<G: Gate> Clone for Face<G> {
@@ -106,16 +116,19 @@ impl<G: Gate> Clone for Face<G> {
             registry: self.registry.clone(),
             gate: self.gate.clone(),
             validators: self.validators.clone(),
+            sessions: self.sessions.clone(),
         }
     }
 }
 
 impl<G: Gate> Face<G> {
     pub fn new(registry: Registry, gate: Arc<G>) -> Self {
+        let sessions = Arc::new(Sessions::new(registry.changes()));
         Self {
             registry,
             gate,
             validators: Arc::new(Validators::default()),
+            sessions,
         }
     }
 
@@ -137,7 +150,9 @@ impl<G: Gate> ServerHandler for Face<G> {
                 .enable_tools()
                 .enable_tool_list_changed()
                 .enable_prompts()
+                .enable_prompts_list_changed()
                 .enable_resources()
+                .enable_resources_list_changed()
                 .build(),
         )
         .with_server_info(Implementation::new("agenthub", env!("CARGO_PKG_VERSION")))
@@ -146,6 +161,23 @@ impl<G: Gate> ServerHandler for Face<G> {
              this hub that you may use; tools and prompts are named <server>__<name>, resources \
              hub://<server>/<the server's URI>.",
         )
+    }
+
+    /// A 2025-11-25 session is ready: it is told of list changes from now on.
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.sessions.join(context.peer);
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(changes::offered())
+    }
+
+    async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
+        self.caller(subscription.request_context())?;
+        changes::listen(self.registry.changes(), subscription).await
     }
 
     async fn list_tools(
@@ -199,7 +231,10 @@ impl<G: Gate> ServerHandler for Face<G> {
             call,
             request.arguments.as_ref().map_or(0, json_size),
         );
-        match self.governed_call(&caller, call, tool, request).await {
+        match self
+            .governed_call(&caller, call, tool, request, &context)
+            .await
+        {
             Ok((result, outcome)) => {
                 record.finish(outcome, json_size(&result));
                 Ok(CallToolResponse::Complete(result))
@@ -265,6 +300,7 @@ impl<G: Gate> Face<G> {
         call: ToolCall<'_>,
         tool: &Tool,
         request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
     ) -> Result<(CallToolResult, Outcome), Failed> {
         let CallToolRequestParams {
             name, arguments, ..
@@ -299,15 +335,14 @@ impl<G: Gate> Face<G> {
             .map_err(|refusal| refused(&name, refusal))?;
         let mut upstream = CallToolRequestParams::new(call.tool.to_owned());
         upstream.arguments = (given || !arguments.is_empty()).then_some(arguments);
-        let mut result: CallToolResult =
-            match bounded(&connection, connection.peer().call_tool(upstream)).await {
-                Ok(result) => result,
-                Err(failed) => {
-                    // Settles the ticket; there is no result to inspect.
-                    let _ = self.gate.after_call(caller, call, ticket, None).await;
-                    return Err(failed);
-                }
-            };
+        let mut result: CallToolResult = match forwarded(&connection, context, upstream).await {
+            Ok(result) => result,
+            Err(failed) => {
+                // Settles the ticket; there is no result to inspect.
+                let _ = self.gate.after_call(caller, call, ticket, None).await;
+                return Err(failed);
+            }
+        };
         // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
         // ignore it).
         result.result_type.get_or_insert(ResultType::COMPLETE);
@@ -396,7 +431,7 @@ impl<G: Gate> Face<G> {
         let connection = self.connection(&origin.server)?;
         let mut upstream = GetPromptRequestParams::new(origin.upstream.clone());
         upstream.arguments = request.arguments;
-        let mut result = bounded(&connection, connection.peer().get_prompt(upstream)).await?;
+        let mut result = forwarded(&connection, context, upstream).await?;
         result.result_type.get_or_insert(ResultType::COMPLETE);
         for message in &mut result.messages {
             uris::publish_in_block(&origin.server, &mut message.content);
@@ -470,7 +505,7 @@ impl<G: Gate> Face<G> {
             })?;
         let connection = self.connection(&origin.server)?;
         let upstream = ReadResourceRequestParams::new(origin.upstream);
-        let mut result = bounded(&connection, connection.peer().read_resource(upstream)).await?;
+        let mut result = forwarded(&connection, context, upstream).await?;
         result.result_type.get_or_insert(ResultType::COMPLETE);
         // Whoever reads through the hub was authorized as themselves: no one may share the
         // answer with others, whatever the upstream allowed.
@@ -560,25 +595,38 @@ fn refused(name: &str, refusal: Refusal) -> Failed {
     }
 }
 
-/// Awaits a request to `connection`'s server within its timeout; the server's own JSON-RPC
-/// errors pass through, other failures name the server.
-async fn bounded<T>(
+/// Forwards a request to `connection`'s server for the client of `context` (see
+/// [`relay::forward`]); the server's own JSON-RPC errors pass through, other failures name the
+/// server.
+async fn forwarded<F: Forward>(
     connection: &Connection,
-    request: impl Future<Output = Result<T, rmcp::ServiceError>>,
-) -> Result<T, Failed> {
-    let limit = connection.request_timeout();
-    match tokio::time::timeout(limit, request).await {
-        Err(_) => Err(Failed::new(
-            Outcome::Timeout,
-            upstream_error(connection.name(), &UpstreamError::Timeout(limit)),
-        )),
-        Ok(Err(rmcp::ServiceError::McpError(error))) => Err(Failed::new(Outcome::ToolError, error)),
-        Ok(Err(error)) => Err(Failed::new(
-            Outcome::UpstreamFailed,
-            upstream_error(connection.name(), &UpstreamError::from(error)),
-        )),
-        Ok(Ok(result)) => Ok(result),
-    }
+    context: &RequestContext<RoleServer>,
+    request: F,
+) -> Result<F::Answer, Failed> {
+    relay::forward(connection, context, request)
+        .await
+        .map_err(|interrupted| match interrupted {
+            // rmcp sends no answer to a cancelled request; this one is for the record.
+            Interrupted::Cancelled => Failed::new(
+                Outcome::Cancelled,
+                ErrorData::new(
+                    ErrorCode::INVALID_REQUEST,
+                    "the request was cancelled by its client",
+                    None,
+                ),
+            ),
+            Interrupted::Timeout(limit) => Failed::new(
+                Outcome::Timeout,
+                upstream_error(connection.name(), &UpstreamError::Timeout(limit)),
+            ),
+            Interrupted::Failed(rmcp::ServiceError::McpError(error)) => {
+                Failed::new(Outcome::ToolError, error)
+            }
+            Interrupted::Failed(error) => Failed::new(
+                Outcome::UpstreamFailed,
+                upstream_error(connection.name(), &UpstreamError::from(error)),
+            ),
+        })
 }
 
 fn upstream_error(server: &str, error: &UpstreamError) -> ErrorData {

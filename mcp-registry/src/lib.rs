@@ -6,14 +6,19 @@
 //! `<server><separator><tool>`, routed back by lookup; every resource under a URI of the hub's
 //! (`uris`): `hub://<server>/<upstream URI>`, a read matched to the resource or template
 //! (`uri_template`) that covers it. `face` is the MCP server clients talk to; `calls` is what it
-//! and the hub's gate say to each other around a tool call (refusals, outcomes).
+//! and the hub's gate say to each other around a tool call (refusals, outcomes); `relay`
+//! forwards its requests upstream (cancellation, and progress routed back by `progress`);
+//! `changes` tells its clients when the federation's lists change.
 
 pub mod calls;
+pub mod changes;
 pub mod config;
 pub mod face;
 pub mod names;
 pub mod openapi;
+pub mod progress;
 pub mod registry;
+pub mod relay;
 pub mod server_json;
 pub mod sse;
 pub mod sse_client;

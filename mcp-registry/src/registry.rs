@@ -5,13 +5,16 @@
 //! per session). A supervisor connects, reads the catalog, publishes it, re-reads it when the
 //! server says a list changed, and when the connection is lost (the process died, the server
 //! went away) reconnects with exponential backoff. The federation is an immutable snapshot
-//! swapped in whole after every change: requests read it without locks.
+//! swapped in whole after every change: requests read it without locks. Each change that
+//! alters a list (a server's catalog re-read, a server added, removed or reconnected) is
+//! counted in [`ListChanges`], which the face follows to tell its clients.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{McpServerConfig, McpSettings};
@@ -271,6 +274,16 @@ impl Federation {
     }
 }
 
+/// How many times each of the federation's lists has changed. Subscribers compare the counts
+/// with those they last saw; changes in between are coalesced, and none says what changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListChanges {
+    pub tools: u64,
+    pub prompts: u64,
+    /// Resources and resource templates.
+    pub resources: u64,
+}
+
 /// A server and its supervisor.
 struct Supervised {
     config: McpServerConfig,
@@ -286,6 +299,7 @@ struct Inner {
     /// Catalogs of ready servers, the source the federation is built from.
     published: Mutex<BTreeMap<String, Published>>,
     federation: ArcSwap<Federation>,
+    changes: watch::Sender<ListChanges>,
 }
 
 /// Cheap to clone: all clones share the servers.
@@ -303,6 +317,7 @@ impl Registry {
                 servers: Mutex::new(BTreeMap::new()),
                 published: Mutex::new(BTreeMap::new()),
                 federation: ArcSwap::from_pointee(Federation::default()),
+                changes: watch::Sender::new(ListChanges::default()),
             }),
         }
     }
@@ -354,6 +369,11 @@ impl Registry {
     /// The published catalog now.
     pub fn federation(&self) -> Arc<Federation> {
         self.inner.federation.load_full()
+    }
+
+    /// The counts of list changes, following every change from now on.
+    pub fn changes(&self) -> watch::Receiver<ListChanges> {
+        self.inner.changes.subscribe()
     }
 
     /// The live connection to `server`, if it is ready.
@@ -562,8 +582,11 @@ fn publish(
     );
     let federation = Federation::build(&inner.settings.separator, &candidate)
         .map_err(|collisions| describe(&collisions))?;
+    let before = published.get(&server.name).map(|p| p.catalog.clone());
+    let after = candidate.get(&server.name).map(|p| p.catalog.clone());
     *published = candidate;
     inner.federation.store(Arc::new(federation));
+    announce(inner, before.as_deref(), after.as_deref());
     let mut status = write(status);
     (status.tools, status.resources, status.prompts) = counts;
     Ok(())
@@ -580,12 +603,31 @@ fn describe(collisions: &[Collision]) -> String {
 /// Takes `server`'s catalog out of the federation.
 fn withdraw(inner: &Inner, server: &str) {
     let mut published = lock(&inner.published);
-    if published.remove(server).is_none() {
+    let Some(removed) = published.remove(server) else {
         return;
-    }
+    };
     // Removing names cannot create a collision.
     if let Ok(federation) = Federation::build(&inner.settings.separator, &published) {
         inner.federation.store(Arc::new(federation));
+    }
+    announce(inner, Some(&removed.catalog), None);
+}
+
+/// Counts the lists that differ between a server's catalog `before` and `after` a change
+/// (`None`: not published), once the federation holding `after` is in place.
+fn announce(inner: &Inner, before: Option<&Catalog>, after: Option<&Catalog>) {
+    let none = Catalog::default();
+    let (before, after) = (before.unwrap_or(&none), after.unwrap_or(&none));
+    let tools = before.tools != after.tools;
+    let prompts = before.prompts != after.prompts;
+    let resources = before.resources != after.resources
+        || before.resource_templates != after.resource_templates;
+    if tools || prompts || resources {
+        inner.changes.send_modify(|changes| {
+            changes.tools += u64::from(tools);
+            changes.prompts += u64::from(prompts);
+            changes.resources += u64::from(resources);
+        });
     }
 }
 

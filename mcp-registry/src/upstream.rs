@@ -3,7 +3,8 @@
 //! over the legacy HTTP+SSE transport (`sse_client`, an `initialize` session), by starting a
 //! local process (stdio), or to the hub's own server of an OpenAPI document (`openapi`, over
 //! an in-memory pipe), reading its catalog (tools, resources, resource templates, prompts,
-//! every page), and hearing its `list_changed` notifications.
+//! every page), hearing its `list_changed` notifications, and routing the progress of the
+//! requests that follow it (`progress`).
 //!
 //! Credentials are the server's, from the configuration or the hub's secret store, never the
 //! caller's.
@@ -14,19 +15,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, Implementation, Prompt, ProtocolVersion, Resource,
-    ResourceTemplate, Tool,
+    ClientCapabilities, ClientConfig, Implementation, ProgressToken, Prompt, ProtocolVersion,
+    Resource, ResourceTemplate, Tool,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, RoleClient, RunningService,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, TokioChildProcess, Transport};
 use rmcp::{ClientHandler, ServiceError};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
 use crate::config::{McpServerConfig, McpTimeouts, TransportKind};
+use crate::progress::{Feed, Routed, Routes};
 use crate::sse_client::SseTransport;
 
 /// Reads the hub's secret store at connection time.
@@ -117,6 +119,7 @@ pub struct Connection {
     service: RunningService<RoleClient, Listener>,
     changed: watch::Receiver<Changed>,
     timeouts: McpTimeouts,
+    progress: Arc<Routes>,
 }
 
 impl Connection {
@@ -135,24 +138,29 @@ impl Connection {
             preferred_versions: vec![ProtocolVersion::LATEST],
             legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
         };
+        let progress = Arc::new(Routes::default());
         let connecting = async {
             match server.transport() {
                 TransportKind::StreamableHttp => {
-                    let transport = http_transport(server, timeouts, secrets)?;
+                    let transport =
+                        routed(http_transport(server, timeouts, secrets)?, progress.clone());
                     listener
                         .serve_with_lifecycle(transport, lifecycle)
                         .await
                         .map_err(|e| UpstreamError::Connect(e.to_string()))
                 }
                 TransportKind::Stdio => {
-                    let transport = spawn(server, secrets)?;
+                    let transport = routed(spawn(server, secrets)?, progress.clone());
                     listener
                         .serve_with_lifecycle(transport, lifecycle)
                         .await
                         .map_err(|e| UpstreamError::Connect(e.to_string()))
                 }
                 TransportKind::Sse => {
-                    let transport = sse_transport(server, timeouts, secrets).await?;
+                    let transport = routed(
+                        sse_transport(server, timeouts, secrets).await?,
+                        progress.clone(),
+                    );
                     // Servers of this transport predate `server/discover`.
                     listener
                         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
@@ -167,6 +175,7 @@ impl Connection {
                         credentials(server, secrets)?,
                     )
                     .await?;
+                    let transport = routed(transport, progress.clone());
                     // Our own server, in process: no era to detect, `initialize` will do.
                     listener
                         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
@@ -183,6 +192,7 @@ impl Connection {
             service,
             changed,
             timeouts,
+            progress,
         })
     }
 
@@ -232,6 +242,12 @@ impl Connection {
         self.service.peer()
     }
 
+    /// Routes the server's progress notifications for `token` (a request's, as rmcp gave it)
+    /// to the returned feed until it is dropped.
+    pub fn follow_progress(&self, token: ProgressToken) -> Feed {
+        self.progress.follow(token)
+    }
+
     pub fn request_timeout(&self) -> Duration {
         self.timeouts.request
     }
@@ -251,6 +267,17 @@ impl Connection {
             .map_err(|_| UpstreamError::Timeout(limit))?
             .map_err(UpstreamError::from)
     }
+}
+
+/// `transport` with the progress notifications of followed requests taken off it.
+fn routed<E, A>(
+    transport: impl IntoTransport<RoleClient, E, A>,
+    routes: Arc<Routes>,
+) -> Routed<impl Transport<RoleClient, Error = E>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    Routed::new(transport.into_transport(), routes)
 }
 
 /// A configured value: `secret:NAME` is read from the secret store, anything else is literal.

@@ -3,26 +3,36 @@
 //! resources its gate allows, arguments are checked against the tool's schema before they go
 //! upstream, resources are read under the hub's URIs, and the gate's hooks around a call
 //! (refusals, rewritten arguments, blocked results, records) shape what the caller gets.
+//! Notifications: progress relayed under each caller's own token, cancellation passed
+//! upstream (seen by an upstream of the tests' own), and list changes told to sessions and
+//! subscriptions.
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use agenthub_mcp_registry::calls::{CallReport, Outcome, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpSettings, McpTimeouts};
 use agenthub_mcp_registry::face::{BLOCKED, Face, Gate, LIMITED};
 use agenthub_mcp_registry::registry::{Registry, State};
 use agenthub_mcp_registry::upstream::Secrets;
-use agenthub_test_support::mcp::{call, connect, eras, server_everything, text_of};
+use agenthub_test_support::mcp::{call, connect, connect_with, eras, server_everything, text_of};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ContentBlock, ErrorCode, GetPromptRequestParams,
-    JsonObject, ProtocolVersion, ReadResourceRequestParams, ReadResourceResult, ResourceContents,
-    ResultType,
+    CallToolRequest, CallToolRequestParams, CallToolResponse, CallToolResult, ClientRequest,
+    ContentBlock, ErrorCode, GetPromptRequestParams, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResult, ResourceContents, ResultType,
+    ServerCapabilities, ServerConfig, ServerNotification, ServerResult, SubscriptionFilter, Tool,
 };
-use rmcp::service::{ClientLifecycleMode, RoleClient, RunningService};
+use rmcp::service::{
+    ClientLifecycleMode, NotificationContext, PeerRequestOptions, RequestContext, RoleClient,
+    RoleServer, RunningService,
+};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ClientHandler, ErrorData, ServerHandler};
 use serde_json::json;
 
 struct NoSecrets;
@@ -150,6 +160,15 @@ async fn hub(bin: &Path) -> (String, Registry) {
 
 /// [`hub`], and its gate.
 async fn hub_with_gate(bin: &Path) -> (String, Registry, Arc<TestGate>) {
+    let registry =
+        registry_of(&[json!({"name": "ev", "command": "node", "args": [bin, "stdio"]})]).await;
+    let gate = Arc::new(TestGate::default());
+    let url = serve_face(&registry, gate.clone()).await;
+    (url, registry, gate)
+}
+
+/// A registry of `servers` (`mcp_servers` entries), once every one of them is ready.
+async fn registry_of(servers: &[serde_json::Value]) -> Registry {
     let settings = McpSettings {
         timeouts: McpTimeouts {
             connect: Duration::from_secs(30),
@@ -158,12 +177,11 @@ async fn hub_with_gate(bin: &Path) -> (String, Registry, Arc<TestGate>) {
         ..McpSettings::default()
     };
     let registry = Registry::new(settings, Arc::new(NoSecrets));
-    registry.add(
-        serde_json::from_value(json!({"name": "ev", "command": "node", "args": [bin, "stdio"]}))
-            .unwrap(),
-    );
+    for server in servers {
+        registry.add(serde_json::from_value(server.clone()).unwrap());
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while registry.status()[0].state != State::Ready {
+    while registry.status().iter().any(|s| s.state != State::Ready) {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{:?}",
@@ -171,8 +189,12 @@ async fn hub_with_gate(bin: &Path) -> (String, Registry, Arc<TestGate>) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let gate = Arc::new(TestGate::default());
-    let face = Face::new(registry.clone(), gate.clone());
+    registry
+}
+
+/// The face over `registry`, deciding with `gate`, on a loopback port; its URL.
+async fn serve_face(registry: &Registry, gate: Arc<TestGate>) -> String {
+    let face = Face::new(registry.clone(), gate);
     let service = StreamableHttpService::new(
         move || Ok(face.clone()),
         LocalSessionManager::default().into(),
@@ -182,7 +204,7 @@ async fn hub_with_gate(bin: &Path) -> (String, Registry, Arc<TestGate>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}/mcp"), registry, gate)
+    format!("http://{address}/mcp")
 }
 
 async fn client(
@@ -190,6 +212,19 @@ async fn client(
     user: Option<&str>,
     lifecycle: ClientLifecycleMode,
 ) -> RunningService<RoleClient, ()> {
+    connect(url, as_user(user), lifecycle).await
+}
+
+/// A client of `user` that records the notifications it hears.
+async fn listener(
+    url: &str,
+    user: &str,
+    lifecycle: ClientLifecycleMode,
+) -> RunningService<RoleClient, Heard> {
+    connect_with(url, as_user(Some(user)), lifecycle, Heard::default()).await
+}
+
+fn as_user(user: Option<&str>) -> HashMap<http::HeaderName, http::HeaderValue> {
     let mut headers = HashMap::new();
     if let Some(user) = user {
         headers.insert(
@@ -197,7 +232,7 @@ async fn client(
             http::HeaderValue::from_str(user).unwrap(),
         );
     }
-    connect(url, headers, lifecycle).await
+    headers
 }
 
 fn sum(a: serde_json::Value, b: serde_json::Value) -> CallToolRequestParams {
@@ -613,5 +648,437 @@ async fn resources_are_read_through_the_hubs_uris_in_both_eras() {
             let _ = client.cancel().await;
         }
     }
+    registry.shutdown();
+}
+
+/// What a client heard from the face.
+#[derive(Debug, Clone, PartialEq)]
+enum Notice {
+    Progress {
+        token: ProgressToken,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    },
+    Tools,
+    Prompts,
+    Resources,
+}
+
+/// A client's handler that records what it hears.
+#[derive(Clone, Default)]
+struct Heard(Arc<Mutex<Vec<Notice>>>);
+
+impl Heard {
+    fn notices(&self) -> Vec<Notice> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// What was heard once `done` holds for it (failing after 30 s).
+    async fn until(&self, done: impl Fn(&[Notice]) -> bool) -> Vec<Notice> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let notices = self.notices();
+            if done(&notices) {
+                return notices;
+            }
+            assert!(Instant::now() < deadline, "heard only {notices:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn record(&self, notice: Notice) {
+        self.0.lock().unwrap().push(notice);
+    }
+}
+
+impl ClientHandler for Heard {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.record(Notice::Progress {
+            token: params.progress_token,
+            progress: params.progress,
+            total: params.total,
+            message: params.message,
+        });
+    }
+
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.record(Notice::Tools);
+    }
+
+    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.record(Notice::Prompts);
+    }
+
+    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.record(Notice::Resources);
+    }
+}
+
+fn progress(token: &ProgressToken, progress: f64, message: Option<&str>) -> Notice {
+    Notice::Progress {
+        token: token.clone(),
+        progress,
+        total: Some(4.0),
+        message: message.map(str::to_owned),
+    }
+}
+
+/// Sends `params` as a `tools/call` and waits for its result; the progress token the client
+/// gave it.
+async fn call_with_token<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    params: CallToolRequestParams,
+) -> (ProgressToken, Result<CallToolResult, rmcp::ServiceError>) {
+    let handle = client
+        .peer()
+        .send_request_with_option(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .unwrap();
+    let token = handle.progress_token.clone();
+    let result = handle.await_response().await.map(|result| match result {
+        ServerResult::CallToolResult(result) => result,
+        other => panic!("not a tool result: {other:?}"),
+    });
+    (token, result)
+}
+
+/// Waits until `done` holds (failing after `within`).
+async fn eventually(what: &str, within: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {within:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn progress_reaches_each_caller_under_its_own_token_in_both_eras() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let (url, registry) = hub(&bin).await;
+    let long = || {
+        call(
+            "ev__trigger-long-running-operation",
+            json!({"duration": 1, "steps": 4}),
+        )
+    };
+    for (era, lifecycle) in eras() {
+        let first = listener(&url, "alice", lifecycle.clone()).await;
+        let second = listener(&url, "alice", lifecycle.clone()).await;
+        let ((first_token, first_result), (second_token, second_result)) = tokio::join!(
+            call_with_token(&first, long()),
+            call_with_token(&second, long())
+        );
+        // Both clients number their requests alike: the same token, which must not meet
+        // itself on the hub's one connection to the server.
+        assert_eq!(first_token, second_token, "{era}");
+        for (client, token, result) in [
+            (&first, first_token, first_result),
+            (&second, second_token, second_result),
+        ] {
+            let text = text_of(&result.unwrap());
+            assert!(
+                text.contains("Long running operation completed"),
+                "{era}: {text}"
+            );
+            let heard = client.service().until(|n| n.len() >= 4).await;
+            let expected: Vec<Notice> = (1..=4)
+                .map(|step| progress(&token, f64::from(step), None))
+                .collect();
+            assert_eq!(heard, expected, "{era}");
+        }
+        let _ = first.cancel().await;
+        let _ = second.cancel().await;
+    }
+    registry.shutdown();
+}
+
+/// An upstream of the tests' own (rmcp, streamable HTTP on loopback), to see what reaches a
+/// server: `wait` ends only when cancelled (and counts it), `count` reports the progress 1, 3,
+/// 2, 4 of 4 (one step back), naming each step.
+#[derive(Clone, Default)]
+struct Upstream {
+    started: Arc<tokio::sync::Notify>,
+    cancelled: Arc<AtomicUsize>,
+}
+
+impl Upstream {
+    /// Serves it on a loopback port; its URL.
+    async fn serve(&self) -> String {
+        let upstream = self.clone();
+        let service = StreamableHttpService::new(
+            move || Ok(upstream.clone()),
+            LocalSessionManager::default().into(),
+            StreamableHttpServerConfig::default(),
+        );
+        let app = axum::Router::new().nest_service("/mcp", service);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{address}/mcp")
+    }
+
+    fn cancellations(&self) -> usize {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+}
+
+impl ServerHandler for Upstream {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let schema = Arc::new(json!({"type": "object"}).as_object().unwrap().clone());
+        Ok(ListToolsResult::with_all_items(vec![
+            Tool::new("wait", "Ends when cancelled.", schema.clone()),
+            Tool::new("count", "Counts to 4, with progress.", schema),
+        ]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        match request.name.as_ref() {
+            "wait" => {
+                self.started.notify_one();
+                context.ct.cancelled().await;
+                self.cancelled.fetch_add(1, Ordering::SeqCst);
+                Err(ErrorData::internal_error("cancelled", None))
+            }
+            "count" => {
+                if let Some(token) = context.meta.get_progress_token() {
+                    for (step, value) in [1.0, 3.0, 2.0, 4.0].into_iter().enumerate() {
+                        let update = ProgressNotificationParam::new(token.clone(), value)
+                            .with_total(4.0)
+                            .with_message(format!("step {}", step + 1));
+                        context.peer.notify_progress(update).await.unwrap();
+                        // Apart, so that the client's handler (a task per notification)
+                        // records them in order.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                Ok(CallToolResponse::Complete(CallToolResult::success(vec![
+                    ContentBlock::text("counted"),
+                ])))
+            }
+            other => Err(ErrorData::invalid_params(
+                format!("unknown tool: {other}"),
+                None,
+            )),
+        }
+    }
+}
+
+/// The face over a registry holding only [`Upstream`] as `up`.
+async fn hub_over_upstream() -> (String, Registry, Arc<TestGate>, Upstream) {
+    let upstream = Upstream::default();
+    let registry = registry_of(&[json!({"name": "up", "url": upstream.serve().await})]).await;
+    let gate = Arc::new(TestGate::default());
+    let url = serve_face(&registry, gate.clone()).await;
+    (url, registry, gate, upstream)
+}
+
+#[tokio::test]
+async fn relayed_progress_keeps_its_message_and_never_goes_back_in_both_eras() {
+    let (url, registry, _, _) = hub_over_upstream().await;
+    for (era, lifecycle) in eras() {
+        let alice = listener(&url, "alice", lifecycle.clone()).await;
+        let (token, result) = call_with_token(&alice, call("up__count", json!({}))).await;
+        assert!(text_of(&result.unwrap()).contains("counted"), "{era}");
+        let heard = alice.service().until(|n| n.len() >= 3).await;
+        assert_eq!(
+            heard,
+            [
+                progress(&token, 1.0, Some("step 1")),
+                progress(&token, 3.0, Some("step 2")),
+                progress(&token, 4.0, Some("step 4")),
+            ],
+            "{era}"
+        );
+        let _ = alice.cancel().await;
+    }
+    registry.shutdown();
+}
+
+#[tokio::test]
+async fn a_cancelled_call_is_given_up_at_once_and_stopped_upstream_in_both_eras() {
+    let (url, registry, gate, upstream) = hub_over_upstream().await;
+    let wait = || call("up__wait", json!({}));
+    for (era, lifecycle) in eras() {
+        let alice = client(&url, Some("alice"), lifecycle.clone()).await;
+        let before = upstream.cancellations();
+        // With a progress token (rmcp's client sends one with every request).
+        let handle = alice
+            .peer()
+            .send_request_with_option(
+                ClientRequest::CallToolRequest(CallToolRequest::new(wait())),
+                PeerRequestOptions::no_options(),
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), upstream.started.notified())
+            .await
+            .unwrap_or_else(|_| panic!("{era}: the call did not reach the server"));
+        handle
+            .cancel(Some("no longer needed".into()))
+            .await
+            .unwrap();
+        let cancelled = || {
+            gate.outcomes("alice")
+                .contains(&("wait".to_owned(), Outcome::Cancelled))
+        };
+        eventually(
+            "the hub gives the call up",
+            Duration::from_secs(3),
+            cancelled,
+        )
+        .await;
+        eventually("the server is told to stop", Duration::from_secs(3), || {
+            upstream.cancellations() == before + 1
+        })
+        .await;
+        // The hub is not held up: the next call goes through.
+        let result = alice
+            .peer()
+            .call_tool(call("up__count", json!({})))
+            .await
+            .unwrap();
+        assert!(text_of(&result).contains("counted"), "{era}");
+        gate.records.lock().unwrap().clear();
+        let _ = alice.cancel().await;
+    }
+
+    // Without a progress token (a client of another SDK), in 2026-07-28: the HTTP request
+    // going away cancels the call.
+    let before = upstream.cancellations();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "up__wait", "arguments": {},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+        }
+    }});
+    let request = reqwest::Client::new()
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "up__wait")
+        .header("x-test-user", "alice")
+        .body(body.to_string())
+        .send();
+    tokio::select! {
+        response = request => panic!("the call was answered: {response:?}"),
+        () = upstream.started.notified() => {}
+    }
+    eventually(
+        "a call whose request went away is stopped upstream",
+        Duration::from_secs(3),
+        || upstream.cancellations() == before + 1,
+    )
+    .await;
+    eventually(
+        "a call whose request went away is recorded as cancelled",
+        Duration::from_secs(3),
+        || {
+            gate.outcomes("alice")
+                .contains(&("wait".to_owned(), Outcome::Cancelled))
+        },
+    )
+    .await;
+    registry.shutdown();
+}
+
+#[tokio::test]
+async fn clients_are_told_which_lists_changed_in_both_eras() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let (url, registry) = hub(&bin).await;
+    let upstream = Upstream::default();
+    let up = json!({"name": "up", "url": upstream.serve().await});
+
+    // 2025-11-25: on the session's own stream.
+    let session = listener(&url, "alice", ClientLifecycleMode::Initialize).await;
+    // 2026-07-28: on a subscription, to tool list changes only.
+    let modern = client(&url, Some("alice"), eras()[0].1.clone()).await;
+    let tools_only = SubscriptionFilter::builder().tools_list_changed().build();
+    let mut subscription = modern.peer().listen(tools_only.clone()).await.unwrap();
+    assert_eq!(subscription.acknowledged(), &tools_only);
+    let next_notice = async |subscription: &mut rmcp::service::Subscription| {
+        tokio::time::timeout(Duration::from_secs(30), subscription.next())
+            .await
+            .expect("a notice on the subscription")
+            .unwrap()
+            .expect("the subscription is open")
+    };
+
+    // A server of tools only is added: the tools changed, nothing else.
+    registry.add(serde_json::from_value(up).unwrap());
+    session.service().until(|n| !n.is_empty()).await;
+    let notice = next_notice(&mut subscription).await;
+    assert!(
+        matches!(notice, ServerNotification::ToolListChangedNotification(_)),
+        "{notice:?}"
+    );
+    let names: Vec<String> = modern
+        .peer()
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(names.contains(&"up__wait".to_owned()), "{names:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(session.service().notices(), [Notice::Tools]);
+
+    // server-everything is removed: its tools, prompts and resources are gone.
+    assert!(registry.remove("ev"));
+    let heard = session.service().until(|n| n.len() >= 4).await;
+    // The client's handler runs each notice in a task of its own: their order is not kept.
+    let count = |notice: Notice| heard.iter().filter(|n| **n == notice).count();
+    assert_eq!(
+        (heard.len(), count(Notice::Tools), count(Notice::Prompts)),
+        (4, 2, 1),
+        "{heard:?}"
+    );
+    assert_eq!(count(Notice::Resources), 1, "{heard:?}");
+    let notice = next_notice(&mut subscription).await;
+    assert!(
+        matches!(notice, ServerNotification::ToolListChangedNotification(_)),
+        "{notice:?}"
+    );
+    let names: Vec<String> = modern
+        .peer()
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["up__count", "up__wait"]);
+
+    let _ = subscription.cancel().await;
+    let _ = session.cancel().await;
+    let _ = modern.cancel().await;
     registry.shutdown();
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use http::{HeaderName, HeaderValue};
+use rmcp::ClientHandler;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -140,11 +141,22 @@ pub async fn connect(
     headers: HashMap<HeaderName, HeaderValue>,
     lifecycle: ClientLifecycleMode,
 ) -> RunningService<RoleClient, ()> {
+    connect_with(url, headers, lifecycle, ()).await
+}
+
+/// [`connect`], with `handler` hearing the server's notifications.
+pub async fn connect_with<H: ClientHandler>(
+    url: &str,
+    headers: HashMap<HeaderName, HeaderValue>,
+    lifecycle: ClientLifecycleMode,
+    handler: H,
+) -> RunningService<RoleClient, H> {
     let transport = StreamableHttpClientTransport::with_client(
         reqwest::Client::new(),
         StreamableHttpClientTransportConfig::with_uri(url).custom_headers(headers),
     );
-    ().serve_with_lifecycle(transport, lifecycle)
+    handler
+        .serve_with_lifecycle(transport, lifecycle)
         .await
         .expect("connect to the MCP endpoint")
 }

@@ -1,6 +1,6 @@
 """The official Python MCP SDK (`mcp`) against the hub's /mcp, in every connection mode: the
 federated tools, prompts and resources of server-everything (registered as `ev`), with the
-hub's keys.
+hub's keys, and a long call's progress relayed to the caller.
 
 Run by hub/tests/mcp_sdk.rs. The admin may use every tool; the user key's owner may list and
 call `ev/get-sum` only.
@@ -77,6 +77,27 @@ async def prompts_are_federated(mode):
         eq((await session.list_prompts()).prompts, [], f"{mode}: the user's prompts")
 
 
+async def progress_reaches_the_caller(mode):
+    heard = []
+
+    async def on_progress(progress, total, message):
+        heard.append((progress, total))
+
+    async with client(ADMIN_KEY, mode) as session:
+        result = await session.call_tool(
+            "ev__trigger-long-running-operation",
+            {"duration": 1, "steps": 4},
+            progress_callback=on_progress,
+        )
+        assert "Long running operation completed" in text_of(result), result
+        # The SDK runs each progress callback in a task of its own: the last may trail the answer.
+        for _ in range(100):
+            if len(heard) >= 4:
+                break
+            await asyncio.sleep(0.02)
+        eq(heard, [(1, 4), (2, 4), (3, 4), (4, 4)], f"{mode}: the progress heard")
+
+
 ARCHITECTURE = "hub://ev/demo://resource/static/document/architecture.md"
 TEXT_TEMPLATE = "hub://ev/demo://resource/dynamic/text/{resourceId}"
 
@@ -120,6 +141,7 @@ for mode in MODES:
         bad_arguments_are_refused,
         prompts_are_federated,
         resources_are_federated,
+        progress_reaches_the_caller,
     ):
         check(in_mode(scenario, mode))
 
