@@ -2,7 +2,8 @@
 //! registered in `mcp_servers`, reached by an MCP client (rmcp) in both protocol eras with
 //! the hub's API keys, each caller seeing and calling only what its `mcp:<server>/<tool>`
 //! grants allow (tools, and resources by their names), each tool call under the rate limits and
-//! guardrails that match it, and counted in `/metrics`.
+//! guardrails that match it, and counted in `/metrics`; virtual servers at `/mcp/<name>` serving
+//! their selection only, still per caller, defined in the file or through the admin API.
 
 mod support;
 
@@ -16,7 +17,10 @@ use agenthub_mcp_registry::registry::State;
 use agenthub_test_support::mcp::{call, connect, eras, server_everything, text_of, tool_names};
 use http::HeaderValue;
 use http::header::AUTHORIZATION;
-use rmcp::model::{CallToolRequestParams, ErrorCode, ReadResourceRequestParams, ResourceContents};
+use rmcp::model::{
+    CallToolRequestParams, ErrorCode, GetPromptRequestParams, ReadResourceRequestParams,
+    ResourceContents, ServerNotification, SubscriptionFilter,
+};
 use rmcp::service::{ClientLifecycleMode, RoleClient, RunningService};
 use serde_json::{Value, json};
 use support::db::TestDb;
@@ -141,9 +145,63 @@ policies:
         key: &str,
         lifecycle: ClientLifecycleMode,
     ) -> RunningService<RoleClient, ()> {
+        self.client_at("/mcp", key, lifecycle).await
+    }
+
+    /// A client of the MCP endpoint at `path` (`/mcp`, or a virtual server's).
+    async fn client_at(
+        &self,
+        path: &str,
+        key: &str,
+        lifecycle: ClientLifecycleMode,
+    ) -> RunningService<RoleClient, ()> {
         let bearer = HeaderValue::from_str(&format!("Bearer {key}")).unwrap();
         let headers = HashMap::from([(AUTHORIZATION, bearer)]);
-        connect(&format!("{}/mcp", self.base), headers, lifecycle).await
+        connect(&format!("{}{path}", self.base), headers, lifecycle).await
+    }
+
+    /// A JSON-RPC message POSTed as a 2025-11-25 client to `path`, in the session `session`.
+    async fn post_mcp(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        session: Option<&str>,
+        message: Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("accept", "application/json, text/event-stream")
+            .json(&message);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-11-25");
+        }
+        request.send().await.unwrap()
+    }
+
+    /// An admin API request with the admin key; the status and the JSON body (`null` if none).
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.admin);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
     }
 
     async fn stop(self) {
@@ -154,6 +212,14 @@ policies:
 
 fn sum() -> CallToolRequestParams {
     call("ev__get-sum", json!({"a": 20, "b": 22}))
+}
+
+fn initialize() -> Value {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "1"}},
+    })
 }
 
 #[tokio::test]
@@ -596,5 +662,360 @@ async fn configured_servers_are_shown_but_not_changed_through_the_api() {
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains("mcp_servers[0]"), "{message}");
     }
+    hub.stop().await;
+}
+
+/// The code of the error a request answered.
+fn code_of<T: std::fmt::Debug>(answer: Result<T, rmcp::ServiceError>) -> ErrorCode {
+    match answer {
+        Err(rmcp::ServiceError::McpError(data)) => data.code,
+        other => panic!("expected an MCP error, got {other:?}"),
+    }
+}
+
+async fn prompt_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
+    let prompts = client.peer().list_all_prompts().await.unwrap();
+    prompts.into_iter().map(|p| p.name).collect()
+}
+
+/// A virtual server from the configuration file serves its selection and nothing else, in both
+/// eras: exactly the two tools, the prompt and the resource it names; anything else answers
+/// like an unknown item (`-32602`) while `/mcp` still serves it. It grants nothing: bob, who
+/// may not use echo, does not see it there either, and carol, who may call echo without
+/// listing it, calls it there as on `/mcp`.
+#[tokio::test]
+async fn a_virtual_server_serves_its_selection_to_each_caller() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let rules = r#"mcp_virtual_servers:
+  - name: support
+    description: The support desk's tools
+    instructions: Sum and echo for the support desk.
+    tools: [ev/get-sum, ev/echo]
+    prompts: [ev/simple-prompt]
+    resources: [ev/architecture.md]
+"#;
+    let hub = Hub::start_with(&bin, rules).await;
+    let bob = hub.user_key("bob").await;
+    let carol = hub.user_key("carol").await;
+    let architecture = "hub://ev/demo://resource/static/document/architecture.md";
+    let features = "hub://ev/demo://resource/static/document/features.md";
+    let image = || call("ev__get-tiny-image", json!({}));
+    for (era, lifecycle) in eras() {
+        let admin = hub
+            .client_at("/mcp/support", &hub.admin, lifecycle.clone())
+            .await;
+        let info = admin.peer_info().expect("the server's info");
+        assert_eq!(
+            info.instructions.as_deref(),
+            Some("Sum and echo for the support desk."),
+            "{era}"
+        );
+        assert_eq!(
+            tool_names(&admin).await,
+            ["ev__echo", "ev__get-sum"],
+            "{era}"
+        );
+        assert_eq!(prompt_names(&admin).await, ["ev__simple-prompt"], "{era}");
+        assert_eq!(
+            resource_uris(&admin).await,
+            (vec![architecture.to_owned()], vec![]),
+            "{era}"
+        );
+        let result = admin.peer().call_tool(sum()).await.unwrap();
+        assert!(text_of(&result).contains("42"), "{era}");
+        assert!(read(&admin, architecture).await.is_ok(), "{era}");
+        admin
+            .peer()
+            .get_prompt(GetPromptRequestParams::new("ev__simple-prompt"))
+            .await
+            .unwrap();
+        // Outside the selection: unknown, while /mcp serves it.
+        assert_eq!(
+            code_of(admin.peer().call_tool(image()).await),
+            ErrorCode::INVALID_PARAMS,
+            "{era}"
+        );
+        assert_eq!(
+            read(&admin, features).await,
+            Err(ErrorCode::INVALID_PARAMS),
+            "{era}"
+        );
+        assert_eq!(
+            code_of(
+                admin
+                    .peer()
+                    .get_prompt(GetPromptRequestParams::new("ev__args-prompt"))
+                    .await
+            ),
+            ErrorCode::INVALID_PARAMS,
+            "{era}"
+        );
+        let everything = hub.client(&hub.admin, lifecycle.clone()).await;
+        assert!(everything.peer().call_tool(image()).await.is_ok(), "{era}");
+        assert!(read(&everything, features).await.is_ok(), "{era}");
+
+        // bob may use get-sum and the architecture document, not echo.
+        let client = hub.client_at("/mcp/support", &bob, lifecycle.clone()).await;
+        assert_eq!(tool_names(&client).await, ["ev__get-sum"], "{era}");
+        assert!(prompt_names(&client).await.is_empty(), "{era}");
+        let result = client.peer().call_tool(sum()).await.unwrap();
+        assert!(text_of(&result).contains("42"), "{era}");
+        assert_eq!(
+            code_of(
+                client
+                    .peer()
+                    .call_tool(call("ev__echo", json!({"message": "hi"})))
+                    .await
+            ),
+            ErrorCode::INVALID_PARAMS,
+            "{era}"
+        );
+        assert!(read(&client, architecture).await.is_ok(), "{era}");
+
+        // carol may call echo (unlisted) and read the dynamic resources, which are not
+        // selected here.
+        let client = hub
+            .client_at("/mcp/support", &carol, lifecycle.clone())
+            .await;
+        assert!(tool_names(&client).await.is_empty(), "{era}");
+        let result = client
+            .peer()
+            .call_tool(call("ev__echo", json!({"message": "hi"})))
+            .await
+            .unwrap();
+        assert!(text_of(&result).contains("hi"), "{era}");
+        assert_eq!(resource_uris(&client).await, (vec![], vec![]), "{era}");
+        assert_eq!(
+            read(&client, "hub://ev/demo://resource/dynamic/text/4").await,
+            Err(ErrorCode::INVALID_PARAMS),
+            "{era}"
+        );
+    }
+
+    // An unknown virtual server is not found; without credentials, nothing is said of it.
+    let response = hub
+        .post_mcp("/mcp/nope", Some(&hub.admin), None, initialize())
+        .await;
+    assert_eq!(response.status(), 404);
+    let response = hub.post_mcp("/mcp/support", None, None, initialize()).await;
+    assert_eq!(response.status(), 401);
+    let response = hub.post_mcp("/mcp/nope", None, None, initialize()).await;
+    assert_eq!(response.status(), 401);
+    let response = hub
+        .post_mcp("/mcp/support", Some(&hub.admin), None, initialize())
+        .await;
+    assert_eq!(response.status(), 200);
+    let response = hub
+        .http
+        .post(format!("{}/mcp/support", hub.base))
+        .header("accept", "application/json, text/event-stream")
+        .header("origin", "https://evil.example")
+        .bearer_auth(&hub.admin)
+        .json(&initialize())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    // Defined in the file: shown, not changed through the API.
+    let (status, shown) = hub
+        .admin(reqwest::Method::GET, "/mcp/virtual-servers/support", None)
+        .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["source"], "config", "{shown}");
+    assert_eq!(shown["path"], "/mcp/support", "{shown}");
+    assert_eq!(
+        shown["selected"],
+        json!({"tools": 2, "prompts": 1, "resources": 1, "resource_templates": 0}),
+        "{shown}"
+    );
+    let (status, _) = hub
+        .admin(
+            reqwest::Method::DELETE,
+            "/mcp/virtual-servers/support",
+            None,
+        )
+        .await;
+    assert_eq!(status, 409);
+    hub.stop().await;
+}
+
+/// A virtual server defined through the admin API is served at once, renames included; its
+/// clients are told when its definition changes; its sessions are its own; after DELETE it is
+/// gone. Bad definitions are refused naming the field.
+#[tokio::test]
+async fn virtual_servers_are_managed_through_the_api_without_restart() {
+    let Some(bin) = server_everything() else {
+        return;
+    };
+    let rules = "mcp_virtual_servers:\n  - {name: support, tools: [ev/echo]}\n";
+    let hub = Hub::start_with(&bin, rules).await;
+    use reqwest::Method;
+    let (status, created) = hub
+        .admin(
+            Method::POST,
+            "/mcp/virtual-servers",
+            Some(json!({"name": "sums", "tools": ["ev/get-*"], "rename": {"ev/get-sum": "sum"}})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["source"], "api", "{created}");
+    assert_eq!(created["path"], "/mcp/sums", "{created}");
+    let selected = created["selected"]["tools"].as_u64().unwrap();
+    assert!(selected >= 2, "{created}");
+
+    for (era, lifecycle) in eras() {
+        let client = hub.client_at("/mcp/sums", &hub.admin, lifecycle).await;
+        let names = tool_names(&client).await;
+        assert_eq!(names.len() as u64, selected, "{era}: {names:?}");
+        assert!(names.contains(&"sum".to_owned()), "{era}: {names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|n| n == "sum" || n.starts_with("ev__get-"))
+        );
+        assert!(
+            !names.contains(&"ev__get-sum".to_owned()),
+            "{era}: {names:?}"
+        );
+        let result = client
+            .peer()
+            .call_tool(call("sum", json!({"a": 1, "b": 2})))
+            .await
+            .unwrap();
+        assert!(text_of(&result).contains('3'), "{era}");
+        // A renamed tool answers only to its new name.
+        assert_eq!(
+            code_of(client.peer().call_tool(sum()).await),
+            ErrorCode::INVALID_PARAMS,
+            "{era}"
+        );
+    }
+
+    // Refused with the field named.
+    for (body, param) in [
+        (json!({"name": "bad", "tools": ["get-sum"]}), "tools[0]"),
+        (
+            json!({"name": "bad", "tools": ["ev/*"], "rename": {"ev/echo": "ev__echo2"}}),
+            "rename.ev/echo",
+        ),
+        (json!({"name": "bad name"}), "name"),
+        (json!({"name": "bad", "tool": []}), ""),
+    ] {
+        let (status, answer) = hub
+            .admin(Method::POST, "/mcp/virtual-servers", Some(body.clone()))
+            .await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        if !param.is_empty() {
+            assert_eq!(answer["error"]["param"], param, "{body}: {answer}");
+        }
+    }
+    let (status, _) = hub
+        .admin(
+            Method::POST,
+            "/mcp/virtual-servers",
+            Some(json!({"name": "sums"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // A 2026-07-28 client following tool list changes hears the definition change.
+    let modern = hub
+        .client_at("/mcp/sums", &hub.admin, eras()[0].1.clone())
+        .await;
+    let tools_only = SubscriptionFilter::builder().tools_list_changed().build();
+    let mut subscription = modern.peer().listen(tools_only).await.unwrap();
+    let (status, replaced) = hub
+        .admin(
+            Method::PUT,
+            "/mcp/virtual-servers/sums",
+            Some(json!({"tools": ["ev/get-sum"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["selected"]["tools"], 1, "{replaced}");
+    let notice = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+        .await
+        .expect("a notice on the subscription")
+        .unwrap()
+        .expect("the subscription is open");
+    assert!(
+        matches!(notice, ServerNotification::ToolListChangedNotification(_)),
+        "{notice:?}"
+    );
+    assert_eq!(tool_names(&modern).await, ["ev__get-sum"]);
+    let _ = subscription.cancel().await;
+
+    // A 2025-11-25 session belongs to the virtual server that opened it.
+    let response = hub
+        .post_mcp("/mcp/sums", Some(&hub.admin), None, initialize())
+        .await;
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = hub
+        .post_mcp("/mcp/sums", Some(&hub.admin), Some(&session), initialized)
+        .await;
+    assert!(response.status().is_success(), "{}", response.status());
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let response = hub
+        .post_mcp("/mcp/sums", Some(&hub.admin), Some(&session), list.clone())
+        .await;
+    assert_eq!(response.status(), 200);
+    for elsewhere in ["/mcp/support", "/mcp"] {
+        let response = hub
+            .post_mcp(elsewhere, Some(&hub.admin), Some(&session), list.clone())
+            .await;
+        assert_eq!(response.status(), 404, "{elsewhere}");
+    }
+
+    let (status, listed) = hub.admin(Method::GET, "/mcp/virtual-servers", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["support", "sums"], "{listed}");
+
+    // Removed: not found, its sessions with it (their streams end).
+    let mut stream = hub
+        .http
+        .get(format!("{}/mcp/sums", hub.base))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .bearer_auth(&hub.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let (status, _) = hub
+        .admin(Method::DELETE, "/mcp/virtual-servers/sums", None)
+        .await;
+    assert_eq!(status, 204);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while stream.chunk().await.is_ok_and(|chunk| chunk.is_some()) {}
+    })
+    .await
+    .expect("the session's stream ends");
+    let response = hub
+        .post_mcp("/mcp/sums", Some(&hub.admin), Some(&session), list)
+        .await;
+    assert_eq!(response.status(), 404);
+    let response = hub
+        .post_mcp("/mcp/sums", Some(&hub.admin), None, initialize())
+        .await;
+    assert_eq!(response.status(), 404);
+    let (status, _) = hub
+        .admin(Method::GET, "/mcp/virtual-servers/sums", None)
+        .await;
+    assert_eq!(status, 404);
     hub.stop().await;
 }

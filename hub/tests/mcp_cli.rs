@@ -1,7 +1,7 @@
 //! `agenthub mcp` against the real binary: servers from the configuration file and servers
 //! registered with the CLI (the reference `server-everything` over streamable HTTP and as a
 //! stdio process, and as an official registry entry), listed, refreshed, removed, and kept
-//! across a restart.
+//! across a restart; virtual servers defined, shown and removed.
 
 mod support;
 
@@ -62,6 +62,89 @@ fn the_cli_shows_servers_and_their_tools() {
     let missing = hub.cli(ADMIN_KEY, &["mcp", "tools", "nope"]);
     assert_eq!(missing.code(), Some(1), "{}", missing.stdout);
     assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
+
+    // Virtual servers, from flags and from a file.
+    let added = hub.cli(
+        ADMIN_KEY,
+        &[
+            "mcp",
+            "virtual",
+            "add",
+            "support",
+            "--tools",
+            "ev/get-sum",
+            "ev/echo",
+            "--prompts",
+            "ev/simple-prompt",
+            "--rename",
+            "ev/echo=say",
+            "--description",
+            "Support desk",
+        ],
+    );
+    let said = added.ok();
+    assert!(
+        said.starts_with(
+            "defined virtual MCP server support at /mcp/support: it selects 2 tools, 1 prompts, 0 resources"
+        ),
+        "{said}"
+    );
+    let file = dir.path().join("docs.yaml");
+    std::fs::write(&file, "name: docs\nresources: [ev/architecture.md]\n").unwrap();
+    let added = hub.cli(
+        ADMIN_KEY,
+        &["mcp", "virtual", "add", "--file", file.to_str().unwrap()],
+    );
+    assert!(added.ok().contains("1 resources"), "{}", added.stdout);
+    let bad = hub.cli(
+        ADMIN_KEY,
+        &["mcp", "virtual", "add", "bad", "--tools", "get-sum"],
+    );
+    assert!(bad.fails_with(1).contains("tools[0]"));
+
+    let table = hub
+        .cli(ADMIN_KEY, &["mcp", "virtual", "list"])
+        .ok()
+        .to_owned();
+    let row = table
+        .lines()
+        .find(|line| line.starts_with("support "))
+        .unwrap_or_else(|| panic!("{table}"));
+    for cell in ["api", "/mcp/support", "Support desk"] {
+        assert!(row.contains(cell), "{cell} missing: {row}");
+    }
+    let shown = hub
+        .cli(ADMIN_KEY, &["mcp", "virtual", "show", "support"])
+        .ok()
+        .to_owned();
+    assert!(shown.contains("ev/echo → say"), "{shown}");
+    assert!(shown.contains("ev/get-sum ev/echo"), "{shown}");
+    let replaced = hub.cli(
+        ADMIN_KEY,
+        &[
+            "mcp",
+            "virtual",
+            "add",
+            "support",
+            "--replace",
+            "--tools",
+            "ev/*",
+        ],
+    );
+    assert!(
+        replaced
+            .ok()
+            .starts_with("replaced virtual MCP server support")
+    );
+    let removed = hub.cli(ADMIN_KEY, &["mcp", "virtual", "remove", "support"]);
+    assert!(removed.ok().contains("removed virtual MCP server support"));
+    let gone = hub.cli(ADMIN_KEY, &["mcp", "virtual", "show", "support"]);
+    assert!(gone.fails_with(1).contains("not found"));
+    let listed = hub
+        .cli(ADMIN_KEY, &["mcp", "virtual", "list", "--json"])
+        .json();
+    assert_eq!(listed[0]["name"], "docs", "{listed}");
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 }
 
 /// Polls `agenthub mcp list --json` until every server named is ready.
@@ -159,6 +242,21 @@ fn servers_registered_with_the_cli_are_checked_stored_and_survive_a_restart() {
     assert!(literal.fails_with(1).contains("secret:NAME"));
     let down = hub.cli(ADMIN_KEY, &["mcp", "add", "down", "http://127.0.0.1:9/mcp"]);
     assert!(down.fails_with(1).contains("check=false"));
+    // OAuth client credentials through the API: the client secret from the secret store.
+    let oauth = dir.path().join("oauth.yaml");
+    std::fs::write(
+        &oauth,
+        format!(
+            "name: guarded\nurl: {}\noauth:\n  token_url: http://127.0.0.1:9/token\n  client_id: hub\n  client_secret: plain-text\n",
+            upstream.url
+        ),
+    )
+    .unwrap();
+    let literal = hub.cli(
+        ADMIN_KEY,
+        &["mcp", "add", "--file", oauth.to_str().unwrap()],
+    );
+    assert!(literal.fails_with(1).contains("oauth.client_secret"));
     // An OpenAPI document through the API: a URL on a checked host, never a file.
     let file = hub.cli(
         ADMIN_KEY,

@@ -1,6 +1,7 @@
 //! `/mcp` as an OAuth protected resource, on a loopback port: the RFC 9728 metadata, the
 //! `resource_metadata` challenge on 401, tokens bound to the hub's `/mcp` by audience
-//! (RFC 8707), and API keys still accepted.
+//! (RFC 8707), and API keys still accepted; a virtual server as a protected resource of its
+//! own.
 
 mod support;
 
@@ -30,9 +31,11 @@ auth:
 {public}  jwt_issuers:
     - name: idp
       issuer: https://idp.example
-      audiences: ["https://hub.example.com/mcp", "urn:other-service"]
+      audiences: ["https://hub.example.com/mcp", "https://hub.example.com/mcp/support", "urn:other-service"]
       algorithms: [HS256]
       hmac_secret: secret:idp-key
+mcp_virtual_servers:
+  - {{name: support, tools: ["*"]}}
 "#
     );
     let lab = InProcessHub::start(&yaml).await;
@@ -74,9 +77,14 @@ fn token(audience: &str) -> String {
 impl Hub {
     /// A stateless `tools/list` to `/mcp` with `bearer`, if any.
     async fn list_tools(&self, bearer: Option<&str>) -> reqwest::Response {
+        self.list_tools_at("/mcp", bearer).await
+    }
+
+    /// The same, to the MCP endpoint at `path`.
+    async fn list_tools_at(&self, path: &str, bearer: Option<&str>) -> reqwest::Response {
         let mut request = self
             .http
-            .post(format!("{}/mcp", self.base))
+            .post(format!("{}{path}", self.base))
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", "tools/list")
@@ -190,4 +198,44 @@ async fn without_a_public_url_there_is_no_metadata_nor_binding() {
     // Any audience the issuer accepts will do.
     let other = hub.list_tools(Some(&token("urn:other-service"))).await;
     assert_eq!(other.status(), 200);
+}
+
+/// `/mcp/support` is a resource of its own: its metadata, its challenge, tokens issued for it
+/// (not usable on `/mcp`) or for `/mcp` (a virtual server grants no more than `/mcp`).
+#[tokio::test]
+async fn a_virtual_server_is_a_protected_resource_of_its_own() {
+    let hub = start(Some("https://hub.example.com")).await;
+    let metadata: Value = hub
+        .http
+        .get(format!(
+            "{}/.well-known/oauth-protected-resource/mcp/support",
+            hub.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], "https://hub.example.com/mcp/support");
+
+    let anonymous = hub.list_tools_at("/mcp/support", None).await;
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        challenge(&anonymous),
+        "Bearer realm=\"agenthub\", resource_metadata=\"https://hub.example.com/.well-known/oauth-protected-resource/mcp/support\""
+    );
+    let for_support = token("https://hub.example.com/mcp/support");
+    let ours = hub.list_tools_at("/mcp/support", Some(&for_support)).await;
+    assert_eq!(ours.status(), 200, "{}", ours.text().await.unwrap());
+    let whole = hub.list_tools(Some(&for_support)).await;
+    assert_eq!(whole.status(), 401);
+    let for_mcp = token("https://hub.example.com/mcp");
+    let parent = hub.list_tools_at("/mcp/support", Some(&for_mcp)).await;
+    assert_eq!(parent.status(), 200);
+    let theirs = hub
+        .list_tools_at("/mcp/support", Some(&token("urn:other-service")))
+        .await;
+    assert_eq!(theirs.status(), 401);
+    assert!(challenge(&theirs).ends_with("error=\"invalid_token\""));
 }

@@ -1,7 +1,8 @@
 //! Telling the face's clients that the federation's lists changed: a 2025-11-25 session on its
 //! standalone (GET) stream, a 2026-07-28 client on the `subscriptions/listen` stream it opened
 //! for the lists it chose. Every change is told to every such client, and the notices name
-//! nothing: each client re-lists and sees only what it may.
+//! nothing: each client re-lists and sees only what it may. A virtual server's clients are also
+//! told of the changes its own definition makes to its lists ([`Feed`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +12,7 @@ use rmcp::ErrorData;
 use rmcp::model::SubscriptionFilter;
 use rmcp::service::{Peer, RoleServer, SubscriptionContext, SubscriptionSendError};
 use tokio::sync::watch;
+use tokio::sync::watch::error::RecvError;
 
 use crate::registry::ListChanges;
 
@@ -36,6 +38,53 @@ impl Lists {
     }
 }
 
+/// The counts a face's clients follow: the federation's, plus, for a virtual server, those of
+/// its definition's changes. Ends when either source does (a virtual server removed).
+#[derive(Clone)]
+pub struct Feed {
+    federation: watch::Receiver<ListChanges>,
+    selection: Option<watch::Receiver<ListChanges>>,
+}
+
+impl Feed {
+    pub fn new(
+        federation: watch::Receiver<ListChanges>,
+        selection: Option<watch::Receiver<ListChanges>>,
+    ) -> Self {
+        Self {
+            federation,
+            selection,
+        }
+    }
+
+    /// The counts now, both sources marked seen.
+    fn seen(&mut self) -> ListChanges {
+        let mut counts = *self.federation.borrow_and_update();
+        if let Some(selection) = &mut self.selection {
+            let own = *selection.borrow_and_update();
+            counts.tools = counts.tools.wrapping_add(own.tools);
+            counts.prompts = counts.prompts.wrapping_add(own.prompts);
+            counts.resources = counts.resources.wrapping_add(own.resources);
+        }
+        counts
+    }
+
+    /// Waits for a change of either source.
+    async fn changed(&mut self) -> Result<(), RecvError> {
+        let Self {
+            federation,
+            selection,
+        } = self;
+        match selection {
+            None => federation.changed().await,
+            Some(selection) => tokio::select! {
+                changed = federation.changed() => changed,
+                changed = selection.changed() => changed,
+            },
+        }
+    }
+}
+
 /// What a client may subscribe to on `subscriptions/listen`: the list changes (rmcp keeps
 /// those the client asked for). Resource updates are not offered.
 pub fn offered() -> SubscriptionFilter {
@@ -48,13 +97,13 @@ pub fn offered() -> SubscriptionFilter {
 
 /// The live 2025-11-25 sessions, told of each change by one task, started with the first.
 pub struct Sessions {
-    changes: watch::Receiver<ListChanges>,
+    changes: Feed,
     peers: Mutex<Vec<Peer<RoleServer>>>,
     started: AtomicBool,
 }
 
 impl Sessions {
-    pub fn new(changes: watch::Receiver<ListChanges>) -> Self {
+    pub fn new(changes: Feed) -> Self {
         Self {
             changes,
             peers: Mutex::new(Vec::new()),
@@ -77,13 +126,13 @@ impl Sessions {
         peers
     }
 
-    /// Until the registry is gone: after each change, tells every live session which lists
+    /// Until the registry (or the virtual server) is gone: after each change, tells every live session which lists
     /// changed, each on its own so that a slow one delays no other.
     async fn tell_each_change(self: Arc<Self>) {
         let mut changes = self.changes.clone();
-        let mut seen = *changes.borrow_and_update();
+        let mut seen = changes.seen();
         while changes.changed().await.is_ok() {
-            let now = *changes.borrow_and_update();
+            let now = changes.seen();
             let lists = Lists::between(seen, now);
             seen = now;
             let peers = self.live().clone();
@@ -112,11 +161,9 @@ async fn tell_session(peer: &Peer<RoleServer>, lists: Lists) -> Result<(), rmcp:
 }
 
 /// Serves one `subscriptions/listen` stream until the client closes it: the notices of the
-/// lists it subscribed to, after each change. Ends gracefully if the registry is gone.
-pub async fn listen(
-    mut changes: watch::Receiver<ListChanges>,
-    subscription: SubscriptionContext,
-) -> Result<(), ErrorData> {
+/// lists it subscribed to, after each change. Ends gracefully if the registry (or the virtual
+/// server) is gone.
+pub async fn listen(mut changes: Feed, subscription: SubscriptionContext) -> Result<(), ErrorData> {
     let accepted = subscription.accepted();
     let wanted = Lists {
         tools: accepted.tools_list_changed == Some(true),
@@ -124,7 +171,7 @@ pub async fn listen(
         resources: accepted.resources_list_changed == Some(true),
     };
     let sink = subscription.sink();
-    let mut seen = *changes.borrow_and_update();
+    let mut seen = changes.seen();
     loop {
         tokio::select! {
             () = subscription.cancelled() => return Ok(()),
@@ -132,7 +179,7 @@ pub async fn listen(
                 if changed.is_err() {
                     return Ok(());
                 }
-                let now = *changes.borrow_and_update();
+                let now = changes.seen();
                 let lists = Lists::between(seen, now);
                 seen = now;
                 let sent = async {
@@ -159,6 +206,34 @@ pub async fn listen(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_virtual_servers_feed_adds_its_own_changes_and_ends_with_it() {
+        let federation = watch::Sender::new(ListChanges::default());
+        let own = watch::Sender::new(ListChanges::default());
+        let mut feed = Feed::new(federation.subscribe(), Some(own.subscribe()));
+        let start = feed.seen();
+        federation.send_modify(|c| c.tools += 1);
+        feed.changed().await.unwrap();
+        own.send_modify(|c| c.prompts += 1);
+        feed.changed().await.unwrap();
+        assert_eq!(
+            Lists::between(start, feed.seen()),
+            Lists {
+                tools: true,
+                prompts: true,
+                resources: false
+            }
+        );
+        // Both sources moved their counts: a tools change on each still shows as a change.
+        let before = feed.seen();
+        federation.send_modify(|c| c.tools += 1);
+        own.send_modify(|c| c.tools += 1);
+        feed.changed().await.unwrap();
+        assert!(Lists::between(before, feed.seen()).tools);
+        drop(own);
+        assert!(feed.changed().await.is_err());
+    }
 
     #[test]
     fn only_the_lists_whose_counts_moved_changed() {

@@ -126,12 +126,45 @@ pub struct McpServerConfig {
     /// usually `${ENV_VAR}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<String>,
+    /// OAuth 2.1 client credentials: the hub gets its own access token for this server from
+    /// an authorization server and refreshes it (streamable HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthClientConfig>,
     /// Published names start with this instead of `name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// Overrides the plane's timeouts for this server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<McpTimeoutOverrides>,
+}
+
+/// The OAuth client credentials grant (RFC 6749 §4.4) the hub uses for an upstream server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthClientConfig {
+    /// The authorization server's token endpoint.
+    pub token_url: String,
+    pub client_id: String,
+    /// `secret:NAME` (or the secret itself, usually `${ENV_VAR}`, in the configuration file).
+    pub client_secret: String,
+    /// Scopes to request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// The RFC 8707 resource indicator sent with the request; default: the server's `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// How the client authenticates to the token endpoint: `client_secret_basic` (default,
+    /// HTTP Basic) or `client_secret_post` (in the form).
+    #[serde(default)]
+    pub auth_method: ClientAuthMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -317,6 +350,39 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
                 "headers",
                 "set either an Authorization header or bearer_token, not both".to_owned(),
             );
+        }
+    }
+    if let Some(oauth) = &server.oauth {
+        if transport != TransportKind::StreamableHttp {
+            err(
+                "oauth",
+                "is only for the streamable_http transport".to_owned(),
+            );
+        }
+        if server.bearer_token.is_some()
+            || server
+                .headers
+                .keys()
+                .any(|h| h.eq_ignore_ascii_case("authorization"))
+        {
+            err(
+                "oauth",
+                "set either oauth or a bearer token / Authorization header, not both".to_owned(),
+            );
+        }
+        if let Err(message) = check_url(&oauth.token_url) {
+            err("oauth.token_url", message);
+        }
+        if oauth.client_id.is_empty() {
+            err("oauth.client_id", "must not be empty".to_owned());
+        }
+        if oauth.client_secret.is_empty() {
+            err("oauth.client_secret", "must not be empty".to_owned());
+        }
+        if let Some(resource) = &oauth.resource
+            && let Err(message) = check_url(resource)
+        {
+            err("oauth.resource", message);
         }
     }
     if let Some(timeouts) = server.timeouts {
@@ -570,6 +636,26 @@ mod tests {
                 json!({"name": "a", "url": "https://x", "prefix": "a/b"}),
                 "mcp_servers[0].prefix",
                 "only letters",
+            ),
+            (
+                json!({"name": "a", "command": "c", "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": "s"}}),
+                "mcp_servers[0].oauth",
+                "only for the streamable_http",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "bearer_token": "t", "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": "s"}}),
+                "mcp_servers[0].oauth",
+                "not both",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "oauth": {"token_url": "idp/token", "client_id": "", "client_secret": "s"}}),
+                "mcp_servers[0].oauth.token_url",
+                "https://",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "oauth": {"token_url": "https://idp/token", "client_id": "", "client_secret": "s"}}),
+                "mcp_servers[0].oauth.client_id",
+                "empty",
             ),
             (
                 json!({"name": "a", "url": "https://x", "timeouts": {"request": "0s"}}),

@@ -15,6 +15,10 @@
 //! server's progress reaches clients that asked for it. Clients learn that lists changed
 //! through [`crate::changes`]: on their session's stream (2025-11-25) or on
 //! `subscriptions/listen` (2026-07-28).
+//!
+//! A face serves a [`Scope`]: everything, or one virtual server's selection (see
+//! [`crate::virtual_servers`]), looked up at each request in the definitions in force. Outside
+//! the selection an item is unknown, exactly as one the caller may not use.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -34,12 +38,13 @@ use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 
 use crate::calls::{CallReport, Outcome, Refusal, ToolCall, json_size};
-use crate::changes::{self, Sessions};
+use crate::changes::{self, Feed, Sessions};
 use crate::names::{Namespace, Origin};
-use crate::registry::Registry;
+use crate::registry::{PublishedTool, Registry};
 use crate::relay::{self, Forward, Interrupted};
 use crate::upstream::{Connection, UpstreamError};
 use crate::uris;
+use crate::virtual_servers::{VirtualServer, VirtualServers};
 
 /// How many items one page of a list holds.
 pub const PAGE_SIZE: usize = 200;
@@ -101,13 +106,78 @@ pub trait Gate: Send + Sync + 'static {
     fn record(&self, caller: &Self::Caller, report: &CallReport<'_>);
 }
 
-/// One MCP server over every registered upstream. Cheap to clone: rmcp makes one per session
-/// (and per request, in 2026-07-28); the clones share the sessions told of list changes.
+/// What a face serves.
+#[derive(Clone)]
+pub enum Scope {
+    /// Everything the federation publishes.
+    All,
+    /// The selection of the virtual server `name`, as defined in `servers` at each request;
+    /// nothing while it is not defined.
+    Virtual {
+        name: Arc<str>,
+        servers: VirtualServers,
+    },
+}
+
+/// A scope resolved for one request.
+enum View {
+    All,
+    /// A virtual server's selection; `None`: it is no longer defined, and selects nothing.
+    Virtual(Option<Arc<VirtualServer>>),
+}
+
+impl View {
+    /// The name `tool` has here, if it is selected.
+    fn tool_name<'a>(&'a self, tool: &'a PublishedTool) -> Option<&'a str> {
+        match self {
+            Self::All => Some(&tool.name),
+            Self::Virtual(Some(server)) => {
+                server.tool_name(&tool.server, &tool.tool.name, &tool.name)
+            }
+            Self::Virtual(None) => None,
+        }
+    }
+
+    /// Where a call of the tool `name` goes: its server and upstream name.
+    fn resolve_tool<'a>(&'a self, names: &'a Namespace, name: &str) -> Option<(&'a str, &'a str)> {
+        match self {
+            Self::All => names
+                .resolve(name)
+                .map(|o| (o.server.as_str(), o.upstream.as_str())),
+            Self::Virtual(Some(server)) => server.resolve_tool(names, name),
+            Self::Virtual(None) => None,
+        }
+    }
+
+    fn prompt(&self, server: &str, prompt: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Virtual(selection) => selection
+                .as_ref()
+                .is_some_and(|s| s.selects_prompt(server, prompt)),
+        }
+    }
+
+    /// Whether the resource or template `name` of `server` is served here.
+    fn resource(&self, server: &str, name: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Virtual(selection) => selection
+                .as_ref()
+                .is_some_and(|s| s.selects_resource(server, name)),
+        }
+    }
+}
+
+/// One MCP server over every registered upstream, or over one virtual server's selection of
+/// them. Cheap to clone: rmcp makes one per session (and per request, in 2026-07-28); the
+/// clones share the sessions told of list changes.
 pub struct Face<G: Gate> {
     registry: Registry,
     gate: Arc<G>,
     validators: Arc<Validators>,
     sessions: Arc<Sessions>,
+    scope: Scope,
 }
 
 impl<G: Gate> Clone for Face<G> {
@@ -117,18 +187,45 @@ impl<G: Gate> Clone for Face<G> {
             gate: self.gate.clone(),
             validators: self.validators.clone(),
             sessions: self.sessions.clone(),
+            scope: self.scope.clone(),
         }
     }
 }
 
 impl<G: Gate> Face<G> {
+    /// A face serving everything the federation publishes.
     pub fn new(registry: Registry, gate: Arc<G>) -> Self {
-        let sessions = Arc::new(Sessions::new(registry.changes()));
+        let sessions = Arc::new(Sessions::new(Feed::new(registry.changes(), None)));
         Self {
             registry,
             gate,
             validators: Arc::new(Validators::default()),
             sessions,
+            scope: Scope::All,
+        }
+    }
+
+    /// The same face serving `scope` instead, with sessions of its own (compiled input
+    /// schemas stay shared).
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self.sessions = Arc::new(Sessions::new(self.feed()));
+        self
+    }
+
+    /// The list changes this face's clients are told of.
+    fn feed(&self) -> Feed {
+        let own = match &self.scope {
+            Scope::All => None,
+            Scope::Virtual { name, servers } => servers.changes(name),
+        };
+        Feed::new(self.registry.changes(), own)
+    }
+
+    fn view(&self) -> View {
+        match &self.scope {
+            Scope::All => View::All,
+            Scope::Virtual { name, servers } => View::Virtual(servers.get(name)),
         }
     }
 
@@ -145,6 +242,23 @@ impl<G: Gate> Face<G> {
 
 impl<G: Gate> ServerHandler for Face<G> {
     fn get_info(&self) -> ServerConfig {
+        let mut server_info = Implementation::new("agenthub", env!("CARGO_PKG_VERSION"));
+        let mut instructions = None;
+        if let View::Virtual(Some(server)) = self.view() {
+            let config = server.config();
+            server_info = server_info.with_title(config.name.clone());
+            if let Some(description) = &config.description {
+                server_info = server_info.with_description(description.clone());
+            }
+            instructions = Some(config.instructions.clone().unwrap_or_else(|| {
+                format!(
+                    "agenthub virtual server {}: a selection of the tools, prompts and \
+                     resources of the MCP servers registered with this hub, those you may use; \
+                     resources are named hub://<server>/<the server's URI>.",
+                    config.name
+                )
+            }));
+        }
         ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
@@ -155,12 +269,13 @@ impl<G: Gate> ServerHandler for Face<G> {
                 .enable_resources_list_changed()
                 .build(),
         )
-        .with_server_info(Implementation::new("agenthub", env!("CARGO_PKG_VERSION")))
-        .with_instructions(
+        .with_server_info(server_info)
+        .with_instructions(instructions.unwrap_or_else(|| {
             "agenthub: the tools, prompts and resources of every MCP server registered with \
              this hub that you may use; tools and prompts are named <server>__<name>, resources \
-             hub://<server>/<the server's URI>.",
-        )
+             hub://<server>/<the server's URI>."
+                .to_owned()
+        }))
     }
 
     /// A 2025-11-25 session is ready: it is told of list changes from now on.
@@ -177,7 +292,7 @@ impl<G: Gate> ServerHandler for Face<G> {
 
     async fn listen(&self, subscription: SubscriptionContext) -> Result<(), ErrorData> {
         self.caller(subscription.request_context())?;
-        changes::listen(self.registry.changes(), subscription).await
+        changes::listen(self.feed(), subscription).await
     }
 
     async fn list_tools(
@@ -187,15 +302,17 @@ impl<G: Gate> ServerHandler for Face<G> {
     ) -> Result<ListToolsResult, ErrorData> {
         let caller = self.caller(&context)?;
         let federation = self.registry.federation();
-        let visible = federation
-            .tools()
-            .iter()
-            .filter(|t| self.gate.may_list_tool(&caller, &t.server, &t.tool.name))
-            .map(|published| {
-                let mut tool = published.tool.clone();
-                tool.name = Cow::Owned(published.name.clone());
-                tool
-            });
+        let view = self.view();
+        let visible = federation.tools().iter().filter_map(|published| {
+            let name = view.tool_name(published)?;
+            self.gate
+                .may_list_tool(&caller, &published.server, &published.tool.name)
+                .then(|| {
+                    let mut tool = published.tool.clone();
+                    tool.name = Cow::Owned(name.to_owned());
+                    tool
+                })
+        });
         let (items, next) = page(List::Tools, visible, request)?;
         let mut result = ListToolsResult::with_all_items(items);
         result.next_cursor = next;
@@ -209,21 +326,21 @@ impl<G: Gate> ServerHandler for Face<G> {
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = self.caller(&context)?;
         let federation = self.registry.federation();
-        let (origin, tool) = federation
-            .tool_names()
-            .resolve(&request.name)
-            .and_then(|origin| {
+        let view = self.view();
+        let (server, tool) = view
+            .resolve_tool(federation.tool_names(), &request.name)
+            .and_then(|(server, upstream)| {
                 let tool = federation
-                    .catalog(&origin.server)?
+                    .catalog(server)?
                     .tools
                     .iter()
-                    .find(|t| t.name == origin.upstream)?;
-                Some((origin, tool))
+                    .find(|t| t.name == upstream)?;
+                Some((server, tool))
             })
             .ok_or_else(|| unknown_tool(&request.name))?;
         let call = ToolCall {
-            server: &origin.server,
-            tool: &origin.upstream,
+            server,
+            tool: tool.name.as_ref(),
         };
         let mut record = Record::start(
             self.gate.as_ref(),
@@ -367,11 +484,12 @@ impl<G: Gate> Face<G> {
         Ok((result, outcome))
     }
 
-    /// Where `name` goes, if the caller may call it. Unknown and forbidden look alike: a caller
-    /// learns nothing of what it may not use.
-    fn callable<'n>(
+    /// Where the prompt `name` goes, if it is served here and the caller may get it. Unknown,
+    /// unselected and forbidden look alike: a caller learns nothing of what it may not use.
+    fn callable_prompt<'n>(
         &self,
         caller: &G::Caller,
+        view: &View,
         names: &'n Namespace,
         name: &str,
         unknown: impl Fn() -> ErrorData,
@@ -379,8 +497,10 @@ impl<G: Gate> Face<G> {
         names
             .resolve(name)
             .filter(|origin| {
-                self.gate
-                    .may_call_tool(caller, &origin.server, &origin.upstream)
+                view.prompt(&origin.server, &origin.upstream)
+                    && self
+                        .gate
+                        .may_call_tool(caller, &origin.server, &origin.upstream)
             })
             .ok_or_else(unknown)
     }
@@ -403,10 +523,14 @@ impl<G: Gate> Face<G> {
     ) -> Result<ListPromptsResult, ErrorData> {
         let caller = self.caller(context)?;
         let federation = self.registry.federation();
+        let view = self.view();
         let visible = federation
             .prompts()
             .iter()
-            .filter(|p| self.gate.may_list_tool(&caller, &p.server, &p.prompt.name))
+            .filter(|p| {
+                view.prompt(&p.server, &p.prompt.name)
+                    && self.gate.may_list_tool(&caller, &p.server, &p.prompt.name)
+            })
             .map(|p| {
                 let mut prompt = p.prompt.clone();
                 prompt.name.clone_from(&p.name);
@@ -427,7 +551,13 @@ impl<G: Gate> Face<G> {
         let federation = self.registry.federation();
         let unknown =
             || ErrorData::invalid_params(format!("unknown prompt: {}", request.name), None);
-        let origin = self.callable(&caller, federation.prompt_names(), &request.name, unknown)?;
+        let origin = self.callable_prompt(
+            &caller,
+            &self.view(),
+            federation.prompt_names(),
+            &request.name,
+            unknown,
+        )?;
         let connection = self.connection(&origin.server)?;
         let mut upstream = GetPromptRequestParams::new(origin.upstream.clone());
         upstream.arguments = request.arguments;
@@ -446,12 +576,15 @@ impl<G: Gate> Face<G> {
     ) -> Result<ListResourcesResult, ErrorData> {
         let caller = self.caller(context)?;
         let federation = self.registry.federation();
+        let view = self.view();
         let visible = federation
             .resources()
             .iter()
             .filter(|r| {
-                self.gate
-                    .may_list_tool(&caller, &r.server, &r.resource.name)
+                view.resource(&r.server, &r.resource.name)
+                    && self
+                        .gate
+                        .may_list_tool(&caller, &r.server, &r.resource.name)
             })
             .map(|r| {
                 let mut resource = r.resource.clone();
@@ -471,12 +604,15 @@ impl<G: Gate> Face<G> {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let caller = self.caller(context)?;
         let federation = self.registry.federation();
+        let view = self.view();
         let visible = federation
             .resource_templates()
             .iter()
             .filter(|t| {
-                self.gate
-                    .may_list_tool(&caller, &t.server, &t.template.name)
+                view.resource(&t.server, &t.template.name)
+                    && self
+                        .gate
+                        .may_list_tool(&caller, &t.server, &t.template.name)
             })
             .map(|t| {
                 let mut template = t.template.clone();
@@ -496,10 +632,14 @@ impl<G: Gate> Face<G> {
     ) -> Result<ReadResourceResult, ErrorData> {
         let caller = self.caller(context)?;
         let federation = self.registry.federation();
-        // Unknown and forbidden look alike, as for tools.
+        // Unknown, unselected and forbidden look alike, as for tools.
+        let view = self.view();
         let origin = federation
             .resource_origin(&request.uri)
-            .filter(|o| self.gate.may_call_tool(&caller, &o.server, &o.name))
+            .filter(|o| {
+                view.resource(&o.server, &o.name)
+                    && self.gate.may_call_tool(&caller, &o.server, &o.name)
+            })
             .ok_or_else(|| {
                 ErrorData::invalid_params(format!("unknown resource: {}", request.uri), None)
             })?;

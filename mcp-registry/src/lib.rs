@@ -8,13 +8,15 @@
 //! (`uri_template`) that covers it. `face` is the MCP server clients talk to; `calls` is what it
 //! and the hub's gate say to each other around a tool call (refusals, outcomes); `relay`
 //! forwards its requests upstream (cancellation, and progress routed back by `progress`);
-//! `changes` tells its clients when the federation's lists change.
+//! `changes` tells its clients when the federation's lists change. `virtual_servers` are named
+//! selections of the federation that the face serves as servers of their own.
 
 pub mod calls;
 pub mod changes;
 pub mod config;
 pub mod face;
 pub mod names;
+pub mod oauth;
 pub mod openapi;
 pub mod progress;
 pub mod registry;
@@ -25,3 +27,4 @@ pub mod sse_client;
 pub mod upstream;
 pub mod uri_template;
 pub mod uris;
+pub mod virtual_servers;

@@ -139,6 +139,7 @@ pub fn import(
         cwd: None,
         headers: BTreeMap::new(),
         bearer_token: None,
+        oauth: None,
         prefix: None,
         timeouts: None,
     };

@@ -28,6 +28,7 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
 use crate::config::{McpServerConfig, McpTimeouts, TransportKind};
+use crate::oauth::{OAuthHttpClient, TokenSource};
 use crate::progress::{Feed, Routed, Routes};
 use crate::sse_client::SseTransport;
 
@@ -141,14 +142,16 @@ impl Connection {
         let progress = Arc::new(Routes::default());
         let connecting = async {
             match server.transport() {
-                TransportKind::StreamableHttp => {
-                    let transport =
-                        routed(http_transport(server, timeouts, secrets)?, progress.clone());
-                    listener
-                        .serve_with_lifecycle(transport, lifecycle)
+                TransportKind::StreamableHttp => match http_transport(server, timeouts, secrets)? {
+                    HttpTransport::Plain(transport) => listener
+                        .serve_with_lifecycle(routed(transport, progress.clone()), lifecycle)
                         .await
-                        .map_err(|e| UpstreamError::Connect(e.to_string()))
-                }
+                        .map_err(|e| UpstreamError::Connect(e.to_string())),
+                    HttpTransport::OAuth(transport) => listener
+                        .serve_with_lifecycle(routed(transport, progress.clone()), lifecycle)
+                        .await
+                        .map_err(|e| UpstreamError::Connect(e.to_string())),
+                },
                 TransportKind::Stdio => {
                     let transport = routed(spawn(server, secrets)?, progress.clone());
                     listener
@@ -294,20 +297,37 @@ fn http_transport(
     server: &McpServerConfig,
     timeouts: McpTimeouts,
     secrets: &dyn Secrets,
-) -> Result<StreamableHttpClientTransport<reqwest::Client>, UpstreamError> {
+) -> Result<HttpTransport, UpstreamError> {
     let url = server
         .url
         .as_deref()
         .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
         .custom_headers(custom_headers(server, secrets)?);
+    if let Some(oauth) = &server.oauth {
+        let tokens = TokenSource::new(
+            oauth.clone(),
+            resolve(&oauth.client_secret, secrets)?,
+            url,
+            http_client(timeouts)?,
+        );
+        let client = OAuthHttpClient::new(http_client(timeouts)?, Arc::new(tokens));
+        return Ok(HttpTransport::OAuth(
+            StreamableHttpClientTransport::with_client(client, config),
+        ));
+    }
     if let Some(token) = &server.bearer_token {
         config = config.auth_header(resolve(token, secrets)?);
     }
-    Ok(StreamableHttpClientTransport::with_client(
-        http_client(timeouts)?,
-        config,
+    Ok(HttpTransport::Plain(
+        StreamableHttpClientTransport::with_client(http_client(timeouts)?, config),
     ))
+}
+
+/// A streamable HTTP transport with static credentials, or with OAuth tokens of the hub's.
+enum HttpTransport {
+    Plain(StreamableHttpClientTransport<reqwest::Client>),
+    OAuth(StreamableHttpClientTransport<OAuthHttpClient>),
 }
 
 async fn sse_transport(

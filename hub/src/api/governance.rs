@@ -41,6 +41,7 @@ use agenthub_llm_router::config::{
     ModelConfig, ProviderConfig, VirtualModelConfig, check_name, check_provider,
 };
 use agenthub_mcp_registry::config::McpServerConfig;
+use agenthub_mcp_registry::virtual_servers::{McpVirtualServerConfig, check_virtual_server};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -289,14 +290,21 @@ pub(super) const MCP_SERVERS: Collection = Collection {
     area: AdminArea::Tools,
     noun: "MCP server",
 };
+pub(super) const MCP_VIRTUAL_SERVERS: Collection = Collection {
+    kind: RuleKind::McpVirtualServer,
+    area: AdminArea::Tools,
+    noun: "virtual MCP server",
+};
 
 /// The body field holding a rule's own id, for kinds that name themselves.
 fn id_field(kind: RuleKind) -> Option<&'static str> {
     match kind {
         RuleKind::RateLimit | RuleKind::Budget | RuleKind::Guardrail => Some("id"),
-        RuleKind::Provider | RuleKind::Model | RuleKind::VirtualModel | RuleKind::McpServer => {
-            Some("name")
-        }
+        RuleKind::Provider
+        | RuleKind::Model
+        | RuleKind::VirtualModel
+        | RuleKind::McpServer
+        | RuleKind::McpVirtualServer => Some("name"),
         RuleKind::Policy | RuleKind::Role => None,
     }
 }
@@ -319,6 +327,13 @@ pub(super) fn mask_credentials(rule: &mut Map<String, Value>) {
     }
     if let Some(Value::Object(aws)) = rule.get_mut("aws") {
         aws.values_mut().for_each(mask);
+    }
+    if let Some(secret) = rule
+        .get_mut("oauth")
+        .and_then(Value::as_object_mut)
+        .and_then(|oauth| oauth.get_mut("client_secret"))
+    {
+        mask(secret);
     }
     for field in ["headers", "env"] {
         if let Some(Value::Object(values)) = rule.get_mut(field) {
@@ -551,6 +566,12 @@ fn entries(state: &AppState, c: Collection) -> Vec<Entry> {
             |r| &r.name,
             stored_of(state, RuleKind::McpServer),
         ),
+        RuleKind::McpVirtualServer => named(
+            "mcp_virtual_servers",
+            &config.mcp_virtual_servers,
+            |r| &r.name,
+            stored_of(state, RuleKind::McpVirtualServer),
+        ),
     }
 }
 
@@ -594,7 +615,7 @@ fn read_only(c: Collection, entry: &Entry) -> Error {
 
 /// Reports a rule's own problems with paths relative to the body: `unit`, not
 /// `rate_limits[0].unit`. The first problem's path is the error's `param`.
-fn problems_in_body(problems: Vec<(String, String)>, prefix: &str) -> Result<()> {
+pub(super) fn problems_in_body(problems: Vec<(String, String)>, prefix: &str) -> Result<()> {
     let relative: Vec<(String, String)> = problems
         .into_iter()
         .map(|(path, message)| {
@@ -761,6 +782,13 @@ fn checked(kind: RuleKind, body: Map<String, Value>) -> Result<(Option<String>, 
             if rule.bearer_token.as_deref().is_some_and(literal) {
                 problems.push(("bearer_token".to_owned(), needs_secret.to_owned()));
             }
+            if rule
+                .oauth
+                .as_ref()
+                .is_some_and(|o| literal(&o.client_secret))
+            {
+                problems.push(("oauth.client_secret".to_owned(), needs_secret.to_owned()));
+            }
             for (field, values) in [("headers", &rule.headers), ("env", &rule.env)] {
                 for (name, value) in values {
                     if agenthub_mcp_registry::config::names_a_credential(name) && literal(value) {
@@ -768,6 +796,16 @@ fn checked(kind: RuleKind, body: Map<String, Value>) -> Result<(Option<String>, 
                     }
                 }
             }
+            problems_in_body(problems, "")?;
+            Ok((Some(rule.name.clone()), to_json(&rule)))
+        }
+        RuleKind::McpVirtualServer => {
+            let rule: McpVirtualServerConfig = from_json(body)?;
+            let mut problems = Vec::new();
+            // The separator is the configuration's: checked with the whole rule set.
+            check_virtual_server(&rule, None, &mut |field, message| {
+                problems.push((field.to_owned(), message));
+            });
             problems_in_body(problems, "")?;
             Ok((Some(rule.name.clone()), to_json(&rule)))
         }
@@ -785,6 +823,7 @@ fn same_namespace(c: Collection) -> &'static [Collection] {
         RuleKind::Provider => &[PROVIDERS],
         RuleKind::Model | RuleKind::VirtualModel => &[MODELS, VIRTUAL_MODELS],
         RuleKind::McpServer => &[MCP_SERVERS],
+        RuleKind::McpVirtualServer => &[MCP_VIRTUAL_SERVERS],
     }
 }
 
@@ -797,6 +836,11 @@ pub(super) fn list(
     require(caller, Access::Read, Target::Area(c.area))?;
     let items: Vec<RuleView> = entries(state, c).into_iter().map(Entry::view).collect();
     paginate(items, query).map(Json)
+}
+
+/// Every rule of a collection in force, unpaginated (for collections that stay small).
+pub(super) fn rule_views(state: &AppState, c: Collection) -> Vec<RuleView> {
+    entries(state, c).into_iter().map(Entry::view).collect()
 }
 
 /// One page of an in-memory list; the cursor is the position to continue from.

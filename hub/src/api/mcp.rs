@@ -2,8 +2,9 @@
 //! servers (stored like the other rules: `governance.rs` keeps them, the MCP plane follows)
 //! and shows each one's registration, source and connection state; `/mcp/servers/import`
 //! registers an entry of the official MCP registry (`server.json`); `…/{name}/refresh`
-//! re-reads a catalog and `…/{name}/tools` lists what a server publishes. The `tools` admin
-//! area: read to look, write to change.
+//! re-reads a catalog and `…/{name}/tools` lists what a server publishes;
+//! `/mcp/virtual-servers` defines the virtual servers (stored the same way) and shows how much
+//! of the federation each selects. The `tools` admin area: read to look, write to change.
 //!
 //! A registration is checked before it is stored: its fields, its URL's destination (no
 //! private networks unless `mcp.allow_private_networks`), and then the server itself — the
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use agenthub_mcp_registry::config::McpServerConfig;
 use agenthub_mcp_registry::registry::Status;
 use agenthub_mcp_registry::server_json::{self, Choice, ServerJson};
+use agenthub_mcp_registry::virtual_servers::{McpVirtualServerConfig, check_virtual_server};
 use agenthub_policy::ErrorKind;
 use agenthub_policy::admin::{Access, Target};
 use agenthub_policy::authz::AdminArea;
@@ -28,7 +30,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::governance::{
-    MCP_SERVERS, RuleSource, RuleView, changeable, checked_body, create, delete, replace,
+    MCP_SERVERS, MCP_VIRTUAL_SERVERS, RuleSource, RuleView, changeable, checked_body, create,
+    delete, get, problems_in_body, replace, rule_views,
 };
 use super::{ApiJson, ApiQuery, from_json, require, timestamp};
 use crate::app::AppState;
@@ -43,6 +46,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(import_server))
         .routes(routes!(refresh_server))
         .routes(routes!(server_tools))
+        .routes(routes!(list_virtual_servers, create_virtual_server))
+        .routes(routes!(
+            get_virtual_server,
+            replace_virtual_server,
+            delete_virtual_server
+        ))
 }
 
 /// One registered MCP server and how its connection stands.
@@ -227,7 +236,12 @@ async fn vet(
     }
     let settings = state.config.snapshot().mcp.clone();
     if !settings.allow_private_networks {
-        for (field, url) in [("url", &server.url), ("openapi", &server.openapi)] {
+        let token_url = server.oauth.as_ref().map(|o| o.token_url.clone());
+        for (field, url) in [
+            ("url", &server.url),
+            ("openapi", &server.openapi),
+            ("oauth.token_url", &token_url),
+        ] {
             if let Some(url) = url {
                 agenthub_mcp_registry::config::check_destination(url)
                     .await
@@ -439,4 +453,138 @@ async fn server_tools(
         })
         .collect();
     Ok(Json(tools))
+}
+
+/// A virtual server: its definition, where clients reach it, and what it selects now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct McpVirtualServerView {
+    /// The definition (`name`, `description`, `instructions`, `tools`, `prompts`,
+    /// `resources`, `rename`), its `source`, and for `api` ones who stored it and when.
+    #[serde(flatten)]
+    pub definition: RuleView,
+    /// Where clients connect: `/mcp/<name>`.
+    pub path: String,
+    /// How many of the federation's items its patterns select now, before any caller's
+    /// permissions. Patterns that select nothing are allowed: servers come and go.
+    pub selected: SelectedCounts,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SelectedCounts {
+    pub tools: usize,
+    pub prompts: usize,
+    pub resources: usize,
+    pub resource_templates: usize,
+}
+
+fn virtual_view(state: &AppState, definition: RuleView) -> McpVirtualServerView {
+    let selected = state
+        .mcp
+        .virtual_servers()
+        .get(&definition.id)
+        .map(|server| server.selected(&state.mcp.registry().federation()))
+        .unwrap_or_default();
+    McpVirtualServerView {
+        path: format!("/mcp/{}", definition.id),
+        definition,
+        selected: SelectedCounts {
+            tools: selected.tools,
+            prompts: selected.prompts,
+            resources: selected.resources,
+            resource_templates: selected.resource_templates,
+        },
+    }
+}
+
+/// Checks a definition as a whole, new names against the configured separator included.
+fn vet_virtual_server(state: &AppState, body: &Map<String, Value>) -> Result<()> {
+    let server: McpVirtualServerConfig = from_json(Value::Object(body.clone()))?;
+    let separator = state.config.snapshot().mcp.separator.clone();
+    let mut problems = Vec::new();
+    check_virtual_server(&server, Some(&separator), &mut |field, message| {
+        problems.push((field.to_owned(), message));
+    });
+    problems_in_body(problems, "")
+}
+
+/// List the virtual servers (configuration file and API) with what each selects now.
+#[utoipa::path(get, path = "/mcp/virtual-servers", tag = "mcp",
+    responses((status = 200, body = Vec<McpVirtualServerView>), (status = 403, body = crate::error::ErrorBody)))]
+async fn list_virtual_servers(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<McpVirtualServerView>>> {
+    require(&caller, Access::Read, Target::Area(AdminArea::Tools))?;
+    Ok(Json(
+        rule_views(&state, MCP_VIRTUAL_SERVERS)
+            .into_iter()
+            .map(|definition| virtual_view(&state, definition))
+            .collect(),
+    ))
+}
+
+/// Get one virtual server with what it selects now.
+#[utoipa::path(get, path = "/mcp/virtual-servers/{name}", tag = "mcp", params(("name" = String, Path)),
+    responses((status = 200, body = McpVirtualServerView), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_virtual_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<McpVirtualServerView>> {
+    let Json(definition) = get(&state, &caller, MCP_VIRTUAL_SERVERS, &name)?;
+    Ok(Json(virtual_view(&state, definition)))
+}
+
+/// Define a virtual server, served at `/mcp/<name>` at once: `name`, optional `description`
+/// and `instructions`, and patterns over `<server>/<name>` (exact, or ending in `*`; `*` for
+/// everything) in `tools`, `prompts` and `resources`; `rename` gives selected tools names of
+/// their own (`{"jira/create_issue": "create_ticket"}`).
+#[utoipa::path(post, path = "/mcp/virtual-servers", tag = "mcp", request_body = Object,
+    responses((status = 201, body = McpVirtualServerView), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+async fn create_virtual_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Map<String, Value>>,
+) -> Result<(StatusCode, Json<McpVirtualServerView>)> {
+    require(&caller, Access::Write, Target::Area(AdminArea::Tools))?;
+    vet_virtual_server(&state, &body)?;
+    let (status, Json(definition)) = create(&state, &caller, MCP_VIRTUAL_SERVERS, body).await?;
+    state.mcp.catch_up(&state.governance);
+    Ok((status, Json(virtual_view(&state, definition))))
+}
+
+/// Replace a virtual server defined through the API (the body's `name` may be left out); its
+/// clients are told of the lists that changed.
+#[utoipa::path(put, path = "/mcp/virtual-servers/{name}", tag = "mcp", request_body = Object, params(("name" = String, Path)),
+    responses((status = 200, body = McpVirtualServerView), (status = 400, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn replace_virtual_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(mut body): ApiJson<Map<String, Value>>,
+) -> Result<Json<McpVirtualServerView>> {
+    require(&caller, Access::Write, Target::Area(AdminArea::Tools))?;
+    body.entry("name")
+        .or_insert_with(|| Value::String(name.clone()));
+    changeable(&state, MCP_VIRTUAL_SERVERS, &name)?;
+    vet_virtual_server(&state, &body)?;
+    let Json(definition) = replace(&state, &caller, MCP_VIRTUAL_SERVERS, &name, body).await?;
+    state.mcp.catch_up(&state.governance);
+    Ok(Json(virtual_view(&state, definition)))
+}
+
+/// Remove a virtual server defined through the API: `/mcp/<name>` answers 404 from now on and
+/// its sessions end.
+#[utoipa::path(delete, path = "/mcp/virtual-servers/{name}", tag = "mcp", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
+async fn delete_virtual_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode> {
+    let done = delete(&state, &caller, MCP_VIRTUAL_SERVERS, &name).await?;
+    state.mcp.catch_up(&state.governance);
+    Ok(done)
 }

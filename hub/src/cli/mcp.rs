@@ -1,6 +1,6 @@
 //! `agenthub mcp`: the registered MCP servers through the admin API (`/mcp/servers`):
 //! register (from flags, a file, or an official registry `server.json`), remove, refresh,
-//! their connection state, and the tools each publishes.
+//! their connection state, and the tools each publishes. `mcp virtual` is in `mcp_virtual`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,6 +64,10 @@ pub enum McpCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// Virtual servers: named selections of the servers' tools, prompts and resources, each
+    /// served at /mcp/NAME.
+    #[command(subcommand)]
+    Virtual(super::mcp_virtual::VirtualCommand),
 }
 
 #[derive(Debug, Args)]
@@ -311,6 +315,7 @@ fn server_fields(s: Server) -> String {
 
 pub async fn mcp(cmd: McpCommand) -> Outcome {
     match cmd {
+        McpCommand::Virtual(command) => super::mcp_virtual::run(command).await,
         McpCommand::Show { name, client } => {
             get_and_show(&client, &item("/mcp/servers", &name), server_fields).await
         }

@@ -7,6 +7,7 @@ mod client;
 mod governance;
 mod login;
 mod mcp;
+mod mcp_virtual;
 mod output;
 mod serve;
 
@@ -77,7 +78,8 @@ pub enum Command {
     /// Virtual models: names that route over several models.
     #[command(subcommand, name = "virtual-models")]
     VirtualModels(catalog::VirtualModelsCommand),
-    /// MCP servers registered with the hub: their health and the tools they publish.
+    /// MCP servers registered with the hub (their health and the tools they publish), and the
+    /// virtual servers over them.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
     /// Show who the configured key authenticates as.

@@ -66,6 +66,9 @@ pub struct HubConfig {
     pub mcp: agenthub_mcp_registry::config::McpSettings,
     /// Upstream MCP servers whose tools, resources and prompts the hub's `/mcp` federates.
     pub mcp_servers: Vec<agenthub_mcp_registry::config::McpServerConfig>,
+    /// Named selections of those servers' tools, prompts and resources, each served at
+    /// `/mcp/<name>`.
+    pub mcp_virtual_servers: Vec<agenthub_mcp_registry::virtual_servers::McpVirtualServerConfig>,
 }
 
 impl HubConfig {
@@ -383,6 +386,10 @@ impl HubConfig {
         errors.extend(
             agenthub_mcp_registry::config::check(&self.mcp, &self.mcp_servers)
                 .into_iter()
+                .chain(agenthub_mcp_registry::virtual_servers::check(
+                    &self.mcp.separator,
+                    &self.mcp_virtual_servers,
+                ))
                 .map(|(path, message)| ConfigError::new(path, message)),
         );
     }
@@ -590,6 +597,15 @@ logging:
                     "mcp_servers[0].command: is required for the stdio transport",
                     "mcp_servers[0].url: is only for the HTTP transports",
                     "mcp_servers[1].name: \"github\" is also the name of mcp_servers[0]",
+                ],
+            ),
+            (
+                "mcp_virtual_servers:\n  - name: support\n    tools: [jira/create_issue, echo]\n    rename: {jira/create_issue: jira__new}\n  - name: support\n    prompt: []\n",
+                &[
+                    "mcp_virtual_servers[1].prompt: unknown key",
+                    "mcp_virtual_servers[0].tools[1]: \"echo\" is not server/name",
+                    "mcp_virtual_servers[0].rename.jira/create_issue: the new name \"jira__new\" must not contain the separator",
+                    "mcp_virtual_servers[1].name: \"support\" is also the name of mcp_virtual_servers[0]",
                 ],
             ),
             (

@@ -45,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 use agenthub_llm_router::catalog::Catalog;
 use agenthub_llm_router::config::{ModelConfig, ProviderConfig, Sections, VirtualModelConfig};
 use agenthub_mcp_registry::config::McpServerConfig;
+use agenthub_mcp_registry::virtual_servers::McpVirtualServerConfig;
 
 use crate::config::{
     ConfigError, ConfigErrors, ConfigHandle, HubConfig, limits_config, policy_set,
@@ -65,10 +66,11 @@ pub enum RuleKind {
     Model,
     VirtualModel,
     McpServer,
+    McpVirtualServer,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 9] = [
+    pub const ALL: [RuleKind; 10] = [
         Self::Policy,
         Self::Role,
         Self::RateLimit,
@@ -78,6 +80,7 @@ impl RuleKind {
         Self::Model,
         Self::VirtualModel,
         Self::McpServer,
+        Self::McpVirtualServer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl RuleKind {
             Self::Model => "model",
             Self::VirtualModel => "virtual_model",
             Self::McpServer => "mcp_server",
+            Self::McpVirtualServer => "mcp_virtual_server",
         }
     }
 
@@ -106,6 +110,7 @@ impl RuleKind {
             Self::Model => "models",
             Self::VirtualModel => "virtual_models",
             Self::McpServer => "mcp_servers",
+            Self::McpVirtualServer => "mcp_virtual_servers",
         }
     }
 }
@@ -129,6 +134,7 @@ struct Compiled {
     guardrails: Guardrails,
     catalog: Catalog,
     mcp_servers: Vec<McpServerConfig>,
+    mcp_virtual_servers: Vec<McpVirtualServerConfig>,
 }
 
 fn parse_stored<T: DeserializeOwned>(rule: &StoredRule) -> std::result::Result<T, Problem> {
@@ -163,6 +169,7 @@ fn compile(
     let mut models = config.models.clone();
     let mut virtual_models = config.virtual_models.clone();
     let mut mcp_servers = config.mcp_servers.clone();
+    let mut mcp_virtual_servers = config.mcp_virtual_servers.clone();
     for rule in stored {
         let parsed = match rule.kind.as_str() {
             "policy" => parse_stored::<PolicyRule>(rule).map(|r| set.policies.push(r)),
@@ -176,6 +183,9 @@ fn compile(
                 parse_stored::<VirtualModelConfig>(rule).map(|r| virtual_models.push(r))
             }
             "mcp_server" => parse_stored::<McpServerConfig>(rule).map(|r| mcp_servers.push(r)),
+            "mcp_virtual_server" => {
+                parse_stored::<McpVirtualServerConfig>(rule).map(|r| mcp_virtual_servers.push(r))
+            }
             other => Err((
                 format!("{other}[id={}]", rule.id),
                 "unknown kind of stored rule".into(),
@@ -192,6 +202,10 @@ fn compile(
     problems.extend(agenthub_mcp_registry::config::check(
         &config.mcp,
         &mcp_servers,
+    ));
+    problems.extend(agenthub_mcp_registry::virtual_servers::check(
+        &config.mcp.separator,
+        &mcp_virtual_servers,
     ));
     let guardrails = match Guardrails::from_rules(guardrails) {
         Ok(guardrails) => Some(guardrails),
@@ -229,6 +243,7 @@ fn compile(
         guardrails,
         catalog,
         mcp_servers,
+        mcp_virtual_servers,
     })
 }
 
@@ -255,6 +270,7 @@ fn locate(path: &str, config: &HubConfig, stored: &[StoredRule]) -> String {
         RuleKind::Model => (0, config.models.len()),
         RuleKind::VirtualModel => (0, config.virtual_models.len()),
         RuleKind::McpServer => (0, config.mcp_servers.len()),
+        RuleKind::McpVirtualServer => (0, config.mcp_virtual_servers.len()),
     };
     if index < base {
         return "authorization.starter_policy".to_owned();
@@ -321,6 +337,7 @@ struct Prepared {
     guardrails: Guardrails,
     catalog: Catalog,
     mcp_servers: Vec<McpServerConfig>,
+    mcp_virtual_servers: Vec<McpVirtualServerConfig>,
     /// New webhook clients, when their settings changed.
     external: Option<Option<ExternalGuardrail>>,
     alert_webhook: Option<Option<AlertWebhook>>,
@@ -343,6 +360,9 @@ pub struct Governance {
     /// The MCP servers registered in the configuration file and through the admin API; the
     /// MCP plane follows it.
     mcp_servers: watch::Sender<Arc<Vec<McpServerConfig>>>,
+    /// The virtual MCP servers, from the configuration file and the admin API; the MCP plane
+    /// follows it.
+    mcp_virtual_servers: watch::Sender<Arc<Vec<McpVirtualServerConfig>>>,
     external: ArcSwap<Option<ExternalGuardrail>>,
     external_failures: Family<FailureLabels, Counter>,
     alert_webhook: ArcSwap<Option<AlertWebhook>>,
@@ -436,6 +456,7 @@ impl Governance {
             guardrails: ArcSwap::from_pointee(compiled.guardrails),
             catalog: ArcSwap::from_pointee(compiled.catalog),
             mcp_servers: watch::Sender::new(Arc::new(compiled.mcp_servers)),
+            mcp_virtual_servers: watch::Sender::new(Arc::new(compiled.mcp_virtual_servers)),
             external: ArcSwap::from_pointee(external),
             external_failures,
             alert_webhook: ArcSwap::from_pointee(webhook),
@@ -562,6 +583,12 @@ impl Governance {
     /// receiver sees each change.
     pub fn mcp_servers(&self) -> watch::Receiver<Arc<Vec<McpServerConfig>>> {
         self.mcp_servers.subscribe()
+    }
+
+    /// The virtual MCP servers defined now, by the configuration file then the admin API; the
+    /// receiver sees each change.
+    pub fn mcp_virtual_servers(&self) -> watch::Receiver<Arc<Vec<McpVirtualServerConfig>>> {
+        self.mcp_virtual_servers.subscribe()
     }
 
     pub fn limits(&self) -> Arc<Limits> {
@@ -699,6 +726,7 @@ impl Governance {
             guardrails: compiled.guardrails,
             catalog: compiled.catalog,
             mcp_servers: compiled.mcp_servers,
+            mcp_virtual_servers: compiled.mcp_virtual_servers,
             external,
             alert_webhook,
         })
@@ -713,6 +741,13 @@ impl Governance {
             let changed = **servers != prepared.mcp_servers;
             if changed {
                 *servers = Arc::new(prepared.mcp_servers);
+            }
+            changed
+        });
+        self.mcp_virtual_servers.send_if_modified(|servers| {
+            let changed = **servers != prepared.mcp_virtual_servers;
+            if changed {
+                *servers = Arc::new(prepared.mcp_virtual_servers);
             }
             changed
         });

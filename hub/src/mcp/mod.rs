@@ -1,5 +1,6 @@
 //! The MCP plane's HTTP face: `/mcp`, one MCP server (streamable HTTP, both protocol eras)
-//! over every upstream registered in `mcp_servers`, over the `agenthub-mcp-registry` crate.
+//! over every upstream registered in `mcp_servers`, over the `agenthub-mcp-registry` crate, and
+//! `/mcp/<name>`, each virtual server of `mcp_virtual_servers` (`virtual_servers`).
 //! This module does what is the hub's: the caller's identity (authenticated before the MCP
 //! service sees the request, with its `x-agenthub-metadata`), `mcp:<server>/<tool>`
 //! authorization, the governance of each tool call (`calls`: rate limits, budgets,
@@ -9,6 +10,7 @@
 mod calls;
 mod protected;
 mod usage;
+mod virtual_servers;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,11 +19,13 @@ use agenthub_mcp_registry::calls::{CallReport, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings};
 use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::Registry;
+use agenthub_mcp_registry::virtual_servers::VirtualServers;
 use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use rmcp::model::{CallToolResult, JsonObject};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -35,18 +39,21 @@ use crate::governance::{Governance, request_metadata};
 use crate::ops::Metrics;
 use usage::McpMetrics;
 
-/// The registered upstream servers, kept connected.
+/// The registered upstream servers, kept connected, and the virtual servers over them.
 pub struct McpPlane {
     registry: Registry,
+    virtual_servers: VirtualServers,
     metrics: Arc<McpMetrics>,
-    /// Applies registration changes (configuration file or admin API) as they are installed.
+    /// Applies registration and definition changes (configuration file or admin API) as they
+    /// are installed.
     follower: JoinHandle<()>,
 }
 
 impl McpPlane {
     /// Starts supervising every registered server, and follows the registrations: servers
     /// added, changed or removed are connected, reconnected or stopped at once. Connections
-    /// open in the background: the hub serves while they come up.
+    /// open in the background: the hub serves while they come up. Virtual servers are
+    /// followed the same way.
     pub fn new(
         accounts: Arc<Accounts>,
         config: &HubConfig,
@@ -54,19 +61,38 @@ impl McpPlane {
         metrics: &mut Metrics,
     ) -> Self {
         let registry = Registry::new(config.mcp.clone(), Arc::new(StoreSecrets(accounts)));
+        let virtual_servers = VirtualServers::default();
         let mut registrations = governance.mcp_servers();
+        let mut definitions = governance.mcp_virtual_servers();
         reconcile(&registry, &registrations.borrow_and_update());
+        virtual_servers.set(&definitions.borrow_and_update());
         let follower = tokio::spawn({
             let registry = registry.clone();
+            let virtual_servers = virtual_servers.clone();
             async move {
-                while registrations.changed().await.is_ok() {
-                    let servers = registrations.borrow_and_update().clone();
-                    reconcile(&registry, &servers);
+                loop {
+                    tokio::select! {
+                        changed = registrations.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                            let servers = registrations.borrow_and_update().clone();
+                            reconcile(&registry, &servers);
+                        }
+                        changed = definitions.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                            let defined = definitions.borrow_and_update().clone();
+                            virtual_servers.set(&defined);
+                        }
+                    }
                 }
             }
         });
         Self {
             registry,
+            virtual_servers,
             metrics: Arc::new(McpMetrics::new(metrics)),
             follower,
         }
@@ -76,11 +102,18 @@ impl McpPlane {
         &self.registry
     }
 
-    /// Applies the registrations in force now, without waiting for the follower: after an
-    /// admin API write, so that its answer and the next read agree.
+    /// The virtual servers in force.
+    pub fn virtual_servers(&self) -> &VirtualServers {
+        &self.virtual_servers
+    }
+
+    /// Applies the registrations and virtual servers in force now, without waiting for the
+    /// follower: after an admin API write, so that its answer and the next read agree.
     pub fn catch_up(&self, governance: &Governance) {
         let servers = governance.mcp_servers().borrow().clone();
         reconcile(&self.registry, &servers);
+        let defined = governance.mcp_virtual_servers().borrow().clone();
+        self.virtual_servers.set(&defined);
     }
 
     /// Stops following registrations and closes every upstream connection.
@@ -230,7 +263,7 @@ impl Gate for HubGate {
     }
 }
 
-/// `/mcp`, behind authentication.
+/// `/mcp` and the virtual servers at `/mcp/<name>`, behind authentication.
 pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
     let gate = HubGate {
         governance: state.governance.clone(),
@@ -244,13 +277,28 @@ pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
     if !settings.allowed_hosts.is_empty() {
         config = config.with_allowed_hosts(settings.allowed_hosts.clone());
     }
+    let virtual_faces = Arc::new(virtual_servers::VirtualFaces::new(
+        face.clone(),
+        config.clone(),
+        state.mcp.virtual_servers().clone(),
+    ));
     let service = StreamableHttpService::new(
         move || Ok(face.clone()),
         LocalSessionManager::default().into(),
         config,
     );
+    // `/mcp/` stays `/mcp`, as it was when `/mcp` was nested; one more segment names a
+    // virtual server, and deeper paths are not found.
     Router::new()
-        .nest_service("/mcp", service)
+        .route_service(protected::MCP_PATH, service.clone())
+        .route_service("/mcp/", service)
+        .route(
+            "/mcp/{name}",
+            any(move |Path(name): Path<String>, request: Request| {
+                let virtual_faces = virtual_faces.clone();
+                async move { virtual_faces.serve(&name, request).await }
+            }),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -260,17 +308,20 @@ pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
 
 /// Authenticates the request and hands the caller to the MCP service in its extensions,
 /// with its `x-agenthub-metadata` when it has one; 401 with `WWW-Authenticate` (pointing at
-/// the protected resource metadata) otherwise, and for a token not issued for `/mcp`;
-/// 400 for metadata that is not a small JSON object of scalars.
+/// the protected resource metadata of `/mcp`, or of the virtual server) otherwise, and for a
+/// token not issued for it; 400 for metadata that is not a small JSON object of scalars.
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let config = state.config.snapshot();
+    // Only a virtual server's path is copied: `/mcp` costs nothing more.
+    let virtual_path = protected::virtual_path(parts.uri.path()).map(str::to_owned);
+    let path = virtual_path.as_deref().unwrap_or(protected::MCP_PATH);
     let caller = match Caller::from_request_parts(&mut parts, &state).await {
         Ok(caller) => caller,
-        Err(error) => return protected::unauthorized(&config, error, false),
+        Err(error) => return protected::unauthorized(&config, path, error, false),
     };
-    if let Err(error) = protected::check_audience(&config, &caller) {
-        return protected::unauthorized(&config, error, true);
+    if let Err(error) = protected::check_audience(&config, path, &caller) {
+        return protected::unauthorized(&config, path, error, true);
     }
     match request_metadata(&parts.headers) {
         Ok(metadata) if metadata.is_empty() => {}
