@@ -769,12 +769,13 @@ impl Accounts {
             .await
     }
 
-    /// Deletes expired sessions, pending logins and login codes from the store and the
-    /// snapshot.
+    /// Deletes expired sessions, pending logins, login codes and MCP consent links and
+    /// consents from the store, and expired sessions from the snapshot.
     pub async fn purge_expired(&self) -> Result<u64> {
         let _writer = self.writer.lock().await;
         let now = now_millis();
-        let purged = self.store.purge_expired(now).await?;
+        let purged =
+            self.store.purge_expired(now).await? + self.store.purge_expired_consents(now).await?;
         if self
             .snapshot()
             .sessions

@@ -292,6 +292,49 @@ impl Keyring {
     }
 }
 
+/// A value sealed under a master key and bound to a name that is not stored with it (the
+/// record it belongs to, e.g. a user's OAuth grant for a server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+impl Keyring {
+    /// Seals `value` under the current key, bound to `name`. Names of such values contain a
+    /// `:`, which secret names cannot, so neither can be opened as the other.
+    pub fn seal_value(&self, name: &str, value: &[u8]) -> Sealed {
+        let (nonce, ciphertext) = self.current.seal(name, value);
+        Sealed {
+            key_id: self.current.id.clone(),
+            nonce,
+            ciphertext,
+        }
+    }
+
+    pub fn open_value(&self, name: &str, sealed: &Sealed) -> Result<Vec<u8>, SecretError> {
+        let key = [Some(&self.current), self.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|k| k.id == sealed.key_id)
+            .ok_or_else(|| SecretError::UnknownKey {
+                name: name.to_owned(),
+                key_id: sealed.key_id.clone(),
+            })?;
+        key.open(name, &sealed.nonce, &sealed.ciphertext)
+    }
+
+    /// Re-seals `sealed` under the current key (unchanged when it already is).
+    pub fn reseal_value(&self, name: &str, sealed: Sealed) -> Result<Sealed, SecretError> {
+        if sealed.key_id == self.current.id {
+            return Ok(sealed);
+        }
+        let plaintext = self.open_value(name, &sealed)?;
+        Ok(self.seal_value(name, &plaintext))
+    }
+}
+
 /// Writes a key file readable by its owner only, atomically.
 pub fn write_key_file(path: &Path, key: &MasterKey) -> std::io::Result<()> {
     use std::io::Write;
@@ -370,6 +413,34 @@ mod tests {
             .open(&resealed)
             .unwrap_err();
         assert!(err.to_string().contains(&new_id), "{err}");
+    }
+
+    #[test]
+    fn values_are_sealed_bound_to_their_name_and_resealed() {
+        let old = MasterKey::generate();
+        let old_text = old.to_base64();
+        let keys = Keyring::new(old, None, KeyOrigin::Env);
+        let sealed = keys.seal_value("mcp-grant:crm:u1", b"rt-123");
+        assert!(!sealed.ciphertext.contains("rt-123"));
+        assert_eq!(
+            keys.open_value("mcp-grant:crm:u1", &sealed).unwrap(),
+            b"rt-123"
+        );
+        assert!(matches!(
+            keys.open_value("mcp-grant:crm:u2", &sealed),
+            Err(SecretError::Corrupt(_))
+        ));
+        let rotating = Keyring::new(
+            MasterKey::generate(),
+            Some(MasterKey::parse(&old_text).unwrap()),
+            KeyOrigin::Env,
+        );
+        let resealed = rotating.reseal_value("mcp-grant:crm:u1", sealed).unwrap();
+        assert_eq!(resealed.key_id, rotating.current().id());
+        assert_eq!(
+            rotating.open_value("mcp-grant:crm:u1", &resealed).unwrap(),
+            b"rt-123"
+        );
     }
 
     #[test]

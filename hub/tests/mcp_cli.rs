@@ -383,3 +383,83 @@ fn an_official_registry_entry_is_imported() {
     assert_eq!(shown["registration"]["headers"]["X-Client"], "agenthub");
     hub.stop();
 }
+
+/// Polls `agenthub mcp tools NAME --json` until `check` accepts it.
+fn wait_tools(
+    hub: &support::Hub,
+    name: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let tools = hub.cli(ADMIN_KEY, &["mcp", "tools", name, "--json"]).json();
+        if check(&tools) {
+            return tools;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{tools}\n{}",
+            hub.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_server_that_is_down_shows_its_last_catalog_also_after_a_restart() {
+    let Some(everything) = server_everything() else {
+        return;
+    };
+    let upstream = agenthub_test_support::mcp::EverythingOverHttp::start(&everything);
+    let url = upstream.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("agenthub.yaml");
+    std::fs::write(
+        &config,
+        "mcp:\n  allow_private_networks: true\n  health_check_interval: 1s\n",
+    )
+    .unwrap();
+    let start = || {
+        HubBuilder::new(&data)
+            .arg("--config")
+            .arg(config.to_str().unwrap())
+            .env("AGENTHUB_ADMIN_KEY", ADMIN_KEY)
+            .start()
+    };
+    let is_stale = |tools: &serde_json::Value| {
+        tools
+            .as_array()
+            .is_some_and(|t| !t.is_empty() && t.iter().all(|tool| tool["stale_since"].is_string()))
+    };
+
+    let hub = start();
+    hub.cli(ADMIN_KEY, &["mcp", "add", "ev", &url]).ok();
+    let live = wait_tools(&hub, "ev", |t| t.as_array().is_some_and(|t| !t.is_empty()));
+    assert!(live[0].get("stale_since").is_none(), "{live}");
+    drop(upstream);
+    let stale = wait_tools(&hub, "ev", is_stale);
+    assert_eq!(
+        stale.as_array().unwrap().len(),
+        live.as_array().unwrap().len()
+    );
+    hub.stop();
+
+    // The upstream is still down: the stored catalog is shown.
+    let hub = start();
+    let kept = wait_tools(&hub, "ev", is_stale);
+    assert!(
+        kept.as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "ev__get-sum"),
+        "{kept}"
+    );
+    // Unregistered, its catalog goes too.
+    hub.cli(ADMIN_KEY, &["mcp", "remove", "ev"]).ok();
+    hub.stop();
+    let hub = start();
+    let gone = hub.cli(ADMIN_KEY, &["mcp", "tools", "ev"]);
+    assert!(gone.fails_with(1).contains("not found"));
+    hub.stop();
+}

@@ -48,10 +48,13 @@ pub enum Outcome {
     InvalidArguments,
     /// The caller went away before the answer.
     Cancelled,
+    /// The server acts for each user, and the caller has not granted it access (yet, or any
+    /// more): they were sent a link to.
+    ConsentRequired,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 9] = [
+    pub const ALL: [Outcome; 10] = [
         Self::Ok,
         Self::ToolError,
         Self::RefusedByPolicy,
@@ -61,6 +64,7 @@ impl Outcome {
         Self::Timeout,
         Self::InvalidArguments,
         Self::Cancelled,
+        Self::ConsentRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +78,7 @@ impl Outcome {
             Self::Timeout => "timeout",
             Self::InvalidArguments => "invalid_arguments",
             Self::Cancelled => "cancelled",
+            Self::ConsentRequired => "consent_required",
         }
     }
 

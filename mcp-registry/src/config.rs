@@ -27,6 +27,35 @@ pub struct McpSettings {
     /// cannot be used to reach the hub's own network; servers in the configuration file are
     /// trusted as written.
     pub allow_private_networks: bool,
+    /// How much one connection to an upstream server carries.
+    pub limits: McpLimits,
+    /// How often a connected server is asked for its first tools page, to notice one that
+    /// went away without closing the connection; a failed check reconnects it.
+    #[serde(with = "humantime_serde")]
+    pub health_check_interval: Duration,
+}
+
+/// Size and concurrency bounds of the MCP plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpLimits {
+    /// The largest request body `/mcp` accepts (larger ones get 413).
+    pub max_request_bytes: usize,
+    /// The largest answer taken from an upstream (HTTP transports); a larger one fails the
+    /// call with an error naming the server.
+    pub max_result_bytes: usize,
+    /// Requests one upstream HTTP connection carries at once; more wait their turn.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for McpLimits {
+    fn default() -> Self {
+        Self {
+            max_request_bytes: 4 * 1024 * 1024,
+            max_result_bytes: 16 * 1024 * 1024,
+            max_concurrent_requests: 256,
+        }
+    }
 }
 
 impl Default for McpSettings {
@@ -37,6 +66,8 @@ impl Default for McpSettings {
             allowed_origins: Vec::new(),
             timeouts: McpTimeouts::default(),
             allow_private_networks: false,
+            limits: McpLimits::default(),
+            health_check_interval: Duration::from_secs(30),
         }
     }
 }
@@ -126,8 +157,8 @@ pub struct McpServerConfig {
     /// usually `${ENV_VAR}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<String>,
-    /// OAuth 2.1 client credentials: the hub gets its own access token for this server from
-    /// an authorization server and refreshes it (streamable HTTP).
+    /// OAuth 2.1 to the server (streamable HTTP): the hub's own access token (client
+    /// credentials), or each user's, after their consent (authorization code with PKCE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth: Option<OAuthClientConfig>,
     /// Published names start with this instead of `name`.
@@ -138,15 +169,26 @@ pub struct McpServerConfig {
     pub timeouts: Option<McpTimeoutOverrides>,
 }
 
-/// The OAuth client credentials grant (RFC 6749 §4.4) the hub uses for an upstream server.
+/// How the hub gets access tokens for an upstream server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthClientConfig {
+    /// `client_credentials` (the default): one token of the hub's own, shared by every
+    /// caller. `authorization_code`: each user grants the hub access for themselves (with
+    /// PKCE), and their calls carry their own token.
+    #[serde(default, skip_serializing_if = "OAuthGrant::is_client_credentials")]
+    pub grant: OAuthGrant,
     /// The authorization server's token endpoint.
     pub token_url: String,
+    /// Where users are sent to grant access (`authorization_code` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
     pub client_id: String,
     /// `secret:NAME` (or the secret itself, usually `${ENV_VAR}`, in the configuration file).
-    pub client_secret: String,
+    /// Required for `client_credentials`; a public client of `authorization_code` has none
+    /// and relies on PKCE alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     /// Scopes to request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
@@ -157,6 +199,30 @@ pub struct OAuthClientConfig {
     /// HTTP Basic) or `client_secret_post` (in the form).
     #[serde(default)]
     pub auth_method: ClientAuthMethod,
+}
+
+/// The OAuth grant the hub uses for a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthGrant {
+    /// RFC 6749 §4.4: the hub's own token.
+    #[default]
+    ClientCredentials,
+    /// RFC 6749 §4.1 with PKCE (RFC 7636): each user's token, after their consent.
+    AuthorizationCode,
+}
+
+impl OAuthGrant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientCredentials => "client_credentials",
+            Self::AuthorizationCode => "authorization_code",
+        }
+    }
+
+    fn is_client_credentials(&self) -> bool {
+        *self == Self::ClientCredentials
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -200,6 +266,14 @@ impl McpServerConfig {
         self.prefix.as_deref().unwrap_or(&self.name)
     }
 
+    /// Whether calls to this server carry each user's own OAuth token (the authorization code
+    /// grant): it is reached over one connection per user, never a shared one.
+    pub fn acts_per_user(&self) -> bool {
+        self.oauth
+            .as_ref()
+            .is_some_and(|o| o.grant == OAuthGrant::AuthorizationCode)
+    }
+
     pub fn timeouts(&self, defaults: McpTimeouts) -> McpTimeouts {
         let overrides = self.timeouts.unwrap_or_default();
         McpTimeouts {
@@ -238,6 +312,27 @@ pub fn check(settings: &McpSettings, servers: &[McpServerConfig]) -> Vec<Problem
             problems.push((
                 format!("mcp.allowed_origins[{i}]"),
                 format!("\"{origin}\" is not an origin (scheme://host[:port])"),
+            ));
+        }
+    }
+    if settings.health_check_interval < Duration::from_secs(1) {
+        problems.push((
+            "mcp.health_check_interval".to_owned(),
+            "must be at least 1s".to_owned(),
+        ));
+    }
+    for (field, value) in [
+        ("max_request_bytes", settings.limits.max_request_bytes),
+        ("max_result_bytes", settings.limits.max_result_bytes),
+        (
+            "max_concurrent_requests",
+            settings.limits.max_concurrent_requests,
+        ),
+    ] {
+        if value == 0 {
+            problems.push((
+                format!("mcp.limits.{field}"),
+                "must be more than zero".to_owned(),
             ));
         }
     }
@@ -376,8 +471,31 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
         if oauth.client_id.is_empty() {
             err("oauth.client_id", "must not be empty".to_owned());
         }
-        if oauth.client_secret.is_empty() {
-            err("oauth.client_secret", "must not be empty".to_owned());
+        match oauth.client_secret.as_deref() {
+            Some("") => err("oauth.client_secret", "must not be empty".to_owned()),
+            Some(_) => {}
+            None if oauth.grant == OAuthGrant::ClientCredentials => err(
+                "oauth.client_secret",
+                "is required for the client_credentials grant".to_owned(),
+            ),
+            None => {}
+        }
+        match (&oauth.authorization_url, oauth.grant) {
+            (Some(url), OAuthGrant::AuthorizationCode) => {
+                if let Err(message) = check_url(url) {
+                    err("oauth.authorization_url", message);
+                }
+            }
+            (None, OAuthGrant::AuthorizationCode) => err(
+                "oauth.authorization_url",
+                "is required for the authorization_code grant: users are sent there to grant access"
+                    .to_owned(),
+            ),
+            (Some(_), OAuthGrant::ClientCredentials) => err(
+                "oauth.authorization_url",
+                "is only for the authorization_code grant".to_owned(),
+            ),
+            (None, OAuthGrant::ClientCredentials) => {}
         }
         if let Some(resource) = &oauth.resource
             && let Err(message) = check_url(resource)
@@ -569,6 +687,12 @@ mod tests {
              "openapi": "https://api.example.com/openapi.json", "bearer_token": "secret:p"},
             {"name": "billing", "openapi": "specs/billing.yaml",
              "url": "http://127.0.0.1:8000/v1", "headers": {"x-api-key": "secret:b"}},
+            {"name": "crm", "url": "https://crm.example.com/mcp",
+             "oauth": {"token_url": "https://idp/token", "client_id": "hub", "client_secret": "secret:c"}},
+            // A public client: PKCE, no secret.
+            {"name": "notes", "url": "https://notes.example.com/mcp",
+             "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
+                       "token_url": "https://idp/token", "client_id": "hub", "scopes": ["notes"]}},
         ]);
         assert_eq!(problems_of(list.clone()), Vec::<Problem>::new());
         let parsed = servers(list);
@@ -581,6 +705,11 @@ mod tests {
         assert_eq!(parsed[3].transport(), TransportKind::Openapi);
         // Implied by `openapi`, as stdio is by `command`.
         assert_eq!(parsed[4].transport(), TransportKind::Openapi);
+        assert!(!parsed[5].acts_per_user());
+        assert!(parsed[6].acts_per_user());
+        // The default grant is not written out, so stored registrations stay as they were.
+        let written = serde_json::to_value(&parsed[5]).unwrap();
+        assert_eq!(written["oauth"].get("grant"), None, "{written}");
     }
 
     #[test]
@@ -656,6 +785,36 @@ mod tests {
                 json!({"name": "a", "url": "https://x", "oauth": {"token_url": "https://idp/token", "client_id": "", "client_secret": "s"}}),
                 "mcp_servers[0].oauth.client_id",
                 "empty",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "oauth": {"token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth.client_secret",
+                "required for the client_credentials grant",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": ""}}),
+                "mcp_servers[0].oauth.client_secret",
+                "empty",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": "s", "authorization_url": "https://idp/authorize"}}),
+                "mcp_servers[0].oauth.authorization_url",
+                "only for the authorization_code grant",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "oauth": {"grant": "authorization_code", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth.authorization_url",
+                "required for the authorization_code grant",
+            ),
+            (
+                json!({"name": "a", "url": "https://x", "oauth": {"grant": "authorization_code", "authorization_url": "idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth.authorization_url",
+                "https://",
+            ),
+            (
+                json!({"name": "a", "command": "c", "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth",
+                "only for the streamable_http",
             ),
             (
                 json!({"name": "a", "url": "https://x", "timeouts": {"request": "0s"}}),
@@ -783,5 +942,8 @@ mod tests {
         assert!(
             serde_json::from_value::<McpServerConfig>(json!({"name": "a", "urll": "x"})).is_err()
         );
+        let unknown_grant = json!({"name": "a", "url": "https://x",
+            "oauth": {"grant": "implicit", "token_url": "https://idp/token", "client_id": "x"}});
+        assert!(serde_json::from_value::<McpServerConfig>(unknown_grant).is_err());
     }
 }

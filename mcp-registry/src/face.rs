@@ -3,7 +3,9 @@
 //! resources share the tools' permission namespace (a resource by its name, or its template's):
 //! `list` to see one, `call` to get or read it. A call is authorized again, its arguments
 //! validated against the tool's input schema before anything is sent upstream, then forwarded
-//! over the server's shared connection within its request timeout. Resource URIs are the hub's
+//! over the server's shared connection — or, for a server that acts for each user, over the
+//! caller's own (a caller without a grant gets MCP's URL elicitation error with the link to
+//! grant it, [`CONSENT_REQUIRED`]) — within its request timeout. Resource URIs are the hub's
 //! (`hub://<server>/<upstream URI>`, see [`crate::uris`]), in listings and in every result.
 //!
 //! The hub decides who the caller is and what they may do through a [`Gate`]; this module
@@ -60,6 +62,10 @@ pub const LIMITED: ErrorCode = ErrorCode(-32029);
 /// JSON-RPC error code (implementation-defined range) for a call whose arguments a guardrail
 /// blocked.
 pub const BLOCKED: ErrorCode = ErrorCode(-32030);
+/// JSON-RPC error code for a request the user must first visit a URL for: MCP 2025-11-25's
+/// `URLElicitationRequiredError`. Answered for a server that acts for each user to a caller who
+/// has not granted it access; the error's data holds the link (`authorization_url`).
+pub const CONSENT_REQUIRED: ErrorCode = ErrorCode(-32042);
 
 /// What the hub decides about callers. Implemented by the hub over its governance.
 pub trait Gate: Send + Sync + 'static {
@@ -74,6 +80,22 @@ pub trait Gate: Send + Sync + 'static {
 
     /// Whether `caller` may call `tool` of `server` (upstream name).
     fn may_call_tool(&self, caller: &Self::Caller, server: &str, tool: &str) -> bool;
+
+    /// The stable id users' grants are kept under (the hub's principal id); `None` for callers
+    /// who cannot hold one, and so cannot use servers that act for each user.
+    fn principal<'a>(&self, _caller: &'a Self::Caller) -> Option<&'a str> {
+        None
+    }
+
+    /// A link where `caller` grants the hub access to `server` (a server that acts for each
+    /// user) for themselves; or why none can be made.
+    fn consent_link(
+        &self,
+        _caller: &Self::Caller,
+        _server: &str,
+    ) -> impl Future<Output = Result<String, String>> + Send {
+        async { Err("this hub keeps no users' grants".to_owned()) }
+    }
 
     /// What the gate keeps from [`before_call`](Self::before_call) to
     /// [`after_call`](Self::after_call), e.g. a rate-limit admission to settle.
@@ -442,9 +464,7 @@ impl<G: Gate> Face<G> {
                 ),
             )
         })?;
-        let connection = self
-            .connection(call.server)
-            .map_err(|error| Failed::new(Outcome::UpstreamFailed, error))?;
+        let connection = self.connection_for(caller, call.server).await?;
         let ticket = self
             .gate
             .before_call(caller, call, &mut arguments)
@@ -457,7 +477,7 @@ impl<G: Gate> Face<G> {
             Err(failed) => {
                 // Settles the ticket; there is no result to inspect.
                 let _ = self.gate.after_call(caller, call, ticket, None).await;
-                return Err(failed);
+                return Err(self.grant_lost(caller, call.server, failed).await);
             }
         };
         // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
@@ -503,6 +523,75 @@ impl<G: Gate> Face<G> {
                         .may_call_tool(caller, &origin.server, &origin.upstream)
             })
             .ok_or_else(unknown)
+    }
+
+    /// The connection a request of `caller` to `server` goes over: the server's shared one,
+    /// or — for a server that acts for each user — the caller's own, never anyone else's. A
+    /// caller without a grant is answered with the link to grant one.
+    async fn connection_for(
+        &self,
+        caller: &G::Caller,
+        server: &str,
+    ) -> Result<Arc<Connection>, Failed> {
+        if !self.registry.acts_per_user(server) {
+            return self
+                .connection(server)
+                .map_err(|error| Failed::new(Outcome::UpstreamFailed, error));
+        }
+        let Some(principal) = self.gate.principal(caller) else {
+            return Err(Failed::new(
+                Outcome::UpstreamFailed,
+                ErrorData::new(
+                    UPSTREAM_FAILED,
+                    format!(
+                        "the MCP server {server} acts for each hub user or service account with \
+                         their own OAuth grant, and these credentials are neither"
+                    ),
+                    None,
+                ),
+            ));
+        };
+        match self.registry.user_connection(server, principal).await {
+            Ok(connection) => Ok(connection),
+            Err(UpstreamError::NeedsConsent) => Err(self.consent_required(caller, server).await),
+            Err(error) => Err(Failed::new(
+                Outcome::UpstreamFailed,
+                upstream_error(server, &error),
+            )),
+        }
+    }
+
+    /// `failed` as answered: a request that failed because the caller's grant was refused on
+    /// the way (at a token refresh) asks for their consent again.
+    async fn grant_lost(&self, caller: &G::Caller, server: &str, failed: Failed) -> Failed {
+        let lost = failed.outcome == Outcome::UpstreamFailed
+            && self
+                .gate
+                .principal(caller)
+                .is_some_and(|principal| self.registry.lacks_grant(server, principal));
+        if lost {
+            self.consent_required(caller, server).await
+        } else {
+            failed
+        }
+    }
+
+    /// The answer to a caller who must grant `server` access first.
+    async fn consent_required(&self, caller: &G::Caller, server: &str) -> Failed {
+        match self.gate.consent_link(caller, server).await {
+            Ok(url) => Failed::new(Outcome::ConsentRequired, consent_error(server, &url)),
+            Err(why) => Failed::new(
+                Outcome::ConsentRequired,
+                ErrorData::new(
+                    UPSTREAM_FAILED,
+                    format!(
+                        "the MCP server {server} needs your consent to act for you, and no link \
+                         to grant it can be made now: {why}"
+                    ),
+                    None,
+                ),
+            ),
+        }
     }
 
     /// The live connection to `server`, or the error that says it is not available.
@@ -558,10 +647,19 @@ impl<G: Gate> Face<G> {
             &request.name,
             unknown,
         )?;
-        let connection = self.connection(&origin.server)?;
+        let connection = self.connection_for(&caller, &origin.server).await?;
         let mut upstream = GetPromptRequestParams::new(origin.upstream.clone());
         upstream.arguments = request.arguments;
-        let mut result = forwarded(&connection, context, upstream).await?;
+        let result = forwarded(&connection, context, upstream).await;
+        let mut result = match result {
+            Ok(result) => result,
+            Err(failed) => {
+                return Err(self
+                    .grant_lost(&caller, &origin.server, failed)
+                    .await
+                    .into());
+            }
+        };
         result.result_type.get_or_insert(ResultType::COMPLETE);
         for message in &mut result.messages {
             uris::publish_in_block(&origin.server, &mut message.content);
@@ -643,9 +741,18 @@ impl<G: Gate> Face<G> {
             .ok_or_else(|| {
                 ErrorData::invalid_params(format!("unknown resource: {}", request.uri), None)
             })?;
-        let connection = self.connection(&origin.server)?;
+        let connection = self.connection_for(&caller, &origin.server).await?;
         let upstream = ReadResourceRequestParams::new(origin.upstream);
-        let mut result = forwarded(&connection, context, upstream).await?;
+        let result = forwarded(&connection, context, upstream).await;
+        let mut result = match result {
+            Ok(result) => result,
+            Err(failed) => {
+                return Err(self
+                    .grant_lost(&caller, &origin.server, failed)
+                    .await
+                    .into());
+            }
+        };
         result.result_type.get_or_insert(ResultType::COMPLETE);
         // Whoever reads through the hub was authorized as themselves: no one may share the
         // answer with others, whatever the upstream allowed.
@@ -767,6 +874,32 @@ async fn forwarded<F: Forward>(
                 upstream_error(connection.name(), &UpstreamError::from(error)),
             ),
         })
+}
+
+/// MCP's URL elicitation error (2025-11-25) for consent to `server` at `url`: `data` holds the
+/// link as `authorization_url`, and as the `elicitations` that clients of that revision read.
+fn consent_error(server: &str, url: &str) -> ErrorData {
+    let mut id = [0u8; 16];
+    // Names this request for the link; not a credential (the link's ticket is).
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id);
+    let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    ErrorData::new(
+        CONSENT_REQUIRED,
+        format!(
+            "the MCP server {server} acts for each user with their own consent, and you have not \
+             granted it access: open {url} to grant it, then call again"
+        ),
+        Some(serde_json::json!({
+            "authorization_url": url,
+            "server": server,
+            "elicitations": [{
+                "mode": "url",
+                "elicitationId": id,
+                "url": url,
+                "message": format!("Grant agenthub access to {server} on your behalf"),
+            }],
+        })),
+    )
 }
 
 fn upstream_error(server: &str, error: &UpstreamError) -> ErrorData {

@@ -9,7 +9,9 @@
 //! and the hub's gate say to each other around a tool call (refusals, outcomes); `relay`
 //! forwards its requests upstream (cancellation, and progress routed back by `progress`);
 //! `changes` tells its clients when the federation's lists change. `virtual_servers` are named
-//! selections of the federation that the face serves as servers of their own.
+//! selections of the federation that the face serves as servers of their own. A server that
+//! acts for each user (OAuth authorization code with PKCE, `user_oauth`) is reached over one
+//! connection per user (`user_connections`), each with that user's own tokens.
 
 pub mod calls;
 pub mod changes;
@@ -27,4 +29,6 @@ pub mod sse_client;
 pub mod upstream;
 pub mod uri_template;
 pub mod uris;
+pub mod user_connections;
+pub mod user_oauth;
 pub mod virtual_servers;

@@ -1,14 +1,18 @@
-//! The hub's own OAuth access tokens for upstream servers (the client credentials grant),
-//! and the streamable HTTP client that sends them: a token is fetched when first needed,
-//! kept until shortly before it expires, fetched again once (never by two requests at a
-//! time), and dropped when the server answers 401 so that the request is retried once with a
-//! new one. The caller's credentials never reach an upstream.
+//! OAuth access tokens for upstream servers, and the streamable HTTP client that sends them.
+//! [`OAuthClient`] is the hub as a client of one authorization server (its token endpoint, the
+//! client's credentials, the resource indicator); [`TokenSource`] keeps the hub's own token of
+//! the client credentials grant (each user's, of the authorization code grant, is
+//! [`crate::user_oauth::UserTokens`]). Either is an [`AccessTokens`]: a token is fetched when
+//! first needed, kept until shortly before it expires, fetched again once (never by two
+//! requests at a time), and dropped when the server answers 401 so that the request is retried
+//! once with a new one. The caller's credentials never reach an upstream.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use futures::future::BoxFuture;
 use http::{HeaderName, HeaderValue};
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_client::{
@@ -28,13 +32,224 @@ const UNDATED_LIFETIME: Duration = Duration::from_secs(300);
 /// The most of a token endpoint's error answer quoted back.
 const ERROR_EXCERPT: usize = 300;
 
-/// Where a server's tokens come from, with its secret resolved.
-pub struct TokenSource {
-    config: OAuthClientConfig,
-    client_secret: String,
+/// How long a token issued for `expires_in` seconds is used: until shortly before it expires
+/// (at most half its life early).
+pub(crate) fn usable_for(expires_in: Option<u64>) -> Duration {
+    expires_in
+        .map_or(UNDATED_LIFETIME, Duration::from_secs)
+        .saturating_sub(EXPIRY_MARGIN.min(Duration::from_secs(expires_in.unwrap_or(0) / 2)))
+}
+
+/// Where access tokens come from, for [`OAuthHttpClient`].
+pub trait AccessTokens: Send + Sync {
+    /// A token that is good for a while yet, fetched if need be.
+    fn token(&self) -> BoxFuture<'_, Result<Arc<str>, UpstreamError>>;
+
+    /// Forgets `rejected` (the server answered 401 to it), unless a newer one replaced it.
+    fn reject<'a>(&'a self, rejected: &'a str) -> BoxFuture<'a, ()>;
+}
+
+/// The hub as a client of one authorization server, its secret resolved.
+pub struct OAuthClient {
+    token_url: String,
+    client_id: String,
+    client_secret: Option<String>,
+    auth_method: ClientAuthMethod,
+    scopes: Vec<String>,
     /// The resource indicator (RFC 8707).
     resource: String,
     http: reqwest::Client,
+}
+
+impl std::fmt::Debug for OAuthClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClient")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful token response.
+#[derive(Deserialize)]
+pub struct TokenAnswer {
+    pub access_token: String,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    /// The scopes granted, when they differ from those requested (RFC 6749 §5.1).
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenAnswer")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a token request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The authorization server answered with an error; `error` is its OAuth error code
+    /// (`invalid_grant`, `invalid_client`, …) when it gave one.
+    #[error("cannot get an OAuth token from {token_url}: it answered {status}: {excerpt}")]
+    Refused {
+        token_url: String,
+        status: http::StatusCode,
+        error: Option<String>,
+        excerpt: String,
+    },
+    /// It could not be reached, or answered something that is not a bearer token.
+    #[error("cannot get an OAuth token from {token_url}: {why}")]
+    Failed { token_url: String, why: String },
+}
+
+impl TokenError {
+    /// Whether the grant itself was refused: an expired, revoked or already used code or
+    /// refresh token (RFC 6749 §5.2).
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, Self::Refused { error: Some(e), .. } if e == "invalid_grant")
+    }
+}
+
+impl From<TokenError> for UpstreamError {
+    fn from(error: TokenError) -> Self {
+        Self::Setup(error.to_string())
+    }
+}
+
+impl OAuthClient {
+    pub fn new(
+        config: &OAuthClientConfig,
+        client_secret: Option<String>,
+        server_url: &str,
+        http: reqwest::Client,
+    ) -> Self {
+        Self {
+            token_url: config.token_url.clone(),
+            client_id: config.client_id.clone(),
+            client_secret,
+            auth_method: config.auth_method,
+            scopes: config.scopes.clone(),
+            resource: config
+                .resource
+                .clone()
+                .unwrap_or_else(|| server_url.to_owned()),
+            http,
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The scopes to request, space-separated (RFC 6749 §3.3).
+    pub fn scope(&self) -> String {
+        self.scopes.join(" ")
+    }
+
+    /// The resource indicator (RFC 8707).
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// POSTs a token request: `form` holds the grant's own parameters; the resource indicator
+    /// and the client's authentication are added here. A public client (no secret) names
+    /// itself in the form (RFC 6749 §3.2.1).
+    pub async fn request(&self, form: &[(&str, &str)]) -> Result<TokenAnswer, TokenError> {
+        let mut form: Vec<(&str, &str)> = form.to_vec();
+        form.push(("resource", &self.resource));
+        let mut request = self
+            .http
+            .post(&self.token_url)
+            .header(http::header::ACCEPT, "application/json");
+        match (&self.client_secret, self.auth_method) {
+            (Some(secret), ClientAuthMethod::ClientSecretBasic) => {
+                // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
+                let credentials =
+                    format!("{}:{}", form_encode(&self.client_id), form_encode(secret));
+                let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+                let mut value = HeaderValue::try_from(format!("Basic {encoded}"))
+                    .map_err(|_| self.failed("the client credentials are not a valid header"))?;
+                value.set_sensitive(true);
+                request = request.header(http::header::AUTHORIZATION, value);
+            }
+            (Some(secret), ClientAuthMethod::ClientSecretPost) => {
+                form.push(("client_id", &self.client_id));
+                form.push(("client_secret", secret));
+            }
+            (None, _) => form.push(("client_id", &self.client_id)),
+        }
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let response = request
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.failed(&e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.failed(&e.to_string()))?;
+        if !status.is_success() {
+            #[derive(Deserialize)]
+            struct ErrorAnswer {
+                error: String,
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            return Err(TokenError::Refused {
+                token_url: self.token_url.clone(),
+                status,
+                error: serde_json::from_slice::<ErrorAnswer>(&bytes)
+                    .ok()
+                    .map(|e| e.error),
+                excerpt: text.chars().take(ERROR_EXCERPT).collect(),
+            });
+        }
+        let answer: TokenAnswer = serde_json::from_slice(&bytes)
+            .map_err(|e| self.failed(&format!("its answer is not a token response: {e}")))?;
+        if answer
+            .token_type
+            .as_deref()
+            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
+        {
+            return Err(self.failed(&format!(
+                "it issued a {} token; only bearer tokens are supported",
+                answer.token_type.unwrap_or_default()
+            )));
+        }
+        if answer.access_token.is_empty() {
+            return Err(self.failed("it issued an empty token"));
+        }
+        Ok(answer)
+    }
+
+    fn failed(&self, why: &str) -> TokenError {
+        TokenError::Failed {
+            token_url: self.token_url.clone(),
+            why: why.to_owned(),
+        }
+    }
+}
+
+/// The hub's own token for a server (the client credentials grant).
+pub struct TokenSource {
+    client: OAuthClient,
     current: Mutex<Option<Token>>,
 }
 
@@ -44,142 +259,55 @@ struct Token {
     good_until: Instant,
 }
 
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
 impl TokenSource {
-    pub fn new(
-        config: OAuthClientConfig,
-        client_secret: String,
-        server_url: &str,
-        http: reqwest::Client,
-    ) -> Self {
-        let resource = config
-            .resource
-            .clone()
-            .unwrap_or_else(|| server_url.to_owned());
+    pub fn new(client: OAuthClient) -> Self {
         Self {
-            config,
-            client_secret,
-            resource,
-            http,
+            client,
             current: Mutex::new(None),
         }
     }
 
-    /// A token that is good for a while yet, fetched if need be.
-    pub async fn token(&self) -> Result<Arc<str>, UpstreamError> {
+    async fn current(&self) -> Result<Arc<str>, UpstreamError> {
         let mut current = self.current.lock().await;
         if let Some(token) = current.as_ref()
             && Instant::now() < token.good_until
         {
             return Ok(token.value.clone());
         }
-        let token = self.fetch().await?;
+        let started = Instant::now();
+        let scope = self.client.scope();
+        let mut form = vec![("grant_type", "client_credentials")];
+        if !scope.is_empty() {
+            form.push(("scope", &scope));
+        }
+        let answer = self.client.request(&form).await?;
+        let token = Token {
+            value: Arc::from(answer.access_token),
+            good_until: started + usable_for(answer.expires_in),
+        };
         let value = token.value.clone();
         *current = Some(token);
         Ok(value)
     }
+}
 
-    /// Forgets `rejected` (the server answered 401 to it), unless a newer one replaced it.
-    pub async fn reject(&self, rejected: &str) {
-        let mut current = self.current.lock().await;
-        if current.as_ref().is_some_and(|t| &*t.value == rejected) {
-            *current = None;
-        }
+impl AccessTokens for TokenSource {
+    fn token(&self) -> BoxFuture<'_, Result<Arc<str>, UpstreamError>> {
+        Box::pin(self.current())
     }
 
-    async fn fetch(&self) -> Result<Token, UpstreamError> {
-        let mut form = vec![("grant_type", "client_credentials")];
-        let scope = self.config.scopes.join(" ");
-        if !scope.is_empty() {
-            form.push(("scope", &scope));
-        }
-        form.push(("resource", &self.resource));
-        let mut request = self
-            .http
-            .post(&self.config.token_url)
-            .header(http::header::ACCEPT, "application/json");
-        match self.config.auth_method {
-            ClientAuthMethod::ClientSecretBasic => {
-                // RFC 6749 §2.3.1: both parts form-encoded before Basic encoding.
-                let credentials = format!(
-                    "{}:{}",
-                    form_encode(&self.config.client_id),
-                    form_encode(&self.client_secret)
-                );
-                let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-                request = request.header(http::header::AUTHORIZATION, format!("Basic {encoded}"));
+    fn reject<'a>(&'a self, rejected: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut current = self.current.lock().await;
+            if current.as_ref().is_some_and(|t| &*t.value == rejected) {
+                *current = None;
             }
-            ClientAuthMethod::ClientSecretPost => {
-                form.push(("client_id", &self.config.client_id));
-                form.push(("client_secret", &self.client_secret));
-            }
-        }
-        let body = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let failed = |why: String| {
-            UpstreamError::Setup(format!(
-                "cannot get an OAuth token from {}: {why}",
-                self.config.token_url
-            ))
-        };
-        let started = Instant::now();
-        let response = request
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&bytes);
-            let excerpt: String = text.chars().take(ERROR_EXCERPT).collect();
-            return Err(failed(format!("it answered {status}: {excerpt}")));
-        }
-        let answer: TokenResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| failed(format!("its answer is not a token response: {e}")))?;
-        if answer
-            .token_type
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-        {
-            return Err(failed(format!(
-                "it issued a {} token; only bearer tokens are supported",
-                answer.token_type.unwrap_or_default()
-            )));
-        }
-        if answer.access_token.is_empty() {
-            return Err(failed("it issued an empty token".to_owned()));
-        }
-        let lifetime = answer
-            .expires_in
-            .map_or(UNDATED_LIFETIME, Duration::from_secs)
-            .saturating_sub(
-                EXPIRY_MARGIN.min(Duration::from_secs(answer.expires_in.unwrap_or(0) / 2)),
-            );
-        Ok(Token {
-            value: Arc::from(answer.access_token),
-            good_until: started + lifetime,
         })
     }
 }
 
 /// `application/x-www-form-urlencoded` encoding of one name or value.
-fn form_encode(text: &str) -> String {
+pub(crate) fn form_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
@@ -193,16 +321,16 @@ fn form_encode(text: &str) -> String {
     out
 }
 
-/// A streamable HTTP client that authenticates every request with the server's current
-/// token, and retries once with a new token when the server answers 401.
+/// A streamable HTTP client that authenticates every request with the current token of its
+/// source, and retries once with a new token when the server answers 401.
 #[derive(Clone)]
 pub struct OAuthHttpClient {
     inner: reqwest::Client,
-    tokens: Arc<TokenSource>,
+    tokens: Arc<dyn AccessTokens>,
 }
 
 impl OAuthHttpClient {
-    pub fn new(inner: reqwest::Client, tokens: Arc<TokenSource>) -> Self {
+    pub fn new(inner: reqwest::Client, tokens: Arc<dyn AccessTokens>) -> Self {
         Self { inner, tokens }
     }
 

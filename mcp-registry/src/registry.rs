@@ -8,6 +8,11 @@
 //! swapped in whole after every change: requests read it without locks. Each change that
 //! alters a list (a server's catalog re-read, a server added, removed or reconnected) is
 //! counted in [`ListChanges`], which the face follows to tell its clients.
+//!
+//! A server that acts for each user (the OAuth authorization code grant) has no shared
+//! connection: each user's calls go over their own ([`crate::user_connections`]). Its catalog
+//! is read through the connection of a user who granted access, and re-read like any other's;
+//! until someone has, the server needs consent and publishes nothing.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -19,7 +24,10 @@ use tokio::task::JoinHandle;
 
 use crate::config::{McpServerConfig, McpSettings};
 use crate::names::{Collision, Namespace};
-use crate::upstream::{Catalog, Connection, Secrets, UpstreamError};
+use crate::oauth::AccessTokens;
+use crate::upstream::{Catalog, ConnectOptions, Connection, Secrets, UpstreamError};
+use crate::user_connections::{IDLE_TIMEOUT, MAX_CONNECTIONS, UserConnections};
+use crate::user_oauth::{Grants, UserTokens};
 use crate::{uri_template, uris};
 
 /// The first wait before reconnecting; doubled after each failure up to [`MAX_BACKOFF`].
@@ -27,6 +35,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a supervisor checks that its connection is still up.
 const LIVENESS_EVERY: Duration = Duration::from_secs(1);
+/// How often a server that needs consent looks for grants made elsewhere (another replica).
+const CONSENT_POLL: Duration = Duration::from_secs(30);
 
 /// Where a server's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +45,9 @@ pub enum State {
     Ready,
     /// The last attempt failed; the supervisor tries again after a backoff.
     Failed,
+    /// A server that acts for each user, and no user's grant can read its catalog now: what
+    /// it published before stays published, and each user's calls ask for their consent.
+    NeedsConsent,
 }
 
 impl State {
@@ -43,6 +56,7 @@ impl State {
             Self::Connecting => "connecting",
             Self::Ready => "ready",
             Self::Failed => "failed",
+            Self::NeedsConsent => "needs_consent",
         }
     }
 }
@@ -300,6 +314,29 @@ struct Inner {
     published: Mutex<BTreeMap<String, Published>>,
     federation: ArcSwap<Federation>,
     changes: watch::Sender<ListChanges>,
+    /// Told of each catalog published.
+    sink: RwLock<Option<Arc<dyn CatalogSink>>>,
+    /// Users' grants, for the servers that act for each user.
+    grants: RwLock<Option<Arc<dyn Grants>>>,
+    /// Users' connections to those servers.
+    users: UserConnections,
+    /// Counts the grants made here, so that a server waiting for one looks at once.
+    consents: watch::Sender<u64>,
+}
+
+/// Where published catalogs are kept beyond the process's life. Called under no lock of the
+/// registry's; it must not block (hand the write to a task).
+pub trait CatalogSink: Send + Sync {
+    fn published(&self, server: &str, catalog: &Catalog);
+}
+
+impl Inner {
+    fn options(&self) -> ConnectOptions {
+        ConnectOptions {
+            timeouts: self.settings.timeouts,
+            limits: self.settings.limits,
+        }
+    }
 }
 
 /// Cheap to clone: all clones share the servers.
@@ -318,8 +355,23 @@ impl Registry {
                 published: Mutex::new(BTreeMap::new()),
                 federation: ArcSwap::from_pointee(Federation::default()),
                 changes: watch::Sender::new(ListChanges::default()),
+                sink: RwLock::new(None),
+                grants: RwLock::new(None),
+                users: UserConnections::new(MAX_CONNECTIONS, IDLE_TIMEOUT),
+                consents: watch::Sender::new(0),
             }),
         }
+    }
+
+    /// Where users' grants are kept; without it, servers that act for each user need consent
+    /// forever.
+    pub fn set_grants(&self, grants: Arc<dyn Grants>) {
+        *write(&self.inner.grants) = Some(grants);
+    }
+
+    /// Tells `sink` of every catalog published from now on (to keep it across restarts).
+    pub fn set_sink(&self, sink: Arc<dyn CatalogSink>) {
+        *write(&self.inner.sink) = Some(sink);
     }
 
     /// Starts supervising `server` (replacing a server of the same name). Returns at once;
@@ -337,12 +389,21 @@ impl Registry {
             prompts: 0,
         }));
         let connection = Arc::new(RwLock::new(None));
-        let task = tokio::spawn(supervise(
-            self.inner.clone(),
-            server.clone(),
-            connection.clone(),
-            status.clone(),
-        ));
+        let task = if server.acts_per_user() {
+            tokio::spawn(supervise_per_user(
+                self.inner.clone(),
+                server.clone(),
+                connection.clone(),
+                status.clone(),
+            ))
+        } else {
+            tokio::spawn(supervise(
+                self.inner.clone(),
+                server.clone(),
+                connection.clone(),
+                status.clone(),
+            ))
+        };
         lock(&self.inner.servers).insert(
             server.name.clone(),
             Supervised {
@@ -362,6 +423,7 @@ impl Registry {
         };
         supervised.task.abort();
         write(&supervised.connection).take();
+        self.inner.users.remove_server(name);
         withdraw(&self.inner, name);
         true
     }
@@ -376,10 +438,59 @@ impl Registry {
         self.inner.changes.subscribe()
     }
 
-    /// The live connection to `server`, if it is ready.
+    /// The live connection to `server`, if it is ready and shared by every caller (a server
+    /// that acts for each user has none: see [`Registry::user_connection`]).
     pub fn connection(&self, server: &str) -> Option<Arc<Connection>> {
         let servers = lock(&self.inner.servers);
-        read(&servers.get(server)?.connection).clone()
+        let supervised = servers.get(server)?;
+        if supervised.config.acts_per_user() {
+            return None;
+        }
+        read(&supervised.connection).clone()
+    }
+
+    /// Whether `server` acts for each user: its calls need the caller's own connection.
+    pub fn acts_per_user(&self, server: &str) -> bool {
+        lock(&self.inner.servers)
+            .get(server)
+            .is_some_and(|s| s.config.acts_per_user())
+    }
+
+    /// `principal`'s own connection to `server`, a server that acts for each user: opened
+    /// with their tokens on first use. [`UpstreamError::NeedsConsent`] when they have no
+    /// usable grant.
+    pub async fn user_connection(
+        &self,
+        server: &str,
+        principal: &str,
+    ) -> Result<Arc<Connection>, UpstreamError> {
+        let config = lock(&self.inner.servers)
+            .get(server)
+            .map(|s| s.config.clone())
+            .ok_or_else(|| UpstreamError::Setup(format!("no MCP server is named \"{server}\"")))?;
+        user_connection(&self.inner, &config, principal).await
+    }
+
+    /// Whether `principal`'s grant for `server` is known to be gone (refused by the
+    /// authorization server while they were connected).
+    pub fn lacks_grant(&self, server: &str, principal: &str) -> bool {
+        self.inner
+            .users
+            .get(server, principal)
+            .is_some_and(|slot| slot.tokens.lacks_grant())
+    }
+
+    /// `principal` granted access to `server` (anew): their next call connects with the new
+    /// tokens, and a server that needed consent reads its catalog now.
+    pub fn granted(&self, server: &str, principal: &str) {
+        self.inner.users.remove(server, principal);
+        self.inner.consents.send_modify(|n| *n += 1);
+    }
+
+    /// `principal`'s grant for `server` was revoked: their connection is closed once the calls
+    /// using it end.
+    pub fn revoked(&self, server: &str, principal: &str) {
+        self.inner.users.remove(server, principal);
     }
 
     /// Every server's health, by name.
@@ -401,12 +512,9 @@ impl Registry {
     /// Connects to `server` once, reads its catalog and disconnects: what registering it would
     /// publish. The catalog is not installed.
     pub async fn probe(&self, server: &McpServerConfig) -> Result<Catalog, UpstreamError> {
-        let connection = Connection::open(
-            server,
-            self.inner.settings.timeouts,
-            self.inner.secrets.as_ref(),
-        )
-        .await?;
+        let connection =
+            Connection::open_with(server, &self.inner.options(), self.inner.secrets.as_ref())
+                .await?;
         let catalog = connection.catalog().await;
         connection.close().await;
         catalog
@@ -475,7 +583,7 @@ async fn supervise(
         set_state(&status, State::Connecting, None);
         let outcome = async {
             let connection =
-                Connection::open(&server, inner.settings.timeouts, inner.secrets.as_ref()).await?;
+                Connection::open_with(&server, &inner.options(), inner.secrets.as_ref()).await?;
             let catalog = connection.catalog().await?;
             Ok::<_, UpstreamError>((connection, catalog))
         }
@@ -533,8 +641,17 @@ async fn watch_connection(
 ) -> String {
     let mut changes = connection.subscribe();
     let mut liveness = tokio::time::interval(LIVENESS_EVERY);
+    let every = inner.settings.health_check_interval;
+    let mut health = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = health.tick() => {
+                // An HTTP server that died leaves no closed transport behind.
+                if let Err(error) = connection.check().await {
+                    return format!("health check failed: {error}");
+                }
+            }
             changed = changes.changed() => {
                 if changed.is_err() {
                     return "the connection closed".to_owned();
@@ -557,6 +674,177 @@ async fn watch_connection(
             }
         }
     }
+}
+
+/// Why a server that acts for each user has no catalog connection.
+const NO_CONSENT: &str = "no user has granted access yet (or every grant was revoked or refused); \
+     a user's call answers with a link to grant it";
+
+/// Supervises a server that acts for each user: its catalog is read through the connection of
+/// the first user (oldest grant first) whose grant still works, published, and re-read like any
+/// other's while that connection lasts. With no such user it needs consent: what it published
+/// before stays, so that each user's calls can ask for their own consent.
+async fn supervise_per_user(
+    inner: Arc<Inner>,
+    server: McpServerConfig,
+    slot: Arc<RwLock<Option<Arc<Connection>>>>,
+    status: Arc<RwLock<Status>>,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    let mut consents = inner.consents.subscribe();
+    let mut was_up = false;
+    loop {
+        consents.borrow_and_update();
+        inner.users.sweep_if_due();
+        let (principal, connection, catalog) = match read_through_a_user(&inner, &server).await {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                set_state(&status, State::NeedsConsent, Some(NO_CONSENT.to_owned()));
+                tokio::select! {
+                    _ = consents.changed() => {}
+                    () = tokio::time::sleep(CONSENT_POLL) => {}
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(server = %server.name, error = %error, retry_in = ?backoff, "MCP server unavailable");
+                set_state(&status, State::Failed, Some(error.to_string()));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        if let Err(problem) = publish(&inner, &server, catalog, &status) {
+            tracing::warn!(server = %server.name, error = %problem, "MCP server's catalog refused");
+            set_state(&status, State::Failed, Some(problem));
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            continue;
+        }
+        if was_up {
+            write(&status).reconnects += 1;
+        }
+        was_up = true;
+        backoff = FIRST_BACKOFF;
+        *write(&slot) = Some(connection.clone());
+        set_state(&status, State::Ready, None);
+        tracing::info!(server = %server.name, "MCP server ready (acting for each user)");
+        let lost = tokio::select! {
+            lost = watch_connection(&inner, &server, &connection, &status) => Some(lost),
+            () = until_released(&inner, &server.name, &principal, &connection) => None,
+        };
+        write(&slot).take();
+        drop(connection);
+        // Released (the user's grant went, or their connection was replaced): another user's
+        // is looked for at once, and the catalog stays. Lost: as for any server.
+        if let Some(lost) = lost {
+            withdraw(&inner, &server.name);
+            tracing::warn!(server = %server.name, reason = %lost, "MCP server connection lost; reconnecting");
+            set_state(&status, State::Connecting, Some(lost));
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// The catalog of `server`, read through the connection of the first user whose grant works;
+/// `None` when no user's does.
+async fn read_through_a_user(
+    inner: &Inner,
+    server: &McpServerConfig,
+) -> Result<Option<(String, Arc<Connection>, Catalog)>, UpstreamError> {
+    let Some(grants) = read(&inner.grants).clone() else {
+        return Ok(None);
+    };
+    let holders = grants
+        .holders(&server.name)
+        .await
+        .map_err(|e| UpstreamError::Setup(format!("cannot read the users' OAuth grants: {e}")))?;
+    for principal in holders {
+        let connection = match user_connection(inner, server, &principal).await {
+            Ok(connection) => connection,
+            Err(UpstreamError::NeedsConsent) => continue,
+            Err(error) => return Err(error),
+        };
+        match connection.catalog().await {
+            Ok(catalog) => return Ok(Some((principal, connection, catalog))),
+            // Their grant was refused on the way: the next user's may do.
+            Err(_)
+                if inner
+                    .users
+                    .get(&server.name, &principal)
+                    .is_none_or(|slot| slot.tokens.lacks_grant()) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(None)
+}
+
+/// Returns once `connection` is no longer `principal`'s connection to `server` (their grant
+/// was revoked, renewed or refused, or the connection was replaced); keeps it from idling out
+/// until then.
+async fn until_released(
+    inner: &Inner,
+    server: &str,
+    principal: &str,
+    connection: &Arc<Connection>,
+) {
+    let mut liveness = tokio::time::interval(LIVENESS_EVERY);
+    loop {
+        liveness.tick().await;
+        inner.users.sweep_if_due();
+        let held = inner.users.holds(server, principal, connection);
+        if !held
+            || inner
+                .users
+                .get(server, principal)
+                .is_some_and(|slot| slot.tokens.lacks_grant())
+        {
+            return;
+        }
+    }
+}
+
+/// `principal`'s connection to `server` (which acts for each user), opened with their tokens
+/// if need be; [`UpstreamError::NeedsConsent`] without a usable grant.
+async fn user_connection(
+    inner: &Inner,
+    server: &McpServerConfig,
+    principal: &str,
+) -> Result<Arc<Connection>, UpstreamError> {
+    let grants = read(&inner.grants)
+        .clone()
+        .ok_or_else(|| UpstreamError::Setup("this hub keeps no users' OAuth grants".to_owned()))?;
+    let oauth = server
+        .oauth
+        .as_ref()
+        .ok_or_else(|| UpstreamError::Setup("it has no oauth settings".to_owned()))?;
+    inner.users.sweep_if_due();
+    let options = inner.options();
+    let slot = inner.users.slot(&server.name, principal, || {
+        let client = crate::upstream::oauth_client(
+            server,
+            oauth,
+            inner.secrets.as_ref(),
+            server.timeouts(options.timeouts),
+        )?;
+        Ok(UserTokens::new(&server.name, principal, client, grants))
+    })?;
+    // Without a grant there is nothing to connect with.
+    if let Err(error) = slot.tokens.token().await {
+        if matches!(error, UpstreamError::NeedsConsent) {
+            inner.users.remove(&server.name, principal);
+        }
+        return Err(error);
+    }
+    let tokens: Arc<dyn AccessTokens> = slot.tokens.clone();
+    slot.connection(Connection::open_for_user(
+        server,
+        &options,
+        inner.secrets.as_ref(),
+        tokens,
+    ))
+    .await
 }
 
 /// Installs `catalog` as `server`'s and rebuilds the federation, unless its names collide.
@@ -586,9 +874,15 @@ fn publish(
     let after = candidate.get(&server.name).map(|p| p.catalog.clone());
     *published = candidate;
     inner.federation.store(Arc::new(federation));
+    drop(published);
     announce(inner, before.as_deref(), after.as_deref());
-    let mut status = write(status);
-    (status.tools, status.resources, status.prompts) = counts;
+    {
+        let mut status = write(status);
+        (status.tools, status.resources, status.prompts) = counts;
+    }
+    if let (Some(sink), Some(catalog)) = (read(&inner.sink).clone(), after) {
+        sink.published(&server.name, &catalog);
+    }
     Ok(())
 }
 

@@ -6,8 +6,9 @@
 //! every page), hearing its `list_changed` notifications, and routing the progress of the
 //! requests that follow it (`progress`).
 //!
-//! Credentials are the server's, from the configuration or the hub's secret store, never the
-//! caller's.
+//! Credentials are the server's, from the configuration or the hub's secret store, or — for a
+//! server that acts for each user — the user's own OAuth tokens; never the caller's hub
+//! credentials.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -27,8 +28,10 @@ use rmcp::{ClientHandler, ServiceError};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::watch;
 
-use crate::config::{McpServerConfig, McpTimeouts, TransportKind};
-use crate::oauth::{OAuthHttpClient, TokenSource};
+use crate::config::{
+    McpLimits, McpServerConfig, McpTimeouts, OAuthClientConfig, OAuthGrant, TransportKind,
+};
+use crate::oauth::{AccessTokens, OAuthClient, OAuthHttpClient, TokenSource};
 use crate::progress::{Feed, Routed, Routes};
 use crate::sse_client::SseTransport;
 
@@ -53,6 +56,10 @@ pub enum UpstreamError {
     /// The server answered a request with an error, or broke the protocol.
     #[error("{0}")]
     Protocol(String),
+    /// The server acts for each user, and this one has no usable grant: they must consent
+    /// (again).
+    #[error("no OAuth grant of this user: they must grant the hub access first")]
+    NeedsConsent,
 }
 
 impl From<ServiceError> for UpstreamError {
@@ -68,7 +75,7 @@ impl From<ServiceError> for UpstreamError {
 }
 
 /// Everything a server offers, as it listed it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
     pub server: Option<Implementation>,
     pub instructions: Option<String>,
@@ -123,14 +130,55 @@ pub struct Connection {
     progress: Arc<Routes>,
 }
 
+/// How the hub connects to every upstream, from the `mcp` settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectOptions {
+    /// Defaults a registration's own `timeouts` override.
+    pub timeouts: McpTimeouts,
+    pub limits: McpLimits,
+}
+
 impl Connection {
-    /// Connects to `server` (starting its process, for stdio) within the connect timeout.
+    /// Connects to `server` (starting its process, for stdio) within the connect timeout,
+    /// with the default limits.
     pub async fn open(
         server: &McpServerConfig,
         defaults: McpTimeouts,
         secrets: &dyn Secrets,
     ) -> Result<Self, UpstreamError> {
-        let timeouts = server.timeouts(defaults);
+        let options = ConnectOptions {
+            timeouts: defaults,
+            limits: McpLimits::default(),
+        };
+        Self::open_with(server, &options, secrets).await
+    }
+
+    /// Connects to `server` within the connect timeout, bounded by `options`.
+    pub async fn open_with(
+        server: &McpServerConfig,
+        options: &ConnectOptions,
+        secrets: &dyn Secrets,
+    ) -> Result<Self, UpstreamError> {
+        Self::open_as(server, options, secrets, None).await
+    }
+
+    /// Connects to a server that acts for each user, with one user's tokens.
+    pub async fn open_for_user(
+        server: &McpServerConfig,
+        options: &ConnectOptions,
+        secrets: &dyn Secrets,
+        tokens: Arc<dyn AccessTokens>,
+    ) -> Result<Self, UpstreamError> {
+        Self::open_as(server, options, secrets, Some(tokens)).await
+    }
+
+    async fn open_as(
+        server: &McpServerConfig,
+        options: &ConnectOptions,
+        secrets: &dyn Secrets,
+        user: Option<Arc<dyn AccessTokens>>,
+    ) -> Result<Self, UpstreamError> {
+        let timeouts = server.timeouts(options.timeouts);
         let (changed_tx, changed) = watch::channel(Changed::default());
         let listener = Listener {
             changed: changed_tx,
@@ -142,16 +190,18 @@ impl Connection {
         let progress = Arc::new(Routes::default());
         let connecting = async {
             match server.transport() {
-                TransportKind::StreamableHttp => match http_transport(server, timeouts, secrets)? {
-                    HttpTransport::Plain(transport) => listener
-                        .serve_with_lifecycle(routed(transport, progress.clone()), lifecycle)
-                        .await
-                        .map_err(|e| UpstreamError::Connect(e.to_string())),
-                    HttpTransport::OAuth(transport) => listener
-                        .serve_with_lifecycle(routed(transport, progress.clone()), lifecycle)
-                        .await
-                        .map_err(|e| UpstreamError::Connect(e.to_string())),
-                },
+                TransportKind::StreamableHttp => {
+                    match http_transport(server, timeouts, options.limits, secrets, user)? {
+                        HttpTransport::Plain(transport) => listener
+                            .serve_with_lifecycle(routed(transport, progress.clone()), lifecycle)
+                            .await
+                            .map_err(|e| UpstreamError::Connect(e.to_string())),
+                        HttpTransport::OAuth(transport) => listener
+                            .serve_with_lifecycle(routed(transport, progress.clone()), lifecycle)
+                            .await
+                            .map_err(|e| UpstreamError::Connect(e.to_string())),
+                    }
+                }
                 TransportKind::Stdio => {
                     let transport = routed(spawn(server, secrets)?, progress.clone());
                     listener
@@ -240,6 +290,20 @@ impl Connection {
         self.service.is_closed() || self.service.peer().is_transport_closed()
     }
 
+    /// Asks the server for its first tools page within the request timeout: a request every
+    /// server answers in both eras (2026-07-28 has no `ping`).
+    pub async fn check(&self) -> Result<(), UpstreamError> {
+        let listing = self
+            .service
+            .peer()
+            .list_tools(Some(rmcp::model::PaginatedRequestParams::default()));
+        match tokio::time::timeout(self.timeouts.request, listing).await {
+            Err(_) => Err(UpstreamError::Timeout(self.timeouts.request)),
+            Ok(Err(e)) => Err(UpstreamError::from(e)),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
     /// The underlying client, for calls.
     pub fn peer(&self) -> &rmcp::service::Peer<RoleClient> {
         self.service.peer()
@@ -296,22 +360,34 @@ fn resolve(value: &str, secrets: &dyn Secrets) -> Result<String, UpstreamError> 
 fn http_transport(
     server: &McpServerConfig,
     timeouts: McpTimeouts,
+    limits: McpLimits,
     secrets: &dyn Secrets,
+    user: Option<Arc<dyn AccessTokens>>,
 ) -> Result<HttpTransport, UpstreamError> {
     let url = server
         .url
         .as_deref()
         .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
+    // rmcp's default (16 at once) would queue a busy server's calls behind each other.
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
-        .custom_headers(custom_headers(server, secrets)?);
+        .custom_headers(custom_headers(server, secrets)?)
+        .max_concurrent_requests(limits.max_concurrent_requests)
+        .max_json_response_size(limits.max_result_bytes)
+        .max_sse_event_size(limits.max_result_bytes);
     if let Some(oauth) = &server.oauth {
-        let tokens = TokenSource::new(
-            oauth.clone(),
-            resolve(&oauth.client_secret, secrets)?,
-            url,
-            http_client(timeouts)?,
-        );
-        let client = OAuthHttpClient::new(http_client(timeouts)?, Arc::new(tokens));
+        let tokens: Arc<dyn AccessTokens> = match (oauth.grant, user) {
+            (OAuthGrant::AuthorizationCode, Some(user)) => user,
+            (OAuthGrant::AuthorizationCode, None) => {
+                return Err(UpstreamError::Setup(
+                    "it acts for each user with their own OAuth grant: it is connected per user"
+                        .to_owned(),
+                ));
+            }
+            (OAuthGrant::ClientCredentials, _) => Arc::new(TokenSource::new(oauth_client(
+                server, oauth, secrets, timeouts,
+            )?)),
+        };
+        let client = OAuthHttpClient::new(http_client(timeouts)?, tokens);
         return Ok(HttpTransport::OAuth(
             StreamableHttpClientTransport::with_client(client, config),
         ));
@@ -324,7 +400,26 @@ fn http_transport(
     ))
 }
 
-/// A streamable HTTP transport with static credentials, or with OAuth tokens of the hub's.
+/// The OAuth client of `server`'s registration, its secret resolved.
+pub fn oauth_client(
+    server: &McpServerConfig,
+    oauth: &OAuthClientConfig,
+    secrets: &dyn Secrets,
+    timeouts: McpTimeouts,
+) -> Result<OAuthClient, UpstreamError> {
+    let url = server
+        .url
+        .as_deref()
+        .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
+    let secret = oauth
+        .client_secret
+        .as_deref()
+        .map(|s| resolve(s, secrets))
+        .transpose()?;
+    Ok(OAuthClient::new(oauth, secret, url, http_client(timeouts)?))
+}
+
+/// A streamable HTTP transport with static credentials, or with OAuth tokens.
 enum HttpTransport {
     Plain(StreamableHttpClientTransport<reqwest::Client>),
     OAuth(StreamableHttpClientTransport<OAuthHttpClient>),
@@ -378,8 +473,8 @@ fn custom_headers(
     Ok(headers)
 }
 
-/// The client of the HTTP transports and of OpenAPI documents' APIs.
-fn http_client(timeouts: McpTimeouts) -> Result<reqwest::Client, UpstreamError> {
+/// The client of the HTTP transports, of OpenAPI documents' APIs and of token endpoints.
+pub fn http_client(timeouts: McpTimeouts) -> Result<reqwest::Client, UpstreamError> {
     // The binary installs ring first thing; a hub embedded as a library may not have.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()

@@ -785,7 +785,7 @@ fn checked(kind: RuleKind, body: Map<String, Value>) -> Result<(Option<String>, 
             if rule
                 .oauth
                 .as_ref()
-                .is_some_and(|o| literal(&o.client_secret))
+                .is_some_and(|o| o.client_secret.as_deref().is_some_and(literal))
             {
                 problems.push(("oauth.client_secret".to_owned(), needs_secret.to_owned()));
             }

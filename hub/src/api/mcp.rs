@@ -67,7 +67,8 @@ pub struct McpServerView {
     pub target: String,
     /// The prefix of its published names.
     pub prefix: String,
-    /// `connecting`, `ready` or `failed`.
+    /// `connecting`, `ready`, `failed`, or `needs_consent` (a server that acts for each user,
+    /// which no user's grant can read now).
     pub state: String,
     /// Since when it has been in this state.
     pub since: String,
@@ -95,6 +96,10 @@ pub struct McpToolView {
     pub description: Option<String>,
     #[schema(value_type = Object)]
     pub input_schema: Value,
+    /// Set when the server is not connected: the tool is from its catalog as read at this
+    /// time, and cannot be called now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_since: Option<String>,
 }
 
 fn view(state: &AppState, config: &McpServerConfig, status: &Status) -> McpServerView {
@@ -249,7 +254,15 @@ async fn vet(
             }
         }
     }
-    if !check {
+    if server.acts_per_user() && state.config.snapshot().auth.public_url.is_none() {
+        return Err(Error::invalid_field(
+            "oauth.grant",
+            "authorization_code needs auth.public_url in the hub's configuration: users are sent back to <auth.public_url>/mcp/oauth/callback",
+        ));
+    }
+    // A server that acts for each user can only be read with a user's grant: it is, once
+    // someone grants access.
+    if !check || server.acts_per_user() {
         return Ok(None);
     }
     let registry = state.mcp.registry();
@@ -437,10 +450,29 @@ async fn server_tools(
 ) -> Result<Json<Vec<McpToolView>>> {
     require(&caller, Access::Read, Target::Area(AdminArea::Tools))?;
     let registry = state.mcp.registry();
-    if !registry.servers().iter().any(|s| s.name == name) {
+    let Some(config) = registry.servers().into_iter().find(|s| s.name == name) else {
         return Err(Error::not_found("MCP server"));
-    }
+    };
     let federation = registry.federation();
+    if federation.catalog(&name).is_none()
+        && let Some(kept) = state.mcp.last_catalog(&name)
+    {
+        // Not connected now: what it offered when last read.
+        let separator = &state.config.snapshot().mcp.separator;
+        let tools = kept
+            .catalog
+            .tools
+            .iter()
+            .map(|tool| McpToolView {
+                name: agenthub_mcp_registry::names::publish(config.prefix(), separator, &tool.name),
+                upstream_name: tool.name.to_string(),
+                description: tool.description.as_deref().map(str::to_owned),
+                input_schema: Value::Object(tool.input_schema.as_ref().clone()),
+                stale_since: Some(timestamp(kept.fetched_at)),
+            })
+            .collect();
+        return Ok(Json(tools));
+    }
     let tools = federation
         .tools()
         .iter()
@@ -450,6 +482,7 @@ async fn server_tools(
             upstream_name: t.tool.name.to_string(),
             description: t.tool.description.as_deref().map(str::to_owned),
             input_schema: Value::Object(t.tool.input_schema.as_ref().clone()),
+            stale_since: None,
         })
         .collect();
     Ok(Json(tools))

@@ -9,6 +9,7 @@ mod checks;
 mod governance;
 mod keys;
 mod mcp;
+mod mcp_grants;
 mod principals;
 mod secrets;
 mod teams;
@@ -76,6 +77,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(governance::router())
         .merge(catalog::router())
         .merge(mcp::router())
+        .merge(mcp_grants::router())
         .merge(checks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)
 }

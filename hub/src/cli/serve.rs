@@ -479,7 +479,21 @@ async fn rotate(args: RotateKeyArgs) -> Result<String, Failure> {
         })
         .await
         .map_err(|e| Failure::Runtime(format!("rotation aborted, nothing was changed: {e}")))?;
+    // Users' MCP grants can be granted again, unlike secrets: a failure here is reported, not
+    // undone (their users are then asked to consent again).
+    let grants = store
+        .reseal_mcp_grants(|server, principal, sealed| {
+            crate::mcp::grants::reseal(&keyring, server, principal, sealed)
+                .map_err(crate::error::Error::internal)
+        })
+        .await;
     store.close().await;
+    let grants = match grants {
+        Ok(count) => format!(", and {count} users' MCP grants"),
+        Err(e) => format!(
+            "; the users' MCP grants could not be re-encrypted ({e}): once the previous key is gone, their users are asked to grant access again"
+        ),
+    };
     let key_id = keyring.current().id().to_owned();
     match new_file {
         Some((pending, path)) => {
@@ -491,12 +505,12 @@ async fn rotate(args: RotateKeyArgs) -> Result<String, Failure> {
                 ))
             })?;
             Ok(format!(
-                "re-encrypted {count} secrets under the new key {key_id} in {}; restart running hubs",
+                "re-encrypted {count} secrets under the new key {key_id} in {}; restart running hubs{grants}",
                 path.display()
             ))
         }
         None => Ok(format!(
-            "re-encrypted {count} secrets under key {key_id}; AGENTHUB_SECRET_KEY_PREVIOUS can now be removed"
+            "re-encrypted {count} secrets under key {key_id}; AGENTHUB_SECRET_KEY_PREVIOUS can now be removed{grants}"
         )),
     }
 }

@@ -392,6 +392,17 @@ impl HubConfig {
                 ))
                 .map(|(path, message)| ConfigError::new(path, message)),
         );
+        if self.auth.public_url.is_none() {
+            for (i, server) in self.mcp_servers.iter().enumerate() {
+                if server.acts_per_user() {
+                    errors.push(ConfigError::new(
+                        format!("mcp_servers[{i}].oauth.grant"),
+                        "authorization_code needs auth.public_url: users are sent back to <auth.public_url>/mcp/oauth/callback"
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
     }
 }
 
@@ -589,6 +600,12 @@ logging:
                 ],
             ),
             ("modles: []\n", &["modles: unknown key"]),
+            (
+                "mcp_servers:\n  - name: crm\n    url: https://crm.example.com/mcp\n    oauth: {grant: authorization_code, authorization_url: 'https://idp/authorize', token_url: 'https://idp/token', client_id: hub}\n",
+                &[
+                    "mcp_servers[0].oauth.grant: authorization_code needs auth.public_url: users are sent back to <auth.public_url>/mcp/oauth/callback",
+                ],
+            ),
             (
                 "mcp:\n  separator: '::'\nmcp_servers:\n  - name: github\n    transport: stdio\n    url: https://x/mcp\n  - name: github\n    url: https://y/mcp\n    prefx: gh\n",
                 &[

@@ -4,10 +4,15 @@
 //! This module does what is the hub's: the caller's identity (authenticated before the MCP
 //! service sees the request, with its `x-agenthub-metadata`), `mcp:<server>/<tool>`
 //! authorization, the governance of each tool call (`calls`: rate limits, budgets,
-//! guardrails) and its usage record (`usage`), the secret store, and the `Host` and `Origin`
-//! checks from the `mcp` settings.
+//! guardrails) and its usage record (`usage`), the secret store, users' grants to servers
+//! that act for each user and their consent (`grants`, `consent`), and the `Host` and
+//! `Origin` checks from the `mcp` settings.
 
 mod calls;
+mod catalogs;
+mod consent;
+pub(crate) mod grants;
+mod jsonrpc;
 mod protected;
 mod usage;
 mod virtual_servers;
@@ -37,11 +42,16 @@ use crate::config::HubConfig;
 use crate::directory::Accounts;
 use crate::governance::{Governance, request_metadata};
 use crate::ops::Metrics;
+pub use catalogs::KeptCatalog;
+use catalogs::KeptCatalogs;
+pub use consent::link as consent_link;
 use usage::McpMetrics;
 
 /// The registered upstream servers, kept connected, and the virtual servers over them.
 pub struct McpPlane {
     registry: Registry,
+    /// The last catalog of each server, also while it is down.
+    catalogs: Arc<KeptCatalogs>,
     virtual_servers: VirtualServers,
     metrics: Arc<McpMetrics>,
     /// Applies registration and definition changes (configuration file or admin API) as they
@@ -60,14 +70,24 @@ impl McpPlane {
         governance: &Governance,
         metrics: &mut Metrics,
     ) -> Self {
+        let catalogs = Arc::new(KeptCatalogs::new(accounts.store().clone()));
+        let grants = Arc::new(grants::StoreGrants::new(accounts.clone()));
         let registry = Registry::new(config.mcp.clone(), Arc::new(StoreSecrets(accounts)));
+        registry.set_grants(grants);
+        registry.set_sink(catalogs.clone());
         let virtual_servers = VirtualServers::default();
         let mut registrations = governance.mcp_servers();
         let mut definitions = governance.mcp_virtual_servers();
-        reconcile(&registry, &registrations.borrow_and_update());
+        reconcile(&registry, &catalogs, &registrations.borrow_and_update());
+        tokio::spawn({
+            let catalogs = catalogs.clone();
+            let registered: Vec<String> = registry.servers().into_iter().map(|s| s.name).collect();
+            async move { catalogs.load(&registered).await }
+        });
         virtual_servers.set(&definitions.borrow_and_update());
         let follower = tokio::spawn({
             let registry = registry.clone();
+            let catalogs = catalogs.clone();
             let virtual_servers = virtual_servers.clone();
             async move {
                 loop {
@@ -77,7 +97,7 @@ impl McpPlane {
                                 break;
                             }
                             let servers = registrations.borrow_and_update().clone();
-                            reconcile(&registry, &servers);
+                            reconcile(&registry, &catalogs, &servers);
                         }
                         changed = definitions.changed() => {
                             if changed.is_err() {
@@ -92,6 +112,7 @@ impl McpPlane {
         });
         Self {
             registry,
+            catalogs,
             virtual_servers,
             metrics: Arc::new(McpMetrics::new(metrics)),
             follower,
@@ -100,6 +121,11 @@ impl McpPlane {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The last catalog read from `server`, also while it is not connected.
+    pub fn last_catalog(&self, server: &str) -> Option<KeptCatalog> {
+        self.catalogs.last(server)
     }
 
     /// The virtual servers in force.
@@ -111,7 +137,7 @@ impl McpPlane {
     /// follower: after an admin API write, so that its answer and the next read agree.
     pub fn catch_up(&self, governance: &Governance) {
         let servers = governance.mcp_servers().borrow().clone();
-        reconcile(&self.registry, &servers);
+        reconcile(&self.registry, &self.catalogs, &servers);
         let defined = governance.mcp_virtual_servers().borrow().clone();
         self.virtual_servers.set(&defined);
     }
@@ -125,12 +151,13 @@ impl McpPlane {
 
 /// Makes the registry supervise exactly `servers`: new ones are added, changed ones replaced
 /// (reconnected), the others removed; unchanged ones keep their connection.
-fn reconcile(registry: &Registry, servers: &[McpServerConfig]) {
+fn reconcile(registry: &Registry, catalogs: &KeptCatalogs, servers: &[McpServerConfig]) {
     let running = registry.servers();
     for old in &running {
         if !servers.iter().any(|s| s.name == old.name) {
             tracing::info!(server = %old.name, "MCP server unregistered");
             registry.remove(&old.name);
+            catalogs.forget(&old.name);
         }
     }
     for server in servers {
@@ -183,6 +210,9 @@ struct RequestMetadata(Arc<BTreeMap<String, String>>);
 struct HubGate {
     governance: Arc<Governance>,
     metrics: Arc<McpMetrics>,
+    /// Where consent links are kept, and the public URL they are made on.
+    accounts: Arc<Accounts>,
+    config: crate::config::ConfigHandle,
 }
 
 impl HubGate {
@@ -223,6 +253,20 @@ impl Gate for HubGate {
 
     fn may_call_tool(&self, caller: &McpCaller, server: &str, tool: &str) -> bool {
         Self::allows(caller, server, tool, Action::Call)
+    }
+
+    fn principal<'a>(&self, caller: &'a McpCaller) -> Option<&'a str> {
+        caller.caller.identity.principal_id.as_deref()
+    }
+
+    async fn consent_link(&self, caller: &McpCaller, server: &str) -> Result<String, String> {
+        let principal = self
+            .principal(caller)
+            .ok_or_else(|| "these credentials are not a hub user's".to_owned())?;
+        consent::link(&self.accounts, &self.config.snapshot(), server, principal)
+            .await
+            .map(|(url, _)| url)
+            .map_err(|e| e.message().to_owned())
     }
 
     async fn before_call(
@@ -268,12 +312,15 @@ pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
     let gate = HubGate {
         governance: state.governance.clone(),
         metrics: state.mcp.metrics.clone(),
+        accounts: state.accounts.clone(),
+        config: state.config.clone(),
     };
     let face = Face::new(state.mcp.registry().clone(), Arc::new(gate));
     // Browsers' requests carry an Origin, which must be listed; other clients send none.
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_origins(settings.allowed_origins.clone())
-        .enforce_origin_validation();
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(settings.limits.max_request_bytes);
     if !settings.allowed_hosts.is_empty() {
         config = config.with_allowed_hosts(settings.allowed_hosts.clone());
     }
@@ -304,6 +351,7 @@ pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
             authenticate,
         ))
         .merge(protected::router())
+        .merge(consent::router())
 }
 
 /// Authenticates the request and hands the caller to the MCP service in its extensions,
@@ -331,5 +379,6 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         Err(error) => return error.into_response(),
     }
     parts.extensions.insert(caller);
-    next.run(Request::from_parts(parts, body)).await
+    let limit = config.mcp.limits.max_request_bytes;
+    jsonrpc::answer_unreadable(Request::from_parts(parts, body), next, limit).await
 }

@@ -7,6 +7,8 @@
 
 mod auth;
 mod budgets;
+mod mcp;
+mod mcp_grants;
 mod queries;
 mod rules;
 
@@ -20,6 +22,8 @@ use sqlx::{AnyPool, Executor};
 use crate::error::Error;
 
 pub use auth::{LoginApplied, LoginCode, LoginWrite, PendingLogin};
+pub use mcp::StoredCatalog;
+pub use mcp_grants::{ConsentTicket, McpGrantRow, PendingConsent};
 pub use queries::{DirectoryRows, KeyPatch, PrincipalPatch};
 pub use rules::StoredRule;
 
