@@ -344,13 +344,19 @@ pub struct Accounts {
     writer: Mutex<()>,
     /// Counts the changes made here (not refreshes), for announcing them to other replicas.
     revision: watch::Sender<u64>,
+    /// This hub's id between hubs: made once, kept in the store, shared by its replicas.
+    hub_id: String,
 }
 
 impl Accounts {
     /// Loads the directory from the store.
     pub async fn load(store: Store, keyring: Arc<Keyring>) -> Result<Self> {
         let rows = store.load_directory().await?;
+        let hub_id = store
+            .meta_or_insert("hub_id", &uuid::Uuid::new_v4().simple().to_string())
+            .await?;
         Ok(Self {
+            hub_id,
             store,
             keyring,
             current: ArcSwap::from_pointee(Directory::from_rows(rows)),
@@ -362,6 +368,12 @@ impl Accounts {
     /// The serving snapshot.
     pub fn snapshot(&self) -> Arc<Directory> {
         self.current.load_full()
+    }
+
+    /// This hub's id between hubs (see `agenthub_mcp_registry::hops`), unless the
+    /// configuration sets `mcp.hub_id`.
+    pub fn hub_id(&self) -> &str {
+        &self.hub_id
     }
 
     pub fn store(&self) -> &Store {

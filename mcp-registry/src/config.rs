@@ -33,6 +33,9 @@ pub struct McpSettings {
     /// went away without closing the connection; a failed check reconnects it.
     #[serde(with = "humantime_serde")]
     pub health_check_interval: Duration,
+    /// This hub's id in hop headers between hubs (see [`crate::hops`]). Unset: a random id
+    /// made once and kept in the store.
+    pub hub_id: Option<String>,
 }
 
 /// Size and concurrency bounds of the MCP plane.
@@ -68,6 +71,7 @@ impl Default for McpSettings {
             allow_private_networks: false,
             limits: McpLimits::default(),
             health_check_interval: Duration::from_secs(30),
+            hub_id: None,
         }
     }
 }
@@ -314,6 +318,11 @@ pub fn check(settings: &McpSettings, servers: &[McpServerConfig]) -> Vec<Problem
                 format!("\"{origin}\" is not an origin (scheme://host[:port])"),
             ));
         }
+    }
+    if let Some(id) = &settings.hub_id
+        && let Err(e) = crate::hops::check_id(id)
+    {
+        problems.push(("mcp.hub_id".to_owned(), e.to_string()));
     }
     if settings.health_check_interval < Duration::from_secs(1) {
         problems.push((

@@ -35,14 +35,16 @@ use rmcp::model::{
     PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
     ResultType, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
 };
+use rmcp::model::{MetaObject, RequestMetaObject};
 use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 
 use crate::calls::{CallReport, Outcome, Refusal, ToolCall, json_size};
 use crate::changes::{self, Feed, Sessions};
+use crate::hops;
 use crate::names::{Namespace, Origin};
-use crate::registry::{PublishedTool, Registry};
+use crate::registry::{Federation, PublishedTool, Registry};
 use crate::relay::{self, Forward, Interrupted};
 use crate::upstream::{Connection, UpstreamError};
 use crate::uris;
@@ -66,6 +68,9 @@ pub const BLOCKED: ErrorCode = ErrorCode(-32030);
 /// `URLElicitationRequiredError`. Answered for a server that acts for each user to a caller who
 /// has not granted it access; the error's data holds the link (`authorization_url`).
 pub const CONSENT_REQUIRED: ErrorCode = ErrorCode(-32042);
+/// JSON-RPC error code (implementation-defined range) for a request that already passed
+/// through this hub, or through more hubs than [`hops::MAX_HOPS`] allows (see [`crate::hops`]).
+pub const LOOP_DETECTED: ErrorCode = ErrorCode(-32043);
 
 /// What the hub decides about callers. Implemented by the hub over its governance.
 pub trait Gate: Send + Sync + 'static {
@@ -281,7 +286,7 @@ impl<G: Gate> ServerHandler for Face<G> {
                 )
             }));
         }
-        ServerConfig::new(
+        let mut config = ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
@@ -297,7 +302,16 @@ impl<G: Gate> ServerHandler for Face<G> {
              this hub that you may use; tools and prompts are named <server>__<name>, resources \
              hub://<server>/<the server's URI>."
                 .to_owned()
-        }))
+        }));
+        // Hubs registered with this one learn which hub it is, to keep lists and calls from
+        // looping back (see `crate::hops`).
+        let mut meta = JsonObject::new();
+        meta.insert(
+            hops::HUB_ID_META.to_owned(),
+            Value::String(self.registry.hub_id().to_string()),
+        );
+        config.meta = Some(MetaObject(meta));
+        config
     }
 
     /// A 2025-11-25 session is ready: it is told of list changes from now on.
@@ -325,7 +339,11 @@ impl<G: Gate> ServerHandler for Face<G> {
         let caller = self.caller(&context)?;
         let federation = self.registry.federation();
         let view = self.view();
+        let via = hop_chain(&context)?;
         let visible = federation.tools().iter().filter_map(|published| {
+            if on_chain(&federation, &via, &published.server) {
+                return None;
+            }
             let name = view.tool_name(published)?;
             self.gate
                 .may_list_tool(&caller, &published.server, &published.tool.name)
@@ -360,6 +378,7 @@ impl<G: Gate> ServerHandler for Face<G> {
                 Some((server, tool))
             })
             .ok_or_else(|| unknown_tool(&request.name))?;
+        let chain = self.onward_chain(&context, &federation, server)?;
         let call = ToolCall {
             server,
             tool: tool.name.as_ref(),
@@ -371,7 +390,7 @@ impl<G: Gate> ServerHandler for Face<G> {
             request.arguments.as_ref().map_or(0, json_size),
         );
         match self
-            .governed_call(&caller, call, tool, request, &context)
+            .governed_call(&caller, call, tool, request, &context, chain.as_deref())
             .await
         {
             Ok((result, outcome)) => {
@@ -440,6 +459,7 @@ impl<G: Gate> Face<G> {
         tool: &Tool,
         request: CallToolRequestParams,
         context: &RequestContext<RoleServer>,
+        chain: Option<&str>,
     ) -> Result<(CallToolResult, Outcome), Failed> {
         let CallToolRequestParams {
             name, arguments, ..
@@ -472,6 +492,7 @@ impl<G: Gate> Face<G> {
             .map_err(|refusal| refused(&name, refusal))?;
         let mut upstream = CallToolRequestParams::new(call.tool.to_owned());
         upstream.arguments = (given || !arguments.is_empty()).then_some(arguments);
+        upstream.meta = hop_meta(&connection, chain);
         let mut result: CallToolResult = match forwarded(&connection, context, upstream).await {
             Ok(result) => result,
             Err(failed) => {
@@ -594,6 +615,41 @@ impl<G: Gate> Face<G> {
         }
     }
 
+    /// The hop chain a request to `server` goes on with (`None`: the request came with none,
+    /// and the connection's own header says it all); a loop when the request already passed
+    /// through this hub, or through the hub `server` is.
+    fn onward_chain(
+        &self,
+        context: &RequestContext<RoleServer>,
+        federation: &Federation,
+        server: &str,
+    ) -> Result<Option<String>, ErrorData> {
+        let via = hop_chain(context)?;
+        if via.is_empty() {
+            return Ok(None);
+        }
+        let own = self.registry.hub_id();
+        let passed = |hub: &str| {
+            ErrorData::new(
+                LOOP_DETECTED,
+                format!(
+                    "loop detected: this request already passed through hub {hub} (via {})",
+                    via.join(", ")
+                ),
+                None,
+            )
+        };
+        if via.contains(&own.as_ref()) {
+            return Err(passed(own));
+        }
+        if let Some(hub) = upstream_hub(federation, server)
+            && via.contains(&hub)
+        {
+            return Err(passed(hub));
+        }
+        Ok(Some(hops::extend(&via, own)))
+    }
+
     /// The live connection to `server`, or the error that says it is not available.
     fn connection(&self, server: &str) -> Result<Arc<Connection>, ErrorData> {
         self.registry.connection(server).ok_or_else(|| {
@@ -613,11 +669,13 @@ impl<G: Gate> Face<G> {
         let caller = self.caller(context)?;
         let federation = self.registry.federation();
         let view = self.view();
+        let via = hop_chain(context)?;
         let visible = federation
             .prompts()
             .iter()
             .filter(|p| {
-                view.prompt(&p.server, &p.prompt.name)
+                !on_chain(&federation, &via, &p.server)
+                    && view.prompt(&p.server, &p.prompt.name)
                     && self.gate.may_list_tool(&caller, &p.server, &p.prompt.name)
             })
             .map(|p| {
@@ -647,9 +705,11 @@ impl<G: Gate> Face<G> {
             &request.name,
             unknown,
         )?;
+        let chain = self.onward_chain(context, &federation, &origin.server)?;
         let connection = self.connection_for(&caller, &origin.server).await?;
         let mut upstream = GetPromptRequestParams::new(origin.upstream.clone());
         upstream.arguments = request.arguments;
+        upstream.meta = hop_meta(&connection, chain.as_deref());
         let result = forwarded(&connection, context, upstream).await;
         let mut result = match result {
             Ok(result) => result,
@@ -675,11 +735,13 @@ impl<G: Gate> Face<G> {
         let caller = self.caller(context)?;
         let federation = self.registry.federation();
         let view = self.view();
+        let via = hop_chain(context)?;
         let visible = federation
             .resources()
             .iter()
             .filter(|r| {
-                view.resource(&r.server, &r.resource.name)
+                !on_chain(&federation, &via, &r.server)
+                    && view.resource(&r.server, &r.resource.name)
                     && self
                         .gate
                         .may_list_tool(&caller, &r.server, &r.resource.name)
@@ -703,11 +765,13 @@ impl<G: Gate> Face<G> {
         let caller = self.caller(context)?;
         let federation = self.registry.federation();
         let view = self.view();
+        let via = hop_chain(context)?;
         let visible = federation
             .resource_templates()
             .iter()
             .filter(|t| {
-                view.resource(&t.server, &t.template.name)
+                !on_chain(&federation, &via, &t.server)
+                    && view.resource(&t.server, &t.template.name)
                     && self
                         .gate
                         .may_list_tool(&caller, &t.server, &t.template.name)
@@ -741,8 +805,10 @@ impl<G: Gate> Face<G> {
             .ok_or_else(|| {
                 ErrorData::invalid_params(format!("unknown resource: {}", request.uri), None)
             })?;
+        let chain = self.onward_chain(context, &federation, &origin.server)?;
         let connection = self.connection_for(&caller, &origin.server).await?;
-        let upstream = ReadResourceRequestParams::new(origin.upstream);
+        let mut upstream = ReadResourceRequestParams::new(origin.upstream);
+        upstream.meta = hop_meta(&connection, chain.as_deref());
         let result = forwarded(&connection, context, upstream).await;
         let mut result = match result {
             Ok(result) => result,
@@ -762,6 +828,45 @@ impl<G: Gate> Face<G> {
         }
         Ok(result)
     }
+}
+
+/// The hubs the request passed through, from its hop header; empty (and nothing allocated)
+/// without one. A malformed header, or one naming too many hubs, is refused.
+fn hop_chain(context: &RequestContext<RoleServer>) -> Result<Vec<&str>, ErrorData> {
+    let Some(header) = context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.headers.get(hops::HEADER))
+    else {
+        return Ok(Vec::new());
+    };
+    hops::parse(header).map_err(|error| {
+        let code = match error {
+            hops::HopError::TooMany(_) => LOOP_DETECTED,
+            _ => ErrorCode::INVALID_REQUEST,
+        };
+        ErrorData::new(code, format!("x-agenthub-via: {error}"), None)
+    })
+}
+
+/// The hub `server` is, if it is one.
+fn upstream_hub<'f>(federation: &'f Federation, server: &str) -> Option<&'f str> {
+    federation.catalog(server)?.hub_id.as_deref()
+}
+
+/// Whether `server` is a hub the request passed through: its items are left out of lists, so
+/// that hubs registered with each other do not publish each other's tools back.
+fn on_chain(federation: &Federation, via: &[&str], server: &str) -> bool {
+    !via.is_empty() && upstream_hub(federation, server).is_some_and(|hub| via.contains(&hub))
+}
+
+/// The `_meta` that carries `chain` to the connection's HTTP client (see [`hops`]); none for
+/// a request without a chain, or a server that is not reached over streamable HTTP.
+fn hop_meta(connection: &Connection, chain: Option<&str>) -> Option<RequestMetaObject> {
+    let chain = chain.filter(|_| connection.carries_hops())?;
+    let mut meta = JsonObject::new();
+    meta.insert(hops::META_KEY.to_owned(), Value::String(chain.to_owned()));
+    Some(RequestMetaObject(MetaObject(meta)))
 }
 
 /// The lists the face pages through. A cursor names its list, so that one list's cursor is

@@ -8,7 +8,8 @@
 //! (`uri_template`) that covers it. `face` is the MCP server clients talk to; `calls` is what it
 //! and the hub's gate say to each other around a tool call (refusals, outcomes); `relay`
 //! forwards its requests upstream (cancellation, and progress routed back by `progress`);
-//! `changes` tells its clients when the federation's lists change. `virtual_servers` are named
+//! `changes` tells its clients when the federation's lists change; `hops` keeps hubs registered
+//! with each other from looping (the `x-agenthub-via` header). `virtual_servers` are named
 //! selections of the federation that the face serves as servers of their own. A server that
 //! acts for each user (OAuth authorization code with PKCE, `user_oauth`) is reached over one
 //! connection per user (`user_connections`), each with that user's own tokens.
@@ -17,6 +18,7 @@ pub mod calls;
 pub mod changes;
 pub mod config;
 pub mod face;
+pub mod hops;
 pub mod names;
 pub mod oauth;
 pub mod openapi;

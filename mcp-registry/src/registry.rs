@@ -308,6 +308,8 @@ struct Supervised {
 
 struct Inner {
     settings: McpSettings,
+    /// This hub's id in hop headers (see [`crate::hops`]).
+    hub_id: Arc<str>,
     secrets: Arc<dyn Secrets>,
     servers: Mutex<BTreeMap<String, Supervised>>,
     /// Catalogs of ready servers, the source the federation is built from.
@@ -335,6 +337,7 @@ impl Inner {
         ConnectOptions {
             timeouts: self.settings.timeouts,
             limits: self.settings.limits,
+            hub_id: Some(self.hub_id.clone()),
         }
     }
 }
@@ -346,9 +349,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry of the hub `settings.hub_id`; without one, of a random id for this process.
     pub fn new(settings: McpSettings, secrets: Arc<dyn Secrets>) -> Self {
+        let hub_id: Arc<str> = settings
+            .hub_id
+            .as_deref()
+            .map_or_else(random_hub_id, Arc::from);
         Self {
             inner: Arc::new(Inner {
+                hub_id,
                 settings,
                 secrets,
                 servers: Mutex::new(BTreeMap::new()),
@@ -426,6 +435,11 @@ impl Registry {
         self.inner.users.remove_server(name);
         withdraw(&self.inner, name);
         true
+    }
+
+    /// This hub's id in hop headers between hubs.
+    pub fn hub_id(&self) -> &Arc<str> {
+        &self.inner.hub_id
     }
 
     /// The published catalog now.
@@ -884,6 +898,18 @@ fn publish(
         sink.published(&server.name, &catalog);
     }
     Ok(())
+}
+
+/// 32 random hex digits.
+fn random_hub_id() -> Arc<str> {
+    let mut bytes = [0u8; 16];
+    // Names the hub, guards nothing: a failure leaves zeros, which still work as an id.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+        .into()
 }
 
 fn describe(collisions: &[Collision]) -> String {

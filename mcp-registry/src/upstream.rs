@@ -31,6 +31,7 @@ use tokio::sync::watch;
 use crate::config::{
     McpLimits, McpServerConfig, McpTimeouts, OAuthClientConfig, OAuthGrant, TransportKind,
 };
+use crate::hops::ViaHttpClient;
 use crate::oauth::{AccessTokens, OAuthClient, OAuthHttpClient, TokenSource};
 use crate::progress::{Feed, Routed, Routes};
 use crate::sse_client::SseTransport;
@@ -78,6 +79,9 @@ impl From<ServiceError> for UpstreamError {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Catalog {
     pub server: Option<Implementation>,
+    /// The server is an agenthub, of this id (see [`crate::hops`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_id: Option<String>,
     pub instructions: Option<String>,
     pub tools: Vec<Tool>,
     pub resources: Vec<Resource>,
@@ -128,14 +132,18 @@ pub struct Connection {
     changed: watch::Receiver<Changed>,
     timeouts: McpTimeouts,
     progress: Arc<Routes>,
+    /// Streamable HTTP: a forwarded request's hop chain goes with it (see [`crate::hops`]).
+    carries_hops: bool,
 }
 
 /// How the hub connects to every upstream, from the `mcp` settings.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// Defaults a registration's own `timeouts` override.
     pub timeouts: McpTimeouts,
     pub limits: McpLimits,
+    /// This hub's id, sent in the hop header over HTTP (see [`crate::hops`]); none: no header.
+    pub hub_id: Option<Arc<str>>,
 }
 
 impl Connection {
@@ -148,7 +156,7 @@ impl Connection {
     ) -> Result<Self, UpstreamError> {
         let options = ConnectOptions {
             timeouts: defaults,
-            limits: McpLimits::default(),
+            ..ConnectOptions::default()
         };
         Self::open_with(server, &options, secrets).await
     }
@@ -191,7 +199,7 @@ impl Connection {
         let connecting = async {
             match server.transport() {
                 TransportKind::StreamableHttp => {
-                    match http_transport(server, timeouts, options.limits, secrets, user)? {
+                    match http_transport(server, timeouts, options, secrets, user)? {
                         HttpTransport::Plain(transport) => listener
                             .serve_with_lifecycle(routed(transport, progress.clone()), lifecycle)
                             .await
@@ -246,11 +254,31 @@ impl Connection {
             changed,
             timeouts,
             progress,
+            carries_hops: server.transport() == TransportKind::StreamableHttp,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether a forwarded request's hop chain reaches this server (streamable HTTP only).
+    pub fn carries_hops(&self) -> bool {
+        self.carries_hops
+    }
+
+    /// The id of the agenthub this server is, if it is one: what its initialize or discover
+    /// result's `_meta` said (see [`crate::hops`]).
+    pub fn hub_id(&self) -> Option<String> {
+        let info = self.service.peer_info()?;
+        let id = info
+            .meta
+            .as_ref()?
+            .0
+            .get(crate::hops::HUB_ID_META)?
+            .as_str()?;
+        crate::hops::check_id(id).ok()?;
+        Some(id.to_owned())
     }
 
     /// Reads every list the server has, following pagination.
@@ -264,6 +292,7 @@ impl Connection {
         let mut catalog = Catalog {
             server: info.as_ref().and_then(|i| i.server_info.clone()),
             instructions: info.as_ref().and_then(|i| i.instructions.clone()),
+            hub_id: self.hub_id(),
             ..Catalog::default()
         };
         if has(|c| c.tools.is_some()) {
@@ -360,7 +389,7 @@ fn resolve(value: &str, secrets: &dyn Secrets) -> Result<String, UpstreamError> 
 fn http_transport(
     server: &McpServerConfig,
     timeouts: McpTimeouts,
-    limits: McpLimits,
+    options: &ConnectOptions,
     secrets: &dyn Secrets,
     user: Option<Arc<dyn AccessTokens>>,
 ) -> Result<HttpTransport, UpstreamError> {
@@ -368,9 +397,17 @@ fn http_transport(
         .url
         .as_deref()
         .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
+    let limits = options.limits;
+    let mut headers = custom_headers(server, secrets)?;
+    // What the hub asks itself goes with its own id; a forwarded request's chain replaces it.
+    if let Some(id) = &options.hub_id {
+        let value = http::HeaderValue::try_from(id.as_ref())
+            .map_err(|_| UpstreamError::Setup(format!("the hub id {id:?} is not valid")))?;
+        headers.insert(crate::hops::HEADER, value);
+    }
     // rmcp's default (16 at once) would queue a busy server's calls behind each other.
     let mut config = StreamableHttpClientTransportConfig::with_uri(url)
-        .custom_headers(custom_headers(server, secrets)?)
+        .custom_headers(headers)
         .max_concurrent_requests(limits.max_concurrent_requests)
         .max_json_response_size(limits.max_result_bytes)
         .max_sse_event_size(limits.max_result_bytes);
@@ -387,7 +424,7 @@ fn http_transport(
                 server, oauth, secrets, timeouts,
             )?)),
         };
-        let client = OAuthHttpClient::new(http_client(timeouts)?, tokens);
+        let client = ViaHttpClient::new(OAuthHttpClient::new(http_client(timeouts)?, tokens));
         return Ok(HttpTransport::OAuth(
             StreamableHttpClientTransport::with_client(client, config),
         ));
@@ -396,7 +433,10 @@ fn http_transport(
         config = config.auth_header(resolve(token, secrets)?);
     }
     Ok(HttpTransport::Plain(
-        StreamableHttpClientTransport::with_client(http_client(timeouts)?, config),
+        StreamableHttpClientTransport::with_client(
+            ViaHttpClient::new(http_client(timeouts)?),
+            config,
+        ),
     ))
 }
 
@@ -421,8 +461,8 @@ pub fn oauth_client(
 
 /// A streamable HTTP transport with static credentials, or with OAuth tokens.
 enum HttpTransport {
-    Plain(StreamableHttpClientTransport<reqwest::Client>),
-    OAuth(StreamableHttpClientTransport<OAuthHttpClient>),
+    Plain(StreamableHttpClientTransport<ViaHttpClient<reqwest::Client>>),
+    OAuth(StreamableHttpClientTransport<ViaHttpClient<OAuthHttpClient>>),
 }
 
 async fn sse_transport(

@@ -72,7 +72,12 @@ impl McpPlane {
     ) -> Self {
         let catalogs = Arc::new(KeptCatalogs::new(accounts.store().clone()));
         let grants = Arc::new(grants::StoreGrants::new(accounts.clone()));
-        let registry = Registry::new(config.mcp.clone(), Arc::new(StoreSecrets(accounts)));
+        let mut settings = config.mcp.clone();
+        settings
+            .hub_id
+            .get_or_insert_with(|| accounts.hub_id().to_owned());
+        let registry = Registry::new(settings, Arc::new(StoreSecrets(accounts)));
+        tracing::info!(hub_id = %registry.hub_id(), "MCP hub id (x-agenthub-via)");
         registry.set_grants(grants);
         registry.set_sink(catalogs.clone());
         let virtual_servers = VirtualServers::default();

@@ -464,6 +464,20 @@ impl Store {
             .transpose()
     }
 
+    /// `name`'s value, set to `value` first if it had none: the first writer wins, so that
+    /// replicas starting together agree.
+    pub async fn meta_or_insert(&self, name: &str, value: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO hub_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(self.meta(name).await?.unwrap_or_else(|| value.to_owned()))
+    }
+
     pub async fn set_meta(&self, name: &str, value: &str) -> Result<()> {
         sqlx::query("INSERT INTO hub_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
             .bind(name)
@@ -599,6 +613,8 @@ mod tests {
             store.set_meta("x", "1").await.unwrap();
             store.set_meta("x", "2").await.unwrap();
             assert_eq!(store.meta("x").await.unwrap().as_deref(), Some("2"));
+            assert_eq!(store.meta_or_insert("y", "1").await.unwrap(), "1");
+            assert_eq!(store.meta_or_insert("y", "2").await.unwrap(), "1");
             t.cleanup().await;
         }
     }
