@@ -24,6 +24,8 @@ fn the_python_mcp_sdk_uses_the_hubs_tools() {
     let dir = tempfile::tempdir().unwrap();
     let yaml = format!(
         r#"
+mcp:
+  page_size: 5
 authorization:
   starter_policy: false
 policies:

@@ -29,6 +29,9 @@ pub struct McpSettings {
     pub allow_private_networks: bool,
     /// How much one connection to an upstream server carries.
     pub limits: McpLimits,
+    /// How many items one page of `tools/list`, `prompts/list`, `resources/list` and
+    /// `resources/templates/list` holds (1–1000).
+    pub page_size: usize,
     /// How often a connected server is asked for its first tools page, to notice one that
     /// went away without closing the connection; a failed check reconnects it.
     #[serde(with = "humantime_serde")]
@@ -71,6 +74,7 @@ impl Default for McpSettings {
             allow_private_networks: false,
             limits: McpLimits::default(),
             health_check_interval: Duration::from_secs(30),
+            page_size: 200,
             hub_id: None,
         }
     }
@@ -323,6 +327,12 @@ pub fn check(settings: &McpSettings, servers: &[McpServerConfig]) -> Vec<Problem
         && let Err(e) = crate::hops::check_id(id)
     {
         problems.push(("mcp.hub_id".to_owned(), e.to_string()));
+    }
+    if !(1..=1000).contains(&settings.page_size) {
+        problems.push((
+            "mcp.page_size".to_owned(),
+            format!("{} is not between 1 and 1000", settings.page_size),
+        ));
     }
     if settings.health_check_interval < Duration::from_secs(1) {
         problems.push((

@@ -50,9 +50,6 @@ use crate::upstream::{Connection, UpstreamError};
 use crate::uris;
 use crate::virtual_servers::{VirtualServer, VirtualServers};
 
-/// How many items one page of a list holds.
-pub const PAGE_SIZE: usize = 200;
-
 /// JSON-RPC error code (implementation-defined range) for a request the hub did not
 /// authenticate.
 pub const UNAUTHENTICATED: ErrorCode = ErrorCode(-32001);
@@ -353,7 +350,7 @@ impl<G: Gate> ServerHandler for Face<G> {
                     tool
                 })
         });
-        let (items, next) = page(List::Tools, visible, request)?;
+        let (items, next) = page(List::Tools, visible, request, self.registry.page_size())?;
         let mut result = ListToolsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -683,7 +680,7 @@ impl<G: Gate> Face<G> {
                 prompt.name.clone_from(&p.name);
                 prompt
             });
-        let (items, next) = page(List::Prompts, visible, request)?;
+        let (items, next) = page(List::Prompts, visible, request, self.registry.page_size())?;
         let mut result = ListPromptsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -751,7 +748,7 @@ impl<G: Gate> Face<G> {
                 resource.uri.clone_from(&r.uri);
                 resource
             });
-        let (items, next) = page(List::Resources, visible, request)?;
+        let (items, next) = page(List::Resources, visible, request, self.registry.page_size())?;
         let mut result = ListResourcesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -781,7 +778,12 @@ impl<G: Gate> Face<G> {
                 template.uri_template.clone_from(&t.uri_template);
                 template
             });
-        let (items, next) = page(List::ResourceTemplates, visible, request)?;
+        let (items, next) = page(
+            List::ResourceTemplates,
+            visible,
+            request,
+            self.registry.page_size(),
+        )?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -895,14 +897,15 @@ fn page<T>(
     list: List,
     items: impl Iterator<Item = T>,
     request: Option<PaginatedRequestParams>,
+    size: usize,
 ) -> Result<(Vec<T>, Option<rmcp::model::Cursor>), ErrorData> {
     let start = match request.and_then(|r| r.cursor) {
         Some(cursor) => decode_cursor(list, &cursor)?,
         None => 0,
     };
-    let mut items: Vec<T> = items.skip(start).take(PAGE_SIZE + 1).collect();
-    let next = (items.len() > PAGE_SIZE).then(|| encode_cursor(list, start + PAGE_SIZE));
-    items.truncate(PAGE_SIZE);
+    let mut items: Vec<T> = items.skip(start).take(size + 1).collect();
+    let next = (items.len() > size).then(|| encode_cursor(list, start + size));
+    items.truncate(size);
     Ok((items, next))
 }
 
@@ -1134,6 +1137,9 @@ impl Validators {
 
 #[cfg(test)]
 mod tests {
+    /// A page size, as `mcp.page_size` sets it.
+    const PAGE_SIZE: usize = 200;
+
     use super::*;
 
     const LISTS: [List; 4] = [
@@ -1182,10 +1188,11 @@ mod tests {
     #[test]
     fn pages_end_with_a_cursor_to_the_next_one() {
         let items = 0..PAGE_SIZE + 5;
-        let (first, next) = page(List::Resources, items.clone(), None).unwrap();
+        let (first, next) = page(List::Resources, items.clone(), None, PAGE_SIZE).unwrap();
         assert_eq!(first.len(), PAGE_SIZE);
         let request = PaginatedRequestParams::default().with_cursor(next);
-        let (second, next) = page(List::Resources, items.clone(), Some(request)).unwrap();
+        let (second, next) =
+            page(List::Resources, items.clone(), Some(request), PAGE_SIZE).unwrap();
         assert_eq!(second, (PAGE_SIZE..PAGE_SIZE + 5).collect::<Vec<_>>());
         assert_eq!(next, None);
     }

@@ -378,6 +378,11 @@ impl Registry {
         *write(&self.inner.grants) = Some(grants);
     }
 
+    /// How many items a page of a list holds (`mcp.page_size`).
+    pub fn page_size(&self) -> usize {
+        self.inner.settings.page_size
+    }
+
     /// Tells `sink` of every catalog published from now on (to keep it across restarts).
     pub fn set_sink(&self, sink: Arc<dyn CatalogSink>) {
         *write(&self.inner.sink) = Some(sink);

@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ProgressToken, Prompt, ProtocolVersion,
-    Resource, ResourceTemplate, Tool,
+    Resource, ResourceTemplate, ServerNotification, SubscriptionFilter, Tool,
 };
 use rmcp::service::{
-    ClientLifecycleMode, ClientServiceExt, NotificationContext, RoleClient, RunningService,
+    ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer, RoleClient, RunningService,
 };
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport, TokioChildProcess, Transport};
@@ -99,7 +99,7 @@ pub struct Changed {
 
 /// Hears the server's notifications.
 struct Listener {
-    changed: watch::Sender<Changed>,
+    changed: Arc<watch::Sender<Changed>>,
 }
 
 impl ClientHandler for Listener {
@@ -123,6 +123,63 @@ impl ClientHandler for Listener {
     async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
         self.changed.send_modify(|c| c.prompts = true);
     }
+}
+
+/// A 2026-07-28 server tells of list changes only on a `subscriptions/listen` stream the client
+/// opens (a 2025-11-25 one sends them unasked, to the `Listener`): open one for the lists the
+/// server says change, for as long as the connection lasts.
+fn listen_for_changes(server: &str, peer: &Peer<RoleClient>, changed: Arc<watch::Sender<Changed>>) {
+    let Some(info) = peer.peer_info() else {
+        return;
+    };
+    if info.protocol_version.to_string().as_str() < "2026-07-28" {
+        return;
+    }
+    let capabilities = &info.capabilities;
+    let announces = |list: Option<bool>| list == Some(true);
+    let tools = announces(capabilities.tools.as_ref().and_then(|c| c.list_changed));
+    let prompts = announces(capabilities.prompts.as_ref().and_then(|c| c.list_changed));
+    let resources = announces(capabilities.resources.as_ref().and_then(|c| c.list_changed));
+    if !(tools || prompts || resources) {
+        return;
+    }
+    let mut filter = SubscriptionFilter::builder();
+    if tools {
+        filter = filter.tools_list_changed();
+    }
+    if prompts {
+        filter = filter.prompts_list_changed();
+    }
+    if resources {
+        filter = filter.resources_list_changed();
+    }
+    let filter = filter.build();
+    let peer = peer.clone();
+    let server = server.to_owned();
+    tokio::spawn(async move {
+        let mut subscription = match peer.listen(filter).await {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                tracing::warn!(server = %server, error = %error, "MCP server refused subscriptions/listen; its list changes are seen on refresh");
+                return;
+            }
+        };
+        // Ends with the connection: the stream closes with its transport.
+        while let Ok(Some(notification)) = subscription.next().await {
+            match notification {
+                ServerNotification::ToolListChangedNotification(_) => {
+                    changed.send_modify(|c| c.tools = true);
+                }
+                ServerNotification::PromptListChangedNotification(_) => {
+                    changed.send_modify(|c| c.prompts = true);
+                }
+                ServerNotification::ResourceListChangedNotification(_) => {
+                    changed.send_modify(|c| c.resources = true);
+                }
+                _ => {}
+            }
+        }
+    });
 }
 
 /// A live connection to one server.
@@ -188,8 +245,9 @@ impl Connection {
     ) -> Result<Self, UpstreamError> {
         let timeouts = server.timeouts(options.timeouts);
         let (changed_tx, changed) = watch::channel(Changed::default());
+        let changed_tx = Arc::new(changed_tx);
         let listener = Listener {
-            changed: changed_tx,
+            changed: changed_tx.clone(),
         };
         let lifecycle = ClientLifecycleMode::Auto {
             preferred_versions: vec![ProtocolVersion::LATEST],
@@ -248,6 +306,7 @@ impl Connection {
         let service = tokio::time::timeout(timeouts.connect, connecting)
             .await
             .map_err(|_| UpstreamError::Timeout(timeouts.connect))??;
+        listen_for_changes(&server.name, service.peer(), changed_tx);
         Ok(Self {
             name: server.name.clone(),
             service,

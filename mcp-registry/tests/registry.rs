@@ -197,3 +197,121 @@ async fn an_sse_server_that_goes_away_is_reconnected_to() {
     );
     registry.shutdown();
 }
+
+/// A 2026-07-28 server (rmcp, streamable HTTP) whose tools change on cue, announced on the
+/// `subscriptions/listen` streams its clients open.
+#[derive(Clone)]
+struct Changing {
+    tools: Arc<std::sync::Mutex<Vec<rmcp::model::Tool>>>,
+    changed: Arc<tokio::sync::Notify>,
+}
+
+impl Changing {
+    fn tool(name: &str) -> rmcp::model::Tool {
+        let serde_json::Value::Object(schema) = json!({"type": "object"}) else {
+            unreachable!()
+        };
+        rmcp::model::Tool::new(name.to_owned(), "a tool", Arc::new(schema))
+    }
+}
+
+impl rmcp::ServerHandler for Changing {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<rmcp::model::PaginatedRequestParams>,
+        _: rmcp::service::RequestContext<rmcp::service::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let tools = self.tools.lock().unwrap().clone();
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(
+            rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .build(),
+        )
+    }
+
+    async fn listen(
+        &self,
+        subscription: rmcp::service::SubscriptionContext,
+    ) -> Result<(), rmcp::ErrorData> {
+        let sink = subscription.sink();
+        loop {
+            tokio::select! {
+                () = subscription.cancelled() => return Ok(()),
+                () = self.changed.notified() => {
+                    if sink.notify_tool_list_changed().await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_modern_server_s_list_changes_arrive_on_a_subscription() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstream = Changing {
+        tools: Arc::new(std::sync::Mutex::new(vec![Changing::tool("first")])),
+        changed: Arc::new(tokio::sync::Notify::new()),
+    };
+    let service = rmcp::transport::streamable_http_server::StreamableHttpService::new(
+        {
+            let upstream = upstream.clone();
+            move || Ok(upstream.clone())
+        },
+        rmcp::transport::streamable_http_server::session::local::LocalSessionManager::default()
+            .into(),
+        rmcp::transport::streamable_http_server::StreamableHttpServerConfig::default(),
+    );
+    let app = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let registry = registry();
+    registry.add(server(
+        json!({"name": "modern", "url": format!("http://{address}/mcp")}),
+    ));
+    until(&registry, "modern", |s| {
+        s.state == State::Ready && s.tools == 1
+    })
+    .await;
+    upstream
+        .tools
+        .lock()
+        .unwrap()
+        .push(Changing::tool("second"));
+    // Told until heard: the subscription may still be opening.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        upstream.changed.notify_waiters();
+        let names: Vec<String> = registry
+            .federation()
+            .tools()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
+        if names == ["modern__first", "modern__second"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{names:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    registry.shutdown();
+}

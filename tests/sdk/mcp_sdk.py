@@ -1,6 +1,7 @@
 """The official Python MCP SDK (`mcp`) against the hub's /mcp, in every connection mode: the
-federated tools, prompts and resources of server-everything (registered as `ev`), with the
-hub's keys, and a long call's progress relayed to the caller.
+federated tools, prompts and resources of server-everything (registered as `ev`), listed page
+by page (the hub pages by 5 here), with the hub's keys, and a long call's progress relayed to
+the caller.
 
 Run by hub/tests/mcp_sdk.rs. The admin may use every tool; the user key's owner may list and
 call `ev/get-sum` only.
@@ -27,10 +28,29 @@ def text_of(result):
     return " ".join(getattr(part, "text", "") for part in result.content)
 
 
+async def every_page(list_page, field):
+    """Every item of a list, page after page (the hub pages by 5 in this test); the pages."""
+    items, cursor, pages = [], None, 0
+    while True:
+        page = await list_page(cursor=cursor)
+        items.extend(getattr(page, field))
+        pages += 1
+        cursor = page.next_cursor
+        if not cursor:
+            return items, pages
+        assert pages < 50, "the cursor never ends"
+
+
+async def all_tools(session):
+    return await every_page(session.list_tools, "tools")
+
+
 async def admin_sees_and_calls(mode):
     async with client(ADMIN_KEY, mode) as session:
-        tools = (await session.list_tools()).tools
+        tools, pages = await all_tools(session)
         names = [t.name for t in tools]
+        assert pages > 1 and len(names) == len(set(names)), (pages, names)
+        assert len(names) > 5, names
         assert "ev__echo" in names and "ev__get-sum" in names, names
         assert all(n.startswith("ev__") for n in names), names
         echo = next(t for t in tools if t.name == "ev__echo")
@@ -43,7 +63,9 @@ async def admin_sees_and_calls(mode):
 
 async def user_sees_only_its_tool(mode):
     async with client(USER_KEY, mode) as session:
-        names = [t.name for t in (await session.list_tools()).tools]
+        tools, pages = await all_tools(session)
+        names = [t.name for t in tools]
+        eq(pages, 1, f"{mode}: the user's one page")
         eq(names, ["ev__get-sum"], f"{mode}: the user's tools")
         result = await session.call_tool("ev__get-sum", {"a": 1, "b": 2})
         assert "3" in text_of(result), result
@@ -68,7 +90,8 @@ async def bad_arguments_are_refused(mode):
 
 async def prompts_are_federated(mode):
     async with client(ADMIN_KEY, mode) as session:
-        names = [p.name for p in (await session.list_prompts()).prompts]
+        prompts, _ = await every_page(session.list_prompts, "prompts")
+        names = [p.name for p in prompts]
         assert "ev__args-prompt" in names, names
         result = await session.get_prompt("ev__args-prompt", {"city": "Lisbon"})
         text = " ".join(getattr(m.content, "text", "") for m in result.messages)
@@ -104,10 +127,14 @@ TEXT_TEMPLATE = "hub://ev/demo://resource/dynamic/text/{resourceId}"
 
 async def resources_are_federated(mode):
     async with client(ADMIN_KEY, mode) as session:
-        uris = [str(r.uri) for r in (await session.list_resources()).resources]
+        resources, pages = await every_page(session.list_resources, "resources")
+        uris = [str(r.uri) for r in resources]
+        assert pages > 1 and len(uris) == len(set(uris)), (pages, uris)
         assert ARCHITECTURE in uris, uris
         assert all(u.startswith("hub://ev/demo://") for u in uris), uris
-        templates = (await session.list_resource_templates()).resource_templates
+        templates, _ = await every_page(
+            session.list_resource_templates, "resource_templates"
+        )
         assert TEXT_TEMPLATE in [t.uri_template for t in templates], templates
         result = await session.read_resource(ARCHITECTURE)
         eq([str(c.uri) for c in result.contents], [ARCHITECTURE], f"{mode}: the read's URI")
