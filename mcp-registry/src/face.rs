@@ -333,24 +333,22 @@ impl<G: Gate> ServerHandler for Face<G> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let caller = self.caller(&context)?;
         let federation = self.registry.federation();
         let view = self.view();
-        let via = hop_chain(&context)?;
-        let visible = federation.tools().iter().filter_map(|published| {
-            if on_chain(&federation, &via, &published.server) {
-                return None;
-            }
-            let name = view.tool_name(published)?;
-            self.gate
-                .may_list_tool(&caller, &published.server, &published.tool.name)
-                .then(|| {
-                    let mut tool = published.tool.clone();
-                    tool.name = Cow::Owned(name.to_owned());
-                    tool
-                })
-        });
-        let (items, next) = page(List::Tools, visible, request, self.registry.page_size())?;
+        let (items, next) = self.listing(
+            &context,
+            request,
+            List::Tools,
+            &federation,
+            federation.tools(),
+            |t| (&t.server, &t.tool.name),
+            |t| view.tool_name(t).is_some(),
+            |t| {
+                let mut tool = t.tool.clone();
+                tool.name = Cow::Owned(view.tool_name(t).unwrap_or(&t.name).to_owned());
+                tool
+            },
+        )?;
         let mut result = ListToolsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -663,24 +661,22 @@ impl<G: Gate> Face<G> {
         request: Option<PaginatedRequestParams>,
         context: &RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let caller = self.caller(context)?;
         let federation = self.registry.federation();
         let view = self.view();
-        let via = hop_chain(context)?;
-        let visible = federation
-            .prompts()
-            .iter()
-            .filter(|p| {
-                !on_chain(&federation, &via, &p.server)
-                    && view.prompt(&p.server, &p.prompt.name)
-                    && self.gate.may_list_tool(&caller, &p.server, &p.prompt.name)
-            })
-            .map(|p| {
+        let (items, next) = self.listing(
+            context,
+            request,
+            List::Prompts,
+            &federation,
+            federation.prompts(),
+            |p| (&p.server, &p.prompt.name),
+            |p| view.prompt(&p.server, &p.prompt.name),
+            |p| {
                 let mut prompt = p.prompt.clone();
                 prompt.name.clone_from(&p.name);
                 prompt
-            });
-        let (items, next) = page(List::Prompts, visible, request, self.registry.page_size())?;
+            },
+        )?;
         let mut result = ListPromptsResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -724,31 +720,56 @@ impl<G: Gate> Face<G> {
         Ok(result)
     }
 
+    /// One page of a federated list as this caller sees it through this face: items from a
+    /// server on the request's hop chain, outside the face's selection (checked first: it is
+    /// the cheaper test) or not listable by the caller are left out; `show` makes the rest.
+    #[allow(clippy::too_many_arguments)]
+    fn listing<P, T>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        request: Option<PaginatedRequestParams>,
+        list: List,
+        federation: &Federation,
+        items: &[P],
+        key: impl Fn(&P) -> (&str, &str),
+        selected: impl Fn(&P) -> bool,
+        show: impl Fn(&P) -> T,
+    ) -> Result<(Vec<T>, Option<rmcp::model::Cursor>), ErrorData> {
+        let caller = self.caller(context)?;
+        let via = hop_chain(context)?;
+        let visible = items
+            .iter()
+            .filter(|item| {
+                let (server, name) = key(item);
+                !on_chain(federation, &via, server)
+                    && selected(item)
+                    && self.gate.may_list_tool(&caller, server, name)
+            })
+            .map(show);
+        page(list, visible, request, self.registry.page_size())
+    }
+
     async fn resources_page(
         &self,
         request: Option<PaginatedRequestParams>,
         context: &RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let caller = self.caller(context)?;
         let federation = self.registry.federation();
         let view = self.view();
-        let via = hop_chain(context)?;
-        let visible = federation
-            .resources()
-            .iter()
-            .filter(|r| {
-                !on_chain(&federation, &via, &r.server)
-                    && view.resource(&r.server, &r.resource.name)
-                    && self
-                        .gate
-                        .may_list_tool(&caller, &r.server, &r.resource.name)
-            })
-            .map(|r| {
+        let (items, next) = self.listing(
+            context,
+            request,
+            List::Resources,
+            &federation,
+            federation.resources(),
+            |r| (&r.server, &r.resource.name),
+            |r| view.resource(&r.server, &r.resource.name),
+            |r| {
                 let mut resource = r.resource.clone();
                 resource.uri.clone_from(&r.uri);
                 resource
-            });
-        let (items, next) = page(List::Resources, visible, request, self.registry.page_size())?;
+            },
+        )?;
         let mut result = ListResourcesResult::with_all_items(items);
         result.next_cursor = next;
         Ok(result)
@@ -759,30 +780,21 @@ impl<G: Gate> Face<G> {
         request: Option<PaginatedRequestParams>,
         context: &RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let caller = self.caller(context)?;
         let federation = self.registry.federation();
         let view = self.view();
-        let via = hop_chain(context)?;
-        let visible = federation
-            .resource_templates()
-            .iter()
-            .filter(|t| {
-                !on_chain(&federation, &via, &t.server)
-                    && view.resource(&t.server, &t.template.name)
-                    && self
-                        .gate
-                        .may_list_tool(&caller, &t.server, &t.template.name)
-            })
-            .map(|t| {
+        let (items, next) = self.listing(
+            context,
+            request,
+            List::ResourceTemplates,
+            &federation,
+            federation.resource_templates(),
+            |t| (&t.server, &t.template.name),
+            |t| view.resource(&t.server, &t.template.name),
+            |t| {
                 let mut template = t.template.clone();
                 template.uri_template.clone_from(&t.uri_template);
                 template
-            });
-        let (items, next) = page(
-            List::ResourceTemplates,
-            visible,
-            request,
-            self.registry.page_size(),
+            },
         )?;
         let mut result = ListResourceTemplatesResult::with_all_items(items);
         result.next_cursor = next;
