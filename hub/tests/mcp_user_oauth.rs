@@ -376,9 +376,32 @@ fn browser(user: &str) -> reqwest::Client {
         .unwrap()
 }
 
-/// Follows a consent link to the end: the final URL (the hub's callback) and the page.
+/// Follows a consent link to the end — its confirmation page, then continuing — : the final
+/// URL (the hub's callback) and the page.
 async fn consent(user: &str, link: &str) -> (reqwest::StatusCode, String, String) {
-    let response = browser(user).get(link).send().await.unwrap();
+    let browser = browser(user);
+    let shown = browser.get(link).send().await.unwrap();
+    let status = shown.status();
+    let url = shown.url().to_string();
+    let page = shown.text().await.unwrap();
+    if status != reqwest::StatusCode::OK {
+        return (status, url, page);
+    }
+    // Opening the link uses nothing up: it asks first, naming the server and the hub user.
+    assert!(
+        page.contains("Grant access to crm") && page.contains("method=\"post\""),
+        "{page}"
+    );
+    let again = browser.get(link).send().await.unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::OK, "a preview used the link up");
+    let (action, ticket) = link.split_once("?ticket=").expect("a ticket in the link");
+    let response = browser
+        .post(action)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("ticket={ticket}"))
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     let url = response.url().to_string();
     (status, url, response.text().await.unwrap())

@@ -3,10 +3,13 @@
 //!
 //! - a user who needs to consent is given a link, `/mcp/oauth/<server>/connect?ticket=…`: the
 //!   ticket is random, bound to the user and the server, good for 10 minutes and once, and
-//!   stored as its hash. It is the link's only credential: whoever opens it grants access for
-//!   that user;
-//! - the link stores a consent under way (its state hashed, its PKCE verifier sealed) and
-//!   redirects to the server's authorization endpoint with the S256 challenge;
+//!   stored as its hash. It is the link's only credential;
+//! - opening the link shows which hub user and server the grant is for and asks to continue
+//!   (a POST): so that a link sent by someone else is not followed blindly (the grant would be
+//!   stored for the link's user), and so that link previews do not use the ticket up;
+//! - continuing takes the ticket, stores a consent under way (its state hashed, its PKCE
+//!   verifier sealed) and redirects to the server's authorization endpoint with the S256
+//!   challenge;
 //! - `/mcp/oauth/callback` takes the state once, exchanges the code with the verifier, stores
 //!   the user's tokens sealed (`grants.rs`) and says how it went on a small page.
 
@@ -44,7 +47,7 @@ const MAX_TICKETS: u64 = 20;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(CONNECT_PATH, get(connect))
+        .route(CONNECT_PATH, get(confirm).post(connect))
         .route(CALLBACK_PATH, get(callback))
 }
 
@@ -170,21 +173,73 @@ struct ConnectQuery {
     ticket: Option<String>,
 }
 
-/// Follows a consent link: takes its ticket, starts the consent and sends the browser to the
-/// authorization server.
-async fn connect(
+fn link_used() -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Link expired",
+        "This link is unknown, expired or already used. Call the tool again for a new one.",
+    )
+}
+
+/// Opens a consent link: says for whom and for what access would be granted, and asks to
+/// continue. The ticket stays unused.
+async fn confirm(
     State(state): State<AppState>,
     Path(server): Path<String>,
     query: std::result::Result<Query<ConnectQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let used = || {
-        page(
-            StatusCode::BAD_REQUEST,
-            "Link expired",
-            "This link is unknown, expired or already used. Call the tool again for a new one.",
-        )
-    };
     let Some(ticket) = query.ok().and_then(|Query(q)| q.ticket) else {
+        return link_used();
+    };
+    let peeked = state
+        .accounts
+        .store()
+        .peek_consent_ticket(&keys::hash(&ticket), now_millis())
+        .await;
+    let ticket_for = match peeked {
+        Ok(Some(t)) if t.server == server => t,
+        Ok(_) => return link_used(),
+        Err(error) => return failed(&error),
+    };
+    let user = state
+        .accounts
+        .snapshot()
+        .principal(&ticket_for.principal_id)
+        .map_or_else(|| ticket_for.principal_id.clone(), |p| p.name.clone());
+    let body = format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>agenthub: grant access</title>\
+         <h1>Grant access to {server}</h1>\
+         <p>agenthub will call the MCP server <b>{server}</b> for the hub user <b>{user}</b>, \
+         with the access you grant at the server's sign-in page. Continue only if you are \
+         {user} and you opened this link yourself.</p>\
+         <form method=\"post\"><input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\
+         <button type=\"submit\">Continue to {server}</button></form>\n",
+        server = escape(&server),
+        user = escape(&user),
+        ticket = escape(&ticket),
+    );
+    let mut response = (StatusCode::OK, Html(body)).into_response();
+    private(&mut response);
+    // The form posts back here; no other origin may frame or submit it meaningfully.
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+/// Continues a consent: takes the ticket, starts the consent and sends the browser to the
+/// authorization server.
+async fn connect(
+    State(state): State<AppState>,
+    Path(server): Path<String>,
+    form: std::result::Result<
+        axum::extract::Form<ConnectQuery>,
+        axum::extract::rejection::FormRejection,
+    >,
+) -> Response {
+    let used = link_used;
+    let Some(ticket) = form.ok().and_then(|axum::extract::Form(q)| q.ticket) else {
         return used();
     };
     let now = now_millis();
@@ -204,7 +259,7 @@ async fn connect(
     match start(&state, &server, &ticket.principal_id, now).await {
         Ok(url) => match HeaderValue::try_from(url) {
             Ok(location) => {
-                let mut response = StatusCode::FOUND.into_response();
+                let mut response = StatusCode::SEE_OTHER.into_response();
                 response.headers_mut().insert(header::LOCATION, location);
                 private(&mut response);
                 response

@@ -222,6 +222,26 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The ticket with this hash, if it has not expired, without using it up.
+    pub async fn peek_consent_ticket(
+        &self,
+        ticket_hash: &str,
+        now: Millis,
+    ) -> Result<Option<ConsentTicket>> {
+        let row = sqlx::query("SELECT * FROM mcp_consent_tickets WHERE ticket_hash = $1")
+            .bind(ticket_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        let Some(row) = row else { return Ok(None) };
+        let ticket = ConsentTicket {
+            server: row.try_get("server").map_err(classify)?,
+            principal_id: row.try_get("principal_id").map_err(classify)?,
+            expires_at: row.try_get("expires_at").map_err(classify)?,
+        };
+        Ok((ticket.expires_at > now).then_some(ticket))
+    }
+
     /// Removes and returns the ticket with this hash, if it has not expired: a ticket works
     /// once.
     pub async fn take_consent_ticket(
