@@ -393,7 +393,11 @@ async fn consent(user: &str, link: &str) -> (reqwest::StatusCode, String, String
         "{page}"
     );
     let again = browser.get(link).send().await.unwrap();
-    assert_eq!(again.status(), reqwest::StatusCode::OK, "a preview used the link up");
+    assert_eq!(
+        again.status(),
+        reqwest::StatusCode::OK,
+        "a preview used the link up"
+    );
     let (action, ticket) = link.split_once("?ticket=").expect("a ticket in the link");
     let response = browser
         .post(action)
