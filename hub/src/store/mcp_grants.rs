@@ -65,6 +65,17 @@ fn grant_from(row: &AnyRow) -> Result<McpGrantRow> {
     })
 }
 
+/// The ticket of `row`, unless there is none or it has expired.
+fn live_ticket(row: Option<AnyRow>, now: Millis) -> Result<Option<ConsentTicket>> {
+    let Some(row) = row else { return Ok(None) };
+    let ticket = ConsentTicket {
+        server: row.try_get("server").map_err(classify)?,
+        principal_id: row.try_get("principal_id").map_err(classify)?,
+        expires_at: row.try_get("expires_at").map_err(classify)?,
+    };
+    Ok((ticket.expires_at > now).then_some(ticket))
+}
+
 impl Store {
     /// Stores a user's grant from a new consent, replacing the one they had for the server;
     /// its version.
@@ -233,13 +244,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
-        let Some(row) = row else { return Ok(None) };
-        let ticket = ConsentTicket {
-            server: row.try_get("server").map_err(classify)?,
-            principal_id: row.try_get("principal_id").map_err(classify)?,
-            expires_at: row.try_get("expires_at").map_err(classify)?,
-        };
-        Ok((ticket.expires_at > now).then_some(ticket))
+        live_ticket(row, now)
     }
 
     /// Removes and returns the ticket with this hash, if it has not expired: a ticket works
@@ -254,13 +259,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
-        let Some(row) = row else { return Ok(None) };
-        let ticket = ConsentTicket {
-            server: row.try_get("server").map_err(classify)?,
-            principal_id: row.try_get("principal_id").map_err(classify)?,
-            expires_at: row.try_get("expires_at").map_err(classify)?,
-        };
-        Ok((ticket.expires_at > now).then_some(ticket))
+        live_ticket(row, now)
     }
 
     pub async fn insert_pending_consent(&self, consent: &PendingConsent) -> Result<()> {
