@@ -69,6 +69,9 @@ pub struct HubConfig {
     /// Named selections of those servers' tools, prompts and resources, each served at
     /// `/mcp/<name>`.
     pub mcp_virtual_servers: Vec<agenthub_mcp_registry::virtual_servers::McpVirtualServerConfig>,
+    /// A2A agents, by base URL or by card. Checked at load; the A2A plane that relays to them
+    /// is being built.
+    pub agents: Vec<agenthub_a2a_bus::config::AgentConfig>,
 }
 
 impl HubConfig {
@@ -392,6 +395,11 @@ impl HubConfig {
                 ))
                 .map(|(path, message)| ConfigError::new(path, message)),
         );
+        errors.extend(
+            agenthub_a2a_bus::config::check(&self.agents)
+                .into_iter()
+                .map(|(path, message)| ConfigError::new(path, message)),
+        );
         if self.auth.public_url.is_none() {
             for (i, server) in self.mcp_servers.iter().enumerate() {
                 if server.acts_per_user() {
@@ -558,6 +566,11 @@ store:
 logging:
   level: agenthub=debug,info
   format: json
+agents:
+  - name: planner
+    url: https://planner.example.com
+    bearer_token: secret:planner
+    refresh_interval: 10m
 ";
         let env = |name: &str| (name == "DB_HOST").then(|| "127.0.0.1:5432".to_owned());
         let config = HubConfig::parse(yaml, "t", &env).unwrap();
@@ -569,6 +582,10 @@ logging:
         );
         assert_eq!(config.store.refresh_interval, Duration::from_secs(60));
         assert_eq!(config.logging.format, LogFormat::Json);
+        assert_eq!(
+            config.agents[0].url.as_deref(),
+            Some("https://planner.example.com")
+        );
     }
 
     /// Data-driven: each file and every error it must produce, in order.
@@ -623,6 +640,18 @@ logging:
                     "mcp_virtual_servers[0].tools[1]: \"echo\" is not server/name",
                     "mcp_virtual_servers[0].rename.jira/create_issue: the new name \"jira__new\" must not contain the separator",
                     "mcp_virtual_servers[1].name: \"support\" is also the name of mcp_virtual_servers[0]",
+                ],
+            ),
+            (
+                "agents:\n  - name: planner\n    url: https://planner.example.com/.well-known/agent-card.json\n  - name: planner\n    card: {name: Booker, skills: [{name: Book}]}\n    refresh_interval: 1m\n  - name: x\n    urll: https://x.example.com\n",
+                &[
+                    "agents[2].urll: unknown key",
+                    "agents[0].url: \"https://planner.example.com/.well-known/agent-card.json\": give the agent's base URL",
+                    "agents[1].name: \"planner\" is also the name of agents[0]",
+                    "agents[1].card.supportedInterfaces: is required",
+                    "agents[1].card.skills[0].id: is required",
+                    "agents[1].refresh_interval: is only for agents registered by url",
+                    "agents[2]: needs one of url, card_file or card",
                 ],
             ),
             (
