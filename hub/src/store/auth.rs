@@ -164,11 +164,12 @@ impl Store {
         state_hash: &str,
         now: Millis,
     ) -> Result<Option<PendingLogin>> {
-        let row = sqlx::query("DELETE FROM oidc_logins WHERE state_hash = $1 RETURNING *")
-            .bind(state_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let row = self
+            .take_row(
+                "DELETE FROM oidc_logins WHERE state_hash = $1 RETURNING *",
+                state_hash,
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let cli_port: Option<i64> = row.try_get("cli_port").map_err(classify)?;
         let login = PendingLogin {
@@ -186,11 +187,12 @@ impl Store {
 
     /// Removes and returns the one-time login code with this hash, if it has not expired.
     pub async fn take_login_code(&self, code_hash: &str, now: Millis) -> Result<Option<LoginCode>> {
-        let row = sqlx::query("DELETE FROM login_codes WHERE code_hash = $1 RETURNING *")
-            .bind(code_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let row = self
+            .take_row(
+                "DELETE FROM login_codes WHERE code_hash = $1 RETURNING *",
+                code_hash,
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let code = LoginCode {
             code_hash: row.try_get("code_hash").map_err(classify)?,
@@ -204,20 +206,15 @@ impl Store {
 
     /// Deletes expired sessions, pending logins and login codes; how many rows went.
     pub async fn purge_expired(&self, now: Millis) -> Result<u64> {
-        let mut total = 0;
-        for sql in [
-            "DELETE FROM sessions WHERE expires_at <= $1",
-            "DELETE FROM oidc_logins WHERE expires_at <= $1",
-            "DELETE FROM login_codes WHERE expires_at <= $1",
-        ] {
-            total += sqlx::query(sql)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(classify)?
-                .rows_affected();
-        }
-        Ok(total)
+        self.delete_expired(
+            &[
+                "DELETE FROM sessions WHERE expires_at <= $1",
+                "DELETE FROM oidc_logins WHERE expires_at <= $1",
+                "DELETE FROM login_codes WHERE expires_at <= $1",
+            ],
+            now,
+        )
+        .await
     }
 
     /// Applies a completed login in one transaction: finds the user linked to (issuer, subject)

@@ -254,11 +254,12 @@ impl Store {
         ticket_hash: &str,
         now: Millis,
     ) -> Result<Option<ConsentTicket>> {
-        let row = sqlx::query("DELETE FROM mcp_consent_tickets WHERE ticket_hash = $1 RETURNING *")
-            .bind(ticket_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let row = self
+            .take_row(
+                "DELETE FROM mcp_consent_tickets WHERE ticket_hash = $1 RETURNING *",
+                ticket_hash,
+            )
+            .await?;
         live_ticket(row, now)
     }
 
@@ -287,11 +288,12 @@ impl Store {
         state_hash: &str,
         now: Millis,
     ) -> Result<Option<PendingConsent>> {
-        let row = sqlx::query("DELETE FROM mcp_consents WHERE state_hash = $1 RETURNING *")
-            .bind(state_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let row = self
+            .take_row(
+                "DELETE FROM mcp_consents WHERE state_hash = $1 RETURNING *",
+                state_hash,
+            )
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let consent = PendingConsent {
             state_hash: row.try_get("state_hash").map_err(classify)?,
@@ -305,19 +307,14 @@ impl Store {
 
     /// Deletes expired consent tickets and consents; how many rows went.
     pub async fn purge_expired_consents(&self, now: Millis) -> Result<u64> {
-        let mut total = 0;
-        for sql in [
-            "DELETE FROM mcp_consent_tickets WHERE expires_at <= $1",
-            "DELETE FROM mcp_consents WHERE expires_at <= $1",
-        ] {
-            total += sqlx::query(sql)
-                .bind(now)
-                .execute(&self.pool)
-                .await
-                .map_err(classify)?
-                .rows_affected();
-        }
-        Ok(total)
+        self.delete_expired(
+            &[
+                "DELETE FROM mcp_consent_tickets WHERE expires_at <= $1",
+                "DELETE FROM mcp_consents WHERE expires_at <= $1",
+            ],
+            now,
+        )
+        .await
     }
 
     /// Re-seals every grant in one transaction (a master key rotation); `reseal` gets each

@@ -228,6 +228,39 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Deletes and returns the row `sql` (`DELETE … WHERE <key> = $1 RETURNING *`) names: what
+    /// is taken this way is taken once, however many replicas try.
+    async fn take_row(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> crate::error::Result<Option<sqlx::any::AnyRow>> {
+        sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)
+    }
+
+    /// Runs each of `statements` (`DELETE … WHERE expires_at <= $1`) at `now`; how many rows
+    /// went in all.
+    async fn delete_expired(
+        &self,
+        statements: &[&'static str],
+        now: crate::model::Millis,
+    ) -> crate::error::Result<u64> {
+        let mut total = 0;
+        for sql in statements {
+            total += sqlx::query(*sql)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+        }
+        Ok(total)
+    }
 }
 
 /// Why a single connection to `url` cannot be opened within `timeout`.
