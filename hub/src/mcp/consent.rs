@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use agenthub_mcp_registry::config::McpServerConfig;
+use agenthub_mcp_registry::oauth::OAuthClient;
 use agenthub_mcp_registry::upstream::oauth_client;
 use agenthub_mcp_registry::user_oauth::{self, Pkce};
 use axum::Router;
@@ -270,30 +271,52 @@ async fn connect(
     }
 }
 
+/// What both ends of a consent with a server need: its registration, the hub's OAuth client
+/// for it and the redirect URI.
+struct ConsentClient {
+    registration: McpServerConfig,
+    client: OAuthClient,
+    redirect_uri: String,
+}
+
+impl ConsentClient {
+    fn of(state: &AppState, server: &str) -> Result<Self> {
+        let config = state.config.snapshot();
+        let registration = per_user_server(state, server).ok_or_else(|| {
+            Error::not_found(format!("MCP server \"{server}\" acting for each user"))
+        })?;
+        let oauth = registration
+            .oauth
+            .as_ref()
+            .ok_or_else(|| Error::internal("a per-user server without oauth"))?;
+        let base = config
+            .auth
+            .public_base()
+            .ok_or_else(|| Error::internal("auth.public_url is not set"))?;
+        let client = oauth_client(
+            &registration,
+            oauth,
+            &StoreSecrets(state.accounts.clone()),
+            registration.timeouts(config.mcp.timeouts),
+        )
+        .map_err(|e| Error::new(agenthub_policy::ErrorKind::UpstreamFailed, e.to_string()))?;
+        Ok(Self {
+            redirect_uri: format!("{base}{CALLBACK_PATH}"),
+            registration,
+            client,
+        })
+    }
+}
+
 /// Stores a consent under way for `principal_id`; the authorization request's URL.
 async fn start(state: &AppState, server: &str, principal_id: &str, now: Millis) -> Result<String> {
-    let config = state.config.snapshot();
-    let registration = per_user_server(state, server)
-        .ok_or_else(|| Error::not_found(format!("MCP server \"{server}\" acting for each user")))?;
-    let oauth = registration
+    let consent = ConsentClient::of(state, server)?;
+    let authorization_url = consent
+        .registration
         .oauth
         .as_ref()
-        .ok_or_else(|| Error::internal("a per-user server without oauth"))?;
-    let authorization_url = oauth
-        .authorization_url
-        .as_deref()
+        .and_then(|o| o.authorization_url.as_deref())
         .ok_or_else(|| Error::internal("a per-user server without an authorization_url"))?;
-    let base = config
-        .auth
-        .public_base()
-        .ok_or_else(|| Error::internal("auth.public_url is not set"))?;
-    let client = oauth_client(
-        &registration,
-        oauth,
-        &StoreSecrets(state.accounts.clone()),
-        registration.timeouts(config.mcp.timeouts),
-    )
-    .map_err(|e| Error::new(agenthub_policy::ErrorKind::UpstreamFailed, e.to_string()))?;
     let pkce = Pkce::new();
     let csrf = keys::random_token(32);
     let state_hash = keys::hash(&csrf);
@@ -314,8 +337,8 @@ async fn start(state: &AppState, server: &str, principal_id: &str, now: Millis) 
         .await?;
     user_oauth::authorization_request(
         authorization_url,
-        &client,
-        &format!("{base}{CALLBACK_PATH}"),
+        &consent.client,
+        &consent.redirect_uri,
         &csrf,
         &pkce.challenge,
     )
@@ -399,36 +422,19 @@ async fn callback(
 
 /// Exchanges `code` for the user's tokens and stores them; the user's name.
 async fn finish(state: &AppState, pending: &PendingConsent, code: &str) -> Result<String> {
-    let config = state.config.snapshot();
     let server = &pending.server;
-    let registration = per_user_server(state, server)
-        .ok_or_else(|| Error::not_found(format!("MCP server \"{server}\" acting for each user")))?;
-    let oauth = registration
-        .oauth
-        .as_ref()
-        .ok_or_else(|| Error::internal("a per-user server without oauth"))?;
-    let base = config
-        .auth
-        .public_base()
-        .ok_or_else(|| Error::internal("auth.public_url is not set"))?;
+    let consent = ConsentClient::of(state, server)?;
     let verifier = state
         .accounts
         .keyring()
         .open_value(&sealing_name(&pending.state_hash), &pending.verifier)
         .map_err(Error::internal)?;
     let verifier = String::from_utf8(verifier).map_err(Error::internal)?;
-    let client = oauth_client(
-        &registration,
-        oauth,
-        &StoreSecrets(state.accounts.clone()),
-        registration.timeouts(config.mcp.timeouts),
-    )
-    .map_err(|e| Error::new(agenthub_policy::ErrorKind::UpstreamFailed, e.to_string()))?;
     let grant = user_oauth::exchange_code(
-        &client,
+        &consent.client,
         code,
         &verifier,
-        &format!("{base}{CALLBACK_PATH}"),
+        &consent.redirect_uri,
     )
     .await
     .map_err(|e| {
