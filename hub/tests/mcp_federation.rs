@@ -48,9 +48,7 @@ impl Hub {
             db,
         } = InProcessHub::start(&yaml).await;
         let router = app::router(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let address = agenthub_test_support::serve_on_loopback(router).await;
         Self {
             base: format!("http://{address}"),
             admin,

@@ -18,9 +18,7 @@ struct Hub {
 async fn start() -> Hub {
     let lab = InProcessHub::start("mcp:\n  limits:\n    max_request_bytes: 65536\n").await;
     let router = app::router(lab.state.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let address = agenthub_test_support::serve_on_loopback(router).await;
     Hub {
         url: format!("http://{address}/mcp"),
         key: lab.admin.clone(),

@@ -243,9 +243,7 @@ async fn start_upstream(idp: Shared) -> String {
         .route("/authorize", axum::routing::get(authorize))
         .route("/token", axum::routing::post(token))
         .with_state(idp);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = agenthub_test_support::serve_on_loopback(app).await;
     format!("http://{address}")
 }
 

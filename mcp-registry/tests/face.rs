@@ -201,9 +201,7 @@ async fn serve_face(registry: &Registry, gate: Arc<TestGate>) -> String {
         StreamableHttpServerConfig::default(),
     );
     let app = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = agenthub_test_support::serve_on_loopback(app).await;
     format!("http://{address}/mcp")
 }
 
@@ -821,9 +819,7 @@ impl Upstream {
             StreamableHttpServerConfig::default(),
         );
         let app = axum::Router::new().nest_service("/mcp", service);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let address = agenthub_test_support::serve_on_loopback(app).await;
         format!("http://{address}/mcp")
     }
 

@@ -139,9 +139,7 @@ async fn start(idp: Shared) -> String {
             "/token",
             axum::routing::post(token_endpoint).with_state(idp.clone()),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = agenthub_test_support::serve_on_loopback(app).await;
     format!("http://{address}")
 }
 

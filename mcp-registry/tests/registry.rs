@@ -280,9 +280,7 @@ async fn a_modern_server_s_list_changes_arrive_on_a_subscription() {
         rmcp::transport::streamable_http_server::StreamableHttpServerConfig::default(),
     );
     let app = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = agenthub_test_support::serve_on_loopback(app).await;
 
     let registry = registry();
     registry.add(server(

@@ -3,6 +3,17 @@
 //! [`fake_llm`]: OpenAI and Anthropic API servers on loopback that answer from the request,
 //! fail on cue, and record what reached them.
 //! [`mcp`]: where the real MCP peers the tests run against are installed.
+//! [`serve_on_loopback`]: a router served on a free loopback port for the rest of the test.
 
 pub mod fake_llm;
 pub mod mcp;
+
+/// Serves `app` on a free loopback port until the test's runtime ends; its address.
+pub async fn serve_on_loopback(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free loopback port");
+    let address = listener.local_addr().expect("a bound listener's address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    address
+}
