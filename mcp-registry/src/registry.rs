@@ -329,7 +329,7 @@ struct Inner {
 /// Where published catalogs are kept beyond the process's life. Called under no lock of the
 /// registry's; it must not block (hand the write to a task).
 pub trait CatalogSink: Send + Sync {
-    fn published(&self, server: &str, catalog: &Catalog);
+    fn published(&self, server: &str, catalog: &Arc<Catalog>);
 }
 
 impl Inner {

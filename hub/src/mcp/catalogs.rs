@@ -96,7 +96,7 @@ impl KeptCatalogs {
 }
 
 impl CatalogSink for KeptCatalogs {
-    fn published(&self, server: &str, catalog: &Catalog) {
+    fn published(&self, server: &str, catalog: &Arc<Catalog>) {
         let fetched_at = now_millis();
         self.known
             .write()
@@ -104,11 +104,11 @@ impl CatalogSink for KeptCatalogs {
             .insert(
                 server.to_owned(),
                 KeptCatalog {
-                    catalog: Arc::new(catalog.clone()),
+                    catalog: catalog.clone(),
                     fetched_at,
                 },
             );
-        let document = match serde_json::to_value(catalog) {
+        let document = match serde_json::to_value(catalog.as_ref()) {
             Ok(document) => document,
             Err(e) => {
                 tracing::warn!(server, error = %e, "cannot serialize an MCP catalog");
