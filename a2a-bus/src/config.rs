@@ -12,6 +12,110 @@ use serde_json::Value;
 use crate::card::{AgentCard, Problem};
 use crate::fetch;
 
+/// Settings of the A2A plane (the `a2a` section).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct A2aSettings {
+    /// Let agents registered through the admin API, and push-notification URLs, point at
+    /// loopback, private and link-local addresses (the configuration file always may).
+    pub allow_private_networks: bool,
+    /// Connecting to an agent.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// An agent's whole answer, or a stream's first event.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The longest a stream from an agent may stay silent.
+    #[serde(with = "humantime_serde")]
+    pub stream_idle_timeout: Duration,
+    /// The largest request from a client, and the largest answer (or stream event) from an
+    /// agent, in bytes.
+    pub max_message_bytes: usize,
+    /// The longest delegation chain (the principal and every agent after it) a message may
+    /// arrive with.
+    pub max_delegation_depth: usize,
+    /// How far a signature's time may be from the hub's clock; nonces are remembered this long.
+    #[serde(with = "humantime_serde")]
+    pub signature_max_skew: Duration,
+    /// How long the hub's signature on a message an agent received stays good for extending
+    /// its delegation chain (an agent delegates while it works on a task).
+    #[serde(with = "humantime_serde")]
+    pub delegation_max_age: Duration,
+    /// Which agent answers `skill:<id>` when several offer the skill.
+    pub skill_routing: SkillRouting,
+    /// The algorithm of the hub's signing keys: `EdDSA` (Ed25519) or `ES256` (P-256). A change
+    /// applies to the next key (`agenthub a2a rotate-key`).
+    pub signing_algorithm: String,
+    /// How long a rotated-out signing key stays published in the JWKS.
+    #[serde(with = "humantime_serde")]
+    pub retired_key_retention: Duration,
+}
+
+impl Default for A2aSettings {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(60),
+            stream_idle_timeout: Duration::from_secs(300),
+            max_message_bytes: 16 * 1024 * 1024,
+            max_delegation_depth: 8,
+            signature_max_skew: Duration::from_secs(300),
+            delegation_max_age: Duration::from_secs(3600),
+            skill_routing: SkillRouting::RoundRobin,
+            signing_algorithm: "EdDSA".to_owned(),
+            retired_key_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// How `skill:<id>` picks among the reachable agents offering the skill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkillRouting {
+    /// The first by name.
+    First,
+    /// Each in turn.
+    #[default]
+    RoundRobin,
+    /// One at random.
+    Random,
+}
+
+/// Checks the `a2a` settings.
+pub fn check_settings(settings: &A2aSettings) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut err =
+        |field: &str, message: &str| problems.push((format!("a2a.{field}"), message.to_owned()));
+    for (field, value) in [
+        ("connect_timeout", settings.connect_timeout),
+        ("timeout", settings.timeout),
+        ("stream_idle_timeout", settings.stream_idle_timeout),
+        ("signature_max_skew", settings.signature_max_skew),
+        ("delegation_max_age", settings.delegation_max_age),
+    ] {
+        if value.is_zero() {
+            err(field, "must be longer than 0s");
+        }
+    }
+    if settings.max_message_bytes < 1024 {
+        err("max_message_bytes", "must be at least 1024");
+    }
+    if crate::signing::SigningAlgorithm::from_jws_name(&settings.signing_algorithm).is_none() {
+        err("signing_algorithm", "must be EdDSA or ES256");
+    }
+    if settings.retired_key_retention < settings.signature_max_skew {
+        err(
+            "retired_key_retention",
+            "must be at least signature_max_skew, or fresh signatures stop verifying",
+        );
+    }
+    if !(2..=64).contains(&settings.max_delegation_depth) {
+        err("max_delegation_depth", "must be between 2 and 64");
+    }
+    problems
+}
+
 /// One agent the hub relays to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +145,14 @@ pub struct AgentConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub refresh_interval: Option<Duration>,
+    /// The hub user or service account this agent calls the hub as. Its calls then extend a
+    /// delegation chain as `agent:<name>` instead of starting one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The agent's public keys (JWKs). An agent that has any must sign every message it
+    /// sends through the hub, and its card's signatures are checked with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub public_keys: Vec<Value>,
 }
 
 /// Where an agent's card comes from.
@@ -128,6 +240,14 @@ pub fn check(agents: &[AgentConfig]) -> Vec<Problem> {
         {
             err("bearer_token", message);
         }
+        if agent.principal.as_deref().is_some_and(str::is_empty) {
+            err("principal", "must name a user or service account".into());
+        }
+        for (k, key) in agent.public_keys.iter().enumerate() {
+            if let Err(message) = check_public_key(key) {
+                err(&format!("public_keys[{k}]"), message);
+            }
+        }
     }
     problems
 }
@@ -168,7 +288,7 @@ fn check_source(source: CardSource<'_>, err: &mut dyn FnMut(&str, String)) {
     }
 }
 
-fn read_card_file(path: &Path) -> Result<Value, String> {
+pub(crate) fn read_card_file(path: &Path) -> Result<Value, String> {
     let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
     let size = std::fs::metadata(path).map_err(unreadable)?.len();
     if size > MAX_CARD_FILE {
@@ -186,6 +306,23 @@ fn card_problems(value: Value) -> Vec<Problem> {
     match AgentCard::from_value(value) {
         Ok(card) => card.validate(),
         Err(e) => vec![(e.path, e.message)],
+    }
+}
+
+/// A public key must be a JWK the hub can verify signatures with.
+fn check_public_key(key: &Value) -> Result<(), String> {
+    let Some(object) = key.as_object() else {
+        return Err("must be a JWK (a JSON object)".into());
+    };
+    if object.contains_key("d") {
+        return Err("is a private key; give only the public part".into());
+    }
+    match (
+        object.get("kty").and_then(Value::as_str),
+        object.get("crv").and_then(Value::as_str),
+    ) {
+        (Some("OKP"), Some("Ed25519")) | (Some("EC"), Some("P-256")) => Ok(()),
+        _ => Err("must be an Ed25519 (kty OKP) or P-256 (kty EC) key".into()),
     }
 }
 

@@ -64,6 +64,9 @@ fn list(problems: &[Problem]) -> String {
 #[derive(Debug, Clone)]
 pub struct Fetched {
     pub card: AgentCard,
+    /// The card as the agent published it: its signatures cover this form, not the
+    /// normalized one.
+    pub raw: serde_json::Value,
     /// The card's URL as requested (the well-known path or v0.3's), before any same-origin
     /// redirect.
     pub url: Url,
@@ -152,7 +155,10 @@ impl CardFetcher {
                 });
             }
         };
-        let card = AgentCard::from_json(&body).map_err(|e| {
+        let parsed = serde_json::from_slice::<serde_json::Value>(&body)
+            .map_err(|e| crate::card::ParseError::new("", format!("not JSON: {e}")))
+            .and_then(|raw| Ok((AgentCard::from_value(raw.clone())?, raw)));
+        let (card, raw) = parsed.map_err(|e| {
             let mut reason = e.to_string();
             // An HTML error page or a login form says more by its type than by its first byte.
             if let Some(content_type) = content_type.filter(|t| !t.contains("json"))
@@ -172,7 +178,7 @@ impl CardFetcher {
                 problems,
             });
         }
-        Ok(Fetched { card, url })
+        Ok(Fetched { card, raw, url })
     }
 
     /// The body and content type of a 2xx answer, at most `max_bytes` long.

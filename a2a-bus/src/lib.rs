@@ -7,5 +7,11 @@
 //! `/a2a` routes, no registry kept up to date, no relaying, signing or traces.
 
 pub mod card;
+pub mod chain;
 pub mod config;
 pub mod fetch;
+pub mod protocol;
+pub mod registry;
+pub mod relay;
+pub mod signing;
+pub mod upstream;

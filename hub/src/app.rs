@@ -15,6 +15,7 @@ use tower_http::request_id::{
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
+use crate::a2a::A2aPlane;
 use crate::auth::AuthService;
 use crate::config::ConfigHandle;
 use crate::directory::Accounts;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub llm: Arc<LlmPlane>,
     /// The MCP plane: registered upstream servers, kept connected.
     pub mcp: Arc<McpPlane>,
+    /// The A2A plane: registered agents and their cards.
+    pub a2a: Arc<A2aPlane>,
 }
 
 impl AppState {
@@ -55,9 +58,15 @@ impl AppState {
             &governance,
             &mut metrics,
         ));
+        let a2a = Arc::new(A2aPlane::new(
+            accounts.clone(),
+            &config.snapshot(),
+            &governance,
+        ));
         Self {
             llm,
             mcp,
+            a2a,
             accounts,
             config,
             metrics: Arc::new(metrics),
@@ -84,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::routes::router())
         .merge(crate::llm::router(config.llm.max_body_bytes))
         .merge(crate::mcp::router(&state, &config.mcp))
+        .merge(crate::a2a::router())
         .route(
             &format!("{}/openapi.json", crate::api::PREFIX),
             get(move || async move { Json(openapi.as_ref().clone()) }),

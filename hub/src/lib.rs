@@ -5,6 +5,7 @@
 //! front door, the admin API and CLI, and the HTTP server that wires the planes together. See
 //! `ARCHITECTURE.md` at the repository root for the codemap.
 
+pub mod a2a;
 pub mod api;
 pub mod app;
 pub mod auth;

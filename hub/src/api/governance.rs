@@ -37,6 +37,7 @@ use crate::error::{Error, Result};
 use crate::governance::{RuleKind, RuleWrite};
 use crate::model::new_id;
 use crate::store::StoredRule;
+use agenthub_a2a_bus::config::AgentConfig;
 use agenthub_llm_router::config::{
     ModelConfig, ProviderConfig, VirtualModelConfig, check_name, check_provider,
 };
@@ -295,6 +296,11 @@ pub(super) const MCP_VIRTUAL_SERVERS: Collection = Collection {
     area: AdminArea::Tools,
     noun: "virtual MCP server",
 };
+pub(super) const AGENTS: Collection = Collection {
+    kind: RuleKind::Agent,
+    area: AdminArea::Agents,
+    noun: "agent",
+};
 
 /// The body field holding a rule's own id, for kinds that name themselves.
 fn id_field(kind: RuleKind) -> Option<&'static str> {
@@ -304,7 +310,8 @@ fn id_field(kind: RuleKind) -> Option<&'static str> {
         | RuleKind::Model
         | RuleKind::VirtualModel
         | RuleKind::McpServer
-        | RuleKind::McpVirtualServer => Some("name"),
+        | RuleKind::McpVirtualServer
+        | RuleKind::Agent => Some("name"),
         RuleKind::Policy | RuleKind::Role => None,
     }
 }
@@ -572,6 +579,12 @@ fn entries(state: &AppState, c: Collection) -> Vec<Entry> {
             |r| &r.name,
             stored_of(state, RuleKind::McpVirtualServer),
         ),
+        RuleKind::Agent => named(
+            "agents",
+            &config.agents,
+            |r| &r.name,
+            stored_of(state, RuleKind::Agent),
+        ),
     }
 }
 
@@ -809,6 +822,36 @@ fn checked(kind: RuleKind, body: Map<String, Value>) -> Result<(Option<String>, 
             problems_in_body(problems, "")?;
             Ok((Some(rule.name.clone()), to_json(&rule)))
         }
+        RuleKind::Agent => {
+            let rule: AgentConfig = from_json(body)?;
+            let mut problems = agenthub_a2a_bus::config::check(std::slice::from_ref(&rule))
+                .into_iter()
+                .map(|(path, message)| {
+                    let field = path.strip_prefix("agents[0]").unwrap_or(&path);
+                    (field.trim_start_matches('.').to_owned(), message)
+                })
+                .collect::<Vec<_>>();
+            // The rules table is not encrypted, and files are the server's, not the caller's.
+            let needs_secret = "holds a credential: it must name a stored secret (secret:NAME); create it with POST /secrets";
+            let literal = |value: &str| !value.starts_with("secret:");
+            if rule.bearer_token.as_deref().is_some_and(literal) {
+                problems.push(("bearer_token".to_owned(), needs_secret.to_owned()));
+            }
+            for (name, value) in &rule.headers {
+                if agenthub_mcp_registry::config::names_a_credential(name) && literal(value) {
+                    problems.push((format!("headers.{name}"), needs_secret.to_owned()));
+                }
+            }
+            if rule.card_file.is_some() {
+                problems.push((
+                    "card_file".to_owned(),
+                    "is for the configuration file; post the card itself (card) or its agent's url"
+                        .into(),
+                ));
+            }
+            problems_in_body(problems, "")?;
+            Ok((Some(rule.name.clone()), to_json(&rule)))
+        }
     }
 }
 
@@ -824,6 +867,7 @@ fn same_namespace(c: Collection) -> &'static [Collection] {
         RuleKind::Model | RuleKind::VirtualModel => &[MODELS, VIRTUAL_MODELS],
         RuleKind::McpServer => &[MCP_SERVERS],
         RuleKind::McpVirtualServer => &[MCP_VIRTUAL_SERVERS],
+        RuleKind::Agent => &[AGENTS],
     }
 }
 

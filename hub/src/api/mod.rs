@@ -4,6 +4,7 @@
 //! and map core records to the wire types defined beside them. Reads are served from the
 //! in-memory snapshot; writes go through the store and answer 503 while it is unreachable.
 
+mod agents;
 mod catalog;
 mod checks;
 mod governance;
@@ -77,6 +78,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(governance::router())
         .merge(catalog::router())
         .merge(mcp::router())
+        .merge(agents::router())
         .merge(mcp_grants::router())
         .merge(checks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)

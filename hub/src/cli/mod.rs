@@ -2,6 +2,7 @@
 //! admin API.
 
 mod admin;
+mod agents;
 mod catalog;
 mod client;
 mod governance;
@@ -82,6 +83,10 @@ pub enum Command {
     /// virtual servers over them.
     #[command(subcommand)]
     Mcp(mcp::McpCommand),
+    /// A2A agents registered with the hub (the state of their cards), and discovery of the
+    /// agents you may reach by skill, tag or text.
+    #[command(subcommand)]
+    Agents(agents::AgentsCommand),
     /// Show who the configured key authenticates as.
     Whoami(admin::ClientArgs),
     /// Log in through the hub's identity provider (browser, loopback redirect); the session is
@@ -165,6 +170,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Models(cmd) => admin::block_on(catalog::models(cmd)),
         Command::VirtualModels(cmd) => admin::block_on(catalog::virtual_models(cmd)),
         Command::Mcp(cmd) => admin::block_on(mcp::mcp(cmd)),
+        Command::Agents(cmd) => admin::block_on(agents::agents(cmd)),
         Command::Whoami(args) => admin::block_on(admin::whoami(args)),
         Command::Login(args) => login::run_login(args),
         Command::Logout(args) => login::run_logout(args),

@@ -338,6 +338,7 @@ async fn serve(
             .run_background(handle.clone(), shutdown.clone()),
     );
     let mcp = state.mcp.clone();
+    let a2a = state.a2a.clone();
     let drain = config.server.shutdown_timeout;
     let served = stop_after_drain(
         crate::server::serve(listener, tls, app::router(state), shutdown.clone(), drain),
@@ -349,6 +350,7 @@ async fn serve(
     .await;
     // Upstream MCP connections close and their processes stop.
     mcp.shutdown();
+    a2a.shutdown();
     // The other background tasks flush what they hold (key last-use times) and stop.
     let _ = tokio::time::timeout(BACKGROUND_STOP, async {
         while tasks.join_next().await.is_some() {}
@@ -487,7 +489,15 @@ async fn rotate(args: RotateKeyArgs) -> Result<String, Failure> {
                 .map_err(crate::error::Error::internal)
         })
         .await;
+    let signing_keys = store
+        .reseal_signing_keys(|kid, sealed| {
+            crate::a2a::keys::reseal(&keyring, kid, sealed).map_err(crate::error::Error::internal)
+        })
+        .await;
     store.close().await;
+    if let Err(e) = signing_keys {
+        tracing::warn!(error = %e, "the A2A signing keys could not be re-encrypted; the hub makes a new one when it cannot open them");
+    }
     let grants = match grants {
         Ok(count) => format!(", and {count} users' MCP grants"),
         Err(e) => format!(

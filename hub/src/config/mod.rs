@@ -69,8 +69,9 @@ pub struct HubConfig {
     /// Named selections of those servers' tools, prompts and resources, each served at
     /// `/mcp/<name>`.
     pub mcp_virtual_servers: Vec<agenthub_mcp_registry::virtual_servers::McpVirtualServerConfig>,
-    /// A2A agents, by base URL or by card. Checked at load; the A2A plane that relays to them
-    /// is being built.
+    /// Settings of the A2A plane: timeouts, sizes, delegation depth, signatures, skill routing.
+    pub a2a: agenthub_a2a_bus::config::A2aSettings,
+    /// A2A agents, by base URL or by card, each relayed to at `/a2a/<name>`.
     pub agents: Vec<agenthub_a2a_bus::config::AgentConfig>,
 }
 
@@ -398,6 +399,7 @@ impl HubConfig {
         errors.extend(
             agenthub_a2a_bus::config::check(&self.agents)
                 .into_iter()
+                .chain(agenthub_a2a_bus::config::check_settings(&self.a2a))
                 .map(|(path, message)| ConfigError::new(path, message)),
         );
         if self.auth.public_url.is_none() {

@@ -42,6 +42,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use agenthub_a2a_bus::config::AgentConfig;
 use agenthub_llm_router::catalog::Catalog;
 use agenthub_llm_router::config::{ModelConfig, ProviderConfig, Sections, VirtualModelConfig};
 use agenthub_mcp_registry::config::McpServerConfig;
@@ -67,10 +68,11 @@ pub enum RuleKind {
     VirtualModel,
     McpServer,
     McpVirtualServer,
+    Agent,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 10] = [
+    pub const ALL: [RuleKind; 11] = [
         Self::Policy,
         Self::Role,
         Self::RateLimit,
@@ -81,6 +83,7 @@ impl RuleKind {
         Self::VirtualModel,
         Self::McpServer,
         Self::McpVirtualServer,
+        Self::Agent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +98,7 @@ impl RuleKind {
             Self::VirtualModel => "virtual_model",
             Self::McpServer => "mcp_server",
             Self::McpVirtualServer => "mcp_virtual_server",
+            Self::Agent => "agent",
         }
     }
 
@@ -111,6 +115,7 @@ impl RuleKind {
             Self::VirtualModel => "virtual_models",
             Self::McpServer => "mcp_servers",
             Self::McpVirtualServer => "mcp_virtual_servers",
+            Self::Agent => "agents",
         }
     }
 }
@@ -135,6 +140,7 @@ struct Compiled {
     catalog: Catalog,
     mcp_servers: Vec<McpServerConfig>,
     mcp_virtual_servers: Vec<McpVirtualServerConfig>,
+    agents: Vec<AgentConfig>,
 }
 
 fn parse_stored<T: DeserializeOwned>(rule: &StoredRule) -> std::result::Result<T, Problem> {
@@ -170,6 +176,7 @@ fn compile(
     let mut virtual_models = config.virtual_models.clone();
     let mut mcp_servers = config.mcp_servers.clone();
     let mut mcp_virtual_servers = config.mcp_virtual_servers.clone();
+    let mut agents = config.agents.clone();
     for rule in stored {
         let parsed = match rule.kind.as_str() {
             "policy" => parse_stored::<PolicyRule>(rule).map(|r| set.policies.push(r)),
@@ -186,6 +193,7 @@ fn compile(
             "mcp_virtual_server" => {
                 parse_stored::<McpVirtualServerConfig>(rule).map(|r| mcp_virtual_servers.push(r))
             }
+            "agent" => parse_stored::<AgentConfig>(rule).map(|r| agents.push(r)),
             other => Err((
                 format!("{other}[id={}]", rule.id),
                 "unknown kind of stored rule".into(),
@@ -207,6 +215,7 @@ fn compile(
         &config.mcp.separator,
         &mcp_virtual_servers,
     ));
+    problems.extend(agenthub_a2a_bus::config::check(&agents));
     let guardrails = match Guardrails::from_rules(guardrails) {
         Ok(guardrails) => Some(guardrails),
         Err(found) => {
@@ -244,6 +253,7 @@ fn compile(
         catalog,
         mcp_servers,
         mcp_virtual_servers,
+        agents,
     })
 }
 
@@ -271,6 +281,7 @@ fn locate(path: &str, config: &HubConfig, stored: &[StoredRule]) -> String {
         RuleKind::VirtualModel => (0, config.virtual_models.len()),
         RuleKind::McpServer => (0, config.mcp_servers.len()),
         RuleKind::McpVirtualServer => (0, config.mcp_virtual_servers.len()),
+        RuleKind::Agent => (0, config.agents.len()),
     };
     if index < base {
         return "authorization.starter_policy".to_owned();
@@ -338,6 +349,7 @@ struct Prepared {
     catalog: Catalog,
     mcp_servers: Vec<McpServerConfig>,
     mcp_virtual_servers: Vec<McpVirtualServerConfig>,
+    agents: Vec<AgentConfig>,
     /// New webhook clients, when their settings changed.
     external: Option<Option<ExternalGuardrail>>,
     alert_webhook: Option<Option<AlertWebhook>>,
@@ -363,6 +375,9 @@ pub struct Governance {
     /// The virtual MCP servers, from the configuration file and the admin API; the MCP plane
     /// follows it.
     mcp_virtual_servers: watch::Sender<Arc<Vec<McpVirtualServerConfig>>>,
+    /// The A2A agents, from the configuration file and the admin API; the A2A plane follows
+    /// it.
+    agents: watch::Sender<Arc<Vec<AgentConfig>>>,
     external: ArcSwap<Option<ExternalGuardrail>>,
     external_failures: Family<FailureLabels, Counter>,
     alert_webhook: ArcSwap<Option<AlertWebhook>>,
@@ -457,6 +472,7 @@ impl Governance {
             catalog: ArcSwap::from_pointee(compiled.catalog),
             mcp_servers: watch::Sender::new(Arc::new(compiled.mcp_servers)),
             mcp_virtual_servers: watch::Sender::new(Arc::new(compiled.mcp_virtual_servers)),
+            agents: watch::Sender::new(Arc::new(compiled.agents)),
             external: ArcSwap::from_pointee(external),
             external_failures,
             alert_webhook: ArcSwap::from_pointee(webhook),
@@ -589,6 +605,12 @@ impl Governance {
     /// receiver sees each change.
     pub fn mcp_virtual_servers(&self) -> watch::Receiver<Arc<Vec<McpVirtualServerConfig>>> {
         self.mcp_virtual_servers.subscribe()
+    }
+
+    /// The A2A agents registered now, by the configuration file then the admin API; the
+    /// receiver sees each change.
+    pub fn agents(&self) -> watch::Receiver<Arc<Vec<AgentConfig>>> {
+        self.agents.subscribe()
     }
 
     pub fn limits(&self) -> Arc<Limits> {
@@ -727,6 +749,7 @@ impl Governance {
             catalog: compiled.catalog,
             mcp_servers: compiled.mcp_servers,
             mcp_virtual_servers: compiled.mcp_virtual_servers,
+            agents: compiled.agents,
             external,
             alert_webhook,
         })
@@ -748,6 +771,13 @@ impl Governance {
             let changed = **servers != prepared.mcp_virtual_servers;
             if changed {
                 *servers = Arc::new(prepared.mcp_virtual_servers);
+            }
+            changed
+        });
+        self.agents.send_if_modified(|agents| {
+            let changed = **agents != prepared.agents;
+            if changed {
+                *agents = Arc::new(prepared.agents);
             }
             changed
         });

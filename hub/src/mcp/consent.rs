@@ -26,11 +26,11 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use super::StoreSecrets;
 use super::grants::StoreGrants;
 use crate::app::AppState;
 use crate::config::HubConfig;
 use crate::directory::Accounts;
+use crate::directory::StoreSecrets;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::{Millis, now_millis};

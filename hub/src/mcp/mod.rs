@@ -76,7 +76,7 @@ impl McpPlane {
         settings
             .hub_id
             .get_or_insert_with(|| accounts.hub_id().to_owned());
-        let registry = Registry::new(settings, Arc::new(StoreSecrets(accounts)));
+        let registry = Registry::new(settings, Arc::new(crate::directory::StoreSecrets(accounts)));
         tracing::info!(hub_id = %registry.hub_id(), "MCP hub id (x-agenthub-via)");
         registry.set_grants(grants);
         registry.set_sink(catalogs.clone());
@@ -171,21 +171,6 @@ fn reconcile(registry: &Registry, catalogs: &KeptCatalogs, servers: &[McpServerC
         }
         tracing::info!(server = %server.name, "MCP server registered");
         registry.add(server.clone());
-    }
-}
-
-/// Upstream credentials from the directory's secret store, decrypted at connection time.
-struct StoreSecrets(Arc<Accounts>);
-
-impl agenthub_mcp_registry::upstream::Secrets for StoreSecrets {
-    fn reveal(&self, name: &str) -> Option<String> {
-        match self.0.reveal_secret(name) {
-            Ok(value) => value,
-            Err(e) => {
-                tracing::error!(secret = name, error = %e, "cannot read an MCP server credential");
-                None
-            }
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! never read on a request's hot path: the hub serves from its in-memory directory and writes
 //! through here.
 
+mod a2a;
 mod auth;
 mod budgets;
 mod mcp;
@@ -21,6 +22,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::error::Error;
 
+pub use a2a::{StoredSigningKey, StoredTask, TraceEvent};
 pub use auth::{LoginApplied, LoginCode, LoginWrite, PendingLogin};
 pub use mcp::StoredCatalog;
 pub use mcp_grants::{ConsentTicket, McpGrantRow, PendingConsent};

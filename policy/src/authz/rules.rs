@@ -168,7 +168,7 @@ pub enum Action {
     Call,
     /// Send an A2A message to an agent.
     Send,
-    /// Read an admin area.
+    /// Read an admin area, or the tasks of an agent (one's own).
     Read,
     /// Change an admin area.
     Manage,
@@ -255,7 +255,7 @@ impl ResourceKind {
         match self {
             Self::Model => &[Action::Invoke, Action::List],
             Self::Mcp => &[Action::Call, Action::List],
-            Self::Agent => &[Action::Send, Action::List],
+            Self::Agent => &[Action::Send, Action::Read, Action::List],
             Self::Admin => &[Action::Read, Action::Manage],
         }
     }

@@ -28,6 +28,7 @@ policies:
   - { subject: "role:team-member", resource: "model:*", action: invoke }
   - { subject: "role:team-member", resource: "mcp:*", action: call }
   - { subject: "role:team-member", resource: "agent:*", action: send }
+  - { subject: "role:team-member", resource: "agent:*", action: read }
 
   # Everyone in a team may read it; its owners and admins manage it (settings, membership).
   - { subject: "role:team-viewer", resource: "admin:teams", action: read }
@@ -45,6 +46,7 @@ pub fn starter_policy() -> PolicySet {
             PolicyRule::allow("role:team-member", "model:*", "invoke"),
             PolicyRule::allow("role:team-member", "mcp:*", "call"),
             PolicyRule::allow("role:team-member", "agent:*", "send"),
+            PolicyRule::allow("role:team-member", "agent:*", "read"),
             PolicyRule::allow("role:team-viewer", "admin:teams", "read"),
             PolicyRule::allow("role:team-admin", "admin:teams", "manage"),
         ],

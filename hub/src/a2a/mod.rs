@@ -1,0 +1,140 @@
+//! The A2A plane's HTTP face: `/a2a/<agent>` relays A2A requests (JSON-RPC, REST, streams) to
+//! the agents registered in `agents` (the configuration file's and those stored through the
+//! admin API, merged and checked by governance like the other rules), over the
+//! `agenthub-a2a-bus` crate. This module does what is the hub's: the caller's identity,
+//! `agent:<name>` authorization, governance, the hub's signing keys, and the records kept in
+//! the store.
+
+mod exchange;
+pub mod keys;
+mod routes;
+mod tasks;
+pub mod traces;
+
+use std::sync::Arc;
+
+use agenthub_a2a_bus::config::{A2aSettings, AgentConfig};
+use agenthub_a2a_bus::registry::AgentRegistry;
+use agenthub_a2a_bus::signing::{NonceCache, SigningAlgorithm};
+use agenthub_a2a_bus::upstream::{Upstream, UpstreamLimits};
+use tokio::task::JoinHandle;
+
+use keys::HubKeys;
+pub use routes::router;
+use tasks::TaskIndex;
+use traces::Recorder;
+
+use crate::config::HubConfig;
+use crate::directory::{Accounts, StoreSecrets};
+use crate::governance::Governance;
+
+/// How many agents' nonces are remembered (at 5,000 signed messages a second for a 300 s
+/// skew, 3 million; beyond that the oldest go first).
+const NONCES: usize = 1 << 20;
+
+/// The registered agents, their cards kept up to date, and the client that reaches them.
+pub struct A2aPlane {
+    registry: AgentRegistry,
+    upstream: Upstream,
+    settings: A2aSettings,
+    /// `hub:<id>`: the issuer of the hub's signatures.
+    hub_subject: String,
+    keys: HubKeys,
+    tasks: TaskIndex,
+    recorder: Recorder,
+    /// Nonces of agents' signed messages, remembered for the allowed skew.
+    nonces: NonceCache,
+    /// Applies registration changes (configuration file or admin API) as they are installed.
+    follower: JoinHandle<()>,
+}
+
+impl A2aPlane {
+    /// Starts reading the registered agents' cards and follows the registrations.
+    pub fn new(accounts: Arc<Accounts>, config: &HubConfig, governance: &Governance) -> Self {
+        let settings = config.a2a.clone();
+        let hub_subject = format!("hub:{}", accounts.hub_id());
+        let algorithm = SigningAlgorithm::from_jws_name(&settings.signing_algorithm)
+            .unwrap_or(SigningAlgorithm::EdDsa);
+        let keys = HubKeys::new(accounts.clone(), algorithm, settings.retired_key_retention);
+        let tasks = TaskIndex::start(accounts.store().clone());
+        let recorder = Recorder::start(accounts.store().clone());
+        let nonces = NonceCache::new(NONCES, settings.signature_max_skew);
+        let registry = AgentRegistry::new(Arc::new(StoreSecrets(accounts)))
+            .unwrap_or_else(|e| panic!("the TLS client cannot be built: {e}"));
+        let upstream = Upstream::new(UpstreamLimits {
+            connect_timeout: settings.connect_timeout,
+            timeout: settings.timeout,
+            stream_idle_timeout: settings.stream_idle_timeout,
+            max_bytes: settings.max_message_bytes,
+        })
+        .unwrap_or_else(|e| panic!("the TLS client cannot be built: {e}"));
+        let mut registrations = governance.agents();
+        registry.set(&registrations.borrow_and_update());
+        let follower = tokio::spawn({
+            let registry = registry.clone();
+            async move {
+                while registrations.changed().await.is_ok() {
+                    let agents: Arc<Vec<AgentConfig>> = registrations.borrow_and_update().clone();
+                    registry.set(&agents);
+                }
+            }
+        });
+        Self {
+            registry,
+            upstream,
+            settings,
+            hub_subject,
+            keys,
+            tasks,
+            recorder,
+            nonces,
+            follower,
+        }
+    }
+
+    pub fn registry(&self) -> &AgentRegistry {
+        &self.registry
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    pub fn settings(&self) -> &A2aSettings {
+        &self.settings
+    }
+
+    /// `hub:<id>`, the issuer of the hub's signatures.
+    pub fn hub_subject(&self) -> String {
+        self.hub_subject.clone()
+    }
+
+    pub fn keys(&self) -> &HubKeys {
+        &self.keys
+    }
+
+    fn tasks(&self) -> &TaskIndex {
+        &self.tasks
+    }
+
+    fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    fn nonces(&self) -> &NonceCache {
+        &self.nonces
+    }
+
+    /// Applies the registrations in force now, without waiting for the follower: after an
+    /// admin API write, so that its answer and the next read agree.
+    pub fn catch_up(&self, governance: &Governance) {
+        let agents = governance.agents().borrow().clone();
+        self.registry.set(&agents);
+    }
+
+    /// Stops following registrations and reading cards.
+    pub fn shutdown(&self) {
+        self.follower.abort();
+        self.registry.shutdown();
+    }
+}
