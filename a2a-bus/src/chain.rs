@@ -65,7 +65,7 @@ pub const TOO_DEEP_CODE: i32 = -32061;
 /// is not on it, and the chain with the target is at most `max_depth` long.
 pub fn check(chain: &[String], target: &str, max_depth: usize) -> Result<(), ChainError> {
     let subject = agent_subject(target);
-    if chain.iter().any(|hop| *hop == subject) {
+    if chain.contains(&subject) {
         return Err(ChainError::Loop {
             target: subject,
             chain: chain.to_vec(),

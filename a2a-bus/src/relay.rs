@@ -85,13 +85,24 @@ pub async fn relay(
     let method = outbound.method;
     let streaming = method.is_streaming();
     let mut headers = outbound.headers;
+    if agent_version == ProtocolVersion::V0_3
+        && let Some(extensions) = headers.get("a2a-extensions").cloned()
+    {
+        // v0.3 agents read the older name.
+        headers.insert("x-a2a-extensions", extensions);
+    }
     headers.insert(
         "a2a-version",
         HeaderValue::from_static(crate::protocol::version::header_value(agent_version)),
     );
     let request = match agent.endpoint.binding {
         Binding::JsonRpc => {
-            let body = envelope::request(outbound.id, method, agent_version, outbound.params)
+            // v0.3 agents refuse a null id; a REST client's request has none.
+            let id = match outbound.id {
+                Value::Null => Value::String(format!("agenthub-{}", fastrand::u64(..))),
+                id => id,
+            };
+            let body = envelope::request(id, method, agent_version, outbound.params)
                 .ok_or_else(|| RelayError::A2a(unsupported(method, agent_version)))?;
             UpstreamRequest {
                 method: http::Method::POST,

@@ -526,6 +526,7 @@ fn build_vectors() -> Value {
         iat: NOW,
         nonce: nonce.into(),
         traceparent: None,
+        grant: None,
     };
     let sign = |mut message: Value, claims: &MessageClaims, key: &SigningKey| {
         sign_message(&mut message, claims, key).unwrap();

@@ -58,7 +58,8 @@ pub struct ClientRequest {
     pub params: Value,
     /// The JSON-RPC id (REST: null).
     pub id: Value,
-    pub traceparent: Option<String>,
+    /// Where the exchange sits in its trace (the client's `traceparent` continued).
+    pub trace: TraceContext,
     pub extensions: Option<HeaderValue>,
     /// The client's `x-agenthub-metadata`.
     pub metadata: Arc<BTreeMap<String, String>>,
@@ -243,7 +244,7 @@ pub async fn exchange(
     }
 
     // 4. Sign, trace, relay.
-    let trace = TraceContext::continue_from(request.traceparent.as_deref());
+    let trace = request.trace.clone();
     let mut span = Span::new(
         plane.recorder().clone(),
         trace.clone(),
@@ -254,7 +255,16 @@ pub async fn exchange(
     );
     span.context_id = access::params_context_id(request.method, &request.params).map(str::to_owned);
     span.task_id = task_id.clone();
-    span.event("request", Some(request.params.clone()));
+    // What a replay re-sends: the params as the client sent them (after redaction), and the
+    // version they are in.
+    span.event(
+        "request",
+        Some(serde_json::json!({
+            "target": request.target,
+            "version": request.version.as_str(),
+            "params": request.params,
+        })),
+    );
     let mut params = relay::to_agent(&agent, request.method, request.version, request.params)?;
     if let Some(message) = access::params_message_mut(request.method, &mut params) {
         let grant = signing::sign_grant(

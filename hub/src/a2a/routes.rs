@@ -24,6 +24,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use super::exchange::{self, Answer, ClientRequest, Failure};
+use super::traces::TraceContext;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::Error;
@@ -35,6 +36,8 @@ const CARD_PATH: &str = "/.well-known/agent-card.json";
 const LEGACY_CARD_PATH: &str = "/.well-known/agent.json";
 /// The JSON-RPC code of an agent that does not exist (or may not be reached).
 pub const AGENT_NOT_FOUND_CODE: i32 = -32062;
+/// The answer header naming the exchange's trace.
+pub const TRACE_ID_HEADER: &str = "x-agenthub-trace-id";
 /// The JSON-RPC code of a request a rate limit or budget refused.
 pub const LIMITED_CODE: i32 = -32029;
 
@@ -275,17 +278,14 @@ async fn jsonrpc_to(
         Ok(metadata) => metadata,
         Err(error) => return error.into_response(),
     };
+    let trace = trace_of(&parts.headers);
     let client = ClientRequest {
         target,
         method,
         version,
         params,
         id: id.clone(),
-        traceparent: parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        trace: trace.clone(),
         extensions: parts.headers.get("a2a-extensions").cloned(),
         metadata,
     };
@@ -338,21 +338,18 @@ async fn rest_or_card(
         Err(error) => return error.into_response(),
     };
     let (method, version) = (route.method, route.version);
+    let trace = trace_of(&parts.headers);
     let client = ClientRequest {
         target,
         method,
         version,
         params,
         id: Value::Null,
-        traceparent: parts
-            .headers
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        trace: trace.clone(),
         extensions: parts.headers.get("a2a-extensions").cloned(),
         metadata,
     };
-    match exchange::exchange(&state, &caller, client).await {
+    let response = match exchange::exchange(&state, &caller, client).await {
         Ok(Answer::Result(result)) => match rest::body_from_result(method, version, result) {
             Ok(body) => {
                 let bytes = serde_json::to_vec(&body).unwrap_or_default();
@@ -366,7 +363,24 @@ async fn rest_or_card(
             serde_json::to_vec(&body).unwrap_or_default()
         })),
         Err(failure) => rest_failure(failure),
+    };
+    with_trace(response, &trace)
+}
+
+/// The trace a request belongs to: its `traceparent` continued, or a new one.
+fn trace_of(headers: &HeaderMap) -> TraceContext {
+    TraceContext::continue_from(headers.get("traceparent").and_then(|v| v.to_str().ok()))
+}
+
+/// The trace id on the answer, so the client can look the exchange up (`agenthub trace show`).
+fn with_trace(mut response: Response, trace: &TraceContext) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&trace.trace_id) {
+        response.headers_mut().insert(TRACE_ID_HEADER, value);
     }
+    if let Ok(value) = HeaderValue::from_str(&trace.traceparent()) {
+        response.headers_mut().insert("traceparent", value);
+    }
+    response
 }
 
 /// An event stream whose events are the given JSON documents, sent as they come.

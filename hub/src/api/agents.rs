@@ -398,6 +398,15 @@ async fn vet(
     }))
 }
 
+/// Applies a stored registration now; a checked agent's card is read again at once, so that
+/// the agent is reachable when the answer arrives (rather than when the background read ends).
+async fn ready_now(state: &AppState, name: &str, checked: bool) {
+    state.a2a.catch_up(&state.governance);
+    if checked && let Some(Err(error)) = state.a2a.registry().refresh(name).await {
+        tracing::warn!(agent = name, %error, "the agent's card could not be read again after registration");
+    }
+}
+
 /// Register an agent: `name`, and either `url` (its base URL: the hub reads its card) or
 /// `card` (the card itself); optionally `headers` and `bearer_token` (as `secret:NAME`),
 /// `refresh_interval`, `principal` (the hub account it calls the hub as) and `public_keys`
@@ -414,7 +423,7 @@ async fn register_agent(
     require(&caller, Access::Write, Target::Area(AdminArea::Agents))?;
     let card = vet(&state, &body, query.check.unwrap_or(true)).await?;
     let (status, Json(registration)) = create(&state, &caller, AGENTS, body).await?;
-    state.a2a.catch_up(&state.governance);
+    ready_now(&state, &registration.id, card.is_some()).await;
     Ok((
         status,
         Json(Registered {
@@ -442,7 +451,7 @@ async fn replace_agent(
     changeable(&state, AGENTS, &name)?;
     let card = vet(&state, &body, query.check.unwrap_or(true)).await?;
     let Json(registration) = replace(&state, &caller, AGENTS, &name, body).await?;
-    state.a2a.catch_up(&state.governance);
+    ready_now(&state, &name, card.is_some()).await;
     Ok(Json(Registered {
         registration,
         checked_card: card,

@@ -14,6 +14,7 @@ mod mcp_grants;
 mod principals;
 mod secrets;
 mod teams;
+mod traces;
 
 pub use checks::{AuthzCheckView, FindingView, InspectionView, LimitUsageView, UsageView};
 pub use governance::{RuleSource, RuleView};
@@ -79,6 +80,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(catalog::router())
         .merge(mcp::router())
         .merge(agents::router())
+        .merge(traces::router())
         .merge(mcp_grants::router())
         .merge(checks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)

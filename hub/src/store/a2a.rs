@@ -65,6 +65,24 @@ pub struct TraceEvent {
     pub body: Option<serde_json::Value>,
 }
 
+/// A trace as listings show it: its first root span (the request that started it), how that
+/// ended, and how many spans the trace has.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceSummary {
+    pub trace_id: String,
+    /// The first root span: the first request whose caller's span is not in the trace.
+    pub span_id: String,
+    pub agent: String,
+    pub method: String,
+    pub principal: String,
+    pub started_at: Millis,
+    /// The root span's outcome; `None` while it has not ended.
+    pub outcome: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// Spans in the whole trace.
+    pub spans: i64,
+}
+
 fn signing_key_from(row: &AnyRow) -> Result<StoredSigningKey> {
     let jwk: String = row.try_get("public_jwk").map_err(classify)?;
     Ok(StoredSigningKey {
@@ -309,6 +327,108 @@ impl Store {
         rows.iter().map(trace_event_from).collect()
     }
 
+    /// A trace's first `limit` events in time order.
+    pub async fn load_trace_up_to(&self, trace_id: &str, limit: i64) -> Result<Vec<TraceEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, trace_id, span_id, parent_span_id, seq, at, kind, agent, method, principal, chain, context_id, task_id, outcome, duration_ms, body
+             FROM a2a_trace_events WHERE trace_id = $1 ORDER BY at, span_id, seq LIMIT $2",
+        )
+        .bind(trace_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter().map(trace_event_from).collect()
+    }
+
+    /// The newest traces that `filter` selects, at most `limit`, each by its first root span:
+    /// the earliest `request` event whose span's parent is not in the trace (ties broken by
+    /// span id), so that a trace is listed once whatever its shape.
+    ///
+    /// `agent` and `principal` select the traces started at that agent, on that principal's
+    /// behalf; `before` (`started_at`, `trace_id` of the last trace of a page) the next page.
+    pub async fn list_traces(
+        &self,
+        agent: Option<&str>,
+        principal: Option<&str>,
+        before: Option<(Millis, &str)>,
+        limit: i64,
+    ) -> Result<Vec<TraceSummary>> {
+        // A span is a root when no event of its trace has its parent's span id.
+        const IS_ROOT: &str = "NOT EXISTS (SELECT 1 FROM a2a_trace_events p
+                 WHERE p.trace_id = {e}.trace_id AND p.span_id = {e}.parent_span_id)";
+        let is_root = |alias: &str| IS_ROOT.replace("{e}", alias);
+        let mut sql = format!(
+            "SELECT r.trace_id, r.span_id, r.agent, r.method, r.principal, r.at,
+                (SELECT o.outcome FROM a2a_trace_events o
+                 WHERE o.trace_id = r.trace_id AND o.span_id = r.span_id AND o.outcome IS NOT NULL
+                 ORDER BY o.seq DESC LIMIT 1) AS outcome,
+                (SELECT o.duration_ms FROM a2a_trace_events o
+                 WHERE o.trace_id = r.trace_id AND o.span_id = r.span_id AND o.outcome IS NOT NULL
+                 ORDER BY o.seq DESC LIMIT 1) AS duration_ms,
+                (SELECT COUNT(DISTINCT s.span_id) FROM a2a_trace_events s
+                 WHERE s.trace_id = r.trace_id) AS spans
+             FROM a2a_trace_events r
+             WHERE r.kind = 'request' AND {root_r}
+               AND NOT EXISTS (SELECT 1 FROM a2a_trace_events q
+                 WHERE q.trace_id = r.trace_id AND q.kind = 'request'
+                   AND (q.at < r.at OR (q.at = r.at AND q.span_id < r.span_id)) AND {root_q})",
+            root_r = is_root("r"),
+            root_q = is_root("q"),
+        );
+        let mut next = 0;
+        let mut param = || {
+            next += 1;
+            format!("${next}")
+        };
+        if agent.is_some() {
+            sql.push_str(&format!(" AND r.agent = {}", param()));
+        }
+        if principal.is_some() {
+            sql.push_str(&format!(" AND r.principal = {}", param()));
+        }
+        if before.is_some() {
+            let (at, same_at, trace) = (param(), param(), param());
+            sql.push_str(&format!(
+                " AND (r.at < {at} OR (r.at = {same_at} AND r.trace_id < {trace}))"
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY r.at DESC, r.trace_id DESC LIMIT {}",
+            param()
+        ));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(agent) = agent {
+            query = query.bind(agent);
+        }
+        if let Some(principal) = principal {
+            query = query.bind(principal);
+        }
+        if let Some((at, trace)) = before {
+            query = query.bind(at).bind(at).bind(trace);
+        }
+        let rows = query
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                Ok(TraceSummary {
+                    trace_id: row.try_get("trace_id").map_err(classify)?,
+                    span_id: row.try_get("span_id").map_err(classify)?,
+                    agent: row.try_get("agent").map_err(classify)?,
+                    method: row.try_get("method").map_err(classify)?,
+                    principal: row.try_get("principal").map_err(classify)?,
+                    started_at: row.try_get("at").map_err(classify)?,
+                    outcome: row.try_get("outcome").map_err(classify)?,
+                    duration_ms: row.try_get("duration_ms").map_err(classify)?,
+                    spans: row.try_get("spans").map_err(classify)?,
+                })
+            })
+            .collect()
+    }
+
     /// Deletes trace events older than `before`.
     pub async fn purge_trace_events(&self, before: Millis) -> Result<u64> {
         let done = sqlx::query("DELETE FROM a2a_trace_events WHERE at < $1")
@@ -441,6 +561,209 @@ mod tests {
             let trace = store.load_trace("tr").await.unwrap();
             assert_eq!(trace, [event("e1", 10, 0), event("e2", 20, 1)]);
             assert_eq!(store.purge_trace_events(15).await.unwrap(), 1);
+            db.cleanup().await;
+        }
+    }
+
+    /// An event of span `span` in trace `trace`.
+    #[allow(clippy::too_many_arguments)]
+    fn span_event(
+        trace: &str,
+        span: &str,
+        parent: Option<&str>,
+        seq: i64,
+        at: Millis,
+        kind: &str,
+        agent: &str,
+        principal: &str,
+        outcome: Option<&str>,
+    ) -> TraceEvent {
+        TraceEvent {
+            id: format!("{trace}-{span}-{seq}"),
+            trace_id: trace.into(),
+            span_id: span.into(),
+            parent_span_id: parent.map(str::to_owned),
+            seq,
+            at,
+            kind: kind.into(),
+            agent: agent.into(),
+            method: "SendMessage".into(),
+            principal: principal.into(),
+            chain: vec![principal.into()],
+            context_id: None,
+            task_id: None,
+            outcome: outcome.map(str::to_owned),
+            duration_ms: outcome.map(|_| 10 * (seq + 1)),
+            body: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn traces_are_listed_by_their_first_root_newest_first_on_every_backend() {
+        for db in testing::all().await {
+            let store = &db.store;
+            let e = span_event;
+            let events = [
+                // A: planner for alice delegating to booker, and a later root for bob.
+                e(
+                    "A",
+                    "a1",
+                    None,
+                    0,
+                    100,
+                    "request",
+                    "planner",
+                    "user:alice",
+                    None,
+                ),
+                e(
+                    "A",
+                    "a2",
+                    Some("a1"),
+                    0,
+                    105,
+                    "request",
+                    "booker",
+                    "user:alice",
+                    None,
+                ),
+                e(
+                    "A",
+                    "a2",
+                    Some("a1"),
+                    1,
+                    110,
+                    "response",
+                    "booker",
+                    "user:alice",
+                    Some("ok"),
+                ),
+                e(
+                    "A",
+                    "a1",
+                    None,
+                    1,
+                    130,
+                    "response",
+                    "planner",
+                    "user:alice",
+                    Some("ok"),
+                ),
+                e(
+                    "A",
+                    "a3",
+                    Some("ffff"),
+                    0,
+                    120,
+                    "request",
+                    "echo",
+                    "user:bob",
+                    None,
+                ),
+                // B: bob's, failed.
+                e("B", "b1", None, 0, 200, "request", "echo", "user:bob", None),
+                e(
+                    "B",
+                    "b1",
+                    None,
+                    1,
+                    210,
+                    "end",
+                    "echo",
+                    "user:bob",
+                    Some("error: gone"),
+                ),
+                // C: alice's, still open.
+                e(
+                    "C",
+                    "c1",
+                    None,
+                    0,
+                    300,
+                    "request",
+                    "planner",
+                    "user:alice",
+                    None,
+                ),
+                // D: two roots at the same time (their callers' spans are elsewhere): the
+                // smaller span id is the first.
+                e(
+                    "D",
+                    "d1",
+                    Some("x1"),
+                    0,
+                    50,
+                    "request",
+                    "planner",
+                    "user:carol",
+                    None,
+                ),
+                e(
+                    "D",
+                    "d0",
+                    Some("x0"),
+                    0,
+                    50,
+                    "request",
+                    "echo",
+                    "user:carol",
+                    None,
+                ),
+            ];
+            store.save_trace_events(&events).await.unwrap();
+            let list = |agent: Option<&'static str>,
+                        principal: Option<&'static str>,
+                        before: Option<(Millis, &'static str)>,
+                        limit| async move {
+                store
+                    .list_traces(agent, principal, before, limit)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|t| format!("{}:{}", t.trace_id, t.span_id))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                list(None, None, None, 10).await,
+                ["C:c1", "B:b1", "A:a1", "D:d0"],
+                "{}",
+                db.name
+            );
+            let traces = store.list_traces(None, None, None, 10).await.unwrap();
+            let a = &traces[2];
+            assert_eq!(
+                (a.agent.as_str(), a.principal.as_str(), a.started_at),
+                ("planner", "user:alice", 100)
+            );
+            assert_eq!(
+                (a.outcome.as_deref(), a.duration_ms, a.spans),
+                (Some("ok"), Some(20), 3)
+            );
+            assert_eq!(traces[1].outcome.as_deref(), Some("error: gone"));
+            assert_eq!((traces[0].outcome.as_deref(), traces[0].spans), (None, 1));
+
+            assert_eq!(
+                list(Some("planner"), None, None, 10).await,
+                ["C:c1", "A:a1"]
+            );
+            // A trace is its first root's: bob's later root in A does not make it his.
+            assert_eq!(list(None, Some("user:bob"), None, 10).await, ["B:b1"]);
+            assert_eq!(
+                list(Some("echo"), Some("user:carol"), None, 10).await,
+                ["D:d0"]
+            );
+            // Pages: the first two, then those before the second.
+            assert_eq!(list(None, None, None, 2).await, ["C:c1", "B:b1"]);
+            assert_eq!(
+                list(None, None, Some((200, "B")), 2).await,
+                ["A:a1", "D:d0"]
+            );
+
+            let first = store.load_trace_up_to("A", 2).await.unwrap();
+            assert_eq!(
+                first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+                ["A-a1-0", "A-a2-0"]
+            );
             db.cleanup().await;
         }
     }

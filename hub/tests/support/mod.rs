@@ -7,6 +7,7 @@
 // Each test crate uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub mod a2a;
 pub mod db;
 pub mod lab;
 pub mod sdk;
