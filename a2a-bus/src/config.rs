@@ -49,6 +49,8 @@ pub struct A2aSettings {
     /// How long a rotated-out signing key stays published in the JWKS.
     #[serde(with = "humantime_serde")]
     pub retired_key_retention: Duration,
+    /// Push notifications relayed to clients' webhooks.
+    pub push: PushSettings,
 }
 
 impl Default for A2aSettings {
@@ -65,9 +67,73 @@ impl Default for A2aSettings {
             skill_routing: SkillRouting::RoundRobin,
             signing_algorithm: "EdDSA".to_owned(),
             retired_key_retention: Duration::from_secs(7 * 24 * 3600),
+            push: PushSettings::default(),
         }
     }
 }
+
+// --- Push notifications (a2a.push) ---
+
+/// How the hub delivers the push notifications agents send it to the clients' webhooks
+/// (`a2a.push`): each notification retried with exponential backoff until the webhook answers
+/// 2xx, refuses it for good (4xx other than 408 and 429), or the attempts or time run out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushSettings {
+    /// One delivery attempt, connection included.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The delay before the first retry; each next one doubles it, up to `retry_max`.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Attempts per notification, the first included.
+    pub max_attempts: u32,
+    /// How long after it arrived a notification is still tried.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// Deliveries in flight at once, per replica.
+    pub max_in_flight: usize,
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            retry_initial: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            max_attempts: 300,
+            max_age: Duration::from_secs(24 * 3600),
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// Checks `a2a.push`.
+fn check_push_settings(push: &PushSettings, err: &mut dyn FnMut(&str, &str)) {
+    for (field, value) in [
+        ("push.timeout", push.timeout),
+        ("push.retry_initial", push.retry_initial),
+        ("push.retry_max", push.retry_max),
+        ("push.max_age", push.max_age),
+    ] {
+        if value.is_zero() {
+            err(field, "must be longer than 0s");
+        }
+    }
+    if push.retry_max < push.retry_initial {
+        err("push.retry_max", "must be at least retry_initial");
+    }
+    if !(1..=10_000).contains(&push.max_attempts) {
+        err("push.max_attempts", "must be between 1 and 10000");
+    }
+    if !(1..=10_000).contains(&push.max_in_flight) {
+        err("push.max_in_flight", "must be between 1 and 10000");
+    }
+}
+
+// --- end of push notifications ---
 
 /// How `skill:<id>` picks among the reachable agents offering the skill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -113,6 +179,7 @@ pub fn check_settings(settings: &A2aSettings) -> Vec<Problem> {
     if !(2..=64).contains(&settings.max_delegation_depth) {
         err("max_delegation_depth", "must be between 2 and 64");
     }
+    check_push_settings(&settings.push, &mut err);
     problems
 }
 
@@ -532,5 +599,35 @@ mod tests {
             )
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn push_settings_have_defaults_and_are_checked() {
+        let settings: A2aSettings =
+            serde_json::from_value(json!({"push": {"retry_initial": "250ms", "max_attempts": 5}}))
+                .unwrap();
+        assert_eq!(settings.push.retry_initial, Duration::from_millis(250));
+        assert_eq!(settings.push.max_attempts, 5);
+        assert_eq!(settings.push.retry_max, Duration::from_secs(300));
+        assert_eq!(check_settings(&settings), Vec::<Problem>::new());
+        let bad: A2aSettings = serde_json::from_value(json!({"push": {
+            "timeout": "0s", "retry_initial": "10m", "retry_max": "1m",
+            "max_attempts": 0, "max_in_flight": 0,
+        }}))
+        .unwrap();
+        let paths: Vec<String> = check_settings(&bad).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(
+            paths,
+            [
+                "a2a.push.timeout",
+                "a2a.push.retry_max",
+                "a2a.push.max_attempts",
+                "a2a.push.max_in_flight"
+            ]
+        );
+        assert!(
+            serde_json::from_value::<A2aSettings>(json!({"push": {"retries": 3}})).is_err(),
+            "unknown push settings are refused"
+        );
     }
 }

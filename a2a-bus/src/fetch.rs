@@ -181,6 +181,16 @@ impl CardFetcher {
         Ok(Fetched { card, raw, url })
     }
 
+    /// A JSON document (a card's signing keys) at `url`, bounded like a card.
+    pub async fn json(&self, url: &str, headers: &HeaderMap) -> Result<serde_json::Value, String> {
+        let parsed = Url::parse(url).map_err(|e| format!("{url} is not a URL: {e}"))?;
+        let (body, _) = self.get(&parsed, headers).await.map_err(|e| match e {
+            GetError::Status(status) => format!("{url}: {status}"),
+            GetError::Other(reason) => format!("{url}: {reason}"),
+        })?;
+        serde_json::from_slice(&body).map_err(|e| format!("{url} is not JSON: {e}"))
+    }
+
     /// The body and content type of a 2xx answer, at most `max_bytes` long.
     async fn get(
         &self,

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use crate::card::{AgentCard, ProtocolVersion};
 use crate::config::{AgentConfig, CardSource};
 use crate::fetch::{CardFetcher, FetchOptions};
+use crate::signing::{self, KeySet, VerifyingKey};
 
 /// How often a card registered by URL is read again when its registration does not say.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(300);
@@ -375,7 +376,42 @@ impl Inner {
             .fetch(url, &headers)
             .await
             .map_err(|e| e.to_string())?;
-        self.agent(registration, fetched.card, fetched.raw)
+        let jwks = self.signers_keys(url, &fetched.raw, &headers).await?;
+        let agent = self.agent(registration, fetched.card, fetched.raw)?;
+        verify_signatures(&agent, jwks.as_ref())?;
+        Ok(agent)
+    }
+
+    /// The keys a card's signatures name by `jku`, when the card's registration gives none:
+    /// read from the agent's own origin only (keys from elsewhere would prove nothing).
+    async fn signers_keys(
+        &self,
+        base_url: &str,
+        raw: &Value,
+        headers: &HeaderMap,
+    ) -> Result<Option<KeySet>, String> {
+        let jkus = signature_jkus(raw);
+        let Some(jku) = jkus.first() else {
+            return Ok(None);
+        };
+        let same_origin = |a: &str, b: &str| match (reqwest::Url::parse(a), reqwest::Url::parse(b))
+        {
+            (Ok(a), Ok(b)) => a.origin() == b.origin(),
+            _ => false,
+        };
+        if !same_origin(jku, base_url) {
+            return Err(format!(
+                "the card's signature names keys at {jku}, which is not the agent's origin; register the agent's public_keys instead"
+            ));
+        }
+        let jwks = self
+            .fetcher
+            .json(jku, headers)
+            .await
+            .map_err(|e| format!("cannot read the card's signing keys: {e}"))?;
+        KeySet::from_jwks(&jwks)
+            .map(Some)
+            .map_err(|e| format!("the card's signing keys at {jku}: {e}"))
     }
 
     fn agent(
@@ -384,6 +420,9 @@ impl Inner {
         card: AgentCard,
         raw_card: Value,
     ) -> Result<Agent, String> {
+        if registration.url.is_none() {
+            verify_signatures_with(registration, &raw_card, None)?;
+        }
         let endpoint = endpoint(&card)?;
         Ok(Agent {
             name: registration.name.clone(),
@@ -490,6 +529,59 @@ impl Inner {
         drop(entries);
         self.changes.send_modify(|n| *n += 1);
     }
+}
+
+/// The `jku` of every signature of a card (where its signer publishes its keys).
+fn signature_jkus(raw: &Value) -> Vec<String> {
+    use base64::Engine as _;
+    raw.get("signatures")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|signature| signature.get("protected")?.as_str())
+        .filter_map(|protected| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(protected)
+                .ok()
+        })
+        .filter_map(|header| serde_json::from_slice::<Value>(&header).ok())
+        .filter_map(|header| header.get("jku")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn verify_signatures(agent: &Agent, jwks: Option<&KeySet>) -> Result<(), String> {
+    verify_signatures_with(&agent.registration, &agent.raw_card, jwks)
+}
+
+/// Checks a card's signatures, when it has any, with the registration's public keys (else the
+/// keys its `jku` names): a card whose signature does not hold is not used.
+fn verify_signatures_with(
+    registration: &AgentConfig,
+    raw: &Value,
+    jwks: Option<&KeySet>,
+) -> Result<(), String> {
+    if raw
+        .get("signatures")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        return Ok(());
+    }
+    let registered: Vec<VerifyingKey> = registration
+        .public_keys
+        .iter()
+        .filter_map(|jwk| VerifyingKey::from_jwk(jwk).ok())
+        .collect();
+    let registered = KeySet::from_keys(registered);
+    let find = |kid: &str, _jku: Option<&str>| {
+        registered
+            .get(kid)
+            .or_else(|| jwks.and_then(|keys| keys.get(kid)))
+            .cloned()
+    };
+    signing::verify_card(raw, &find)
+        .map(drop)
+        .map_err(|e| format!("the card's signature does not hold: {e}"))
 }
 
 /// The interface the hub speaks to the agent through: the card's first one with a binding

@@ -11,6 +11,7 @@ mod mcp;
 mod mcp_virtual;
 mod output;
 mod serve;
+mod traces;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,13 @@ pub enum Command {
     /// agents you may reach by skill, tag or text.
     #[command(subcommand)]
     Agents(agents::AgentsCommand),
+    /// Traces of A2A exchanges: each relayed request under the one that caused it, with what
+    /// was sent and answered.
+    #[command(subcommand)]
+    Trace(traces::TraceCommand),
+    /// Send a trace's messages again (to the same agents, or others with --agent) and compare
+    /// the new trace with the recorded one.
+    Replay(traces::ReplayArgs),
     /// Show who the configured key authenticates as.
     Whoami(admin::ClientArgs),
     /// Log in through the hub's identity provider (browser, loopback redirect); the session is
@@ -171,6 +179,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::VirtualModels(cmd) => admin::block_on(catalog::virtual_models(cmd)),
         Command::Mcp(cmd) => admin::block_on(mcp::mcp(cmd)),
         Command::Agents(cmd) => admin::block_on(agents::agents(cmd)),
+        Command::Trace(cmd) => admin::block_on(traces::trace(cmd)),
+        Command::Replay(args) => traces::replay(args),
         Command::Whoami(args) => admin::block_on(admin::whoami(args)),
         Command::Login(args) => login::run_login(args),
         Command::Logout(args) => login::run_logout(args),
