@@ -51,6 +51,10 @@ pub struct A2aSettings {
     pub retired_key_retention: Duration,
     /// Push notifications relayed to clients' webhooks.
     pub push: PushSettings,
+    /// How the agents appear as tools on the hub's MCP face (`/mcp`): one tool per agent
+    /// (`a2a<separator><agent>`), one per skill (`a2a<separator><agent><separator><skill>`), or
+    /// none.
+    pub agents_as_tools: AgentsAsTools,
 }
 
 impl Default for A2aSettings {
@@ -68,8 +72,22 @@ impl Default for A2aSettings {
             signing_algorithm: "EdDSA".to_owned(),
             retired_key_retention: Duration::from_secs(7 * 24 * 3600),
             push: PushSettings::default(),
+            agents_as_tools: AgentsAsTools::default(),
         }
     }
+}
+
+/// Which tools the agents are published as on the MCP face (`a2a.agents_as_tools`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentsAsTools {
+    /// None: MCP clients do not see the agents.
+    Off,
+    /// One tool per agent, described by its card.
+    #[default]
+    Agent,
+    /// One tool per skill of each agent, described by the skill.
+    Skill,
 }
 
 // --- Push notifications (a2a.push) ---
@@ -180,6 +198,8 @@ pub fn check_settings(settings: &A2aSettings) -> Vec<Problem> {
         err("max_delegation_depth", "must be between 2 and 64");
     }
     check_push_settings(&settings.push, &mut err);
+    // `agents_as_tools` needs no check of its own beyond its three values (serde refuses any
+    // other): tool names are made to fit MCP's alphabet and length when they are published.
     problems
 }
 
@@ -628,6 +648,24 @@ mod tests {
         assert!(
             serde_json::from_value::<A2aSettings>(json!({"push": {"retries": 3}})).is_err(),
             "unknown push settings are refused"
+        );
+    }
+
+    #[test]
+    fn agents_are_tools_by_default_and_only_three_ways() {
+        assert_eq!(A2aSettings::default().agents_as_tools, AgentsAsTools::Agent);
+        for (text, mode) in [
+            ("off", AgentsAsTools::Off),
+            ("agent", AgentsAsTools::Agent),
+            ("skill", AgentsAsTools::Skill),
+        ] {
+            let settings: A2aSettings =
+                serde_json::from_value(json!({"agents_as_tools": text})).unwrap();
+            assert_eq!(settings.agents_as_tools, mode);
+            assert_eq!(check_settings(&settings), Vec::<Problem>::new());
+        }
+        assert!(
+            serde_json::from_value::<A2aSettings>(json!({"agents_as_tools": "skills"})).is_err()
         );
     }
 }

@@ -1,10 +1,11 @@
 //! The A2A plane: agents reach each other through the hub.
 //!
-//! What exists so far is the first part of the agent registry: the agent card (`card`, the
-//! A2A v1.0 model, which v0.3 cards are normalized into, and its validation), reading a card
-//! from an agent (`fetch`), and the `agents` section of the configuration (`config`), which the
-//! hub checks when it loads its configuration. The hub does nothing else with agents yet: no
-//! `/a2a` routes, no registry kept up to date, no relaying, signing or traces.
+//! The agent card (`card`, the A2A v1.0 model, which v0.3 cards are normalized into) read from
+//! agents (`fetch`) and kept up to date for every registered agent (`registry`, from the
+//! `agents` and `a2a` sections: `config`); the wire protocol in both versions and bindings
+//! (`protocol`); signatures on messages and cards (`signing`); delegation chains (`chain`);
+//! and one request relayed to an agent and its answer read back (`upstream`, `relay`). The
+//! hub (`hub/src/a2a`) adds identity, authorization, governance, keys, tasks and traces.
 
 pub mod card;
 pub mod chain;

@@ -311,3 +311,128 @@ fn unknown_and_forbidden_agents_look_alike_and_bad_requests_get_clear_errors() {
     assert_eq!(theirs.json()["error"]["code"], -32001, "{}", theirs.body);
     drop(echo);
 }
+
+/// The signature helper agents use (`sdk/python/agenthub_a2a`) passes its own tests, the
+/// shared test vectors of `a2a-bus/tests/data/signature-vectors.json` included.
+#[test]
+fn the_python_signature_helper_passes_its_tests_and_the_shared_vectors() {
+    let Some(python) = python() else { return };
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut cmd = std::process::Command::new(python);
+    cmd.arg(root.join("sdk/python/tests/test_signing.py"))
+        .current_dir(&root)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    let finished = support::run(&mut cmd, None, Duration::from_secs(120));
+    assert!(
+        finished.status.success(),
+        "{}\n{}",
+        finished.stdout,
+        finished.stderr
+    );
+    assert!(finished.stdout.contains(" 0 failed"), "{}", finished.stdout);
+    assert!(
+        finished.stdout.contains(" 0 skipped"),
+        "the vectors must be checked: {}",
+        finished.stdout
+    );
+}
+
+/// A PKCS#8 PEM file of a new P-256 key (ring writes Ed25519 keys as PKCS#8 v2, which the
+/// Python cryptography package cannot read), for an agent that signs what it sends.
+fn signing_key_pem(dir: &std::path::Path) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let key = agenthub_a2a_bus::signing::SigningKey::generate(
+        agenthub_a2a_bus::signing::SigningAlgorithm::Es256,
+    )
+    .unwrap();
+    let body = base64::engine::general_purpose::STANDARD.encode(key.to_pkcs8());
+    let pem = format!("-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\n");
+    let path = dir.join("agent-key.pem");
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
+#[test]
+fn agents_that_registered_keys_must_sign_what_they_send() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let hub = start_hub(dir.path());
+    let http = Http::new();
+    let jwks = format!("{}/.well-known/jwks.json", hub.url);
+    let echo = PyAgent::start(
+        &python,
+        "echo",
+        &["--jwks", &jwks, "--audience", "agent:echo"],
+    );
+    register(&http, &hub, "echo", &echo);
+
+    // planner signs its delegations with its own key, registered with the hub.
+    let pem = signing_key_pem(dir.path());
+    let planner_key = service_key(&http, &hub, "planner");
+    let planner = PyAgent::start(
+        &python,
+        "planner",
+        &[
+            "--hub",
+            &hub.url,
+            "--hub-token",
+            &planner_key,
+            "--sign-key",
+            pem.to_str().unwrap(),
+        ],
+    );
+    let keys = http
+        .get(&format!("{}/.well-known/jwks.json", planner.url()), None)
+        .json();
+    let registered = http.post(
+        &format!("{}/api/v1/agents", hub.url),
+        Some(ADMIN_KEY),
+        &json!({"name": "planner", "url": planner.url(), "principal": "svc-planner",
+                "public_keys": keys["keys"]}),
+    );
+    assert_eq!(registered.status, 201, "{}", registered.body);
+
+    // booker claims the same key but signs nothing.
+    let booker_key = service_key(&http, &hub, "booker");
+    let booker = PyAgent::start(
+        &python,
+        "booker",
+        &["--hub", &hub.url, "--hub-token", &booker_key],
+    );
+    let registered = http.post(
+        &format!("{}/api/v1/agents", hub.url),
+        Some(ADMIN_KEY),
+        &json!({"name": "booker", "url": booker.url(), "principal": "svc-booker",
+                "public_keys": keys["keys"]}),
+    );
+    assert_eq!(registered.status, 201, "{}", registered.body);
+
+    let signed = client(
+        &python,
+        &format!("{}/a2a/planner", hub.url),
+        ADMIN_KEY,
+        &["send", "delegate echo signed hello"],
+    );
+    assert!(signed.ok, "{signed:?}\n{}", planner.log());
+    let result = signed.last();
+    assert_eq!(result["state"], "TASK_STATE_COMPLETED", "{result}");
+    let reply_seen = &result["task"]["artifacts"][0]["metadata"]["delegate"]["replySeen"]["seen"];
+    assert_eq!(reply_seen["verified"], true, "{reply_seen}");
+    assert_eq!(
+        reply_seen["signature"]["chain"],
+        json!(["user:admin", "agent:planner"])
+    );
+
+    let unsigned = client(
+        &python,
+        &format!("{}/a2a/booker", hub.url),
+        ADMIN_KEY,
+        &["send", "delegate echo unsigned hello"],
+    );
+    let text = serde_json::to_string(&unsigned.lines).unwrap();
+    assert!(text.contains("TASK_STATE_FAILED"), "{text}");
+    assert!(
+        text.contains("signs what it sends") && text.contains("carries no signature"),
+        "{text}"
+    );
+}

@@ -27,6 +27,15 @@ pub enum Refusal {
     Blocked { reason: String },
 }
 
+/// How a call of an extra tool (one the gate answers itself, see
+/// [`Gate::call_extra_tool`](crate::face::Gate::call_extra_tool)) ended without a result: the
+/// outcome it is recorded with, and the JSON-RPC error the caller gets.
+#[derive(Debug, Clone)]
+pub struct CallFailure {
+    pub outcome: Outcome,
+    pub error: rmcp::ErrorData,
+}
+
 /// How a call ended: the `outcome` of its usage record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {

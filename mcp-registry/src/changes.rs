@@ -39,11 +39,15 @@ impl Lists {
 }
 
 /// The counts a face's clients follow: the federation's, plus, for a virtual server, those of
-/// its definition's changes. Ends when either source does (a virtual server removed).
+/// its definition's changes, plus the changes of the gate's extra tools (see [`crate::extra`]).
+/// Ends when the federation or the selection does (a virtual server removed); extra tools that
+/// stop changing end nothing.
 #[derive(Clone)]
 pub struct Feed {
     federation: watch::Receiver<ListChanges>,
     selection: Option<watch::Receiver<ListChanges>>,
+    /// Counts changes of the extra tools' list.
+    extra: Option<watch::Receiver<u64>>,
 }
 
 impl Feed {
@@ -54,10 +58,17 @@ impl Feed {
         Self {
             federation,
             selection,
+            extra: None,
         }
     }
 
-    /// The counts now, both sources marked seen.
+    /// The same feed, also following the changes of the extra tools' list, if they change.
+    pub fn with_extra_tools(mut self, changes: Option<watch::Receiver<u64>>) -> Self {
+        self.extra = changes;
+        self
+    }
+
+    /// The counts now, every source marked seen.
     fn seen(&mut self) -> ListChanges {
         let mut counts = *self.federation.borrow_and_update();
         if let Some(selection) = &mut self.selection {
@@ -66,21 +77,36 @@ impl Feed {
             counts.prompts = counts.prompts.wrapping_add(own.prompts);
             counts.resources = counts.resources.wrapping_add(own.resources);
         }
+        if let Some(extra) = &mut self.extra {
+            counts.tools = counts.tools.wrapping_add(*extra.borrow_and_update());
+        }
         counts
     }
 
-    /// Waits for a change of either source.
+    /// Waits for a change of any source.
     async fn changed(&mut self) -> Result<(), RecvError> {
         let Self {
             federation,
             selection,
+            extra,
         } = self;
-        match selection {
-            None => federation.changed().await,
-            Some(selection) => tokio::select! {
-                changed = federation.changed() => changed,
-                changed = selection.changed() => changed,
-            },
+        tokio::select! {
+            changed = federation.changed() => changed,
+            changed = async {
+                match selection {
+                    Some(selection) => selection.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => changed,
+            changed = async {
+                if let Some(extra) = extra
+                    && extra.changed().await.is_ok()
+                {
+                    return Ok(());
+                }
+                // None, or its sender is gone: the list no longer changes.
+                std::future::pending().await
+            } => changed,
         }
     }
 }
@@ -232,6 +258,32 @@ mod tests {
         feed.changed().await.unwrap();
         assert!(Lists::between(before, feed.seen()).tools);
         drop(own);
+        assert!(feed.changed().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn extra_tools_changes_are_tool_list_changes_and_their_end_ends_nothing() {
+        let federation = watch::Sender::new(ListChanges::default());
+        let extra = watch::Sender::new(0u64);
+        let mut feed =
+            Feed::new(federation.subscribe(), None).with_extra_tools(Some(extra.subscribe()));
+        let start = feed.seen();
+        extra.send_modify(|n| *n += 1);
+        feed.changed().await.unwrap();
+        assert_eq!(
+            Lists::between(start, feed.seen()),
+            Lists {
+                tools: true,
+                prompts: false,
+                resources: false
+            }
+        );
+        drop(extra);
+        let before = feed.seen();
+        federation.send_modify(|c| c.prompts += 1);
+        feed.changed().await.unwrap();
+        assert!(Lists::between(before, feed.seen()).prompts);
+        drop(federation);
         assert!(feed.changed().await.is_err());
     }
 

@@ -21,6 +21,14 @@
 //! A face serves a [`Scope`]: everything, or one virtual server's selection (see
 //! [`crate::virtual_servers`]), looked up at each request in the definitions in force. Outside
 //! the selection an item is unknown, exactly as one the caller may not use.
+//!
+//! Besides the federation's tools, a face publishes the gate's extra tools (see
+//! [`crate::extra`]): tools no upstream has, which the gate answers itself (the hub's A2A
+//! agents). They go through the same steps as an upstream's — listed after the federation's in
+//! the same pages, selected by virtual servers, filtered per caller by `mcp:<group>/<name>` and
+//! whatever the gate adds, arguments checked against their schema, the call recorded, clients
+//! told when their list changes — except that the gate governs the call itself rather than
+//! around it (`before_call` and `after_call`), since what it does with it is its own.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -39,9 +47,11 @@ use rmcp::model::{MetaObject, RequestMetaObject};
 use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
+use tokio::sync::watch;
 
-use crate::calls::{CallReport, Outcome, Refusal, ToolCall, json_size};
+use crate::calls::{CallFailure, CallReport, Outcome, Refusal, ToolCall, json_size};
 use crate::changes::{self, Feed, Sessions};
+use crate::extra::{ExtraTool, ExtraTools};
 use crate::hops;
 use crate::names::{Namespace, Origin};
 use crate::registry::{Federation, PublishedTool, Registry};
@@ -128,6 +138,55 @@ pub trait Gate: Send + Sync + 'static {
     /// Told how each call to a known tool ended, refused and abandoned ones included, exactly
     /// once. Must be quick and must not fail: the answer waits for it.
     fn record(&self, caller: &Self::Caller, report: &CallReport<'_>);
+
+    /// The tools the gate answers itself, listed after the federation's (see
+    /// [`crate::extra`]); none by default. Loaded at each request, like the federation.
+    fn extra_tools(&self) -> Arc<ExtraTools> {
+        Arc::default()
+    }
+
+    /// Counts the changes of [`extra_tools`](Self::extra_tools)' list, so that clients are
+    /// told of them; `None` when it never changes.
+    fn extra_tool_changes(&self) -> Option<watch::Receiver<u64>> {
+        None
+    }
+
+    /// Whether `caller` may see the extra tool `tool` in listings. The face also asks
+    /// [`may_list_tool`](Self::may_list_tool) for its group and name: this can only narrow.
+    fn may_list_extra_tool(&self, _caller: &Self::Caller, _tool: &ExtraTool) -> bool {
+        true
+    }
+
+    /// Whether `caller` may call the extra tool `tool`; the face also asks
+    /// [`may_call_tool`](Self::may_call_tool) for its group and name.
+    fn may_call_extra_tool(&self, _caller: &Self::Caller, _tool: &ExtraTool) -> bool {
+        true
+    }
+
+    /// Answers a call of the extra tool `tool` that `caller` may make, its arguments matching
+    /// the tool's input schema; `meta` is the request's `_meta` as the client sent it (its
+    /// `traceparent`, say: never who the caller is). The result, with the outcome it is
+    /// recorded with, or the failure. The gate governs the call itself:
+    /// [`before_call`](Self::before_call) and [`after_call`](Self::after_call) are not called
+    /// around it, [`record`](Self::record) is. Dropped if the client cancels the call.
+    fn call_extra_tool(
+        &self,
+        _caller: &Self::Caller,
+        tool: &ExtraTool,
+        _arguments: JsonObject,
+        _meta: Option<RequestMetaObject>,
+    ) -> impl Future<Output = Result<(CallToolResult, Outcome), CallFailure>> + Send {
+        let error = ErrorData::internal_error(
+            format!("no one answers the tool {} here", tool.tool.name),
+            None,
+        );
+        async move {
+            Err(CallFailure {
+                outcome: Outcome::UpstreamFailed,
+                error,
+            })
+        }
+    }
 }
 
 /// What a face serves.
@@ -158,6 +217,26 @@ impl View {
             Self::Virtual(Some(server)) => {
                 server.tool_name(&tool.server, &tool.tool.name, &tool.name)
             }
+            Self::Virtual(None) => None,
+        }
+    }
+
+    /// The name the extra tool `tool` has here, if it is selected.
+    fn extra_tool_name<'a>(&'a self, tool: &'a ExtraTool) -> Option<&'a str> {
+        match self {
+            Self::All => Some(&tool.tool.name),
+            Self::Virtual(Some(server)) => {
+                server.tool_name(&tool.server, &tool.name, &tool.tool.name)
+            }
+            Self::Virtual(None) => None,
+        }
+    }
+
+    /// The extra tool a call of `name` goes to, if it is one served here.
+    fn resolve_extra_tool<'e>(&self, extras: &'e ExtraTools, name: &str) -> Option<&'e ExtraTool> {
+        match self {
+            Self::All => extras.get(name),
+            Self::Virtual(Some(server)) => server.resolve_extra_tool(extras, name),
             Self::Virtual(None) => None,
         }
     }
@@ -219,7 +298,8 @@ impl<G: Gate> Clone for Face<G> {
 impl<G: Gate> Face<G> {
     /// A face serving everything the federation publishes.
     pub fn new(registry: Registry, gate: Arc<G>) -> Self {
-        let sessions = Arc::new(Sessions::new(Feed::new(registry.changes(), None)));
+        let feed = Feed::new(registry.changes(), None).with_extra_tools(gate.extra_tool_changes());
+        let sessions = Arc::new(Sessions::new(feed));
         Self {
             registry,
             gate,
@@ -243,7 +323,7 @@ impl<G: Gate> Face<G> {
             Scope::All => None,
             Scope::Virtual { name, servers } => servers.changes(name),
         };
-        Feed::new(self.registry.changes(), own)
+        Feed::new(self.registry.changes(), own).with_extra_tools(self.gate.extra_tool_changes())
     }
 
     fn view(&self) -> View {
@@ -333,21 +413,43 @@ impl<G: Gate> ServerHandler for Face<G> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let caller = self.caller(&context)?;
+        let via = hop_chain(&context)?;
         let federation = self.registry.federation();
+        let extras = self.gate.extra_tools();
         let view = self.view();
-        let (items, next) = self.listing(
-            &context,
-            request,
-            List::Tools,
-            &federation,
-            federation.tools(),
-            |t| (&t.server, &t.tool.name),
-            |t| view.tool_name(t).is_some(),
-            |t| {
+        // As `listing` does, with the gate's extra tools after the federation's.
+        let federated = federation
+            .tools()
+            .iter()
+            .filter(|t| {
+                !on_chain(&federation, &via, &t.server)
+                    && view.tool_name(t).is_some()
+                    && self.gate.may_list_tool(&caller, &t.server, &t.tool.name)
+            })
+            .map(|t| {
                 let mut tool = t.tool.clone();
                 tool.name = Cow::Owned(view.tool_name(t).unwrap_or(&t.name).to_owned());
                 tool
-            },
+            });
+        let extra = extras
+            .iter()
+            .filter(|t| {
+                usable(&federation, t)
+                    && view.extra_tool_name(t).is_some()
+                    && self.gate.may_list_tool(&caller, &t.server, &t.name)
+                    && self.gate.may_list_extra_tool(&caller, t)
+            })
+            .map(|t| {
+                let mut tool = t.tool.clone();
+                tool.name = Cow::Owned(view.extra_tool_name(t).unwrap_or(&t.tool.name).to_owned());
+                tool
+            });
+        let (items, next) = page(
+            List::Tools,
+            federated.chain(extra),
+            request,
+            self.registry.page_size(),
         )?;
         let mut result = ListToolsResult::with_all_items(items);
         result.next_cursor = next;
@@ -362,7 +464,7 @@ impl<G: Gate> ServerHandler for Face<G> {
         let caller = self.caller(&context)?;
         let federation = self.registry.federation();
         let view = self.view();
-        let (server, tool) = view
+        let federated = view
             .resolve_tool(federation.tool_names(), &request.name)
             .and_then(|(server, upstream)| {
                 let tool = federation
@@ -371,8 +473,15 @@ impl<G: Gate> ServerHandler for Face<G> {
                     .iter()
                     .find(|t| t.name == upstream)?;
                 Some((server, tool))
-            })
-            .ok_or_else(|| unknown_tool(&request.name))?;
+            });
+        let Some((server, tool)) = federated else {
+            let extras = self.gate.extra_tools();
+            let extra = view
+                .resolve_extra_tool(&extras, &request.name)
+                .filter(|t| usable(&federation, t))
+                .ok_or_else(|| unknown_tool(&request.name))?;
+            return self.extra_call(&caller, extra, request, &context).await;
+        };
         let chain = self.onward_chain(&context, &federation, server)?;
         let call = ToolCall {
             server,
@@ -464,21 +573,7 @@ impl<G: Gate> Face<G> {
         }
         let given = arguments.is_some();
         let mut arguments = arguments.unwrap_or_default();
-        // Checked as a JSON value without copying the arguments: moved in and back out.
-        let document = Value::Object(std::mem::take(&mut arguments));
-        let checked = self.validators.check(call.server, tool, &document);
-        if let Value::Object(map) = document {
-            arguments = map;
-        }
-        checked.map_err(|problems| {
-            Failed::new(
-                Outcome::InvalidArguments,
-                ErrorData::invalid_params(
-                    format!("invalid arguments for {name}: {problems}"),
-                    None,
-                ),
-            )
-        })?;
+        self.check_arguments(call.server, tool, &name, &mut arguments)?;
         let connection = self.connection_for(caller, call.server).await?;
         let ticket = self
             .gate
@@ -518,6 +613,104 @@ impl<G: Gate> Face<G> {
             Outcome::Ok
         };
         Ok((result, outcome))
+    }
+
+    /// Checks `arguments` against the input schema of `tool` (of `server`, called as `name`).
+    fn check_arguments(
+        &self,
+        server: &str,
+        tool: &Tool,
+        name: &str,
+        arguments: &mut JsonObject,
+    ) -> Result<(), Failed> {
+        // Checked as a JSON value without copying the arguments: moved in and back out.
+        let document = Value::Object(std::mem::take(arguments));
+        let checked = self.validators.check(server, tool, &document);
+        if let Value::Object(map) = document {
+            *arguments = map;
+        }
+        checked.map_err(|problems| {
+            Failed::new(
+                Outcome::InvalidArguments,
+                ErrorData::invalid_params(
+                    format!("invalid arguments for {name}: {problems}"),
+                    None,
+                ),
+            )
+        })
+    }
+
+    /// A call of an extra tool: refused as a loop if the request already passed through this
+    /// hub, authorized, its arguments checked, answered by the gate (which governs it) unless
+    /// the client cancels first; recorded like any call.
+    async fn extra_call(
+        &self,
+        caller: &G::Caller,
+        tool: &ExtraTool,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let via = hop_chain(context)?;
+        let own = self.registry.hub_id();
+        if via.contains(&own.as_ref()) {
+            return Err(loop_detected(&via, own));
+        }
+        let call = ToolCall {
+            server: &tool.server,
+            tool: &tool.name,
+        };
+        let mut record = Record::start(
+            self.gate.as_ref(),
+            caller,
+            call,
+            request.arguments.as_ref().map_or(0, json_size),
+        );
+        match self
+            .answered_extra_call(caller, tool, request, context)
+            .await
+        {
+            Ok((result, outcome)) => {
+                record.finish(outcome, json_size(&result));
+                Ok(CallToolResponse::Complete(result))
+            }
+            Err(failed) => {
+                record.finish(failed.outcome, 0);
+                Err(failed.error)
+            }
+        }
+    }
+
+    async fn answered_extra_call(
+        &self,
+        caller: &G::Caller,
+        tool: &ExtraTool,
+        request: CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<(CallToolResult, Outcome), Failed> {
+        let CallToolRequestParams {
+            name,
+            arguments,
+            meta,
+            ..
+        } = request;
+        if !(self.gate.may_call_tool(caller, &tool.server, &tool.name)
+            && self.gate.may_call_extra_tool(caller, tool))
+        {
+            return Err(Failed::new(Outcome::RefusedByPolicy, unknown_tool(&name)));
+        }
+        let mut arguments = arguments.unwrap_or_default();
+        self.check_arguments(&tool.server, &tool.tool, &name, &mut arguments)?;
+        let answered = tokio::select! {
+            answered = self.gate.call_extra_tool(caller, tool, arguments, meta) => answered,
+            () = context.ct.cancelled() => return Err(cancelled()),
+        };
+        match answered {
+            Ok((mut result, outcome)) => {
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok((result, outcome))
+            }
+            Err(CallFailure { outcome, error }) => Err(Failed::new(outcome, error)),
+        }
     }
 
     /// Where the prompt `name` goes, if it is served here and the caller may get it. Unknown,
@@ -624,23 +817,13 @@ impl<G: Gate> Face<G> {
             return Ok(None);
         }
         let own = self.registry.hub_id();
-        let passed = |hub: &str| {
-            ErrorData::new(
-                LOOP_DETECTED,
-                format!(
-                    "loop detected: this request already passed through hub {hub} (via {})",
-                    via.join(", ")
-                ),
-                None,
-            )
-        };
         if via.contains(&own.as_ref()) {
-            return Err(passed(own));
+            return Err(loop_detected(&via, own));
         }
         if let Some(hub) = upstream_hub(federation, server)
             && via.contains(&hub)
         {
-            return Err(passed(hub));
+            return Err(loop_detected(&via, hub));
         }
         Ok(Some(hops::extend(&via, own)))
     }
@@ -863,6 +1046,24 @@ fn hop_chain(context: &RequestContext<RoleServer>) -> Result<Vec<&str>, ErrorDat
     })
 }
 
+/// The error for a request that already passed through `hub`.
+fn loop_detected(via: &[&str], hub: &str) -> ErrorData {
+    ErrorData::new(
+        LOOP_DETECTED,
+        format!(
+            "loop detected: this request already passed through hub {hub} (via {})",
+            via.join(", ")
+        ),
+        None,
+    )
+}
+
+/// Whether the extra tool `tool` may be published: its name is not the federation's, which
+/// comes first.
+fn usable(federation: &Federation, tool: &ExtraTool) -> bool {
+    federation.tool_names().resolve(&tool.tool.name).is_none()
+}
+
 /// The hub `server` is, if it is one.
 fn upstream_hub<'f>(federation: &'f Federation, server: &str) -> Option<&'f str> {
     federation.catalog(server)?.hub_id.as_deref()
@@ -973,15 +1174,7 @@ async fn forwarded<F: Forward>(
     relay::forward(connection, context, request)
         .await
         .map_err(|interrupted| match interrupted {
-            // rmcp sends no answer to a cancelled request; this one is for the record.
-            Interrupted::Cancelled => Failed::new(
-                Outcome::Cancelled,
-                ErrorData::new(
-                    ErrorCode::INVALID_REQUEST,
-                    "the request was cancelled by its client",
-                    None,
-                ),
-            ),
+            Interrupted::Cancelled => cancelled(),
             Interrupted::Timeout(limit) => Failed::new(
                 Outcome::Timeout,
                 upstream_error(connection.name(), &UpstreamError::Timeout(limit)),
@@ -994,6 +1187,18 @@ async fn forwarded<F: Forward>(
                 upstream_error(connection.name(), &UpstreamError::from(error)),
             ),
         })
+}
+
+/// A request its client cancelled. rmcp sends no answer to it; this one is for the record.
+fn cancelled() -> Failed {
+    Failed::new(
+        Outcome::Cancelled,
+        ErrorData::new(
+            ErrorCode::INVALID_REQUEST,
+            "the request was cancelled by its client",
+            None,
+        ),
+    )
 }
 
 /// MCP's URL elicitation error (2025-11-25) for consent to `server` at `url`: `data` holds the

@@ -12,11 +12,14 @@
 //! with each other from looping (the `x-agenthub-via` header). `virtual_servers` are named
 //! selections of the federation that the face serves as servers of their own. A server that
 //! acts for each user (OAuth authorization code with PKCE, `user_oauth`) is reached over one
-//! connection per user (`user_connections`), each with that user's own tokens.
+//! connection per user (`user_connections`), each with that user's own tokens. Besides the
+//! federation's, the face publishes `extra` tools that its gate answers itself (the hub's A2A
+//! agents).
 
 pub mod calls;
 pub mod changes;
 pub mod config;
+pub mod extra;
 pub mod face;
 pub mod hops;
 pub mod names;

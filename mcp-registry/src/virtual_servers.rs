@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::config::{Problem, check_name};
+use crate::extra::{ExtraTool, ExtraTools};
 use crate::names::{self, MAX_NAME, Namespace};
 use crate::registry::{Federation, ListChanges};
 
@@ -289,6 +290,22 @@ impl VirtualServer {
         (any_matches(&self.config.tools, &origin.server, &origin.upstream)
             && self.new_name(&origin.server, &origin.upstream).is_none())
         .then_some((origin.server.as_str(), origin.upstream.as_str()))
+    }
+
+    /// The extra tool a call of `name` goes to here (see [`crate::extra`]): selected like a
+    /// federated tool by its group and name; a renamed one answers only to its new name.
+    pub fn resolve_extra_tool<'e>(
+        &self,
+        extras: &'e ExtraTools,
+        name: &str,
+    ) -> Option<&'e ExtraTool> {
+        if let Some((server, tool)) = self.renamed_from.get(name) {
+            return extras.find(server, tool);
+        }
+        let tool = extras.get(name)?;
+        (any_matches(&self.config.tools, &tool.server, &tool.name)
+            && self.new_name(&tool.server, &tool.name).is_none())
+        .then_some(tool)
     }
 
     pub fn selects_prompt(&self, server: &str, prompt: &str) -> bool {

@@ -63,6 +63,9 @@ pub struct ClientRequest {
     pub extensions: Option<HeaderValue>,
     /// The client's `x-agenthub-metadata`.
     pub metadata: Arc<BTreeMap<String, String>>,
+    /// Where clients reach the hub (`auth.public_url`, or the request's host): push configs
+    /// given to agents point there.
+    pub base_url: String,
 }
 
 /// Why the hub did not relay, or what went wrong relaying.
@@ -243,6 +246,9 @@ pub async fn exchange(
         admissions.push(admit(governance, &facts)?);
     }
 
+    // Push configs: the client's is kept by the hub, the agent gets the hub's (push.rs).
+    let push = super::push::intercept(state, caller, &agent, &sender.sub, &mut request).await?;
+
     // 4. Sign, trace, relay.
     let trace = request.trace.clone();
     let mut span = Span::new(
@@ -266,6 +272,7 @@ pub async fn exchange(
         })),
     );
     let mut params = relay::to_agent(&agent, request.method, request.version, request.params)?;
+    super::push::arm(push.as_ref(), agent.endpoint.version, &mut params);
     if let Some(message) = access::params_message_mut(request.method, &mut params) {
         let grant = signing::sign_grant(
             &GrantClaims {
@@ -318,6 +325,7 @@ pub async fn exchange(
     match relayed {
         Err(error) => {
             let error = error.into_a2a();
+            super::push::abandon(plane, push.as_ref()).await;
             span.end(&format!("error: {}", error.message), None);
             for admission in admissions {
                 governance.settle(admission, Usage::default());
@@ -329,9 +337,10 @@ pub async fn exchange(
                 governance.settle(admission, Usage::default());
             }
             let outcome = context.answer(&mut result, &mut span).await;
+            super::push::answered(plane, push.as_ref(), &mut result).await;
             match outcome {
                 Ok(()) => {
-                    span.end("ok", Some(result.clone()));
+                    span.end("ok", Some(super::push::for_trace(push.as_ref(), &result)));
                     Ok(Answer::Result(
                         filter_list(request.method, result, &context, &sender.sub).await,
                     ))
@@ -486,7 +495,7 @@ impl Settled {
 }
 
 /// The kind of a stream event, for the trace.
-fn event_kind(event: &Value) -> &'static str {
+pub(super) fn event_kind(event: &Value) -> &'static str {
     let has = |key: &str| event.get(key).is_some();
     match event.get("kind").and_then(Value::as_str) {
         Some("task") => "task",
@@ -827,7 +836,7 @@ fn admit(governance: &Governance, facts: &RequestFacts<'_>) -> Result<Admission,
 
 /// Runs the guardrails of `stage` over every text part in `value` (redacting in place);
 /// a block is an error naming the rule's reason.
-async fn inspect(
+pub(super) async fn inspect(
     governance: &Governance,
     value: &mut Value,
     stage: Stage,

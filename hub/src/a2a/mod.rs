@@ -7,8 +7,10 @@
 
 mod exchange;
 pub mod keys;
+pub mod push;
 mod routes;
 mod tasks;
+pub mod tools;
 pub mod traces;
 
 use std::sync::Arc;
@@ -46,6 +48,8 @@ pub struct A2aPlane {
     nonces: NonceCache,
     /// Applies registration changes (configuration file or admin API) as they are installed.
     follower: JoinHandle<()>,
+    /// Push notifications relayed to clients' webhooks (push.rs).
+    push: push::Push,
 }
 
 impl A2aPlane {
@@ -59,6 +63,7 @@ impl A2aPlane {
         let tasks = TaskIndex::start(accounts.store().clone());
         let recorder = Recorder::start(accounts.store().clone());
         let nonces = NonceCache::new(NONCES, settings.signature_max_skew);
+        let push = push::Push::start(accounts.clone(), &settings);
         let registry = AgentRegistry::new(Arc::new(StoreSecrets(accounts)))
             .unwrap_or_else(|e| panic!("the TLS client cannot be built: {e}"));
         let upstream = Upstream::new(UpstreamLimits {
@@ -89,6 +94,7 @@ impl A2aPlane {
             recorder,
             nonces,
             follower,
+            push,
         }
     }
 
@@ -125,6 +131,10 @@ impl A2aPlane {
         &self.nonces
     }
 
+    fn push(&self) -> &push::Push {
+        &self.push
+    }
+
     /// Applies the registrations in force now, without waiting for the follower: after an
     /// admin API write, so that its answer and the next read agree.
     pub fn catch_up(&self, governance: &Governance) {
@@ -136,5 +146,6 @@ impl A2aPlane {
     pub fn shutdown(&self) {
         self.follower.abort();
         self.registry.shutdown();
+        self.push.shutdown();
     }
 }

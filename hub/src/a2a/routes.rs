@@ -47,6 +47,8 @@ pub fn router() -> Router<AppState> {
         .route(CARD_PATH, get(hub_card))
         .route("/a2a", post(hub_jsonrpc))
         .route("/a2a/", post(hub_jsonrpc))
+        // Agents' push notifications, authenticated by the subscription's secret (push.rs).
+        .route("/a2a/_push/{subscription}", post(super::push::receive))
         .route("/a2a/{target}", post(jsonrpc))
         .route("/a2a/{target}/", post(jsonrpc))
         .route("/a2a/{target}/{*rest}", any(rest_or_card))
@@ -142,7 +144,7 @@ async fn hub_card(State(state): State<AppState>, headers: HeaderMap) -> Response
     hub_interfaces(&mut card, &format!("{base}/a2a"));
     card.insert(
         "capabilities".into(),
-        json!({"streaming": true, "pushNotifications": false}),
+        json!({"streaming": true, "pushNotifications": true}),
     );
     hub_security(&mut card);
     card.insert(
@@ -167,10 +169,7 @@ fn rewritten_card(agent: &Agent, url: &str) -> Value {
     card.remove("signatures");
     hub_interfaces(&mut card, url);
     hub_security(&mut card);
-    // Push notifications are not relayed yet.
-    if let Some(Value::Object(capabilities)) = card.get_mut("capabilities") {
-        capabilities.insert("pushNotifications".into(), false.into());
-    }
+    // `capabilities.pushNotifications` stays the agent's own: the hub relays them (push.rs).
     Value::Object(card)
 }
 
@@ -288,6 +287,7 @@ async fn jsonrpc_to(
         trace: trace.clone(),
         extensions: parts.headers.get("a2a-extensions").cloned(),
         metadata,
+        base_url: base_url(&state, &parts.headers),
     };
     match exchange::exchange(&state, &caller, client).await {
         Ok(Answer::Result(result)) => {
@@ -348,6 +348,7 @@ async fn rest_or_card(
         trace: trace.clone(),
         extensions: parts.headers.get("a2a-extensions").cloned(),
         metadata,
+        base_url: base_url(&state, &parts.headers),
     };
     let response = match exchange::exchange(&state, &caller, client).await {
         Ok(Answer::Result(result)) => match rest::body_from_result(method, version, result) {

@@ -1093,3 +1093,493 @@ pub async fn trace(cmd: TraceCommand) -> Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn event(seq: i64, kind: &str, body: Value) -> Value {
+        json!({"seq": seq, "at": "2027-01-31T12:00:00.000Z", "kind": kind, "body": body})
+    }
+
+    fn request(version: &str, text: &str) -> Value {
+        event(
+            0,
+            "request",
+            json!({"target": "x", "version": version, "params": {"message": {
+                "messageId": "m-old", "role": "ROLE_USER", "taskId": "t-old", "contextId": "c-old",
+                "parts": [{"text": text}],
+                "metadata": {"agenthub/signature": {"jws": "…"}, "agenthub/parent": {"grant": "…"}, "mine": 1},
+            }}}),
+        )
+    }
+
+    /// A v1.0 SendMessage answer: a task in `state` with one artifact saying `text`.
+    fn task_response(state: &str, text: &str) -> Value {
+        event(
+            1,
+            "response",
+            json!({"task": {"id": "3241aa55-0000", "contextId": "c1",
+                "status": {"state": state},
+                "artifacts": [{"artifactId": "a1", "parts": [{"text": text}]}]}}),
+        )
+    }
+
+    fn span(
+        agent: &str,
+        chain: &[&str],
+        outcome: Option<&str>,
+        events: Vec<Value>,
+        children: Vec<Value>,
+    ) -> Value {
+        json!({
+            "span_id": format!("span-{agent}"), "parent_span_id": null, "agent": agent,
+            "method": "SendMessage", "principal": chain[0], "chain": chain,
+            "context_id": "c1", "task_id": "3241aa55-0000",
+            "started_at": "2027-01-31T12:00:00.000Z",
+            "duration_ms": outcome.map(|_| 35), "outcome": outcome,
+            "events": events, "children": children,
+        })
+    }
+
+    fn trace(spans: Vec<Value>) -> Value {
+        json!({"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "started_at": "2027-01-31T12:00:00.000Z",
+            "duration_ms": 143, "spans": spans})
+    }
+
+    /// planner (for alice) delegating to booker, which answers `booker_says`.
+    fn delegation(booker_state: &str, booker_says: &str) -> Value {
+        let booker = span(
+            "booker",
+            &["user:alice", "agent:planner"],
+            Some("ok"),
+            vec![
+                request("1.0", "echo hi"),
+                task_response(booker_state, booker_says),
+            ],
+            vec![],
+        );
+        let planner = span(
+            "planner",
+            &["user:alice"],
+            Some("ok"),
+            vec![
+                request("1.0", "delegate booker echo hi"),
+                task_response(
+                    "TASK_STATE_COMPLETED",
+                    &format!("booker said: {booker_says}"),
+                ),
+            ],
+            vec![booker],
+        );
+        trace(vec![planner])
+    }
+
+    #[test]
+    fn a_trace_is_rendered_as_a_tree() {
+        let mut recorded = delegation("TASK_STATE_COMPLETED", "hi");
+        // A second root, still open, with a stream's events.
+        recorded["spans"].as_array_mut().unwrap().push(span(
+            "echo",
+            &["user:alice"],
+            None,
+            vec![
+                request("0.3", "line one\nline two"),
+                event(1, "status", json!({"kind": "status-update", "taskId": "t", "status": {"state": "working"}})),
+                event(2, "artifact", json!({"kind": "artifact-update", "taskId": "t", "append": true,
+                    "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": "x".repeat(70)}]}})),
+            ],
+            vec![],
+        ));
+        let expected = "\
+trace 4bf92f35…  3 spans  143 ms
+├─ planner  SendMessage  user:alice  ok  35 ms  task 3241aa55…
+│  │ request   \"delegate booker echo hi\"
+│  │ response  completed: \"booker said: hi\"
+│  └─ booker  SendMessage  user:alice → agent:planner  ok  35 ms  task 3241aa55…
+│     │ request   \"echo hi\"
+│     │ response  completed: \"hi\"
+└─ echo  SendMessage  user:alice  open  task 3241aa55…
+   │ request   \"line one line two\"
+   │ status    working
+   │ artifact  + \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…\"
+";
+        assert_eq!(render_trace(&recorded), expected);
+    }
+
+    #[test]
+    fn outcomes_and_odd_answers_are_rendered_on_one_line() {
+        let failed = span(
+            "echo",
+            &["user:bob"],
+            Some("error: the agent \u{1b}[31mfailed\nbadly"),
+            vec![
+                event(
+                    0,
+                    "request",
+                    json!({"version": "1.0", "params": {"id": "task-123456789"}}),
+                ),
+                event(1, "end", Value::Null),
+            ],
+            vec![],
+        );
+        let mut failed = failed;
+        failed["events"][1]["outcome"] = failed["outcome"].clone();
+        let text = render_trace(&trace(vec![failed]));
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            [
+                "trace 4bf92f35…  1 span  143 ms",
+                "└─ echo  SendMessage  user:bob  error: the agent \\u{1b}[31mfailed badly  35 ms  task 3241aa55…",
+                "   │ request   task task-123…",
+                "   │ end       error: the agent \\u{1b}[31mfailed badly",
+            ]
+        );
+    }
+
+    #[test]
+    fn answers_are_read_from_results_and_streams_of_either_version() {
+        let answer_of =
+            |events: Vec<Value>| answer(&span("a", &["user:x"], Some("ok"), events, vec![]));
+        // v1.0 result.
+        assert_eq!(
+            answer_of(vec![task_response(
+                "TASK_STATE_INPUT_REQUIRED",
+                "which day?"
+            )]),
+            Answer {
+                state: Some("input-required".into()),
+                texts: vec!["which day?".into()]
+            }
+        );
+        // A v0.3 stream: appended artifact chunks, a final status with a message.
+        let v0_3 = answer_of(vec![
+            request("0.3", "hi"),
+            event(
+                1,
+                "task",
+                json!({"kind": "task", "id": "t", "status": {"state": "submitted"}}),
+            ),
+            event(
+                2,
+                "artifact",
+                json!({"kind": "artifact-update", "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": "Hel"}]}}),
+            ),
+            event(
+                3,
+                "artifact",
+                json!({"kind": "artifact-update", "append": true, "artifact": {"artifactId": "a", "parts": [{"kind": "text", "text": "lo"}]}}),
+            ),
+            event(
+                4,
+                "status",
+                json!({"kind": "status-update", "final": true, "status": {"state": "completed",
+                "message": {"kind": "message", "role": "agent", "parts": [{"kind": "text", "text": "done"}]}}}),
+            ),
+        ]);
+        // The same in v1.0.
+        let v1 = answer_of(vec![
+            request("1.0", "hi"),
+            event(
+                1,
+                "task",
+                json!({"task": {"id": "t", "status": {"state": "TASK_STATE_SUBMITTED"}}}),
+            ),
+            event(
+                2,
+                "artifact",
+                json!({"artifactUpdate": {"artifact": {"artifactId": "a", "parts": [{"text": "Hel"}]}}}),
+            ),
+            event(
+                3,
+                "artifact",
+                json!({"artifactUpdate": {"append": true, "artifact": {"artifactId": "a", "parts": [{"text": "lo"}]}}}),
+            ),
+            event(
+                4,
+                "status",
+                json!({"statusUpdate": {"status": {"state": "TASK_STATE_COMPLETED",
+                "message": {"role": "ROLE_AGENT", "parts": [{"text": "done"}]}}}}),
+            ),
+        ]);
+        assert_eq!(
+            v0_3,
+            Answer {
+                state: Some("completed".into()),
+                texts: vec!["Hello".into(), "done".into()]
+            }
+        );
+        assert_eq!(v1, v0_3);
+        // A message answer, with data and file parts; the user's own message is not an answer.
+        let message = answer_of(vec![
+            event(
+                1,
+                "message",
+                json!({"message": {"role": "ROLE_USER", "parts": [{"text": "echo"}]}}),
+            ),
+            event(
+                2,
+                "response",
+                json!({"message": {"role": "ROLE_AGENT", "parts": [
+                {"text": "see"}, {"data": {"n": 1}}, {"url": "https://x/y.pdf", "filename": "y.pdf"}]}}),
+            ),
+        ]);
+        assert_eq!(
+            message,
+            Answer {
+                state: None,
+                texts: vec!["see\n{\"n\":1}\n[file y.pdf]".into()]
+            }
+        );
+    }
+
+    /// The diff of each (name, recorded, replayed) as its rendered lines.
+    #[test]
+    fn replays_are_compared_span_by_span() {
+        let same = delegation("TASK_STATE_COMPLETED", "hi");
+        let mut mapped = delegation("TASK_STATE_FAILED", "hello");
+        mapped["spans"][0]["agent"] = json!("planner-v2");
+        let mut more = delegation("TASK_STATE_COMPLETED", "hi");
+        let extra = span(
+            "echo",
+            &["user:alice", "agent:planner"],
+            Some("error: gone"),
+            vec![],
+            vec![],
+        );
+        more["spans"][0]["children"]
+            .as_array_mut()
+            .unwrap()
+            .push(extra);
+        let mut fewer = delegation("TASK_STATE_COMPLETED", "hi");
+        fewer["spans"][0]["children"] = json!([]);
+        fewer["spans"][0]["outcome"] = Value::Null;
+        let nothing = trace(vec![]);
+        let cases: Vec<(&str, &Value, &Value, Vec<&str>)> = vec![
+            (
+                "identical",
+                &same,
+                &same,
+                vec!["1    planner  same", "1.1  booker  same"],
+            ),
+            (
+                "another agent, another answer",
+                &same,
+                &mapped,
+                vec![
+                    "1    planner  differs",
+                    "       agent: planner → planner-v2",
+                    "       answer: \"booker said: hi\" → \"booker said: hello\"",
+                    "1.1  booker  differs",
+                    "       state: completed → failed",
+                    "       answer: \"hi\" → \"hello\"",
+                ],
+            ),
+            (
+                "one more delegation",
+                &same,
+                &more,
+                vec![
+                    "1    planner  same",
+                    "1.1  booker  same",
+                    "1.2  echo  only in the replay",
+                ],
+            ),
+            (
+                "one less, and not ended",
+                &more,
+                &fewer,
+                vec![
+                    "1    planner  differs",
+                    "       outcome: ok → open",
+                    "1.1  booker  only in the recorded trace",
+                    "1.2  echo  only in the recorded trace",
+                ],
+            ),
+            (
+                "nothing replayed",
+                &same,
+                &nothing,
+                vec![
+                    "1    planner  only in the recorded trace",
+                    "1.1  booker  only in the recorded trace",
+                ],
+            ),
+        ];
+        for (name, recorded, replayed, expected) in cases {
+            assert_eq!(render_diff(&diff(recorded, replayed)), expected, "{name}");
+        }
+        let structured = diff(&same, &mapped);
+        assert_eq!(structured[1].position, "1.1");
+        assert_eq!(
+            structured[1].differences[0],
+            Difference {
+                field: "state",
+                recorded: "completed".into(),
+                replayed: "failed".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_replay_sends_the_root_messages_afresh() {
+        let mut recorded = delegation("TASK_STATE_COMPLETED", "hi");
+        let spans = recorded["spans"].as_array_mut().unwrap();
+        // A v0.3 root streaming, and a root that only read a task.
+        let mut streamed = span(
+            "echo",
+            &["user:alice"],
+            Some("ok"),
+            vec![request("0.3", "again")],
+            vec![],
+        );
+        streamed["method"] = json!("SendStreamingMessage");
+        spans.push(streamed);
+        let mut read = span("booker", &["user:alice"], Some("ok"), vec![], vec![]);
+        read["method"] = json!("GetTask");
+        spans.push(read);
+
+        let mut n = 0;
+        let mut ids = || {
+            n += 1;
+            format!("new-{n}")
+        };
+        let mapping = vec![("echo".to_owned(), "echo-v2".to_owned())];
+        let (sent, notes) = resends(&recorded, &mapping, &mut ids).unwrap();
+        assert_eq!(
+            notes,
+            ["root span 3 (booker GetTask) is not sent again: only messages are"]
+        );
+        assert_eq!(sent.len(), 2);
+        let first = &sent[0];
+        assert_eq!(
+            (
+                first.position,
+                first.agent.as_str(),
+                first.version,
+                first.method
+            ),
+            (1, "planner", ProtocolVersion::V1_0, "SendMessage")
+        );
+        assert_eq!(
+            first.params,
+            json!({"message": {"messageId": "new-1", "role": "ROLE_USER",
+                "parts": [{"text": "delegate booker echo hi"}], "metadata": {"mine": 1}}})
+        );
+        assert_eq!(
+            first.body(1),
+            json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": first.params})
+        );
+        let second = &sent[1];
+        assert_eq!(
+            (
+                second.position,
+                second.agent.as_str(),
+                second.version,
+                second.method
+            ),
+            (2, "echo-v2", ProtocolVersion::V0_3, "message/stream")
+        );
+        assert_eq!(second.params["message"]["messageId"], "new-2");
+
+        // Only metadata of the hub's own goes; none left means no metadata at all.
+        let params = json!({"message": {"messageId": "m", "parts": [],
+            "metadata": {"agenthub/signature": 1}}, "metadata": {"agenthub/parent": 2}});
+        assert_eq!(
+            fresh_params(&params, "m2"),
+            json!({"message": {"messageId": "m2", "parts": []}})
+        );
+
+        let unknown = vec![("booker-x".to_owned(), "b".to_owned())];
+        let error = resends(&recorded, &unknown, &mut ids).unwrap_err();
+        assert!(matches!(error, ClientError::Usage(_)), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("no root span of this trace is at agent booker-x"),
+            "{error}"
+        );
+        let (none, _) = resends(&trace(vec![]), &[], &mut ids).unwrap();
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn a_trace_is_complete_when_every_span_ended() {
+        let done = delegation("TASK_STATE_COMPLETED", "hi");
+        assert_eq!(progress(&done), (2, 0));
+        let mut open = done.clone();
+        open["spans"][0]["children"][0]["outcome"] = Value::Null;
+        assert_eq!(progress(&open), (2, 1));
+    }
+
+    #[test]
+    fn error_answers_are_found_in_bodies_and_streams() {
+        assert_eq!(
+            jsonrpc_errors(
+                r#"{"jsonrpc": "2.0", "id": 1, "error": {"code": -32062, "message": "agent \"x\" not found"}}"#
+            ),
+            ["agent \"x\" not found (-32062)"]
+        );
+        let stream = "data: {\"jsonrpc\": \"2.0\", \"id\": 1, \"result\": {}}\n\n\
+                      data: {\"jsonrpc\": \"2.0\", \"id\": 1, \"error\": {\"message\": \"cut\"}}\n\n";
+        assert_eq!(jsonrpc_errors(stream), ["cut"]);
+        assert!(jsonrpc_errors(r#"{"jsonrpc": "2.0", "id": 1, "result": {}}"#).is_empty());
+    }
+
+    #[test]
+    fn lines_are_cut_and_escaped() {
+        assert_eq!(one_line("a\n  b\tc", 10), "a b c");
+        assert_eq!(one_line("abcdef", 3), "abc…");
+        assert_eq!(one_line("\u{7}bell", 10), "\\u{7}bell");
+        assert_eq!(quoted("say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(short("4bf92f3577b3", 8), "4bf92f35…");
+        assert_eq!(short("abc", 8), "abc");
+        assert_eq!(state_name("TASK_STATE_CANCELLED"), "canceled");
+        assert_eq!(state_name("something-new"), "something-new");
+    }
+
+    #[test]
+    fn commands_parse() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).map(|cli| cli.command);
+        match parse(&[
+            "agenthub", "replay", "abc", "--agent", "a=b", "--agent", "c = d", "--wait", "3s",
+        ])
+        .unwrap()
+        {
+            Command::Replay(args) => {
+                assert_eq!(args.id, "abc");
+                assert_eq!(
+                    args.agents,
+                    [
+                        ("a".to_owned(), "b".to_owned()),
+                        ("c".to_owned(), "d".to_owned())
+                    ]
+                );
+                assert_eq!(args.wait, Duration::from_secs(3));
+                assert_eq!(args.timeout, Duration::from_secs(300));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["agenthub", "replay", "abc", "--agent", "a="]).is_err());
+        assert!(parse(&["agenthub", "replay", "abc", "--wait", "soon"]).is_err());
+        assert!(matches!(
+            parse(&[
+                "agenthub", "trace", "list", "--agent", "planner", "--limit", "5"
+            ])
+            .unwrap(),
+            Command::Trace(TraceCommand::List { limit: 5, .. })
+        ));
+        assert!(matches!(
+            parse(&["agenthub", "trace", "show", "abc", "--json"]).unwrap(),
+            Command::Trace(TraceCommand::Show { .. })
+        ));
+        assert_eq!(list_path(None, None), "/traces");
+        assert_eq!(
+            list_path(Some("planner"), Some("user:alice")),
+            "/traces?agent=planner&principal=user%3Aalice"
+        );
+    }
+}

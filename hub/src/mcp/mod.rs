@@ -6,7 +6,8 @@
 //! authorization, the governance of each tool call (`calls`: rate limits, budgets,
 //! guardrails) and its usage record (`usage`), the secret store, users' grants to servers
 //! that act for each user and their consent (`grants`, `consent`), and the `Host` and
-//! `Origin` checks from the `mcp` settings.
+//! `Origin` checks from the `mcp` settings. The A2A agents are tools of the face too: extra
+//! tools of the gate, answered by `crate::a2a::tools`.
 
 mod calls;
 mod catalogs;
@@ -20,8 +21,9 @@ mod virtual_servers;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use agenthub_mcp_registry::calls::{CallReport, Refusal, ToolCall};
+use agenthub_mcp_registry::calls::{CallFailure, CallReport, Outcome, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings};
+use agenthub_mcp_registry::extra::{ExtraTool, ExtraTools};
 use agenthub_mcp_registry::face::{Face, Gate};
 use agenthub_mcp_registry::registry::Registry;
 use agenthub_mcp_registry::virtual_servers::VirtualServers;
@@ -31,11 +33,13 @@ use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::{CallToolResult, JsonObject, RequestMetaObject};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::a2a::tools::{self as agent_tools, AgentTools, ToolCaller};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::config::HubConfig;
@@ -180,6 +184,9 @@ struct McpCaller {
     caller: Caller,
     subjects: Subjects,
     metadata: Option<Arc<BTreeMap<String, String>>>,
+    /// The request's `Host`, where an agent's tool call says the hub is reached (push
+    /// notifications) when `auth.public_url` does not.
+    host: Option<http::HeaderValue>,
 }
 
 static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
@@ -196,13 +203,17 @@ struct RequestMetadata(Arc<BTreeMap<String, String>>);
 
 /// Decides with the hub's authorizer — `list` to see a tool, `call` to call it, on
 /// `mcp:<server>/<tool>`; prompts and resources (by their names) alike — and governs and
-/// records each call.
+/// records each call. The agents' tools are its extra tools: also `send` on `agent:<name>`,
+/// answered by an A2A exchange.
 struct HubGate {
     governance: Arc<Governance>,
     metrics: Arc<McpMetrics>,
     /// Where consent links are kept, and the public URL they are made on.
     accounts: Arc<Accounts>,
     config: crate::config::ConfigHandle,
+    /// What agents' tool calls are exchanged with.
+    state: AppState,
+    agents: AgentTools,
 }
 
 impl HubGate {
@@ -234,6 +245,7 @@ impl Gate for HubGate {
             caller,
             subjects,
             metadata,
+            host: request.headers.get(http::header::HOST).cloned(),
         })
     }
 
@@ -295,6 +307,38 @@ impl Gate for HubGate {
     fn record(&self, caller: &McpCaller, report: &CallReport<'_>) {
         self.metrics.record(&caller.caller, report);
     }
+
+    fn extra_tools(&self) -> Arc<ExtraTools> {
+        self.agents.tools()
+    }
+
+    fn extra_tool_changes(&self) -> Option<watch::Receiver<u64>> {
+        self.agents.changes()
+    }
+
+    fn may_list_extra_tool(&self, caller: &McpCaller, tool: &ExtraTool) -> bool {
+        agent_tools::may_send(&caller.caller, &caller.subjects, tool)
+    }
+
+    fn may_call_extra_tool(&self, caller: &McpCaller, tool: &ExtraTool) -> bool {
+        agent_tools::may_send(&caller.caller, &caller.subjects, tool)
+    }
+
+    async fn call_extra_tool(
+        &self,
+        caller: &McpCaller,
+        tool: &ExtraTool,
+        arguments: JsonObject,
+        meta: Option<RequestMetaObject>,
+    ) -> Result<(CallToolResult, Outcome), CallFailure> {
+        let host = caller.host.as_ref().and_then(|h| h.to_str().ok());
+        let from = ToolCaller {
+            caller: &caller.caller,
+            metadata: caller.metadata.clone().unwrap_or_default(),
+            base_url: agent_tools::base_url(&self.state, host),
+        };
+        agent_tools::call(&self.state, from, tool, arguments, meta).await
+    }
 }
 
 /// `/mcp` and the virtual servers at `/mcp/<name>`, behind authentication.
@@ -304,6 +348,12 @@ pub fn router(state: &AppState, settings: &McpSettings) -> Router<AppState> {
         metrics: state.mcp.metrics.clone(),
         accounts: state.accounts.clone(),
         config: state.config.clone(),
+        state: state.clone(),
+        agents: AgentTools::start(
+            state.a2a.registry(),
+            state.a2a.settings().agents_as_tools,
+            &settings.separator,
+        ),
     };
     let face = Face::new(state.mcp.registry().clone(), Arc::new(gate));
     // Browsers' requests carry an Origin, which must be listed; other clients send none.

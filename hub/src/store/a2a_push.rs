@@ -554,7 +554,10 @@ mod tests {
             assert!(!store.delete_push_subscription("s1").await.unwrap());
             assert_eq!(store.push_delivery("d1").await.unwrap(), None);
             assert_eq!(
-                store.queue_push_delivery("s1", "d2", "{}", 20).await.unwrap(),
+                store
+                    .queue_push_delivery("s1", "d2", "{}", 20)
+                    .await
+                    .unwrap(),
                 None,
                 "nothing is queued for a subscription that is gone"
             );
@@ -579,7 +582,12 @@ mod tests {
                 assert!(seq.is_some());
             }
             assert_eq!(
-                store.push_subscription("a").await.unwrap().unwrap().updated_at,
+                store
+                    .push_subscription("a")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .updated_at,
                 101
             );
             let ids = |due: Vec<PushDelivery>| due.into_iter().map(|d| d.id).collect::<Vec<_>>();
@@ -630,7 +638,10 @@ mod tests {
                 (PUSH_DELIVERED, Some(450), 2)
             );
             assert!(
-                !store.claim_push_delivery("a1", 2, 10_000, 20_000).await.unwrap(),
+                !store
+                    .claim_push_delivery("a1", 2, 10_000, 20_000)
+                    .await
+                    .unwrap(),
                 "a delivered notification is never claimed again"
             );
             // Now a2 is due.

@@ -6,6 +6,7 @@
 //! through here.
 
 mod a2a;
+mod a2a_push;
 mod auth;
 mod budgets;
 mod mcp;
@@ -23,6 +24,7 @@ use sqlx::{AnyPool, Executor};
 use crate::error::Error;
 
 pub use a2a::{StoredSigningKey, StoredTask, TraceEvent};
+pub use a2a_push::{PUSH_DELIVERED, PUSH_FAILED, PUSH_PENDING, PushDelivery, PushSubscription};
 pub use auth::{LoginApplied, LoginCode, LoginWrite, PendingLogin};
 pub use mcp::StoredCatalog;
 pub use mcp_grants::{ConsentTicket, McpGrantRow, PendingConsent};
