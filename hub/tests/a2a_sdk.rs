@@ -436,3 +436,139 @@ fn agents_that_registered_keys_must_sign_what_they_send() {
         "{text}"
     );
 }
+
+/// Runs a `client.py script` (one command per line) against `url`.
+fn script(
+    python: &std::path::Path,
+    dir: &std::path::Path,
+    url: &str,
+    lines: &[&str],
+    extra: &[&str],
+) -> support::a2a::ClientRun {
+    let path = dir.join(format!("script-{}.txt", fastrand::u32(..)));
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let mut args = extra.to_vec();
+    args.extend(["script", path.to_str().unwrap()]);
+    client(python, url, ADMIN_KEY, &args)
+}
+
+#[test]
+fn task_methods_reach_the_owning_agent_in_either_version_also_through_a_skill() {
+    let Some(python) = python() else { return };
+    let lab = lab(&python);
+    let hub = &lab.hub;
+    let dir = tempfile::tempdir().unwrap();
+    for agent in ["planner", "booker"] {
+        let url = format!("{}/a2a/{agent}", hub.url);
+        // A task that works until canceled: read, canceled, read again.
+        let run = script(
+            &python,
+            dir.path(),
+            &url,
+            &[
+                "send slow --no-wait",
+                "sleep 0.5",
+                "get $task",
+                "cancel $task",
+                "get $task",
+            ],
+            &[],
+        );
+        assert!(run.ok, "{agent}: {run:?}");
+        let states: Vec<&str> = run
+            .lines
+            .iter()
+            .filter_map(|l| l["state"].as_str())
+            .collect();
+        assert_eq!(
+            states.last(),
+            Some(&"TASK_STATE_CANCELED"),
+            "{agent}: {states:?}"
+        );
+        assert!(
+            states.contains(&"TASK_STATE_WORKING"),
+            "{agent}: {states:?}"
+        );
+
+        // A stream followed again from elsewhere: the rest of its events, to the end.
+        let run = script(
+            &python,
+            dir.path(),
+            &url,
+            &[
+                "send \"stream 30\" --no-wait",
+                "sleep 0.3",
+                "resubscribe $task",
+            ],
+            &[],
+        );
+        assert!(run.ok, "{agent}: {run:?}");
+        let last = run.last();
+        assert_eq!(
+            last["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED",
+            "{agent}: {:?}",
+            run.lines
+        );
+    }
+
+    // skill:echo reaches an agent offering it; its task is then read through the skill too.
+    let url = format!("{}/a2a/skill:echo", hub.url);
+    let run = script(
+        &python,
+        dir.path(),
+        &url,
+        &["send \"echo by skill\"", "get $task"],
+        &[],
+    );
+    assert!(run.ok, "{run:?}");
+    assert_eq!(
+        run.last()["state"],
+        "TASK_STATE_COMPLETED",
+        "{:?}",
+        run.lines
+    );
+    assert_eq!(run.last()["text"], "by skill");
+
+    // The REST binding, to a v1.0 agent and (translated to JSON-RPC v0.3) to the v0.3 one.
+    for agent in ["planner", "booker"] {
+        let url = format!("{}/a2a/{agent}", hub.url);
+        let run = script(
+            &python,
+            dir.path(),
+            &url,
+            &[
+                "send \"echo over rest\"",
+                "get $task",
+                "stream \"stream 2\"",
+            ],
+            &["--transport", "rest"],
+        );
+        assert!(run.ok, "{agent}: {run:?}");
+        assert_eq!(
+            run.last()["statusUpdate"]["status"]["state"],
+            "TASK_STATE_COMPLETED",
+            "{agent}: {:?}",
+            run.lines
+        );
+        assert!(
+            run.lines.iter().any(|l| l["text"] == "over rest"),
+            "{agent}: {:?}",
+            run.lines
+        );
+    }
+
+    // Someone else's task, or an unknown one, is not found.
+    let unknown = client(
+        &python,
+        &format!("{}/a2a/planner", hub.url),
+        ADMIN_KEY,
+        &["get", "no-such-task"],
+    );
+    assert!(!unknown.ok);
+    assert_eq!(
+        unknown.last()["error"]["code"],
+        -32001,
+        "{:?}",
+        unknown.lines
+    );
+}

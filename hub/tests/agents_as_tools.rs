@@ -46,7 +46,7 @@ struct FakeAgent {
 
 impl FakeAgent {
     async fn start(name: &str, skills: &[&str]) -> Self {
-        async fn card(State((card, _)): State<(Value, FakeAgent)>) -> axum::Json<Value> {
+        async fn serve_card(State((card, _)): State<(Value, FakeAgent)>) -> axum::Json<Value> {
             axum::Json(card)
         }
         async fn rpc(
@@ -66,7 +66,7 @@ impl FakeAgent {
                 json!({"id": format!("task-{n}"), "contextId": context, "status": {
                     "state": "TASK_STATE_FAILED",
                     "message": {"messageId": format!("m-{n}"), "role": "ROLE_AGENT",
-                                "parts": [{"text": format!("cannot:{reason}")}]},
+                                "parts": [{"text": format!("cannot{reason}")}]},
                 }})
             } else {
                 json!({"id": format!("task-{n}"), "contextId": context,
@@ -95,7 +95,7 @@ impl FakeAgent {
             })).collect::<Vec<_>>(),
         });
         let router = Router::new()
-            .route("/.well-known/agent-card.json", get(card))
+            .route("/.well-known/agent-card.json", get(serve_card))
             .route("/a2a", post(rpc))
             .with_state((card, fake.clone()));
         tokio::spawn(async move { axum::serve(listener, router).await });

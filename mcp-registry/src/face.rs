@@ -700,6 +700,8 @@ impl<G: Gate> Face<G> {
         }
         let mut arguments = arguments.unwrap_or_default();
         self.check_arguments(&tool.server, &tool.tool, &name, &mut arguments)?;
+        // rmcp hands the request's `_meta` over in the context, not in the params.
+        let meta = meta.or_else(|| (!context.meta.0.0.is_empty()).then(|| context.meta.clone()));
         let answered = tokio::select! {
             answered = self.gate.call_extra_tool(caller, tool, arguments, meta) => answered,
             () = context.ct.cancelled() => return Err(cancelled()),

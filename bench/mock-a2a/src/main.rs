@@ -56,9 +56,6 @@ const METHOD_NOT_FOUND: i32 = -32601;
 const INVALID_PARAMS: i32 = -32602;
 const VERSION_NOT_SUPPORTED: i32 = -32009;
 
-/// Where the hub puts its signature.
-const SIGNATURE_KEY: &str = "agenthub/signature";
-
 struct Args {
     listen: SocketAddr,
     url: Option<String>,
@@ -244,6 +241,7 @@ struct Part<'a> {
     text: Option<Cow<'a, str>>,
 }
 
+/// Where the hub puts its signature: `metadata["agenthub/signature"]`.
 #[derive(Deserialize)]
 struct Metadata {
     #[serde(default, rename = "agenthub/signature")]

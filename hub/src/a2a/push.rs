@@ -1498,7 +1498,10 @@ mod tests {
 
     /// What a test webhook saw: each request's delivery id, body and credentials headers.
     #[derive(Clone, Default)]
-    struct Seen(Arc<std::sync::Mutex<Vec<(String, String, String, String)>>>);
+    struct Seen(Arc<std::sync::Mutex<Vec<Hit>>>);
+
+    /// One request to a test webhook: delivery id, body, token, Authorization.
+    type Hit = (String, String, String, String);
 
     async fn webhook(answers: Vec<u16>) -> (String, Seen) {
         use axum::routing::post;

@@ -191,6 +191,9 @@ async fn agent_card(
     headers: &HeaderMap,
 ) -> Response {
     let directory = state.a2a.registry().directory();
+    if let Some(skill) = target.strip_prefix("skill:") {
+        return skill_card(state, caller, skill, headers).await;
+    }
     let Some(agent) = directory
         .get(target)
         .filter(|a| may(caller, &a.name, Action::List))
@@ -200,6 +203,46 @@ async fn agent_card(
     let base = base_url(state, headers);
     let card = rewritten_card(agent, &format!("{base}/a2a/{}", agent.name));
     signed(state, &base, card).await
+}
+
+/// The card of `skill:<id>`: the hub as an agent offering that skill (answered by one of the
+/// agents the caller may reach that offer it).
+async fn skill_card(
+    state: &AppState,
+    caller: &Caller,
+    skill: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let directory = state.a2a.registry().directory();
+    let offered = directory
+        .with_skill(skill)
+        .filter(|a| may(caller, &a.name, Action::List))
+        .find_map(|a| a.card.skills.iter().find(|s| s.id == skill).cloned());
+    let Some(offered) = offered else {
+        return Error::not_found(format!("agent \"skill:{skill}\"")).into_response();
+    };
+    let base = base_url(state, headers);
+    let mut card = serde_json::Map::new();
+    card.insert("name".into(), format!("skill:{skill}").into());
+    card.insert(
+        "description".into(),
+        format!(
+            "{}: answered through agenthub by an agent offering this skill",
+            offered.name
+        )
+        .into(),
+    );
+    card.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+    hub_interfaces(&mut card, &format!("{base}/a2a/skill:{skill}"));
+    card.insert("capabilities".into(), json!({"streaming": true}));
+    hub_security(&mut card);
+    card.insert("defaultInputModes".into(), json!(["text/plain"]));
+    card.insert("defaultOutputModes".into(), json!(["text/plain"]));
+    card.insert(
+        "skills".into(),
+        serde_json::to_value([offered]).unwrap_or_default(),
+    );
+    signed(state, &base, Value::Object(card)).await
 }
 
 fn version_header(headers: &HeaderMap) -> Option<&str> {
