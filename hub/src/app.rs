@@ -62,6 +62,7 @@ impl AppState {
             accounts.clone(),
             &config.snapshot(),
             &governance,
+            &mut metrics,
         ));
         Self {
             llm,

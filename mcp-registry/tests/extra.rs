@@ -168,6 +168,8 @@ impl Gate for ExtraGate {
 /// The face (or the virtual server `talk`, selecting `hub/b*` and renaming `hub/beta`) over
 /// an empty registry paging by 2, deciding with `gate`, on a loopback port; its URL.
 async fn serve(gate: Arc<ExtraGate>, virtual_server: bool) -> String {
+    // The clients' TLS provider (they speak plain HTTP here, but build one).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = McpSettings {
         page_size: 2,
         ..McpSettings::default()

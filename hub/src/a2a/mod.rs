@@ -12,6 +12,7 @@ mod routes;
 mod tasks;
 pub mod tools;
 pub mod traces;
+mod usage;
 
 use std::sync::Arc;
 
@@ -54,14 +55,20 @@ pub struct A2aPlane {
 
 impl A2aPlane {
     /// Starts reading the registered agents' cards and follows the registrations.
-    pub fn new(accounts: Arc<Accounts>, config: &HubConfig, governance: &Governance) -> Self {
+    pub fn new(
+        accounts: Arc<Accounts>,
+        config: &HubConfig,
+        governance: &Governance,
+        metrics: &mut crate::ops::Metrics,
+    ) -> Self {
+        let metrics = usage::A2aMetrics::new(metrics);
         let settings = config.a2a.clone();
         let hub_subject = format!("hub:{}", accounts.hub_id());
         let algorithm = SigningAlgorithm::from_jws_name(&settings.signing_algorithm)
             .unwrap_or(SigningAlgorithm::EdDsa);
         let keys = HubKeys::new(accounts.clone(), algorithm, settings.retired_key_retention);
         let tasks = TaskIndex::start(accounts.store().clone());
-        let recorder = Recorder::start(accounts.store().clone());
+        let recorder = Recorder::start(accounts.store().clone(), metrics);
         let nonces = NonceCache::new(NONCES, settings.signature_max_skew);
         let push = push::Push::start(accounts.clone(), &settings);
         let registry = AgentRegistry::new(Arc::new(StoreSecrets(accounts)))

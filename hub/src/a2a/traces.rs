@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::usage::{A2aMetrics, HopReport};
 use crate::model::{Millis, now_millis};
 use crate::store::{Store, TraceEvent};
 
@@ -105,16 +106,18 @@ const LINGER: Duration = Duration::from_millis(100);
 pub struct Recorder {
     queue: mpsc::Sender<TraceEvent>,
     dropped: Arc<AtomicU64>,
+    metrics: A2aMetrics,
 }
 
 impl Recorder {
     /// Starts the writer on `store`. It stops when every recorder is dropped.
-    pub fn start(store: Store) -> Self {
+    pub fn start(store: Store, metrics: A2aMetrics) -> Self {
         let (queue, events) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(write(store, events));
         Self {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
+            metrics,
         }
     }
 
@@ -202,6 +205,18 @@ impl Span {
     fn push(&mut self, kind: &str, body: Option<Value>, outcome: Option<String>) {
         let at = now_millis();
         let duration_ms = outcome.as_ref().map(|_| at - self.started);
+        if let (Some(outcome), Some(duration_ms)) = (&outcome, duration_ms) {
+            self.recorder.metrics.record(&HopReport {
+                agent: &self.agent,
+                method: self.method,
+                principal: &self.principal,
+                chain: &self.chain,
+                trace_id: &self.context.trace_id,
+                task_id: self.task_id.as_deref(),
+                outcome,
+                duration_ms,
+            });
+        }
         self.recorder.record(TraceEvent {
             id: event_id(),
             trace_id: self.context.trace_id.clone(),

@@ -971,17 +971,10 @@ async fn run_replay(args: ReplayArgs) -> Result<(), Failed> {
     let mut errors = Vec::new();
     for resend in &resends {
         // The first request starts the new trace; the others join it as roots of their own.
-        let traceparent = Some(format!(
-            "00-{}-{}-01",
-            new_trace
-                .clone()
-                .unwrap_or_else(|| "abcdef0123456789abcdef01234567ff".into()),
-            new_span_id()
-        ));
-        let mut sent = send(&http, &args.client, resend, traceparent.as_deref()).await?;
-        sent.trace_id = sent
-            .trace_id
-            .or(Some("abcdef0123456789abcdef01234567ff".into()));
+        let traceparent = new_trace
+            .as_ref()
+            .map(|trace| format!("00-{trace}-{}-01", new_span_id()));
+        let sent = send(&http, &args.client, resend, traceparent.as_deref()).await?;
         errors.extend(
             sent.errors
                 .into_iter()
