@@ -852,6 +852,34 @@ impl Accounts {
     }
 }
 
+/// Upstream credentials (MCP servers', agents') from the secret store, decrypted when a
+/// connection or request needs them.
+pub struct StoreSecrets(pub Arc<Accounts>);
+
+impl StoreSecrets {
+    fn reveal(&self, name: &str) -> Option<String> {
+        match self.0.reveal_secret(name) {
+            Ok(value) => value,
+            Err(e) => {
+                tracing::error!(secret = name, error = %e, "cannot read an upstream credential");
+                None
+            }
+        }
+    }
+}
+
+impl agenthub_mcp_registry::upstream::Secrets for StoreSecrets {
+    fn reveal(&self, name: &str) -> Option<String> {
+        StoreSecrets::reveal(self, name)
+    }
+}
+
+impl agenthub_a2a_bus::registry::Secrets for StoreSecrets {
+    fn reveal(&self, name: &str) -> Option<String> {
+        StoreSecrets::reveal(self, name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1214,33 +1242,5 @@ mod tests {
         .await
         .unwrap();
         assert!(wrong.verify_secrets().is_err());
-    }
-}
-
-/// Upstream credentials (MCP servers', agents') from the secret store, decrypted when a
-/// connection or request needs them.
-pub struct StoreSecrets(pub Arc<Accounts>);
-
-impl StoreSecrets {
-    fn reveal(&self, name: &str) -> Option<String> {
-        match self.0.reveal_secret(name) {
-            Ok(value) => value,
-            Err(e) => {
-                tracing::error!(secret = name, error = %e, "cannot read an upstream credential");
-                None
-            }
-        }
-    }
-}
-
-impl agenthub_mcp_registry::upstream::Secrets for StoreSecrets {
-    fn reveal(&self, name: &str) -> Option<String> {
-        StoreSecrets::reveal(self, name)
-    }
-}
-
-impl agenthub_a2a_bus::registry::Secrets for StoreSecrets {
-    fn reveal(&self, name: &str) -> Option<String> {
-        StoreSecrets::reveal(self, name)
     }
 }

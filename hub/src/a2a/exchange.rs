@@ -429,21 +429,21 @@ impl Settled {
                         None
                     }
                     Some(Ok(mut event)) => {
-                        if let Some(id) = access::event_task_id(settled.version, &event) {
-                            if task_id.as_deref() != Some(id) {
-                                let context_id = access::event_context_id(settled.version, &event);
-                                settled.plane.tasks().record(
-                                    &settled.agent.name,
-                                    id,
-                                    &settled.principal,
-                                    context_id,
-                                    &span.context.trace_id,
-                                );
-                                span.context_id =
-                                    context_id.map(str::to_owned).or(span.context_id.take());
-                                task_id = Some(id.to_owned());
-                                span.task_id = task_id.clone();
-                            }
+                        if let Some(id) = access::event_task_id(settled.version, &event)
+                            && task_id.as_deref() != Some(id)
+                        {
+                            let context_id = access::event_context_id(settled.version, &event);
+                            settled.plane.tasks().record(
+                                &settled.agent.name,
+                                id,
+                                &settled.principal,
+                                context_id,
+                                &span.context.trace_id,
+                            );
+                            span.context_id =
+                                context_id.map(str::to_owned).or(span.context_id.take());
+                            task_id = Some(id.to_owned());
+                            span.task_id = task_id.clone();
                         }
                         match inspect(
                             &settled.governance,

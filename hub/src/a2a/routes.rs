@@ -332,7 +332,7 @@ async fn jsonrpc_to(
         metadata,
         base_url: base_url(&state, &parts.headers),
     };
-    match exchange::exchange(&state, &caller, client).await {
+    let response = match exchange::exchange(&state, &caller, client).await {
         Ok(Answer::Result(result)) => {
             let bytes = envelope::encode_success(&id, &result);
             ([(header::CONTENT_TYPE, envelope::CONTENT_TYPE)], bytes).into_response()
@@ -341,7 +341,8 @@ async fn jsonrpc_to(
             sse(events.map(move |event| envelope::encode_success(&id, &event)))
         }
         Err(failure) => jsonrpc_failure(id, failure, version),
-    }
+    };
+    with_trace(response, &trace)
 }
 
 /// REST below `/a2a/<agent>/`, and the agent's card.

@@ -494,7 +494,15 @@ async fn rotate(args: RotateKeyArgs) -> Result<String, Failure> {
             crate::a2a::keys::reseal(&keyring, kid, sealed).map_err(crate::error::Error::internal)
         })
         .await;
+    let push_credentials = store
+        .reseal_push_credentials(|id, sealed| {
+            crate::a2a::push::reseal(&keyring, id, sealed).map_err(crate::error::Error::internal)
+        })
+        .await;
     store.close().await;
+    if let Err(e) = push_credentials {
+        tracing::warn!(error = %e, "the A2A push credentials could not be re-encrypted; their subscriptions stop delivering once the previous key is gone");
+    }
     if let Err(e) = signing_keys {
         tracing::warn!(error = %e, "the A2A signing keys could not be re-encrypted; the hub makes a new one when it cannot open them");
     }

@@ -23,7 +23,7 @@ use sqlx::{AnyPool, Executor};
 
 use crate::error::Error;
 
-pub use a2a::{StoredSigningKey, StoredTask, TraceEvent};
+pub use a2a::{StoredSigningKey, StoredTask, TraceEvent, TraceSummary};
 pub use a2a_push::{PUSH_DELIVERED, PUSH_FAILED, PUSH_PENDING, PushDelivery, PushSubscription};
 pub use auth::{LoginApplied, LoginCode, LoginWrite, PendingLogin};
 pub use mcp::StoredCatalog;
