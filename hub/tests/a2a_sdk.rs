@@ -215,22 +215,65 @@ fn two_sdk_agents_talk_through_the_hub_with_signed_verified_messages() {
         "{text}"
     );
 
-    // The trace of the delegation is kept: spans for planner and booker, one inside the other.
+    // The trace of the delegation is kept, and shown by the CLI as a tree: booker's span
+    // inside planner's.
     let http = Http::new();
-    let trace = poll(Duration::from_secs(10), || {
+    let complete = poll(Duration::from_secs(15), || {
         let reply = http.get(
             &format!("{}/api/v1/traces/{outer}", hub.url),
             Some(ADMIN_KEY),
         );
-        (reply.status == 200).then(|| reply.json())
+        let trace = (reply.status == 200).then(|| reply.json())?;
+        let root = &trace["spans"][0];
+        let child = &root["children"][0];
+        (root["agent"] == "planner" && child["agent"] == "booker" && !root["outcome"].is_null())
+            .then_some(trace)
     });
-    if let Some(trace) = trace {
-        let text = trace.to_string();
-        assert!(
-            text.contains("\"planner\"") && text.contains("\"booker\""),
-            "{text}"
-        );
-    }
+    let trace = complete
+        .unwrap_or_else(|| panic!("the delegation's trace was not recorded\n{}", hub.stderr()));
+    assert_eq!(
+        trace["spans"][0]["children"][0]["chain"],
+        json!(["user:admin", "agent:planner"])
+    );
+    let shown = hub.cli(ADMIN_KEY, &["trace", "show", &outer]);
+    let text = shown.ok();
+    let planner_line = text
+        .lines()
+        .position(|l| l.contains("planner"))
+        .unwrap_or(usize::MAX);
+    let booker_line = text
+        .lines()
+        .position(|l| l.contains("booker"))
+        .unwrap_or(usize::MAX);
+    assert!(
+        planner_line < booker_line && booker_line != usize::MAX,
+        "{text}"
+    );
+    assert!(text.contains("from afar"), "{text}");
+
+    // Replayed with the CLI: the same request sent again, the new run the same as recorded.
+    let replayed = hub.cli(ADMIN_KEY, &["replay", &outer, "--wait", "20s"]);
+    let text = replayed.ok();
+    assert!(
+        text.contains("planner") && text.contains("booker"),
+        "{text}"
+    );
+    assert!(text.to_lowercase().contains("same"), "{text}");
+    // ... or to another agent: checker in planner's place delegates to booker the same way.
+    let elsewhere = hub.cli(
+        ADMIN_KEY,
+        &[
+            "replay",
+            &outer,
+            "--agent",
+            "planner=checker",
+            "--wait",
+            "20s",
+        ],
+    );
+    let text = elsewhere.ok();
+    println!("{text}");
+    assert!(text.contains("checker"), "{text}");
 }
 
 #[test]

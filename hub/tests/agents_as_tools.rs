@@ -578,3 +578,60 @@ async fn clients_are_told_when_an_agent_comes() {
     let _ = subscription.cancel().await;
     let _ = session.cancel().await;
 }
+
+#[tokio::test]
+async fn the_a2a_planes_limits_and_guardrails_govern_a_tool_call() {
+    let echo = FakeAgent::start("echo", &[]).await;
+    let rules = r#"rate_limits:
+  - {id: echo-rpm, when: {agents: ["echo"]}, limit_to: 1, unit: requests_per_minute, applies_per: key}
+guardrails:
+  - {id: no-falcon, type: banned_terms, terms: [falcon], action: block, stage: input, when: {agents: ["echo"]}}
+"#;
+    let hub = Hub::start(&[("echo", &echo.base)], rules).await;
+    let bob = hub.key("bob", &["mcp", "a2a"]).await;
+    let client = hub.client(&bob, eras()[0].1.clone()).await;
+
+    // Blocked on the way in: an error result, nothing sent, no quota used.
+    let result = client
+        .peer()
+        .call_tool(ask("a2a__echo", "the falcon flies"))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    assert!(text_of(&result).contains("guardrail"), "{result:?}");
+    assert_eq!(result.structured_content.unwrap()["error"]["code"], -32030);
+    assert!(echo.received().is_empty());
+
+    let result = client
+        .peer()
+        .call_tool(ask("a2a__echo", "one"))
+        .await
+        .unwrap();
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    // The second in the minute: refused the MCP way, with the limit's facts.
+    match client.peer().call_tool(ask("a2a__echo", "two")).await {
+        Err(rmcp::ServiceError::McpError(error)) => {
+            assert_eq!(error.code, ErrorCode(-32029), "{error:?}");
+            assert!(
+                error.data.as_ref().unwrap()["retry_after_seconds"].is_number(),
+                "{error:?}"
+            );
+        }
+        other => panic!("expected the rate limit, got {other:?}"),
+    }
+    assert_eq!(echo.received().len(), 1);
+    for (outcome, count) in [
+        ("refused_by_guardrail", 1.0),
+        ("ok", 1.0),
+        ("refused_by_limit", 1.0),
+    ] {
+        assert_eq!(
+            hub.metric(&format!(
+                r#"agenthub_mcp_tool_calls_total{{server="a2a",outcome="{outcome}"}}"#
+            ))
+            .await,
+            count,
+            "{outcome}"
+        );
+    }
+}
