@@ -240,6 +240,11 @@ pub struct AgentConfig {
     /// sends through the hub, and its card's signatures are checked with them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub public_keys: Vec<Value>,
+    /// Registered through the admin API (set by the hub, never read or written): such a
+    /// registration's card URL and endpoint are held to `a2a.allow_private_networks` at every
+    /// read; the configuration file's are trusted as written.
+    #[serde(skip)]
+    pub from_api: bool,
 }
 
 /// Where an agent's card comes from.

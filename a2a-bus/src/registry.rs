@@ -63,6 +63,9 @@ pub struct Agent {
     /// Sent with every request to the agent: its registration's headers and bearer token,
     /// secrets revealed.
     pub headers: HeaderMap,
+    /// The registration's `public_keys`, parsed: what the agent's card and messages are
+    /// verified with.
+    pub public_keys: KeySet,
     /// When the card was read.
     pub read_at: SystemTime,
 }
@@ -139,6 +142,11 @@ impl Drop for Entry {
     }
 }
 
+/// Checks a URL the hub is about to send requests to (the hub's rule on private networks):
+/// `Err` says why it may not.
+pub type DestinationCheck =
+    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
 /// The registered agents; cheap to clone (one shared registry).
 #[derive(Clone)]
 pub struct AgentRegistry {
@@ -152,6 +160,8 @@ struct Inner {
     entries: Mutex<BTreeMap<String, Entry>>,
     /// Counts directory changes, for whoever shows the agents (cards, MCP tools).
     changes: watch::Sender<u64>,
+    /// Where cards may be read from and endpoints point to; unset, anywhere.
+    destinations: std::sync::OnceLock<DestinationCheck>,
 }
 
 impl AgentRegistry {
@@ -170,8 +180,17 @@ impl AgentRegistry {
                 directory: ArcSwap::from_pointee(Directory::default()),
                 entries: Mutex::new(BTreeMap::new()),
                 changes: watch::Sender::new(0),
+                destinations: std::sync::OnceLock::new(),
             }),
         })
+    }
+
+    /// Checks the card URL of every registration made through the admin API before it is
+    /// read, and its card's endpoint before the card is used, each time (a card read again may point elsewhere, a name may resolve elsewhere):
+    /// a card that fails keeps its agent out of the directory, or its earlier card in use. Set
+    /// once, before registrations.
+    pub fn check_destinations_with(&self, check: DestinationCheck) {
+        let _ = self.inner.destinations.set(check);
     }
 
     /// The agents requests are served from now.
@@ -371,6 +390,9 @@ impl Inner {
             return self.load_now(registration);
         };
         let headers = self.headers(registration)?;
+        self.check_destination(registration, url)
+            .await
+            .map_err(|e| format!("the card's URL: {e}"))?;
         let fetched = self
             .fetcher
             .fetch(url, &headers)
@@ -379,7 +401,20 @@ impl Inner {
         let jwks = self.signers_keys(url, &fetched.raw, &headers).await?;
         let agent = self.agent(registration, fetched.card, fetched.raw)?;
         verify_signatures(&agent, jwks.as_ref())?;
+        if agent.endpoint.url != url {
+            self.check_destination(registration, &agent.endpoint.url)
+                .await
+                .map_err(|e| format!("the card's endpoint {}: {e}", agent.endpoint.url))?;
+        }
         Ok(agent)
+    }
+
+    async fn check_destination(&self, registration: &AgentConfig, url: &str) -> Result<(), String> {
+        match self.destinations.get() {
+            // The configuration file's registrations are trusted as written.
+            Some(check) if registration.from_api => check(url.to_owned()).await,
+            _ => Ok(()),
+        }
     }
 
     /// The keys a card's signatures name by `jku`, when the card's registration gives none:
@@ -420,8 +455,14 @@ impl Inner {
         card: AgentCard,
         raw_card: Value,
     ) -> Result<Agent, String> {
+        let public_keys = KeySet::from_keys(
+            registration
+                .public_keys
+                .iter()
+                .filter_map(|jwk| VerifyingKey::from_jwk(jwk).ok()),
+        );
         if registration.url.is_none() {
-            verify_signatures_with(registration, &raw_card, None)?;
+            verify_signatures_with(&public_keys, &raw_card, None)?;
         }
         let endpoint = endpoint(&card)?;
         Ok(Agent {
@@ -431,6 +472,7 @@ impl Inner {
             card,
             raw_card,
             endpoint,
+            public_keys,
             read_at: SystemTime::now(),
         })
     }
@@ -550,13 +592,13 @@ fn signature_jkus(raw: &Value) -> Vec<String> {
 }
 
 fn verify_signatures(agent: &Agent, jwks: Option<&KeySet>) -> Result<(), String> {
-    verify_signatures_with(&agent.registration, &agent.raw_card, jwks)
+    verify_signatures_with(&agent.public_keys, &agent.raw_card, jwks)
 }
 
 /// Checks a card's signatures, when it has any, with the registration's public keys (else the
 /// keys its `jku` names): a card whose signature does not hold is not used.
 fn verify_signatures_with(
-    registration: &AgentConfig,
+    registered: &KeySet,
     raw: &Value,
     jwks: Option<&KeySet>,
 ) -> Result<(), String> {
@@ -567,12 +609,6 @@ fn verify_signatures_with(
     {
         return Ok(());
     }
-    let registered: Vec<VerifyingKey> = registration
-        .public_keys
-        .iter()
-        .filter_map(|jwk| VerifyingKey::from_jwk(jwk).ok())
-        .collect();
-    let registered = KeySet::from_keys(registered);
     let find = |kid: &str, _jku: Option<&str>| {
         registered
             .get(kid)

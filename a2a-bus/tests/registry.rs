@@ -325,6 +325,50 @@ async fn a_card_read_once_stays_while_later_reads_fail() {
 }
 
 #[tokio::test]
+async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_keeps_its_last_card()
+ {
+    let fake = Fake::start(&["plan"]).await;
+    let registry = registry();
+    // The hub's rule, standing in: anything on 10.0.0.0/8 is refused.
+    registry.check_destinations_with(Arc::new(|url: String| {
+        Box::pin(async move {
+            if url.starts_with("http://10.") {
+                Err("10.0.0.9 is a non-public address".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+    }));
+    let mut through_api = registration(json!({"name": "planner", "url": fake.base}));
+    through_api.from_api = true;
+    let from_file = registration(json!({"name": "filed", "url": fake.base}));
+    registry.set(&[through_api, from_file]);
+    until_ready(&registry, "planner").await;
+    until_ready(&registry, "filed").await;
+
+    // The agent's card now sends messages to a private address.
+    *fake.card.lock().unwrap() = card("Fake", "http://10.0.0.9/a2a", &["plan", "steal"]);
+    let error = registry.refresh("planner").await.unwrap().unwrap_err();
+    assert!(
+        error.contains("the card's endpoint http://10.0.0.9/a2a: 10.0.0.9 is a non-public address"),
+        "{error}"
+    );
+    let status = registry.status("planner").unwrap();
+    assert!(
+        matches!(status.state, CardState::Failed { stale: true, .. }),
+        "{:?}",
+        status.state
+    );
+    let agent = registry.directory().get("planner").cloned().unwrap();
+    assert_eq!(agent.endpoint.url, format!("{}/a2a", fake.base));
+    assert_eq!(skills(&registry, "planner"), ["plan"]);
+
+    // The configuration file's registration is trusted as written.
+    assert_eq!(registry.refresh("filed").await, Some(Ok(())));
+    assert_eq!(skills(&registry, "filed"), ["plan", "steal"]);
+}
+
+#[tokio::test]
 async fn agents_left_out_of_set_are_removed() {
     let fake = Fake::start(&["plan"]).await;
     let registry = registry();

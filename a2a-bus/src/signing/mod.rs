@@ -30,7 +30,7 @@ pub use card::{
     add_card_signature, card_signing_payload, sign_card, sign_card_in_place, verify_card,
 };
 pub use error::{KeyError, SignError, SignatureError};
-pub use grant::{GrantClaims, sign_grant, verify_grant};
+pub use grant::{GrantClaims, GrantKey, GrantKeys, sign_grant, verify_grant};
 pub use keys::{SigningAlgorithm, SigningKey, VerifyingKey};
 pub use keyset::{KeyLookup, KeySet};
 pub use message::{

@@ -29,10 +29,10 @@ use agenthub_a2a_bus::protocol::{
 use agenthub_a2a_bus::registry::{Agent, Directory};
 use agenthub_a2a_bus::relay::{self, Outbound, RelayError, Relayed};
 use agenthub_a2a_bus::signing::{
-    self, GrantClaims, KeySet, MessageClaims, SIGNATURE_METADATA_KEY, VerifyingKey,
+    self, GrantClaims, GrantKeys, MessageClaims, SIGNATURE_METADATA_KEY,
 };
 use agenthub_policy::Identity;
-use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
+use agenthub_policy::authz::{Action, Subjects};
 use agenthub_policy::guardrails::Stage;
 use agenthub_policy::limits::{Admission, Timestamp, Usage};
 use agenthub_policy::when::{Plane, RequestFacts};
@@ -133,23 +133,6 @@ fn action_of(method: Method) -> Action {
     }
 }
 
-fn allows(
-    caller: &Caller,
-    subjects: &Subjects,
-    identity: &Identity,
-    agent: &str,
-    action: Action,
-) -> bool {
-    caller.authorizer.allows(
-        subjects,
-        &AuthzRequest {
-            resource: Resource::agent(agent),
-            action,
-            team: identity.key_team.as_deref(),
-        },
-    )
-}
-
 /// Runs the exchange.
 pub async fn exchange(
     state: &AppState,
@@ -167,7 +150,7 @@ pub async fn exchange(
     let hub = plane.hub_subject();
 
     // 1. Who sends it, for whom.
-    let sender = sender(plane, &directory, caller, &mut request, &keys.published)?;
+    let sender = sender(plane, &directory, caller, &mut request, &keys.grants)?;
     let on_behalf = (sender.sub != caller.identity.subject())
         .then(|| principal_identity(accounts, &sender.sub))
         .flatten();
@@ -188,7 +171,7 @@ pub async fn exchange(
 
     // 3. May it.
     if let Some(identity) = &on_behalf
-        && !allows(
+        && !super::may(
             caller,
             &Subjects::of(identity),
             identity,
@@ -283,7 +266,7 @@ pub async fn exchange(
                 iat: signing::unix_now(),
                 trace_id: Some(trace.trace_id.clone()),
             },
-            &keys.signer,
+            keys.grants.current(),
         )
         .map_err(Error::internal)?;
         sign(
@@ -594,7 +577,7 @@ fn sender(
     directory: &Directory,
     caller: &Caller,
     request: &mut ClientRequest,
-    hub_keys: &KeySet,
+    grant_keys: &GrantKeys,
 ) -> Result<Sender, Failure> {
     let me = caller.identity.subject();
     let Some(agent) = directory.acting_as(&caller.identity.name).cloned() else {
@@ -640,7 +623,7 @@ fn sender(
     let max_age = plane.settings().delegation_max_age.as_secs();
     let claims = signing::verify_grant(
         grant,
-        hub_keys,
+        grant_keys,
         &plane.hub_subject(),
         &own,
         signing::unix_now(),
@@ -669,16 +652,12 @@ fn verify_agent_signature(
     version: ProtocolVersion,
     target: &str,
 ) -> Result<(), Failure> {
-    let keys: Vec<VerifyingKey> = agent
-        .registration
-        .public_keys
-        .iter()
-        .filter_map(|jwk| VerifyingKey::from_jwk(jwk).ok())
-        .collect();
-    let keys = KeySet::from_keys(keys);
     let own = chain::agent_subject(&agent.name);
-    let lookup =
-        |issuer: &str, kid: &str| (issuer == own).then(|| keys.get(kid).cloned()).flatten();
+    let lookup = |issuer: &str, kid: &str| {
+        (issuer == own)
+            .then(|| agent.public_keys.get(kid).cloned())
+            .flatten()
+    };
     let v1 = match version {
         ProtocolVersion::V1_0 => std::borrow::Cow::Borrowed(message),
         ProtocolVersion::V0_3 => std::borrow::Cow::Owned(
@@ -733,7 +712,8 @@ async fn resolve(
     principal: &str,
 ) -> Result<Arc<Agent>, Failure> {
     let target = request.target.as_str();
-    let reachable = |agent: &Agent| allows(caller, subjects, &caller.identity, &agent.name, action);
+    let reachable =
+        |agent: &Agent| super::may(caller, subjects, &caller.identity, &agent.name, action);
     let Some(skill) = target.strip_prefix("skill:") else {
         return directory
             .get(target)

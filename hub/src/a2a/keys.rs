@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agenthub_a2a_bus::signing::{KeySet, SigningAlgorithm, SigningKey, VerifyingKey};
+use agenthub_a2a_bus::signing::{
+    GrantKey, GrantKeys, KeySet, SigningAlgorithm, SigningKey, VerifyingKey,
+};
 use arc_swap::ArcSwap;
 use serde_json::Value;
 use tokio::sync::OnceCell;
@@ -15,10 +17,13 @@ use crate::error::{Error, Result};
 use crate::model::{Millis, now_millis};
 use crate::store::StoredSigningKey;
 
-/// The keys in force: the one that signs, and every published public key.
+/// The keys in force: the one that signs, every published public key, and the delegation
+/// grants' MAC keys (derived from the signing keys: the current one's makes grants, a retired
+/// one's still reads the grants it made).
 pub struct KeysInForce {
     pub signer: SigningKey,
     pub published: KeySet,
+    pub grants: GrantKeys,
 }
 
 /// The hub's signing keys, loaded (or made) on first use.
@@ -103,11 +108,7 @@ impl HubKeys {
         let Some(current) = rows.iter().find(|r| r.retired_at.is_none()) else {
             return Ok(None);
         };
-        let pkcs8 = match self
-            .accounts
-            .keyring()
-            .open_value(&sealed_name(&current.kid), &current.sealed)
-        {
+        let pkcs8 = match self.open(current) {
             Ok(pkcs8) => pkcs8,
             Err(e) => {
                 // The master key it was sealed under is gone: a new key replaces it.
@@ -116,19 +117,42 @@ impl HubKeys {
             }
         };
         let signer = SigningKey::from_pkcs8(&pkcs8).map_err(Error::internal)?;
-        let previous = rows
-            .iter()
-            .filter(|r| r.kid != current.kid)
-            .filter_map(|r| match VerifyingKey::from_jwk(&r.public_jwk) {
+        let previous = rows.iter().filter(|r| r.kid != current.kid);
+        let published = KeySet::new(
+            &signer,
+            previous.clone().filter_map(|r| match VerifyingKey::from_jwk(&r.public_jwk) {
                 Ok(key) => Some(key),
                 Err(e) => {
                     tracing::warn!(kid = %r.kid, error = %e, "a stored public signing key is unusable");
                     None
                 }
-            })
-            .collect::<Vec<_>>();
-        let published = KeySet::new(&signer, previous);
-        Ok(Some(KeysInForce { signer, published }))
+            }),
+        );
+        // A retired key that cannot be opened only costs the grants it made.
+        let grants = GrantKeys::new(
+            GrantKey::derive(&signer),
+            previous.filter_map(|r| {
+                let key = self.open(r).ok()?;
+                SigningKey::from_pkcs8(&key)
+                    .ok()
+                    .map(|key| GrantKey::derive(&key))
+            }),
+        );
+        Ok(Some(KeysInForce {
+            signer,
+            published,
+            grants,
+        }))
+    }
+
+    /// A stored key's PKCS#8 document.
+    fn open(
+        &self,
+        row: &StoredSigningKey,
+    ) -> std::result::Result<Vec<u8>, crate::secrets::SecretError> {
+        self.accounts
+            .keyring()
+            .open_value(&sealed_name(&row.kid), &row.sealed)
     }
 
     async fn make(&self, algorithm: SigningAlgorithm) -> Result<String> {

@@ -20,6 +20,8 @@ use agenthub_a2a_bus::config::{A2aSettings, AgentConfig};
 use agenthub_a2a_bus::registry::AgentRegistry;
 use agenthub_a2a_bus::signing::{NonceCache, SigningAlgorithm};
 use agenthub_a2a_bus::upstream::{Upstream, UpstreamLimits};
+use agenthub_policy::Identity;
+use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
 use tokio::task::JoinHandle;
 
 use keys::HubKeys;
@@ -27,6 +29,7 @@ pub use routes::router;
 use tasks::TaskIndex;
 use traces::Recorder;
 
+use crate::auth::Caller;
 use crate::config::HubConfig;
 use crate::directory::{Accounts, StoreSecrets};
 use crate::governance::Governance;
@@ -34,6 +37,38 @@ use crate::governance::Governance;
 /// How many agents' nonces are remembered (at 5,000 signed messages a second for a 300 s
 /// skew, 3 million; beyond that the oldest go first).
 const NONCES: usize = 1 << 20;
+
+/// Whether `subjects` (of `identity`: the caller's, or the principal's it acts for) may take
+/// `action` on `agent:<agent>`. Every A2A authorization decision is this one.
+pub(crate) fn may(
+    caller: &Caller,
+    subjects: &Subjects,
+    identity: &Identity,
+    agent: &str,
+    action: Action,
+) -> bool {
+    caller.authorizer.allows(
+        subjects,
+        &AuthzRequest {
+            resource: Resource::agent(agent),
+            action,
+            team: identity.key_team.as_deref(),
+        },
+    )
+}
+
+/// Refuses a URL whose host resolves to a non-public address (unless
+/// `a2a.allow_private_networks`, which the caller checks), naming the setting.
+pub(crate) async fn public_destination(url: &str) -> Result<(), String> {
+    agenthub_mcp_registry::config::check_destination(url)
+        .await
+        .map_err(|e| {
+            e.replace(
+                "set mcp.allow_private_networks: true to register servers on private networks",
+                "set a2a.allow_private_networks: true to register agents on private networks",
+            )
+        })
+}
 
 /// The registered agents, their cards kept up to date, and the client that reaches them.
 pub struct A2aPlane {
@@ -73,6 +108,11 @@ impl A2aPlane {
         let push = push::Push::start(accounts.clone(), &settings);
         let registry = AgentRegistry::new(Arc::new(StoreSecrets(accounts)))
             .unwrap_or_else(|e| panic!("the TLS client cannot be built: {e}"));
+        if !settings.allow_private_networks {
+            registry.check_destinations_with(Arc::new(|url| {
+                Box::pin(async move { public_destination(&url).await })
+            }));
+        }
         let upstream = Upstream::new(UpstreamLimits {
             connect_timeout: settings.connect_timeout,
             timeout: settings.timeout,

@@ -13,7 +13,7 @@ use agenthub_a2a_bus::protocol::{A2aError, ErrorKind as A2aErrorKind, ProtocolVe
 use agenthub_a2a_bus::registry::Agent;
 use agenthub_a2a_bus::signing::{self, JWKS_PATH};
 use agenthub_policy::ErrorKind;
-use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
+use agenthub_policy::authz::{Action, Subjects};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
@@ -173,14 +173,13 @@ fn rewritten_card(agent: &Agent, url: &str) -> Value {
     Value::Object(card)
 }
 
-fn may(caller: &Caller, agent: &str, action: Action) -> bool {
-    caller.authorizer.allows(
+fn may_list(caller: &Caller, agent: &str) -> bool {
+    super::may(
+        caller,
         &Subjects::of(&caller.identity),
-        &AuthzRequest {
-            resource: Resource::agent(agent),
-            action,
-            team: caller.identity.key_team.as_deref(),
-        },
+        &caller.identity,
+        agent,
+        Action::List,
     )
 }
 
@@ -194,10 +193,7 @@ async fn agent_card(
     if let Some(skill) = target.strip_prefix("skill:") {
         return skill_card(state, caller, skill, headers).await;
     }
-    let Some(agent) = directory
-        .get(target)
-        .filter(|a| may(caller, &a.name, Action::List))
-    else {
+    let Some(agent) = directory.get(target).filter(|a| may_list(caller, &a.name)) else {
         return Error::not_found(format!("agent \"{target}\"")).into_response();
     };
     let base = base_url(state, headers);
@@ -216,7 +212,7 @@ async fn skill_card(
     let directory = state.a2a.registry().directory();
     let offered = directory
         .with_skill(skill)
-        .filter(|a| may(caller, &a.name, Action::List))
+        .filter(|a| may_list(caller, &a.name))
         .find_map(|a| a.card.skills.iter().find(|s| s.id == skill).cloned());
     let Some(offered) = offered else {
         return Error::not_found(format!("agent \"skill:{skill}\"")).into_response();

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -17,6 +18,12 @@ use crate::store::{Store, StoredTask};
 const RECENT: usize = 100_000;
 /// How many task records may wait for the writer.
 const QUEUE_DEPTH: usize = 8192;
+/// The most task records stored in one transaction.
+const BATCH: usize = 256;
+/// How long the writer waits for more records before storing what it has: one transaction (and
+/// commit) per record, as at low load, cost about a sixth of the hub's CPU per message
+/// (docs/benchmarks.md, A2A plane). The recent tasks are answered from memory meanwhile.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// A task's owner: the agent that minted it and the principal that started it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,13 +136,14 @@ impl TaskIndex {
 }
 
 async fn write(store: Store, mut tasks: mpsc::Receiver<StoredTask>) {
-    let mut batch = Vec::new();
+    let mut batch = Vec::with_capacity(BATCH);
     while let Some(task) = tasks.recv().await {
         batch.push(task);
-        while batch.len() < 256 {
-            match tasks.try_recv() {
-                Ok(task) => batch.push(task),
-                Err(_) => break,
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, tasks.recv()).await {
+                Ok(Some(task)) => batch.push(task),
+                Ok(None) | Err(_) => break,
             }
         }
         if let Err(e) = store.save_tasks(&batch).await {

@@ -42,7 +42,7 @@ use agenthub_mcp_registry::extra::{ExtraTool, ExtraTools};
 use agenthub_mcp_registry::face::{LIMITED, UPSTREAM_FAILED};
 use agenthub_mcp_registry::names;
 use agenthub_policy::ErrorKind;
-use agenthub_policy::authz::{Action, Request as AuthzRequest, Resource, Subjects};
+use agenthub_policy::authz::{Action, Subjects};
 use arc_swap::ArcSwap;
 use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, RequestMetaObject, Tool};
@@ -239,13 +239,12 @@ fn agent_of(tool: &ExtraTool) -> &str {
 
 /// Whether `caller` may send to the agent `tool` reaches.
 pub fn may_send(caller: &Caller, subjects: &Subjects, tool: &ExtraTool) -> bool {
-    caller.authorizer.allows(
+    super::may(
+        caller,
         subjects,
-        &AuthzRequest {
-            resource: Resource::agent(agent_of(tool)),
-            action: Action::Send,
-            team: caller.identity.key_team.as_deref(),
-        },
+        &caller.identity,
+        agent_of(tool),
+        Action::Send,
     )
 }
 

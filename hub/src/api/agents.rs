@@ -12,7 +12,7 @@ use agenthub_a2a_bus::config::AgentConfig;
 use agenthub_a2a_bus::registry::{Agent, AgentStatus, Binding, CardState};
 use agenthub_policy::ErrorKind;
 use agenthub_policy::admin::{Access, Target};
-use agenthub_policy::authz::{Action, AdminArea, Request as AuthzRequest, Resource, Subjects};
+use agenthub_policy::authz::{Action, AdminArea, Subjects};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -274,13 +274,12 @@ async fn find_agents(
     let found = directory
         .iter()
         .filter(|agent| {
-            caller.authorizer.allows(
+            crate::a2a::may(
+                &caller,
                 &subjects,
-                &AuthzRequest {
-                    resource: Resource::agent(&agent.name),
-                    action: Action::List,
-                    team: caller.identity.key_team.as_deref(),
-                },
+                &caller.identity,
+                &agent.name,
+                Action::List,
             )
         })
         .filter(|agent| matches(agent, &query))
@@ -325,19 +324,6 @@ pub struct CardSummary {
     pub skills: Vec<SkillView>,
 }
 
-/// Refuses a URL whose host resolves to a non-public address; the hint names this plane's
-/// setting (the check is the MCP plane's, whose message names `mcp.allow_private_networks`).
-async fn public_destination(url: &str) -> std::result::Result<(), String> {
-    agenthub_mcp_registry::config::check_destination(url)
-        .await
-        .map_err(|e| {
-            e.replace(
-                "set mcp.allow_private_networks: true to register servers on private networks",
-                "set a2a.allow_private_networks: true to register agents on private networks",
-            )
-        })
-}
-
 /// Checks a registration before it is stored: fields, destinations, and (when `check`) the
 /// card itself.
 async fn vet(
@@ -349,7 +335,7 @@ async fn vet(
     let registration: AgentConfig = from_json(Value::Object(body.clone()))?;
     let private_allowed = state.config.snapshot().a2a.allow_private_networks;
     if !private_allowed && let Some(url) = &registration.url {
-        public_destination(url)
+        crate::a2a::public_destination(url)
             .await
             .map_err(|e| Error::invalid_field("url", e))?;
     }
@@ -378,16 +364,18 @@ async fn vet(
     })?;
     if !private_allowed {
         // The card says where messages go: that must be public too.
-        public_destination(&agent.endpoint.url).await.map_err(|e| {
-            Error::invalid_field(
-                if registration.card.is_some() {
-                    "card"
-                } else {
-                    "url"
-                },
-                format!("the card's interface {}: {e}", agent.endpoint.url),
-            )
-        })?;
+        crate::a2a::public_destination(&agent.endpoint.url)
+            .await
+            .map_err(|e| {
+                Error::invalid_field(
+                    if registration.card.is_some() {
+                        "card"
+                    } else {
+                        "url"
+                    },
+                    format!("the card's interface {}: {e}", agent.endpoint.url),
+                )
+            })?;
     }
     Ok(Some(CardSummary {
         name: agent.card.name.clone(),

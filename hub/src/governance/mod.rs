@@ -193,7 +193,10 @@ fn compile(
             "mcp_virtual_server" => {
                 parse_stored::<McpVirtualServerConfig>(rule).map(|r| mcp_virtual_servers.push(r))
             }
-            "agent" => parse_stored::<AgentConfig>(rule).map(|r| agents.push(r)),
+            "agent" => parse_stored::<AgentConfig>(rule).map(|mut r| {
+                r.from_api = true;
+                agents.push(r)
+            }),
             other => Err((
                 format!("{other}[id={}]", rule.id),
                 "unknown kind of stored rule".into(),

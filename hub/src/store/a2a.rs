@@ -9,6 +9,10 @@ use crate::error::Result;
 use crate::model::Millis;
 use crate::secrets::Sealed;
 
+/// Rows per `INSERT` when storing a batch: one statement (one round trip to SQLite's worker
+/// thread) per chunk instead of per row, within every backend's limit on bound parameters.
+const ROWS_PER_INSERT: usize = 64;
+
 /// One of the hub's signing keys: the private key sealed, the public one as a JWK.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSigningKey {
@@ -228,20 +232,24 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        for task in tasks {
-            sqlx::query(
+        for chunk in tasks.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
                 "INSERT INTO a2a_tasks (agent, task_id, principal, context_id, trace_id, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (agent, task_id) DO NOTHING",
-            )
-            .bind(&task.agent)
-            .bind(&task.task_id)
-            .bind(&task.principal)
-            .bind(&task.context_id)
-            .bind(&task.trace_id)
-            .bind(task.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+                 VALUES {} ON CONFLICT (agent, task_id) DO NOTHING",
+                super::values_rows(self.backend, chunk.len(), 6)
+            );
+            // Only placeholders are formatted in: the values are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for task in chunk {
+                query = query
+                    .bind(&task.agent)
+                    .bind(&task.task_id)
+                    .bind(&task.principal)
+                    .bind(&task.context_id)
+                    .bind(&task.trace_id)
+                    .bind(task.created_at);
+            }
+            query.execute(&mut *tx).await.map_err(classify)?;
         }
         tx.commit().await.map_err(classify)?;
         Ok(())
@@ -284,31 +292,34 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(classify)?;
-        for event in events {
-            sqlx::query(
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
                 "INSERT INTO a2a_trace_events (id, trace_id, span_id, parent_span_id, seq, at, kind, agent, method, principal, chain, context_id, task_id, outcome, duration_ms, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-                 ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(&event.id)
-            .bind(&event.trace_id)
-            .bind(&event.span_id)
-            .bind(&event.parent_span_id)
-            .bind(event.seq)
-            .bind(event.at)
-            .bind(&event.kind)
-            .bind(&event.agent)
-            .bind(&event.method)
-            .bind(&event.principal)
-            .bind(serde_json::to_string(&event.chain).unwrap_or_else(|_| "[]".into()))
-            .bind(&event.context_id)
-            .bind(&event.task_id)
-            .bind(&event.outcome)
-            .bind(event.duration_ms)
-            .bind(event.body.as_ref().map(serde_json::Value::to_string))
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+                 VALUES {} ON CONFLICT (id) DO NOTHING",
+                super::values_rows(self.backend, chunk.len(), 16)
+            );
+            // Only placeholders are formatted in: the values are bound.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for event in chunk {
+                query = query
+                    .bind(&event.id)
+                    .bind(&event.trace_id)
+                    .bind(&event.span_id)
+                    .bind(&event.parent_span_id)
+                    .bind(event.seq)
+                    .bind(event.at)
+                    .bind(&event.kind)
+                    .bind(&event.agent)
+                    .bind(&event.method)
+                    .bind(&event.principal)
+                    .bind(serde_json::to_string(&event.chain).unwrap_or_else(|_| "[]".into()))
+                    .bind(&event.context_id)
+                    .bind(&event.task_id)
+                    .bind(&event.outcome)
+                    .bind(event.duration_ms)
+                    .bind(event.body.as_ref().map(serde_json::Value::to_string));
+            }
+            query.execute(&mut *tx).await.map_err(classify)?;
         }
         tx.commit().await.map_err(classify)?;
         Ok(())
@@ -561,6 +572,48 @@ mod tests {
             let trace = store.load_trace("tr").await.unwrap();
             assert_eq!(trace, [event("e1", 10, 0), event("e2", 20, 1)]);
             assert_eq!(store.purge_trace_events(15).await.unwrap(), 1);
+            db.cleanup().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_larger_than_one_insert_are_stored_whole_on_every_backend() {
+        for db in testing::all().await {
+            let store = &db.store;
+            let rows = 2 * ROWS_PER_INSERT + 3;
+            let mut tasks: Vec<StoredTask> = (0..rows)
+                .map(|i| StoredTask {
+                    agent: "echo".into(),
+                    task_id: format!("t{i}"),
+                    principal: format!("user:u{i}"),
+                    context_id: (i % 2 == 0).then(|| format!("c{i}")),
+                    trace_id: format!("tr{i}"),
+                    created_at: i64::try_from(i).unwrap(),
+                })
+                .collect();
+            // A task met twice in one batch keeps its first owner.
+            let mut again = tasks[5].clone();
+            again.principal = "user:mallory".into();
+            tasks.push(again);
+            store.save_tasks(&tasks).await.unwrap();
+            for task in &tasks[..rows] {
+                assert_eq!(
+                    store.find_tasks(&task.task_id).await.unwrap(),
+                    std::slice::from_ref(task)
+                );
+            }
+
+            let events: Vec<TraceEvent> = (0..rows)
+                .map(|i| {
+                    let seq = i64::try_from(i).unwrap();
+                    let mut event =
+                        span_event("big", "s", None, seq, seq, "event", "echo", "user:a", None);
+                    event.body = Some(json!({"n": seq}));
+                    event
+                })
+                .collect();
+            store.save_trace_events(&events).await.unwrap();
+            assert_eq!(store.load_trace("big").await.unwrap(), events);
             db.cleanup().await;
         }
     }

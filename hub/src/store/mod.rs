@@ -14,6 +14,7 @@ mod mcp_grants;
 mod queries;
 mod rules;
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -144,6 +145,33 @@ fn redact_query(text: &str) -> String {
         out.push_str(fragment);
     }
     out
+}
+
+/// The `VALUES` list of a multi-row `INSERT`: `rows` groups of `columns` placeholders. Postgres
+/// numbers them (`($1, $2), ($3, $4)`); SQLite gets anonymous ones (`(?, ?), (?, ?)`), bound in
+/// order, because sqlx looks each named one up by a linear scan of the statement's names —
+/// quadratic in a statement of a thousand.
+fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(sql, "${}", row * columns + column + 1);
+                }
+            }
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// Connection settings.
@@ -453,6 +481,16 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
     use sqlx::Connection;
+
+    #[test]
+    fn values_rows_numbers_every_placeholder_once() {
+        assert_eq!(values_rows(Backend::Postgres, 1, 1), "($1)");
+        assert_eq!(
+            values_rows(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(values_rows(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+    }
 
     #[test]
     fn redaction_hides_every_password() {
