@@ -1,7 +1,8 @@
 //! Agents built with the official Python `a2a-sdk` (`tests/a2a/agent.py`) behind the real
 //! `agenthub` binary, driven by the a2a-sdk client (`tests/a2a/client.py`): a v1.0 agent and a
 //! v0.3 one talk through the hub, every message they receive signed by the hub and verified by
-//! them against its JWKS; a three-agent delegation chain, and the loop the hub stops.
+//! them against its JWKS; a three-agent delegation chain, and the loop the hub stops; and the
+//! same agents reached as MCP tools by the official Python `mcp` SDK.
 //!
 //! Skipped with a notice without the SDK venv, unless CI requires it.
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::a2a::{PyAgent, client};
-use support::sdk::python;
+use support::sdk::{python, run_script};
 use support::{Http, Hub, HubBuilder, poll};
 
 /// An operator-chosen admin key (`ahk_` and 40 base62 characters).
@@ -274,6 +275,20 @@ fn two_sdk_agents_talk_through_the_hub_with_signed_verified_messages() {
     let text = elsewhere.ok();
     println!("{text}");
     assert!(text.contains("checker"), "{text}");
+}
+
+/// An MCP-only client — the official Python `mcp` SDK — reaches the same agents as tools of the
+/// hub's `/mcp`: each call a signed exchange the agent verifies, able to delegate down a chain
+/// (`tests/sdk/a2a_tools.py`).
+#[test]
+fn the_python_mcp_sdk_delegates_to_sdk_agents_through_their_tools() {
+    let Some(python) = python() else { return };
+    let lab = lab(&python);
+    let env = [
+        ("AGENTHUB_URL", lab.hub.url.clone()),
+        ("AGENTHUB_KEY", ADMIN_KEY.to_owned()),
+    ];
+    run_script(&python, "a2a_tools.py", &env, &lab.hub.stderr());
 }
 
 #[test]

@@ -57,15 +57,21 @@ pub(crate) fn may(
     )
 }
 
-/// Refuses a URL whose host resolves to a non-public address (unless
+/// Refuses an agent's URL whose host resolves to a non-public address (unless
 /// `a2a.allow_private_networks`, which the caller checks), naming the setting.
 pub(crate) async fn public_destination(url: &str) -> Result<(), String> {
+    public_destination_for(url, "register agents").await
+}
+
+/// The MCP plane's check of a destination, its hint naming this plane's setting and what it
+/// would allow (`register agents`, `allow webhooks`).
+async fn public_destination_for(url: &str, what: &str) -> Result<(), String> {
     agenthub_mcp_registry::config::check_destination(url)
         .await
         .map_err(|e| {
             e.replace(
                 "set mcp.allow_private_networks: true to register servers on private networks",
-                "set a2a.allow_private_networks: true to register agents on private networks",
+                &format!("set a2a.allow_private_networks: true to {what} on private networks"),
             )
         })
 }

@@ -301,17 +301,9 @@ fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses a URL whose host resolves to a non-public address (the MCP plane's check, its hint
-/// naming this plane's setting).
+/// Refuses a webhook URL whose host resolves to a non-public address.
 async fn public_destination(url: &str) -> Result<(), String> {
-    agenthub_mcp_registry::config::check_destination(url)
-        .await
-        .map_err(|e| {
-            e.replace(
-                "set mcp.allow_private_networks: true to register servers on private networks",
-                "set a2a.allow_private_networks: true to allow webhooks on private networks",
-            )
-        })
+    super::public_destination_for(url, "allow webhooks").await
 }
 
 // ---------------------------------------------------------------------------------------------

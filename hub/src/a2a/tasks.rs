@@ -19,7 +19,7 @@ const RECENT: usize = 100_000;
 /// How many task records may wait for the writer.
 const QUEUE_DEPTH: usize = 8192;
 /// The most task records stored in one transaction.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// How long the writer waits for more records before storing what it has: one transaction (and
 /// commit) per record, as at low load, cost about a sixth of the hub's CPU per message
 /// (docs/benchmarks.md, A2A plane). The recent tasks are answered from memory meanwhile.

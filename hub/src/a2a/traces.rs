@@ -97,7 +97,7 @@ pub fn event_id() -> String {
 /// How many events may wait for the writer.
 const QUEUE_DEPTH: usize = 8192;
 /// The most events stored in one transaction.
-const BATCH: usize = 256;
+const BATCH: usize = 1024;
 /// How long the writer waits for more events before storing what it has.
 const LINGER: Duration = Duration::from_millis(100);
 

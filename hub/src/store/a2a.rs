@@ -235,7 +235,7 @@ impl Store {
         for chunk in tasks.chunks(ROWS_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO a2a_tasks (agent, task_id, principal, context_id, trace_id, created_at)
-                 VALUES {} ON CONFLICT (agent, task_id) DO NOTHING",
+                 VALUES {} ON CONFLICT (task_id, agent) DO NOTHING",
                 super::values_rows(self.backend, chunk.len(), 6)
             );
             // Only placeholders are formatted in: the values are bound.
