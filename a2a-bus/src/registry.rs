@@ -186,9 +186,10 @@ impl AgentRegistry {
     }
 
     /// Checks the card URL of every registration made through the admin API before it is
-    /// read, and its card's endpoint before the card is used, each time (a card read again may point elsewhere, a name may resolve elsewhere):
-    /// a card that fails keeps its agent out of the directory, or its earlier card in use. Set
-    /// once, before registrations.
+    /// read, and its card's endpoint before the card is used, each time (a card read again may
+    /// point elsewhere, a name may resolve elsewhere): an agent that fails is taken out of the
+    /// directory, its earlier card with it, until a read passes. Set once, before
+    /// registrations.
     pub fn check_destinations_with(&self, check: DestinationCheck) {
         let _ = self.inner.destinations.set(check);
     }
@@ -286,7 +287,8 @@ impl AgentRegistry {
     }
 
     /// An entry for a new or changed registration: a card given inline or by file is loaded
-    /// now; one registered by URL is read by a task of its own.
+    /// now; one registered by URL (or one whose destination must be checked) is read by a task
+    /// of its own.
     fn start(&self, registration: AgentConfig) -> Entry {
         let read_now = Arc::new(Notify::new());
         let mut entry = Entry {
@@ -295,28 +297,30 @@ impl AgentRegistry {
             reader: None,
             read_now: read_now.clone(),
         };
-        match registration.sources().first() {
-            Some(CardSource::Url(_)) => {
-                let inner = Arc::downgrade(&self.inner);
-                entry.reader = Some(tokio::spawn(read_periodically(
-                    inner,
-                    registration,
-                    read_now,
-                )));
+        // An API registration's card, even one given inline, is read by a task when its
+        // destination must be checked (a lookup, again every refresh_interval).
+        let checked = registration.from_api && self.inner.destinations.get().is_some();
+        if checked || matches!(registration.sources().first(), Some(CardSource::Url(_))) {
+            let inner = Arc::downgrade(&self.inner);
+            entry.reader = Some(tokio::spawn(read_periodically(
+                inner,
+                registration,
+                read_now,
+            )));
+            return entry;
+        }
+        match self.inner.load_now(&registration) {
+            Ok(agent) => {
+                entry.state = CardState::Ready;
+                self.inner.stage(agent);
             }
-            _ => match self.inner.load_now(&registration) {
-                Ok(agent) => {
-                    entry.state = CardState::Ready;
-                    self.inner.stage(agent);
-                }
-                Err(error) => {
-                    tracing::warn!(agent = %registration.name, %error, "agent card unusable");
-                    entry.state = CardState::Failed {
-                        error,
-                        stale: false,
-                    };
-                }
-            },
+            Err(error) => {
+                tracing::warn!(agent = %registration.name, %error, "agent card unusable");
+                entry.state = CardState::Failed {
+                    error,
+                    stale: false,
+                };
+            }
         }
         entry
     }
@@ -387,12 +391,21 @@ impl Inner {
     /// Loads the card of any agent: read from its URL, or given.
     async fn load(&self, registration: &AgentConfig) -> Result<Agent, String> {
         let Some(CardSource::Url(url)) = registration.sources().first().copied() else {
-            return self.load_now(registration);
+            let agent = self.load_now(registration)?;
+            self.check_destination(registration, &agent.endpoint.url)
+                .await
+                .map_err(|e| {
+                    self.refused(
+                        registration,
+                        format!("the card's endpoint {}: {e}", agent.endpoint.url),
+                    )
+                })?;
+            return Ok(agent);
         };
         let headers = self.headers(registration)?;
         self.check_destination(registration, url)
             .await
-            .map_err(|e| format!("the card's URL: {e}"))?;
+            .map_err(|e| self.refused(registration, format!("the card's URL: {e}")))?;
         let fetched = self
             .fetcher
             .fetch(url, &headers)
@@ -404,9 +417,35 @@ impl Inner {
         if agent.endpoint.url != url {
             self.check_destination(registration, &agent.endpoint.url)
                 .await
-                .map_err(|e| format!("the card's endpoint {}: {e}", agent.endpoint.url))?;
+                .map_err(|e| {
+                    self.refused(
+                        registration,
+                        format!("the card's endpoint {}: {e}", agent.endpoint.url),
+                    )
+                })?;
         }
         Ok(agent)
+    }
+
+    /// A destination refused: the agent's last card leaves the directory too (its endpoint is
+    /// most likely the same host, which may now resolve to the refused address). Returns the
+    /// error.
+    fn refused(&self, registration: &AgentConfig, error: String) -> String {
+        let entries = self.lock_entries();
+        let published = self.directory.load();
+        if entries
+            .get(&registration.name)
+            .is_some_and(|e| &e.registration == registration)
+            && published.get(&registration.name).is_some()
+        {
+            let mut agents = published.agents.clone();
+            agents.remove(&registration.name);
+            self.directory.store(Arc::new(Directory { agents }));
+            drop(entries);
+            self.changes.send_modify(|n| *n += 1);
+            tracing::warn!(agent = %registration.name, %error, "agent withdrawn: its card points at a refused destination");
+        }
+        error
     }
 
     async fn check_destination(&self, registration: &AgentConfig, url: &str) -> Result<(), String> {

@@ -325,8 +325,7 @@ async fn a_card_read_once_stays_while_later_reads_fail() {
 }
 
 #[tokio::test]
-async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_keeps_its_last_card()
- {
+async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_is_withdrawn() {
     let fake = Fake::start(&["plan"]).await;
     let registry = registry();
     // The hub's rule, standing in: anything on 10.0.0.0/8 is refused.
@@ -353,19 +352,56 @@ async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_
         error.contains("the card's endpoint http://10.0.0.9/a2a: 10.0.0.9 is a non-public address"),
         "{error}"
     );
+    // Its last card goes too: requests must not follow the same host elsewhere.
     let status = registry.status("planner").unwrap();
     assert!(
-        matches!(status.state, CardState::Failed { stale: true, .. }),
+        matches!(status.state, CardState::Failed { stale: false, .. }),
         "{:?}",
         status.state
     );
-    let agent = registry.directory().get("planner").cloned().unwrap();
-    assert_eq!(agent.endpoint.url, format!("{}/a2a", fake.base));
-    assert_eq!(skills(&registry, "planner"), ["plan"]);
+    assert!(registry.directory().get("planner").is_none());
 
     // The configuration file's registration is trusted as written.
     assert_eq!(registry.refresh("filed").await, Some(Ok(())));
     assert_eq!(skills(&registry, "filed"), ["plan", "steal"]);
+
+    // A card that points back at an allowed place brings the agent back.
+    fake.set_skills(&["plan"]);
+    assert_eq!(registry.refresh("planner").await, Some(Ok(())));
+    assert_eq!(skills(&registry, "planner"), ["plan"]);
+}
+
+#[tokio::test]
+async fn an_api_registration_with_an_inline_card_is_checked_too() {
+    let registry = registry();
+    registry.check_destinations_with(Arc::new(|url: String| {
+        Box::pin(async move {
+            if url.starts_with("http://10.") {
+                Err("a non-public address".to_owned())
+            } else {
+                Ok(())
+            }
+        })
+    }));
+    let inline = |name: &str| {
+        registration(json!({"name": name, "card": card("Inline", "http://10.0.0.9/a2a", &[])}))
+    };
+    let mut through_api = inline("inline");
+    through_api.from_api = true;
+    registry.set(&[through_api, inline("filed")]);
+    let status = until_failed(&registry, "inline").await;
+    match &status.state {
+        CardState::Failed { error, stale } => {
+            assert!(!stale);
+            assert!(
+                error.contains("the card's endpoint http://10.0.0.9/a2a"),
+                "{error}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(registry.directory().get("inline").is_none());
+    assert!(registry.directory().get("filed").is_some());
 }
 
 #[tokio::test]

@@ -176,6 +176,14 @@ impl Hub {
         &self.lab.admin
     }
 
+    async fn restart(self, yaml: &str) -> Self {
+        let lab = self.lab.restart(yaml).await;
+        Self {
+            router: app::router(lab.state.clone()),
+            lab,
+        }
+    }
+
     async fn call(&self, method: Method, path: &str, key: &str, body: Option<Value>) -> Reply {
         let mut request = Request::builder()
             .method(method)
@@ -406,6 +414,38 @@ async fn agents_on_private_networks_need_the_setting() {
     assert_eq!(view["protocol_version"], "1.0");
     assert_eq!(skill_ids(&view), ["loop"]);
     assert_eq!(view["registration"]["url"], fake.base.as_str());
+}
+
+/// The rule holds for registrations already stored: one made while private networks were
+/// allowed is withdrawn after a restart without the setting (read again, its destination
+/// refused), so nothing reaches it; the configuration file's agents are trusted as written.
+#[tokio::test]
+async fn a_stored_private_agent_is_withdrawn_once_the_setting_is_off() {
+    let fake = Fake::start(CardPath::V1, |endpoint| {
+        card("Loopy", endpoint, &[("loop", &["test"])])
+    })
+    .await;
+    let open = Hub::start(PRIVATE_OK).await;
+    open.post("/api/v1/agents", json!({"name": "loopy", "url": fake.base}))
+        .await
+        .expect(StatusCode::CREATED);
+    open.until_state("loopy", "ready").await;
+
+    let filed = format!("agents:\n  - name: filed\n    url: {}\n", fake.base);
+    let strict = open.restart(&filed).await;
+    let view = strict.until_state("loopy", "failed").await;
+    let error = view["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the card's URL:") && error.contains("a2a.allow_private_networks: true"),
+        "{view}"
+    );
+    assert!(view.get("stale").is_none(), "no card in use: {view}");
+    strict
+        .get("/a2a/loopy/.well-known/agent-card.json")
+        .await
+        .expect_error(StatusCode::NOT_FOUND, None);
+    strict.until_state("filed", "ready").await;
+    strict.lab.state.a2a.shutdown();
 }
 
 #[tokio::test]

@@ -132,10 +132,17 @@ impl HubKeys {
         let grants = GrantKeys::new(
             GrantKey::derive(&signer),
             previous.filter_map(|r| {
-                let key = self.open(r).ok()?;
-                SigningKey::from_pkcs8(&key)
-                    .ok()
-                    .map(|key| GrantKey::derive(&key))
+                let key = self
+                    .open(r)
+                    .map_err(|e| e.to_string())
+                    .and_then(|key| SigningKey::from_pkcs8(&key).map_err(|e| e.to_string()));
+                match key {
+                    Ok(key) => Some(GrantKey::derive(&key)),
+                    Err(e) => {
+                        tracing::warn!(kid = %r.kid, error = %e, "a retired signing key cannot be opened: the grants it made are refused");
+                        None
+                    }
+                }
             }),
         );
         Ok(Some(KeysInForce {

@@ -392,7 +392,7 @@ pub(super) async fn intercept(
         return Ok(None);
     };
     let client = read_config(object, version, at)?;
-    if !state.config.snapshot().a2a.allow_private_networks {
+    if !state.a2a.settings().allow_private_networks {
         public_destination(&client.url)
             .await
             .map_err(|message| invalid(&format!("{at}.url"), message))?;

@@ -333,7 +333,7 @@ async fn vet(
 ) -> Result<Option<CardSummary>> {
     checked_body(RuleKind::Agent, body.clone())?;
     let registration: AgentConfig = from_json(Value::Object(body.clone()))?;
-    let private_allowed = state.config.snapshot().a2a.allow_private_networks;
+    let private_allowed = state.a2a.settings().allow_private_networks;
     if !private_allowed && let Some(url) = &registration.url {
         crate::a2a::public_destination(url)
             .await

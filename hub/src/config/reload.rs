@@ -77,6 +77,8 @@ impl ConfigHandle {
                     ("server.tls", old.server.tls != config.server.tls),
                     ("store", old.store != config.store),
                     ("bus", old.bus != config.bus),
+                    // The A2A plane (its client, registry and key settings) is built once.
+                    ("a2a", old.a2a != config.a2a),
                 ]
                 .into_iter()
                 .filter_map(|(name, changed)| changed.then_some(name))

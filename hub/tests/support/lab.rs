@@ -70,4 +70,34 @@ impl InProcessHub {
             db,
         }
     }
+
+    /// The same store opened by a new hub configured by `yaml`, as after a restart; the admin
+    /// key stays good. The master key is new, so what was sealed under the old one is lost.
+    #[allow(dead_code)] // Not every test binary restarts its hub.
+    pub async fn restart(self, yaml: &str) -> Self {
+        self.state.a2a.shutdown();
+        let config = HubConfig::parse(yaml, "test.yaml", &|_| None)
+            .unwrap_or_else(|e| panic!("invalid test configuration: {e}\n{yaml}"));
+        let store = Store::open(&self.db.url, &store_options())
+            .await
+            .expect("open the store again");
+        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
+        let accounts = Arc::new(
+            Accounts::load(store.clone(), Arc::new(keyring))
+                .await
+                .expect("load the directory"),
+        );
+        let config = ConfigHandle::new(config);
+        let governance = Arc::new(
+            Governance::load(store.clone(), config.clone(), "test")
+                .await
+                .expect("load the governance rules"),
+        );
+        Self {
+            state: AppState::new(accounts, governance, config),
+            admin: self.admin,
+            store,
+            db: self.db,
+        }
+    }
 }
