@@ -25,6 +25,9 @@ pub struct FetchOptions {
     pub timeout: Duration,
     /// The largest card accepted.
     pub max_bytes: usize,
+    /// Connect to public addresses only (`destinations`): names resolving elsewhere and
+    /// private IP literals are refused.
+    pub public_only: bool,
 }
 
 impl Default for FetchOptions {
@@ -33,6 +36,7 @@ impl Default for FetchOptions {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             max_bytes: 1024 * 1024,
+            public_only: false,
         }
     }
 }
@@ -103,12 +107,15 @@ impl CardFetcher {
                 attempt.follow()
             }
         });
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder()
             .redirect(redirects)
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
-            .user_agent(concat!("agenthub/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("agenthub/", env!("CARGO_PKG_VERSION")));
+        if options.public_only {
+            client = client.dns_resolver(crate::destinations::PublicOnly);
+        }
+        let client = client.build()?;
         Ok(Self { client, options })
     }
 
@@ -197,6 +204,9 @@ impl CardFetcher {
         url: &Url,
         headers: &HeaderMap,
     ) -> Result<(Vec<u8>, Option<String>), GetError> {
+        if self.options.public_only {
+            crate::destinations::check_literal(url).map_err(GetError::Other)?;
+        }
         let mut response = self
             .client
             .get(url.clone())

@@ -10,6 +10,7 @@
 pub mod card;
 pub mod chain;
 pub mod config;
+pub mod destinations;
 pub mod fetch;
 pub mod protocol;
 pub mod registry;

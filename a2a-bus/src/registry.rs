@@ -155,6 +155,8 @@ pub struct AgentRegistry {
 
 struct Inner {
     fetcher: CardFetcher,
+    /// For registrations whose destinations are checked: connects to public addresses only.
+    public_fetcher: CardFetcher,
     secrets: Arc<dyn Secrets>,
     directory: ArcSwap<Directory>,
     entries: Mutex<BTreeMap<String, Entry>>,
@@ -162,6 +164,8 @@ struct Inner {
     changes: watch::Sender<u64>,
     /// Where cards may be read from and endpoints point to; unset, anywhere.
     destinations: std::sync::OnceLock<DestinationCheck>,
+    /// Whether API registrations' cards are read over connections to public addresses only.
+    public_connections: std::sync::atomic::AtomicBool,
 }
 
 impl AgentRegistry {
@@ -176,11 +180,16 @@ impl AgentRegistry {
         Ok(Self {
             inner: Arc::new(Inner {
                 fetcher: CardFetcher::new(options)?,
+                public_fetcher: CardFetcher::new(FetchOptions {
+                    public_only: true,
+                    ..options
+                })?,
                 secrets,
                 directory: ArcSwap::from_pointee(Directory::default()),
                 entries: Mutex::new(BTreeMap::new()),
                 changes: watch::Sender::new(0),
                 destinations: std::sync::OnceLock::new(),
+                public_connections: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -192,6 +201,15 @@ impl AgentRegistry {
     /// registrations.
     pub fn check_destinations_with(&self, check: DestinationCheck) {
         let _ = self.inner.destinations.set(check);
+    }
+
+    /// Reads the cards of registrations made through the admin API over connections to public
+    /// addresses only (`destinations`), so that a name cannot resolve elsewhere between the
+    /// check and the read. Set before registrations.
+    pub fn connect_publicly(&self) {
+        self.inner
+            .public_connections
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The agents requests are served from now.
@@ -406,12 +424,14 @@ impl Inner {
         self.check_destination(registration, url)
             .await
             .map_err(|e| self.refused(registration, format!("the card's URL: {e}")))?;
-        let fetched = self
-            .fetcher
+        let fetcher = self.fetcher_for(registration);
+        let fetched = fetcher
             .fetch(url, &headers)
             .await
             .map_err(|e| e.to_string())?;
-        let jwks = self.signers_keys(url, &fetched.raw, &headers).await?;
+        let jwks = self
+            .signers_keys(fetcher, url, &fetched.raw, &headers)
+            .await?;
         let agent = self.agent(registration, fetched.card, fetched.raw)?;
         verify_signatures(&agent, jwks.as_ref())?;
         if agent.endpoint.url != url {
@@ -425,6 +445,19 @@ impl Inner {
                 })?;
         }
         Ok(agent)
+    }
+
+    /// The client a registration's cards are read with.
+    fn fetcher_for(&self, registration: &AgentConfig) -> &CardFetcher {
+        if registration.from_api
+            && self
+                .public_connections
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            &self.public_fetcher
+        } else {
+            &self.fetcher
+        }
     }
 
     /// A destination refused: the agent's last card leaves the directory too (its endpoint is
@@ -460,6 +493,7 @@ impl Inner {
     /// read from the agent's own origin only (keys from elsewhere would prove nothing).
     async fn signers_keys(
         &self,
+        fetcher: &CardFetcher,
         base_url: &str,
         raw: &Value,
         headers: &HeaderMap,
@@ -478,8 +512,7 @@ impl Inner {
                 "the card's signature names keys at {jku}, which is not the agent's origin; register the agent's public_keys instead"
             ));
         }
-        let jwks = self
-            .fetcher
+        let jwks = fetcher
             .json(jku, headers)
             .await
             .map_err(|e| format!("cannot read the card's signing keys: {e}"))?;

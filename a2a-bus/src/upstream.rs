@@ -79,21 +79,40 @@ pub enum Answer {
 #[derive(Clone)]
 pub struct Upstream {
     client: reqwest::Client,
+    /// For agents registered through the admin API when private networks are not allowed:
+    /// connects to public addresses only (`destinations`).
+    public_client: Option<reqwest::Client>,
     limits: UpstreamLimits,
 }
 
 const A2A_VERSION: HeaderName = HeaderName::from_static("a2a-version");
 
 impl Upstream {
-    pub fn new(limits: UpstreamLimits) -> Result<Self, reqwest::Error> {
+    /// The client; with `restrict_api_agents`, agents registered through the admin API are
+    /// reached on public addresses only, checked at every connection.
+    pub fn new(limits: UpstreamLimits, restrict_api_agents: bool) -> Result<Self, reqwest::Error> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(limits.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(256)
-            .user_agent(concat!("agenthub/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client, limits })
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(limits.connect_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_max_idle_per_host(256)
+                .user_agent(concat!("agenthub/", env!("CARGO_PKG_VERSION")))
+        };
+        let public_client = if restrict_api_agents {
+            Some(
+                builder()
+                    .dns_resolver(crate::destinations::PublicOnly)
+                    .build()?,
+            )
+        } else {
+            None
+        };
+        Ok(Self {
+            client: builder().build()?,
+            public_client,
+            limits,
+        })
     }
 
     pub fn limits(&self) -> UpstreamLimits {
@@ -124,8 +143,16 @@ impl Upstream {
             "application/json"
         };
         headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
-        let mut builder = self
-            .client
+        let client = match &self.public_client {
+            Some(public) if agent.registration.from_api => {
+                let url = reqwest::Url::parse(&request.url)
+                    .map_err(|e| UpstreamError::Unreachable(format!("the agent's URL: {e}")))?;
+                crate::destinations::check_literal(&url).map_err(UpstreamError::Unreachable)?;
+                public
+            }
+            _ => &self.client,
+        };
+        let mut builder = client
             .request(request.method, &request.url)
             .headers(headers);
         if let Some(body) = &request.body {

@@ -328,3 +328,28 @@ async fn nothing_listening_and_bad_base_urls() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_public_only_fetcher_reaches_no_private_address_by_literal_or_by_name() {
+    let base = agent(Router::new().route(
+        "/.well-known/agent-card.json",
+        get(|| async { axum::Json(v1_card()) }),
+    ))
+    .await;
+    let public_only = CardFetcher::new(FetchOptions {
+        public_only: true,
+        ..FetchOptions::default()
+    })
+    .unwrap();
+    let by_name = base.replace("127.0.0.1", "localhost");
+    for url in [&base, &by_name] {
+        let error = public_only
+            .fetch(url, &HeaderMap::new())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("non-public address"), "{url}: {error}");
+    }
+    // The ordinary fetcher reads it.
+    assert!(fetcher().fetch(&by_name, &HeaderMap::new()).await.is_ok());
+}

@@ -1,7 +1,7 @@
 //! What every agenthub plane shares: who is calling ([`Identity`]), what they may do
 //! ([`authz`]: policies, roles, the compiled authorizer), what they may do in the admin area
-//! ([`admin`]), which requests a rule applies to ([`when`]), and how a failure is classified
-//! ([`ErrorKind`]).
+//! ([`admin`]), which requests a rule applies to ([`when`]), where requests may go ([`net`]),
+//! and how a failure is classified ([`ErrorKind`]).
 //!
 //! This crate is pure logic: no I/O, no async, no wire types. Every decision it makes is taken
 //! from in-memory state the hub hands it.
@@ -12,6 +12,7 @@ mod error;
 pub mod guardrails;
 mod identity;
 pub mod limits;
+pub mod net;
 pub mod when;
 
 pub use error::{ErrorKind, ErrorSource};

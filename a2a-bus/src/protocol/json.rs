@@ -31,7 +31,7 @@ impl Invalid {
         self.path = if self.path.is_empty() {
             segment
         } else if self.path.starts_with('[') {
-            segment + &self.path
+            segment + self.path.as_str()
         } else {
             format!("{segment}.{}", self.path)
         };

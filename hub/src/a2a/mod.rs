@@ -118,13 +118,17 @@ impl A2aPlane {
             registry.check_destinations_with(Arc::new(|url| {
                 Box::pin(async move { public_destination(&url).await })
             }));
+            registry.connect_publicly();
         }
-        let upstream = Upstream::new(UpstreamLimits {
-            connect_timeout: settings.connect_timeout,
-            timeout: settings.timeout,
-            stream_idle_timeout: settings.stream_idle_timeout,
-            max_bytes: settings.max_message_bytes,
-        })
+        let upstream = Upstream::new(
+            UpstreamLimits {
+                connect_timeout: settings.connect_timeout,
+                timeout: settings.timeout,
+                stream_idle_timeout: settings.stream_idle_timeout,
+                max_bytes: settings.max_message_bytes,
+            },
+            !settings.allow_private_networks,
+        )
         .unwrap_or_else(|e| panic!("the TLS client cannot be built: {e}"));
         let mut registrations = governance.agents();
         registry.set(&registrations.borrow_and_update());
