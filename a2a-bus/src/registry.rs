@@ -410,14 +410,7 @@ impl Inner {
     async fn load(&self, registration: &AgentConfig) -> Result<Agent, String> {
         let Some(CardSource::Url(url)) = registration.sources().first().copied() else {
             let agent = self.load_now(registration)?;
-            self.check_destination(registration, &agent.endpoint.url)
-                .await
-                .map_err(|e| {
-                    self.refused(
-                        registration,
-                        format!("the card's endpoint {}: {e}", agent.endpoint.url),
-                    )
-                })?;
+            self.check_endpoint(registration, &agent).await?;
             return Ok(agent);
         };
         let headers = self.headers(registration)?;
@@ -435,16 +428,21 @@ impl Inner {
         let agent = self.agent(registration, fetched.card, fetched.raw)?;
         verify_signatures(&agent, jwks.as_ref())?;
         if agent.endpoint.url != url {
-            self.check_destination(registration, &agent.endpoint.url)
-                .await
-                .map_err(|e| {
-                    self.refused(
-                        registration,
-                        format!("the card's endpoint {}: {e}", agent.endpoint.url),
-                    )
-                })?;
+            self.check_endpoint(registration, &agent).await?;
         }
         Ok(agent)
+    }
+
+    /// Checks where the agent's card sends messages.
+    async fn check_endpoint(
+        &self,
+        registration: &AgentConfig,
+        agent: &Agent,
+    ) -> Result<(), String> {
+        let endpoint = &agent.endpoint.url;
+        self.check_destination(registration, endpoint)
+            .await
+            .map_err(|e| self.refused(registration, format!("the card's endpoint {endpoint}: {e}")))
     }
 
     /// The client a registration's cards are read with.

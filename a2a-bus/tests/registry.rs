@@ -324,11 +324,10 @@ async fn a_card_read_once_stays_while_later_reads_fail() {
     assert_eq!(registry.refresh("nobody").await, None);
 }
 
-#[tokio::test]
-async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_is_withdrawn() {
-    let fake = Fake::start(&["plan"]).await;
+/// A registry whose destination check stands in for the hub's rule: anything on 10.0.0.0/8 is
+/// refused.
+fn registry_refusing_ten_net() -> AgentRegistry {
     let registry = registry();
-    // The hub's rule, standing in: anything on 10.0.0.0/8 is refused.
     registry.check_destinations_with(Arc::new(|url: String| {
         Box::pin(async move {
             if url.starts_with("http://10.") {
@@ -338,6 +337,13 @@ async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_
             }
         })
     }));
+    registry
+}
+
+#[tokio::test]
+async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_is_withdrawn() {
+    let fake = Fake::start(&["plan"]).await;
+    let registry = registry_refusing_ten_net();
     let mut through_api = registration(json!({"name": "planner", "url": fake.base}));
     through_api.from_api = true;
     let from_file = registration(json!({"name": "filed", "url": fake.base}));
@@ -373,16 +379,7 @@ async fn an_api_registration_whose_card_comes_to_point_at_a_refused_destination_
 
 #[tokio::test]
 async fn an_api_registration_with_an_inline_card_is_checked_too() {
-    let registry = registry();
-    registry.check_destinations_with(Arc::new(|url: String| {
-        Box::pin(async move {
-            if url.starts_with("http://10.") {
-                Err("a non-public address".to_owned())
-            } else {
-                Ok(())
-            }
-        })
-    }));
+    let registry = registry_refusing_ten_net();
     let inline = |name: &str| {
         registration(json!({"name": name, "card": card("Inline", "http://10.0.0.9/a2a", &[])}))
     };

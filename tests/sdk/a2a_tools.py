@@ -15,7 +15,7 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from checks import ADMIN_KEY, HUB, check, eq, run, that
+from checks import ADMIN_KEY, HUB, check, eq, in_mode, run, that
 
 MODES = ["auto", "legacy", "2026-07-28"]
 AGENT_TOOLS = ["a2a__booker", "a2a__checker", "a2a__planner"]
@@ -91,14 +91,6 @@ async def a_tool_call_delegates_down_a_chain(mode):
         seen = seen_by_agent(children[0])
         eq(seen["verified"], True, f"{mode}: booker verified the hub's signature")
         eq(seen["signature"]["chain"], ["user:admin", "agent:planner"], f"{mode}: the signed chain")
-
-
-def in_mode(scenario, mode):
-    def checked():
-        asyncio.run(scenario(mode))
-
-    checked.__name__ = f"{scenario.__name__} ({mode})"
-    return checked
 
 
 for mode in MODES:

@@ -5,6 +5,7 @@ the last user text, call the first tool when asked to "use the tool" (arguments 
 schema), answer "The tool returned: <result>" after a tool result, and count one token a word.
 """
 
+import asyncio
 import os
 import sys
 import traceback
@@ -54,6 +55,16 @@ def expect_error(error_class, status, call):
         eq(getattr(error, "status_code", None), status, f"{error_class.__name__} status")
         return error
     raise AssertionError(f"expected {error_class.__name__} ({status}), got {result!r}")
+
+
+def in_mode(scenario, mode):
+    """A check running the async `scenario` in one client mode, named after both."""
+
+    def checked():
+        asyncio.run(scenario(mode))
+
+    checked.__name__ = f"{scenario.__name__} ({mode})"
+    return checked
 
 
 def run(sdk):

@@ -14,7 +14,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from checks import ADMIN_KEY, HUB, USER_KEY, check, eq, run
+from checks import ADMIN_KEY, HUB, USER_KEY, check, eq, in_mode, run
 
 MODES = ["auto", "legacy", "2026-07-28"]
 
@@ -151,14 +151,6 @@ async def resources_are_federated(mode):
             eq(error.error.code, -32602, f"{mode}: a forbidden resource's error code")
         else:
             raise AssertionError(f"{mode}: reading a forbidden resource should be refused")
-
-
-def in_mode(scenario, mode):
-    def checked():
-        asyncio.run(scenario(mode))
-
-    checked.__name__ = f"{scenario.__name__} ({mode})"
-    return checked
 
 
 for mode in MODES:

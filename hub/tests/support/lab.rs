@@ -21,9 +21,8 @@ pub fn store_options() -> StoreOptions {
     }
 }
 
-/// The store at `url`, the directory loaded from it (a new master key), and the key the first
-/// start issues to the bootstrap admin.
-pub async fn directory(url: &DatabaseUrl) -> (Store, Arc<Accounts>, String) {
+/// The store at `url` and the directory loaded from it, under a new master key.
+async fn open(url: &DatabaseUrl) -> (Store, Arc<Accounts>) {
     let store = Store::open(url, &store_options())
         .await
         .expect("open the store");
@@ -33,6 +32,13 @@ pub async fn directory(url: &DatabaseUrl) -> (Store, Arc<Accounts>, String) {
             .await
             .expect("load the directory"),
     );
+    (store, accounts)
+}
+
+/// The store at `url`, the directory loaded from it (a new master key), and the key the first
+/// start issues to the bootstrap admin.
+pub async fn directory(url: &DatabaseUrl) -> (Store, Arc<Accounts>, String) {
+    let (store, accounts) = open(url).await;
     let admin = accounts
         .bootstrap(None)
         .await
@@ -78,15 +84,7 @@ impl InProcessHub {
         self.state.a2a.shutdown();
         let config = HubConfig::parse(yaml, "test.yaml", &|_| None)
             .unwrap_or_else(|e| panic!("invalid test configuration: {e}\n{yaml}"));
-        let store = Store::open(&self.db.url, &store_options())
-            .await
-            .expect("open the store again");
-        let keyring = Keyring::new(MasterKey::generate(), None, KeyOrigin::Env);
-        let accounts = Arc::new(
-            Accounts::load(store.clone(), Arc::new(keyring))
-                .await
-                .expect("load the directory"),
-        );
+        let (store, accounts) = open(&self.db.url).await;
         let config = ConfigHandle::new(config);
         let governance = Arc::new(
             Governance::load(store.clone(), config.clone(), "test")
