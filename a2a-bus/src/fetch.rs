@@ -119,6 +119,14 @@ impl CardFetcher {
         Ok(Self { client, options })
     }
 
+    /// A fetcher like this one that connects to public addresses only.
+    pub fn public_only(&self) -> Result<Self, reqwest::Error> {
+        Self::new(FetchOptions {
+            public_only: true,
+            ..self.options
+        })
+    }
+
     /// Fetches, parses and validates the card of the agent at `base_url`, sending `headers`
     /// (the agent's credentials, if its card is not public).
     pub async fn fetch(&self, base_url: &str, headers: &HeaderMap) -> Result<Fetched, FetchError> {

@@ -155,8 +155,8 @@ pub struct AgentRegistry {
 
 struct Inner {
     fetcher: CardFetcher,
-    /// For registrations whose destinations are checked: connects to public addresses only.
-    public_fetcher: CardFetcher,
+    /// For API registrations once `connect_publicly`: connects to public addresses only.
+    public_fetcher: std::sync::OnceLock<CardFetcher>,
     secrets: Arc<dyn Secrets>,
     directory: ArcSwap<Directory>,
     entries: Mutex<BTreeMap<String, Entry>>,
@@ -164,8 +164,6 @@ struct Inner {
     changes: watch::Sender<u64>,
     /// Where cards may be read from and endpoints point to; unset, anywhere.
     destinations: std::sync::OnceLock<DestinationCheck>,
-    /// Whether API registrations' cards are read over connections to public addresses only.
-    public_connections: std::sync::atomic::AtomicBool,
 }
 
 impl AgentRegistry {
@@ -180,16 +178,12 @@ impl AgentRegistry {
         Ok(Self {
             inner: Arc::new(Inner {
                 fetcher: CardFetcher::new(options)?,
-                public_fetcher: CardFetcher::new(FetchOptions {
-                    public_only: true,
-                    ..options
-                })?,
+                public_fetcher: std::sync::OnceLock::new(),
                 secrets,
                 directory: ArcSwap::from_pointee(Directory::default()),
                 entries: Mutex::new(BTreeMap::new()),
                 changes: watch::Sender::new(0),
                 destinations: std::sync::OnceLock::new(),
-                public_connections: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -206,10 +200,10 @@ impl AgentRegistry {
     /// Reads the cards of registrations made through the admin API over connections to public
     /// addresses only (`destinations`), so that a name cannot resolve elsewhere between the
     /// check and the read. Set before registrations.
-    pub fn connect_publicly(&self) {
-        self.inner
-            .public_connections
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+    pub fn connect_publicly(&self) -> Result<(), reqwest::Error> {
+        let public = self.inner.fetcher.public_only()?;
+        let _ = self.inner.public_fetcher.set(public);
+        Ok(())
     }
 
     /// The agents requests are served from now.
@@ -447,14 +441,9 @@ impl Inner {
 
     /// The client a registration's cards are read with.
     fn fetcher_for(&self, registration: &AgentConfig) -> &CardFetcher {
-        if registration.from_api
-            && self
-                .public_connections
-                .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            &self.public_fetcher
-        } else {
-            &self.fetcher
+        match self.public_fetcher.get() {
+            Some(public) if registration.from_api => public,
+            _ => &self.fetcher,
         }
     }
 

@@ -852,8 +852,8 @@ impl Accounts {
     }
 }
 
-/// Upstream credentials (MCP servers', agents') from the secret store, decrypted when a
-/// connection or request needs them.
+/// Upstream credentials (MCP servers', agents', model providers') from the secret store,
+/// decrypted when a connection or request needs them, so that a rotated secret applies at once.
 pub struct StoreSecrets(pub Arc<Accounts>);
 
 impl StoreSecrets {
@@ -875,6 +875,12 @@ impl agenthub_mcp_registry::upstream::Secrets for StoreSecrets {
 }
 
 impl agenthub_a2a_bus::registry::Secrets for StoreSecrets {
+    fn reveal(&self, name: &str) -> Option<String> {
+        StoreSecrets::reveal(self, name)
+    }
+}
+
+impl agenthub_llm_router::engine::Secrets for StoreSecrets {
     fn reveal(&self, name: &str) -> Option<String> {
         StoreSecrets::reveal(self, name)
     }

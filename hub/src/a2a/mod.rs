@@ -118,7 +118,9 @@ impl A2aPlane {
             registry.check_destinations_with(Arc::new(|url| {
                 Box::pin(async move { public_destination(&url).await })
             }));
-            registry.connect_publicly();
+            registry
+                .connect_publicly()
+                .unwrap_or_else(|e| panic!("the TLS client cannot be built: {e}"));
         }
         let upstream = Upstream::new(
             UpstreamLimits {

@@ -19,7 +19,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use crate::directory::Accounts;
+use crate::directory::{Accounts, StoreSecrets};
 use crate::ops::Metrics;
 
 pub use routes::router;
@@ -27,7 +27,7 @@ pub use routes::router;
 /// What the plane keeps between requests: the engine (HTTP clients, targets' health).
 pub struct LlmPlane {
     engine: Engine,
-    secrets: AccountSecrets,
+    secrets: StoreSecrets,
     metrics: LlmMetrics,
 }
 
@@ -149,7 +149,7 @@ impl LlmPlane {
         let engine = Engine::new();
         Self {
             engine,
-            secrets: AccountSecrets(accounts),
+            secrets: StoreSecrets(accounts),
             metrics: own,
         }
     }
@@ -186,21 +186,5 @@ impl LlmPlane {
 
     pub fn secrets(&self) -> &dyn Secrets {
         &self.secrets
-    }
-}
-
-/// Provider credentials from the directory's secret store, decrypted per call so that a
-/// rotated secret applies at once.
-struct AccountSecrets(Arc<Accounts>);
-
-impl Secrets for AccountSecrets {
-    fn reveal(&self, name: &str) -> Option<String> {
-        match self.0.reveal_secret(name) {
-            Ok(value) => value,
-            Err(e) => {
-                tracing::error!(secret = name, error = %e, "cannot read a provider credential");
-                None
-            }
-        }
     }
 }

@@ -9,10 +9,6 @@ use crate::error::Result;
 use crate::model::Millis;
 use crate::secrets::Sealed;
 
-/// Rows per `INSERT` when storing a batch: one statement (one round trip to SQLite's worker
-/// thread) per chunk instead of per row, within every backend's limit on bound parameters.
-const ROWS_PER_INSERT: usize = 64;
-
 /// One of the hub's signing keys: the private key sealed, the public one as a JWK.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSigningKey {
@@ -228,31 +224,22 @@ impl Store {
 
     /// Records tasks; one already recorded is kept as it was (its first principal owns it).
     pub async fn save_tasks(&self, tasks: &[StoredTask]) -> Result<()> {
-        if tasks.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        for chunk in tasks.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO a2a_tasks (agent, task_id, principal, context_id, trace_id, created_at)
-                 VALUES {} ON CONFLICT (task_id, agent) DO NOTHING",
-                super::values_rows(self.backend, chunk.len(), 6)
-            );
-            // Only placeholders are formatted in: the values are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for task in chunk {
-                query = query
+        self.insert_rows(
+            "a2a_tasks (agent, task_id, principal, context_id, trace_id, created_at)",
+            6,
+            "ON CONFLICT (task_id, agent) DO NOTHING",
+            tasks,
+            |query, task| {
+                query
                     .bind(&task.agent)
                     .bind(&task.task_id)
                     .bind(&task.principal)
                     .bind(&task.context_id)
                     .bind(&task.trace_id)
-                    .bind(task.created_at);
-            }
-            query.execute(&mut *tx).await.map_err(classify)?;
-        }
-        tx.commit().await.map_err(classify)?;
-        Ok(())
+                    .bind(task.created_at)
+            },
+        )
+        .await
     }
 
     /// The tasks with this id, at any agent.
@@ -288,20 +275,13 @@ impl Store {
     }
 
     pub async fn save_trace_events(&self, events: &[TraceEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await.map_err(classify)?;
-        for chunk in events.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO a2a_trace_events (id, trace_id, span_id, parent_span_id, seq, at, kind, agent, method, principal, chain, context_id, task_id, outcome, duration_ms, body)
-                 VALUES {} ON CONFLICT (id) DO NOTHING",
-                super::values_rows(self.backend, chunk.len(), 16)
-            );
-            // Only placeholders are formatted in: the values are bound.
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for event in chunk {
-                query = query
+        self.insert_rows(
+            "a2a_trace_events (id, trace_id, span_id, parent_span_id, seq, at, kind, agent, method, principal, chain, context_id, task_id, outcome, duration_ms, body)",
+            16,
+            "ON CONFLICT (id) DO NOTHING",
+            events,
+            |query, event| {
+                query
                     .bind(&event.id)
                     .bind(&event.trace_id)
                     .bind(&event.span_id)
@@ -317,12 +297,10 @@ impl Store {
                     .bind(&event.task_id)
                     .bind(&event.outcome)
                     .bind(event.duration_ms)
-                    .bind(event.body.as_ref().map(serde_json::Value::to_string));
-            }
-            query.execute(&mut *tx).await.map_err(classify)?;
-        }
-        tx.commit().await.map_err(classify)?;
-        Ok(())
+                    .bind(event.body.as_ref().map(serde_json::Value::to_string))
+            },
+        )
+        .await
     }
 
     /// A trace's events in time order.
@@ -580,7 +558,7 @@ mod tests {
     async fn batches_larger_than_one_insert_are_stored_whole_on_every_backend() {
         for db in testing::all().await {
             let store = &db.store;
-            let rows = 2 * ROWS_PER_INSERT + 3;
+            let rows = 2 * crate::store::ROWS_PER_INSERT + 3;
             let mut tasks: Vec<StoredTask> = (0..rows)
                 .map(|i| StoredTask {
                     agent: "echo".into(),

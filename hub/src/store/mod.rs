@@ -174,6 +174,13 @@ fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
     sql
 }
 
+/// Rows per `INSERT` when storing a batch: one statement (one round trip to SQLite's worker
+/// thread) per chunk instead of per row, within every backend's limit on bound parameters.
+const ROWS_PER_INSERT: usize = 64;
+
+/// A query of the `Any` driver, values being bound.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
 /// Connection settings.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -255,6 +262,33 @@ impl Store {
             Ok(Err(e)) => Err(classify(e)),
             Err(_) => Err(unavailable()),
         }
+    }
+
+    /// Stores `rows` in one transaction, [`ROWS_PER_INSERT`] a statement: `INSERT INTO {into}
+    /// VALUES … {conflict}`, each row's `columns` values bound in order by `bind`.
+    async fn insert_rows<'r, T>(
+        &self,
+        into: &str,
+        columns: usize,
+        conflict: &str,
+        rows: &'r [T],
+        bind: impl Fn(AnyQuery<'r>, &'r T) -> AnyQuery<'r>,
+    ) -> Result<(), Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let values = values_rows(self.backend, chunk.len(), columns);
+            // Only names and placeholders are formatted in: the values are bound.
+            let sql = format!("INSERT INTO {into} VALUES {values} {conflict}");
+            let query = chunk
+                .iter()
+                .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), &bind);
+            query.execute(&mut *tx).await.map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)?;
+        Ok(())
     }
 
     pub async fn close(&self) {
