@@ -24,6 +24,7 @@ use crate::governance::Governance;
 use crate::llm::LlmPlane;
 use crate::mcp::McpPlane;
 use crate::ops::{self, Metrics};
+use crate::telemetry::Telemetry;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub mcp: Arc<McpPlane>,
     /// The A2A plane: registered agents and their cards.
     pub a2a: Arc<A2aPlane>,
+    /// Request records and the audit trail, on their way to the store.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl AppState {
@@ -58,13 +61,20 @@ impl AppState {
             &governance,
             &mut metrics,
         ));
+        let telemetry = Telemetry::start(
+            accounts.store().clone(),
+            &config.snapshot().telemetry,
+            &mut metrics,
+        );
         let a2a = Arc::new(A2aPlane::new(
             accounts.clone(),
             &config.snapshot(),
             &governance,
             &mut metrics,
+            telemetry.clone(),
         ));
         Self {
+            telemetry,
             llm,
             mcp,
             a2a,
@@ -111,8 +121,8 @@ pub fn router(state: AppState) -> Router {
         });
 
     // Stages, outermost first: identify the request, hide credentials from anything that
-    // prints headers, measure it and trace it in a span named by its id, contain panics, bound
-    // its body.
+    // prints headers, audit it (admin changes, logins, denials), measure it and trace it in a
+    // span named by its id, contain panics, bound its body.
     let identify = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, TimeOrderedIds))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID));
@@ -121,6 +131,10 @@ pub fn router(state: AppState) -> Router {
         HeaderName::from_static("x-api-key"),
     ]);
     let measure = axum::middleware::from_fn_with_state(state.metrics.clone(), ops::track);
+    let audit = axum::middleware::from_fn_with_state(
+        state.telemetry.clone(),
+        crate::telemetry::trail::record,
+    );
     let contain = CatchPanicLayer::custom(|_| {
         axum::response::IntoResponse::into_response(Error::internal("a handler panicked"))
     });
@@ -132,6 +146,7 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(identify)
                 .layer(redact)
+                .layer(audit)
                 .layer(measure)
                 .layer(contain)
                 .layer(bound),

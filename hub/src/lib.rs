@@ -25,4 +25,5 @@ pub mod outbound;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod tls;

@@ -47,6 +47,7 @@ use crate::auth::Caller;
 use crate::error::Error;
 use crate::governance::Governance;
 use crate::model::now_millis;
+use crate::telemetry::{self, event::RequestEvent};
 
 /// A client's request, read from either binding.
 pub struct ClientRequest {
@@ -244,6 +245,13 @@ pub async fn exchange(
     );
     span.context_id = access::params_context_id(request.method, &request.params).map(str::to_owned);
     span.task_id = task_id.clone();
+    span.record = Some(hop_record(
+        caller,
+        &sender.chain,
+        &agent.name,
+        &span,
+        &request.metadata,
+    ));
     // What a replay re-sends: the params as the client sent them (after redaction), and the
     // version they are in.
     span.event(
@@ -852,4 +860,25 @@ pub(super) async fn inspect(
             .into()),
         None => Ok(()),
     }
+}
+
+/// The request record of a hop, begun as it is relayed; the span finishes it.
+fn hop_record(
+    caller: &Caller,
+    chain: &[String],
+    agent: &str,
+    span: &Span,
+    metadata: &BTreeMap<String, String>,
+) -> RequestEvent {
+    let mut record = RequestEvent::new(
+        Plane::A2a,
+        now_millis(),
+        telemetry::event::Caller::of(&caller.identity),
+        agent,
+    );
+    record.caller.chain = chain.to_vec();
+    record.agent = Some(agent.to_owned());
+    record.operation = span.method.to_owned();
+    record.metadata = metadata.clone();
+    record
 }

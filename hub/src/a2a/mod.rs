@@ -101,6 +101,7 @@ impl A2aPlane {
         config: &HubConfig,
         governance: &Governance,
         metrics: &mut crate::ops::Metrics,
+        telemetry: Arc<crate::telemetry::Telemetry>,
     ) -> Self {
         let metrics = usage::A2aMetrics::new(metrics);
         let settings = config.a2a.clone();
@@ -109,7 +110,7 @@ impl A2aPlane {
             .unwrap_or(SigningAlgorithm::EdDsa);
         let keys = HubKeys::new(accounts.clone(), algorithm, settings.retired_key_retention);
         let tasks = TaskIndex::start(accounts.store().clone());
-        let recorder = Recorder::start(accounts.store().clone(), metrics);
+        let recorder = Recorder::start(accounts.store().clone(), metrics, telemetry);
         let nonces = NonceCache::new(NONCES, settings.signature_max_skew);
         let push = push::Push::start(accounts.clone(), &settings);
         let registry = AgentRegistry::new(Arc::new(StoreSecrets(accounts)))

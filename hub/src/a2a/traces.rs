@@ -14,84 +14,15 @@ use tokio::sync::mpsc;
 use super::usage::{A2aMetrics, HopReport};
 use crate::model::{Millis, now_millis};
 use crate::store::{Store, TraceEvent};
+use crate::telemetry::Telemetry;
+use crate::telemetry::draft::micros;
+use crate::telemetry::event::{RequestEvent, Status};
 
-/// Where a relayed request sits in its trace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceContext {
-    /// 32 lowercase hex digits.
-    pub trace_id: String,
-    /// This hop: 16 lowercase hex digits.
-    pub span_id: String,
-    /// The span the request came from (the caller's), if it said.
-    pub parent_span_id: Option<String>,
-}
-
-impl TraceContext {
-    /// Continues the trace of a W3C `traceparent` (`00-<trace>-<parent>-<flags>`), or starts
-    /// a new one when there is none or it is malformed.
-    pub fn continue_from(traceparent: Option<&str>) -> Self {
-        let span_id = random_hex(8);
-        match traceparent.and_then(parse_traceparent) {
-            Some((trace_id, parent)) => Self {
-                trace_id,
-                span_id,
-                parent_span_id: Some(parent),
-            },
-            None => Self {
-                trace_id: random_hex(16),
-                span_id,
-                parent_span_id: None,
-            },
-        }
-    }
-
-    /// The `traceparent` the agent receives: this trace, this hop as its parent.
-    pub fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.span_id)
-    }
-}
-
-fn is_hex(text: &str, len: usize) -> bool {
-    text.len() == len
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// The trace id and parent span id of a version-00 (or later) `traceparent`.
-fn parse_traceparent(text: &str) -> Option<(String, String)> {
-    let mut parts = text.trim().split('-');
-    let version = parts.next()?;
-    let trace = parts.next()?;
-    let parent = parts.next()?;
-    let flags = parts.next()?;
-    let valid = is_hex(version, 2)
-        && version != "ff"
-        && is_hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
-        && is_hex(parent, 16)
-        && parent.bytes().any(|b| b != b'0')
-        && is_hex(flags, 2);
-    valid.then(|| (trace.to_owned(), parent.to_owned()))
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut text = String::with_capacity(bytes * 2);
-    for _ in 0..bytes {
-        text.push_str(&format!("{:02x}", fastrand::u8(..)));
-    }
-    text
-}
+pub use crate::telemetry::trace::TraceContext;
 
 /// A new event id: UUIDv7, so ids sort by time.
 pub fn event_id() -> String {
-    let millis = u64::try_from(now_millis()).unwrap_or(0);
-    let random: [u8; 10] = fastrand::u128(..).to_le_bytes()[..10]
-        .try_into()
-        .unwrap_or_default();
-    uuid::Builder::from_unix_timestamp_millis(millis, &random)
-        .into_uuid()
-        .to_string()
+    crate::model::time_ordered_id(now_millis())
 }
 
 /// How many events may wait for the writer.
@@ -107,17 +38,20 @@ pub struct Recorder {
     queue: mpsc::Sender<TraceEvent>,
     dropped: Arc<AtomicU64>,
     metrics: A2aMetrics,
+    /// Where each hop's request record goes.
+    telemetry: Arc<Telemetry>,
 }
 
 impl Recorder {
     /// Starts the writer on `store`. It stops when every recorder is dropped.
-    pub fn start(store: Store, metrics: A2aMetrics) -> Self {
+    pub fn start(store: Store, metrics: A2aMetrics, telemetry: Arc<Telemetry>) -> Self {
         let (queue, events) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(write(store, events));
         Self {
             queue,
             dropped: Arc::new(AtomicU64::new(0)),
             metrics,
+            telemetry,
         }
     }
 
@@ -160,7 +94,11 @@ pub struct Span {
     pub chain: Vec<String>,
     pub context_id: Option<String>,
     pub task_id: Option<String>,
+    /// The hop's request record, finished and sent when the span ends (a client's request;
+    /// none for an agent's push).
+    pub record: Option<RequestEvent>,
     started: Millis,
+    clock: std::time::Instant,
     seq: i64,
 }
 
@@ -182,7 +120,9 @@ impl Span {
             chain,
             context_id: None,
             task_id: None,
+            record: None,
             started: now_millis(),
+            clock: std::time::Instant::now(),
             seq: 0,
         }
     }
@@ -216,6 +156,18 @@ impl Span {
                 outcome,
                 duration_ms,
             });
+            if let Some(mut record) = self.record.take() {
+                record.latency_us = micros(self.clock.elapsed());
+                record.trace_id = Some(self.context.trace_id.clone());
+                record.span_id = Some(self.context.span_id.clone());
+                record.parent_span_id = self.context.parent_span_id.clone();
+                if let Some(error) = outcome.strip_prefix("error: ") {
+                    record.fail(Status::Error, "upstream_failed", error);
+                } else if outcome != "ok" {
+                    record.fail(Status::Error, "upstream_failed", outcome.clone());
+                }
+                self.recorder.telemetry.request(record);
+            }
         }
         self.recorder.record(TraceEvent {
             id: event_id(),
@@ -236,35 +188,5 @@ impl Span {
             body,
         });
         self.seq += 1;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_traceparent_is_continued_and_a_bad_one_replaced() {
-        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        let context = TraceContext::continue_from(Some(parent));
-        assert_eq!(context.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
-        assert_eq!(context.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
-        assert_ne!(context.span_id, "00f067aa0ba902b7");
-        assert!(
-            context
-                .traceparent()
-                .starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-")
-        );
-        for bad in [
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "garbage",
-        ] {
-            let context = TraceContext::continue_from(Some(bad));
-            assert_eq!(context.parent_span_id, None, "{bad}");
-            assert_eq!(context.trace_id.len(), 32);
-        }
     }
 }

@@ -5,6 +5,7 @@
 //! in-memory snapshot; writes go through the store and answer 503 while it is unreachable.
 
 mod agents;
+mod audit;
 mod catalog;
 mod checks;
 mod governance;
@@ -12,6 +13,7 @@ mod keys;
 mod mcp;
 mod mcp_grants;
 mod principals;
+mod requests;
 mod secrets;
 mod teams;
 mod traces;
@@ -81,6 +83,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(mcp::router())
         .merge(agents::router())
         .merge(traces::router())
+        .merge(requests::router())
+        .merge(audit::router())
         .merge(mcp_grants::router())
         .merge(checks::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest(PREFIX, routes)

@@ -499,7 +499,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
-        state.auth.authenticate(parts).await.map(|identity| Caller {
+        let identity = state.auth.authenticate(parts).await?;
+        if let Some(actor) = parts.extensions.get::<crate::telemetry::trail::Actor>() {
+            actor.set(identity.subject());
+        }
+        Ok(Caller {
             identity,
             authorizer: state.governance.authorizer(),
         })

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::keys::{self, SESSION_PREFIX};
 use crate::model::{Millis, Session, SessionClient, new_id, now_millis};
 use crate::store::{LoginCode, LoginWrite, PendingLogin};
+use crate::telemetry::audit::AuditEntry;
 
 /// How long the CLI has to exchange its one-time code.
 const CODE_TTL: Duration = Duration::from_secs(120);
@@ -374,6 +375,19 @@ async fn callback(
         cli = pending.cli_port.is_some(),
         "login"
     );
+    let who = state
+        .accounts
+        .snapshot()
+        .principal(&applied.principal_id)
+        .map_or_else(
+            || applied.principal_id.clone(),
+            |p| format!("user:{}", p.name),
+        );
+    state.telemetry.audit(
+        AuditEntry::new(who, "login", format!("oidc {name}"), "ok")
+            .with_detail("issuer", verified.issuer.clone())
+            .with_detail("created", applied.created),
+    );
 
     let mut response = match (pending.cli_port, session_token, code_secret) {
         (None, Some(token), _) => {
@@ -455,6 +469,15 @@ async fn cli_token(
         .principal(&session.principal_id)
         .map(|p| format!("user:{}", p.name))
         .unwrap_or_default();
+    state.telemetry.audit(
+        AuditEntry::new(
+            subject.clone(),
+            "login",
+            format!("cli via {}", code.provider),
+            "ok",
+        )
+        .with_detail("session", session.id.clone()),
+    );
     Ok(Json(CliToken {
         token,
         expires_at: timestamp(session.expires_at),

@@ -7,6 +7,7 @@ mod catalog;
 mod client;
 mod governance;
 mod login;
+mod logs;
 mod mcp;
 mod mcp_virtual;
 mod output;
@@ -92,6 +93,15 @@ pub enum Command {
     /// was sent and answered.
     #[command(subcommand)]
     Trace(traces::TraceCommand),
+    /// The request log: LLM calls, MCP tool calls and A2A hops, newest last; --follow keeps
+    /// printing new ones.
+    Logs(logs::LogsArgs),
+    /// Requests, errors, latency, tokens and cost grouped by team, user, key, model, provider,
+    /// tool, agent or a metadata key (table, JSON or CSV for chargeback).
+    Usage(logs::UsageArgs),
+    /// The audit trail: verify its hash chain, export it as JSON Lines.
+    #[command(subcommand)]
+    Audit(logs::AuditCommand),
     /// Send a trace's messages again (to the same agents, or others with --agent) and compare
     /// the new trace with the recorded one.
     Replay(traces::ReplayArgs),
@@ -181,6 +191,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Agents(cmd) => admin::block_on(agents::agents(cmd)),
         Command::Trace(cmd) => admin::block_on(traces::trace(cmd)),
         Command::Replay(args) => traces::replay(args),
+        Command::Logs(args) => admin::block_on(logs::logs(args)),
+        Command::Usage(args) => admin::block_on(logs::usage(args)),
+        Command::Audit(cmd) => admin::block_on(logs::audit(cmd)),
         Command::Whoami(args) => admin::block_on(admin::whoami(args)),
         Command::Login(args) => login::run_login(args),
         Command::Logout(args) => login::run_logout(args),

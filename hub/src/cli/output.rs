@@ -4,14 +4,14 @@ use std::fmt::Write;
 
 /// A plain-text table with columns sized to their widest cell.
 pub struct Table {
-    headers: Vec<&'static str>,
+    headers: Vec<String>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    pub fn new(headers: &[&'static str]) -> Self {
+    pub fn new(headers: &[&str]) -> Self {
         Self {
-            headers: headers.to_vec(),
+            headers: headers.iter().map(|h| (*h).to_owned()).collect(),
             rows: Vec::new(),
         }
     }
@@ -39,7 +39,7 @@ impl Table {
             out.push_str(text.trim_end());
             out.push('\n');
         };
-        line(&mut self.headers.iter().copied());
+        line(&mut self.headers.iter().map(String::as_str));
         for row in &self.rows {
             line(&mut row.iter().map(String::as_str));
         }

@@ -4,6 +4,7 @@
 //! flags, bootstrap key, TLS files) is checked first and fails with exit code 2; then the store
 //! is opened (exit 1 with a one-line cause if unreachable); only then is the port bound.
 
+use crate::telemetry::audit::AuditEntry;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -225,6 +226,15 @@ async fn serve(
 
     let store = open_store(&config, &args.data_dir).await?;
     let keyring = Arc::new(load_keyring(&args.data_dir, true)?);
+    let mut config = config;
+    let spill = crate::telemetry::spill_dir(&config.telemetry, &args.data_dir);
+    std::fs::create_dir_all(&spill).map_err(|e| {
+        Failure::Runtime(format!(
+            "cannot create the telemetry spill directory {}: {e}",
+            spill.display()
+        ))
+    })?;
+    config.telemetry.spill_dir = Some(spill);
     let accounts = Arc::new(
         Accounts::load(store.clone(), keyring)
             .await
@@ -329,6 +339,19 @@ async fn serve(
     });
 
     let state = AppState::new(accounts.clone(), governance.clone(), handle.clone());
+    let source = args
+        .config
+        .as_ref()
+        .map_or_else(|| "defaults".to_owned(), |path| path.display().to_string());
+    state
+        .telemetry
+        .audit(AuditEntry::new("hub", "start", source.clone(), "ok"));
+    tasks.spawn(audit_config_changes(
+        state.telemetry.clone(),
+        handle.subscribe(),
+        source,
+        shutdown.clone(),
+    ));
     // JWKS caches and provider discovery: fetched now (a failure is logged, not fatal), kept
     // fresh, and rebuilt when the configuration changes.
     tasks.spawn(
@@ -339,6 +362,7 @@ async fn serve(
     );
     let mcp = state.mcp.clone();
     let a2a = state.a2a.clone();
+    let telemetry = state.telemetry.clone();
     let drain = config.server.shutdown_timeout;
     let served = stop_after_drain(
         crate::server::serve(listener, tls, app::router(state), shutdown.clone(), drain),
@@ -351,6 +375,8 @@ async fn serve(
     // Upstream MCP connections close and their processes stop.
     mcp.shutdown();
     a2a.shutdown();
+    // The drained requests' records are stored, or spilled for the next start.
+    telemetry.shutdown(BACKGROUND_STOP).await;
     // The other background tasks flush what they hold (key last-use times) and stop.
     let _ = tokio::time::timeout(BACKGROUND_STOP, async {
         while tasks.join_next().await.is_some() {}
@@ -360,6 +386,28 @@ async fn serve(
     store.close().await;
     tracing::info!("agenthub stopped");
     served.map_err(|e| Failure::Runtime(format!("server error: {e}")))
+}
+
+/// Records each configuration change applied from the file in the audit trail.
+async fn audit_config_changes(
+    telemetry: Arc<crate::telemetry::Telemetry>,
+    mut changes: tokio::sync::watch::Receiver<Arc<HubConfig>>,
+    source: String,
+    shutdown: CancellationToken,
+) {
+    changes.mark_unchanged();
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        telemetry.audit(AuditEntry::new(
+            "config-file",
+            "config reload",
+            source.clone(),
+            "ok",
+        ));
+    }
 }
 
 /// How long stopping background tasks may take (each group).

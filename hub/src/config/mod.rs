@@ -8,6 +8,7 @@ mod auth;
 mod governance;
 mod interpolate;
 mod reload;
+mod telemetry;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,6 +27,7 @@ pub use governance::{
     policy_set,
 };
 pub use reload::{ConfigHandle, watch_file};
+pub use telemetry::{BodyLogging, MetadataErrors, Retention, TelemetryConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -73,6 +75,8 @@ pub struct HubConfig {
     pub a2a: agenthub_a2a_bus::config::A2aSettings,
     /// A2A agents, by base URL or by card, each relayed to at `/a2a/<name>`.
     pub agents: Vec<agenthub_a2a_bus::config::AgentConfig>,
+    /// Request records, logged bodies, the spill directory and retention.
+    pub telemetry: TelemetryConfig,
 }
 
 impl HubConfig {
@@ -381,6 +385,7 @@ impl HubConfig {
         }
         self.auth.check(errors);
         governance::check(self, errors);
+        self.telemetry.check(errors);
         // The file is checked on its own: its models may refer only to its own providers.
         errors.extend(
             agenthub_llm_router::config::check(self.llm_sections())

@@ -5,6 +5,7 @@
 //! the client's format with the hub's one kind → status table.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use agenthub_llm_router::Error as LlmError;
 use agenthub_llm_router::catalog::Route;
@@ -37,6 +38,8 @@ use crate::auth::Caller;
 use crate::error::{Error, status_of};
 use crate::governance::request_metadata;
 use crate::model::now_millis;
+use crate::telemetry::draft::{Draft, micros};
+use crate::telemetry::event::{RequestEvent, Tokens};
 
 pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -186,9 +189,31 @@ async fn chat(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match chat_call(&state, format, caller, &headers, body).await {
-        Ok(response) => response,
-        Err(Refusal(error, extra)) => format.error(error, extra),
+    let mut draft = Draft::start(Plane::Llm, &headers);
+    let answered = chat_call(&state, format, caller, &headers, body, &mut draft).await;
+    finish(&state, format, &mut draft, answered)
+}
+
+/// Records the call (unless a stream carries its record on) and answers.
+fn finish(
+    state: &AppState,
+    format: Format,
+    draft: &mut Draft,
+    answered: Result<Response, Refusal>,
+) -> Response {
+    match answered {
+        Ok(response) => {
+            if let Some(event) = draft.finish(None) {
+                state.telemetry.request(event);
+            }
+            response
+        }
+        Err(Refusal(error, extra)) => {
+            if let Some(event) = draft.finish(Some(&error)) {
+                state.telemetry.request(event);
+            }
+            format.error(error, extra)
+        }
     }
 }
 
@@ -198,8 +223,10 @@ async fn chat_call(
     caller: Result<Caller, Error>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    draft: &mut Draft,
 ) -> Result<Response, Refusal> {
     let caller = caller?;
+    draft.begin(&caller.identity, "", "chat");
     let body = body.map_err(body_error)?;
     let (
         Translated {
@@ -208,9 +235,17 @@ async fn chat_call(
         },
         ingress,
     ) = format.decode(&body).map_err(from_llm)?;
+    if let Some(event) = draft.event() {
+        event.target.clone_from(&request.model);
+        event.request_bytes = body.len() as u64;
+    }
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Chat)?;
     let metadata = request_metadata(headers)?;
+    if let Some(event) = draft.event() {
+        event.model = Some(route.name.to_string());
+        event.metadata.clone_from(&metadata);
+    }
     let facts = RequestFacts {
         identity: &caller.identity,
         plane: Plane::Llm,
@@ -231,10 +266,10 @@ async fn chat_call(
             max_output_tokens: request.max_output_tokens,
         },
     };
-    let started = std::time::Instant::now();
+    let started = draft.started();
     let (answer, served) = match state.llm.engine().chat(&route, &request, cx).await {
         Ok(done) => done,
-        Err(failure) => return Err(failed(state, &route, admission, failure)),
+        Err(failure) => return Err(failed(state, &route, admission, failure, draft)),
     };
     notes.extend(served.warnings.iter().cloned());
     match answer {
@@ -255,6 +290,9 @@ async fn chat_call(
                 started,
                 false,
             );
+            if let Some(event) = draft.event() {
+                served_record(event, &served, &usage, cost);
+            }
             guard_output(state, &mut response, &facts).await?;
             response.created.get_or_insert_with(now_secs);
             if response.id.is_empty() {
@@ -263,7 +301,11 @@ async fn chat_call(
             if response.model.is_empty() {
                 response.model = served.target.profile.upstream_model.clone();
             }
-            let mut out = Response::new(Body::from(ingress.encode_response_body(&response)));
+            let encoded = ingress.encode_response_body(&response);
+            if let Some(event) = draft.event() {
+                event.response_bytes = encoded.len() as u64;
+            }
+            let mut out = Response::new(Body::from(encoded));
             let headers = out.headers_mut();
             headers.insert(
                 header::CONTENT_TYPE,
@@ -274,11 +316,18 @@ async fn chat_call(
             Ok(out)
         }
         ChatAnswer::Stream(events) => {
+            let progress = Arc::new(StreamProgress::default());
             let reporter = {
                 let (state, subject, served) =
                     (state.clone(), caller.identity.subject(), served.clone());
+                let (mut event, progress) = (draft.hand_over(), progress.clone());
                 Box::new(move |usage: &Usage, cost: Usd| {
                     report(&state, &subject, &served, usage, cost, started, true);
+                    if let Some(mut event) = event.take() {
+                        served_record(&mut event, &served, usage, cost);
+                        progress.finish(&mut event, started);
+                        state.telemetry.request(event);
+                    }
                 })
             };
             let mut settlement = Settlement::new(
@@ -300,6 +349,9 @@ async fn chat_call(
             let stream = events.ready_chunks(64).filter_map(move |batch| {
                 let mut out = String::new();
                 for event in batch {
+                    if matches!(event, StreamEvent::TextDelta { .. }) {
+                        progress.first_token();
+                    }
                     if let StreamEvent::Usage(usage) = &event {
                         settlement.observe(*usage);
                     }
@@ -310,6 +362,7 @@ async fn chat_call(
                         }
                     }
                 }
+                progress.sent(out.len());
                 futures::future::ready(
                     (!out.is_empty()).then(|| Ok::<_, Infallible>(Bytes::from(out))),
                 )
@@ -363,10 +416,9 @@ async fn embeddings(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match embeddings_call(&state, caller, &headers, body).await {
-        Ok(response) => response,
-        Err(Refusal(error, extra)) => Format::OpenAi.error(error, extra),
-    }
+    let mut draft = Draft::start(Plane::Llm, &headers);
+    let answered = embeddings_call(&state, caller, &headers, body, &mut draft).await;
+    finish(&state, Format::OpenAi, &mut draft, answered)
 }
 
 async fn embeddings_call(
@@ -374,16 +426,26 @@ async fn embeddings_call(
     caller: Result<Caller, Error>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    draft: &mut Draft,
 ) -> Result<Response, Refusal> {
     let caller = caller?;
+    draft.begin(&caller.identity, "", "embeddings");
     let body = body.map_err(body_error)?;
     let Translated {
         value: mut request,
         warnings: notes,
     } = OPENAI.decode_embeddings_request(&body).map_err(from_llm)?;
+    if let Some(event) = draft.event() {
+        event.target.clone_from(&request.model);
+        event.request_bytes = body.len() as u64;
+    }
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Embeddings)?;
     let metadata = request_metadata(headers)?;
+    if let Some(event) = draft.event() {
+        event.model = Some(route.name.to_string());
+        event.metadata.clone_from(&metadata);
+    }
     let facts = RequestFacts {
         identity: &caller.identity,
         plane: Plane::Llm,
@@ -408,10 +470,10 @@ async fn embeddings_call(
             max_output_tokens: None,
         },
     };
-    let started = std::time::Instant::now();
+    let started = draft.started();
     let (response, served) = match state.llm.engine().embeddings(&route, &request, cx).await {
         Ok(done) => done,
-        Err(failure) => return Err(failed(state, &route, admission, failure)),
+        Err(failure) => return Err(failed(state, &route, admission, failure, draft)),
     };
     let usage = Usage {
         input_tokens: response.usage.input_tokens,
@@ -432,6 +494,9 @@ async fn embeddings_call(
         started,
         false,
     );
+    if let Some(event) = draft.event() {
+        served_record(event, &served, &usage, cost);
+    }
     let mut out =
         axum::Json(OPENAI.encode_embeddings_response(&response, request.encoding)).into_response();
     let headers = out.headers_mut();
@@ -442,12 +507,22 @@ async fn embeddings_call(
 
 /// Every target failed: nothing is charged, the error lists the attempts, and the path still
 /// goes in a header.
-fn failed(state: &AppState, route: &Route, admission: Admission, failure: Failure) -> Refusal {
+fn failed(
+    state: &AppState,
+    route: &Route,
+    admission: Admission,
+    failure: Failure,
+    draft: &mut Draft,
+) -> Refusal {
     state.governance.settle(admission, LimitUsage::default());
     let provider = failure
         .attempts
         .last()
         .map_or("", |attempt| attempt.provider.as_str());
+    if let Some(event) = draft.event() {
+        event.provider = (!provider.is_empty()).then(|| provider.to_owned());
+        event.fallback_path = Some(path_of(&failure.attempts));
+    }
     state.llm.record_failure(&route.name, provider);
     tracing::warn!(model = %route.name, error = %failure.error, "model call failed on every target");
     let mut extra = HeaderMap::new();
@@ -491,6 +566,52 @@ fn report(
         duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "llm call"
     );
+}
+
+/// What the record of a served call says about who served it and what it used.
+fn served_record(event: &mut RequestEvent, served: &Served, usage: &Usage, cost: Usd) {
+    let target = &served.target;
+    event.model = Some(target.name.to_string());
+    event.provider = Some(target.provider.name.to_string());
+    event.fallback_path = Some(served.path());
+    event.tokens = Tokens {
+        input: u64::from(usage.input_tokens),
+        output: u64::from(usage.output_tokens),
+        cached: usage.cached_input_tokens.map_or(0, u64::from),
+    };
+    event.cost_micros = cost.micros();
+}
+
+/// What a stream's record learns as it is sent: when the first token went, how much went.
+#[derive(Default)]
+struct StreamProgress {
+    first_token: std::sync::OnceLock<std::time::Instant>,
+    bytes: std::sync::atomic::AtomicU64,
+}
+
+impl StreamProgress {
+    fn first_token(&self) {
+        self.first_token.get_or_init(std::time::Instant::now);
+    }
+
+    fn sent(&self, bytes: usize) {
+        self.bytes
+            .fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Completes a stream's record: latency, time to first token, time per output token.
+    fn finish(&self, event: &mut RequestEvent, started: std::time::Instant) {
+        let total = started.elapsed();
+        event.latency_us = micros(total);
+        event.response_bytes = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(first) = self.first_token.get() {
+            let to_first = first.duration_since(started);
+            event.ttft_us = Some(micros(to_first));
+            if event.tokens.output > 1 {
+                event.tpot_us = Some(micros(total - to_first) / (event.tokens.output - 1));
+            }
+        }
+    }
 }
 
 const PROVIDER: HeaderName = HeaderName::from_static("x-agenthub-provider");

@@ -21,6 +21,7 @@ mod virtual_servers;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::telemetry::audit::AuditEntry;
 use agenthub_mcp_registry::calls::{CallFailure, CallReport, Outcome, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings};
 use agenthub_mcp_registry::extra::{ExtraTool, ExtraTools};
@@ -187,6 +188,9 @@ struct McpCaller {
     /// The request's `Host`, where an agent's tool call says the hub is reached (push
     /// notifications) when `auth.public_url` does not.
     host: Option<http::HeaderValue>,
+    /// The HTTP request's `x-request-id` and `traceparent`, for the calls' records.
+    request_id: Option<http::HeaderValue>,
+    traceparent: Option<http::HeaderValue>,
 }
 
 static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
@@ -246,6 +250,8 @@ impl Gate for HubGate {
             subjects,
             metadata,
             host: request.headers.get(http::header::HOST).cloned(),
+            request_id: request.headers.get(crate::app::REQUEST_ID).cloned(),
+            traceparent: request.headers.get("traceparent").cloned(),
         })
     }
 
@@ -306,6 +312,32 @@ impl Gate for HubGate {
 
     fn record(&self, caller: &McpCaller, report: &CallReport<'_>) {
         self.metrics.record(&caller.caller, report);
+        let header = |value: &Option<http::HeaderValue>| {
+            value
+                .as_ref()
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let mut event = usage::call_event(
+            &caller.caller.identity,
+            report,
+            header(&caller.traceparent).as_deref(),
+        );
+        event.request_id = header(&caller.request_id);
+        event.metadata.clone_from(caller.metadata());
+        if report.outcome == Outcome::RefusedByPolicy {
+            let mut denial = AuditEntry::new(
+                caller.caller.identity.subject(),
+                "denied",
+                format!("mcp tools/call {}/{}", report.call.server, report.call.tool),
+                "forbidden",
+            );
+            if let Some(id) = &event.request_id {
+                denial = denial.with_detail("request_id", id.clone());
+            }
+            self.state.telemetry.audit(denial);
+        }
+        self.state.telemetry.request(event);
     }
 
     fn extra_tools(&self) -> Arc<ExtraTools> {

@@ -13,7 +13,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::auth::Caller;
+use crate::model::now_millis;
 use crate::ops::Metrics;
+use crate::telemetry::draft::micros;
+use crate::telemetry::event::{self, Plane, RequestEvent, Status};
+use crate::telemetry::trace::TraceContext;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
@@ -119,6 +123,74 @@ impl McpMetrics {
             "mcp tool call"
         );
     }
+}
+
+/// The record of a finished call. A call refused by the hub's rules is `denied`; one the
+/// tool or its server failed is an `error` classed by how.
+pub fn call_event(
+    identity: &agenthub_policy::Identity,
+    report: &CallReport<'_>,
+    traceparent: Option<&str>,
+) -> RequestEvent {
+    let now = now_millis();
+    let at = now - i64::try_from(report.latency.as_millis()).unwrap_or(0);
+    let name = format!("{}/{}", report.call.server, report.call.tool);
+    let mut event = RequestEvent::new(Plane::Mcp, at, event::Caller::of(identity), name.clone());
+    let trace = TraceContext::continue_from(traceparent);
+    event.trace_id = Some(trace.trace_id);
+    event.span_id = Some(trace.span_id);
+    event.parent_span_id = trace.parent_span_id;
+    event.tool = Some(name);
+    event.operation = "tools/call".to_owned();
+    event.latency_us = micros(report.latency);
+    event.request_bytes = report.request_bytes;
+    event.response_bytes = report.response_bytes;
+    let failed = match report.outcome {
+        Outcome::Ok => None,
+        Outcome::ToolError => Some((
+            Status::Error,
+            "tool_error",
+            "the tool answered with an error",
+        )),
+        Outcome::RefusedByPolicy => Some((
+            Status::Denied,
+            "forbidden",
+            "the caller may not call this tool",
+        )),
+        Outcome::RefusedByLimit => Some((
+            Status::Denied,
+            "rate_limited",
+            "a rate limit or budget refused the call",
+        )),
+        Outcome::RefusedByGuardrail => {
+            Some((Status::Denied, "guardrail", "a guardrail blocked the call"))
+        }
+        Outcome::UpstreamFailed => Some((
+            Status::Error,
+            "upstream_failed",
+            "the server was not available",
+        )),
+        Outcome::Timeout => Some((
+            Status::Error,
+            "upstream_timeout",
+            "the server did not answer in time",
+        )),
+        Outcome::InvalidArguments => Some((
+            Status::Error,
+            "invalid_request",
+            "the arguments did not match the input schema",
+        )),
+        Outcome::Cancelled => Some((Status::Error, "cancelled", "the caller went away")),
+        Outcome::ConsentRequired => Some((
+            Status::Denied,
+            "consent_required",
+            "the user has not granted the server access",
+        )),
+    };
+    if let Some((status, class, message)) = failed {
+        event.fail(status, class, message);
+    }
+    event
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ mod mcp;
 mod mcp_grants;
 mod queries;
 mod rules;
+mod telemetry;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -31,6 +32,7 @@ pub use mcp::StoredCatalog;
 pub use mcp_grants::{ConsentTicket, McpGrantRow, PendingConsent};
 pub use queries::{DirectoryRows, KeyPatch, PrincipalPatch};
 pub use rules::StoredRule;
+pub use telemetry::{Cutoffs, Measures, RequestFilter};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -1,0 +1,127 @@
+//! The `telemetry` section: what is logged of each request, where events wait when the store
+//! cannot take them, and how long each kind of data is kept. Read at start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// How much of a request's bodies (prompts, completions, tool arguments and results, A2A
+/// parts) is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyLogging {
+    /// Bodies are not logged.
+    #[default]
+    Off,
+    /// Bodies are logged after the guardrails' PII and secret redaction.
+    Redacted,
+    /// Bodies are logged as sent.
+    Full,
+}
+
+/// What a malformed `x-agenthub-metadata` header gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetadataErrors {
+    /// A 400 naming the problem.
+    #[default]
+    Reject,
+    /// The header is ignored and the answer carries `x-agenthub-warnings`.
+    Ignore,
+}
+
+/// How long each kind of data is kept; a background task deletes what is older.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Request records (the query API, analytics).
+    #[serde(with = "humantime_serde")]
+    pub events: Duration,
+    /// Logged bodies.
+    #[serde(with = "humantime_serde")]
+    pub bodies: Duration,
+    /// A2A trace events (`agenthub trace show`, replay).
+    #[serde(with = "humantime_serde")]
+    pub traces: Duration,
+    /// The audit trail. Verification starts from the oldest row kept.
+    #[serde(with = "humantime_serde")]
+    pub audit: Duration,
+}
+
+const DAY: u64 = 24 * 60 * 60;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            events: Duration::from_secs(30 * DAY),
+            bodies: Duration::from_secs(7 * DAY),
+            traces: Duration::from_secs(30 * DAY),
+            audit: Duration::from_secs(400 * DAY),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Whether request records are kept at all (the audit trail always is).
+    pub enabled: bool,
+    /// `off` (default), `redacted` or `full`.
+    pub bodies: BodyLogging,
+    /// `reject` (default: 400) or `ignore` (a warning header).
+    pub metadata_errors: MetadataErrors,
+    /// How many events may wait for the writer; past it, request events are dropped (counted)
+    /// and audit events spill to disk.
+    pub queue_depth: usize,
+    /// Where events wait, in append-only files, while the store cannot take them. Default:
+    /// `spill/` in the data directory. Without one (tests), they wait in memory, bounded.
+    pub spill_dir: Option<PathBuf>,
+    /// The largest body logged per request, in bytes; longer ones are cut.
+    pub max_body_bytes: usize,
+    pub retention: Retention,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bodies: BodyLogging::Off,
+            metadata_errors: MetadataErrors::Reject,
+            queue_depth: 65_536,
+            spill_dir: None,
+            max_body_bytes: 64 * 1024,
+            retention: Retention::default(),
+        }
+    }
+}
+
+impl TelemetryConfig {
+    pub(super) fn check(&self, errors: &mut Vec<ConfigError>) {
+        if !(64..=16 * 1024 * 1024).contains(&self.queue_depth) {
+            errors.push(ConfigError::new(
+                "telemetry.queue_depth",
+                "must be between 64 and 16777216",
+            ));
+        }
+        let retention = &self.retention;
+        for (path, kept) in [
+            ("telemetry.retention.events", retention.events),
+            ("telemetry.retention.bodies", retention.bodies),
+            ("telemetry.retention.traces", retention.traces),
+            ("telemetry.retention.audit", retention.audit),
+        ] {
+            if kept < Duration::from_secs(60 * 60) {
+                errors.push(ConfigError::new(path, "must be at least 1h"));
+            }
+        }
+        if retention.bodies > retention.events {
+            errors.push(ConfigError::new(
+                "telemetry.retention.bodies",
+                "cannot be longer than telemetry.retention.events",
+            ));
+        }
+    }
+}

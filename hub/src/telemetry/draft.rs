@@ -1,0 +1,93 @@
+//! A request's record while it is being served: started at arrival, filled in by the plane as
+//! it learns who called, what was asked and what it cost, finished once.
+
+use std::time::Instant;
+
+use agenthub_policy::Identity;
+use axum::http::HeaderMap;
+
+use super::event::{Caller, Plane, RequestEvent, Status, status_of};
+use super::trace::TraceContext;
+use crate::error::Error;
+use crate::model::{Millis, now_millis};
+
+pub struct Draft {
+    plane: Plane,
+    started: Instant,
+    at: Millis,
+    trace: TraceContext,
+    request_id: Option<String>,
+    /// Made once the caller is known; a request refused before that (no credentials) is
+    /// recorded by the audit trail only.
+    event: Option<RequestEvent>,
+}
+
+impl Draft {
+    /// A request arriving now with `headers` (its `x-request-id`, its `traceparent`).
+    pub fn start(plane: Plane, headers: &HeaderMap) -> Self {
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        Self {
+            plane,
+            started: Instant::now(),
+            at: now_millis(),
+            trace: TraceContext::continue_from(header("traceparent")),
+            request_id: header("x-request-id").map(str::to_owned),
+            event: None,
+        }
+    }
+
+    /// The span this request is in its trace.
+    pub fn trace(&self) -> &TraceContext {
+        &self.trace
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The caller is known: the record begins.
+    pub fn begin(
+        &mut self,
+        identity: &Identity,
+        target: &str,
+        operation: &str,
+    ) -> &mut RequestEvent {
+        let mut event = RequestEvent::new(self.plane, self.at, Caller::of(identity), target);
+        event.operation = operation.to_owned();
+        event.request_id = self.request_id.clone();
+        event.trace_id = Some(self.trace.trace_id.clone());
+        event.span_id = Some(self.trace.span_id.clone());
+        event.parent_span_id = self.trace.parent_span_id.clone();
+        self.event.insert(event)
+    }
+
+    /// The record so far, once begun.
+    pub fn event(&mut self) -> Option<&mut RequestEvent> {
+        self.event.as_mut()
+    }
+
+    /// The finished record: its latency measured now, its status from `error`.
+    pub fn finish(&mut self, error: Option<&Error>) -> Option<RequestEvent> {
+        let mut event = self.event.take()?;
+        event.latency_us = micros(self.started.elapsed());
+        if let Some(error) = error {
+            event.fail(
+                status_of(error.kind()),
+                error.kind().as_str(),
+                error.message(),
+            );
+        } else {
+            event.status = Status::Ok;
+        }
+        Some(event)
+    }
+
+    /// Hands the record to whatever finishes the request later (a stream).
+    pub fn hand_over(&mut self) -> Option<RequestEvent> {
+        self.event.take()
+    }
+}
+
+pub fn micros(elapsed: std::time::Duration) -> u64 {
+    u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+}
