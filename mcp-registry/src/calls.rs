@@ -108,6 +108,8 @@ pub struct CallReport<'a> {
     pub request_bytes: u64,
     /// The size of the result as answered (0 for an error), in bytes of compact JSON.
     pub response_bytes: u64,
+    /// The request's `_meta.traceparent` (MCP's trace context), if it had one.
+    pub traceparent: Option<&'a str>,
 }
 
 /// The size of `value` as compact JSON, counted without building the text.

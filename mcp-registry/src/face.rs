@@ -487,12 +487,7 @@ impl<G: Gate> ServerHandler for Face<G> {
             server,
             tool: tool.name.as_ref(),
         };
-        let mut record = Record::start(
-            self.gate.as_ref(),
-            &caller,
-            call,
-            request.arguments.as_ref().map_or(0, json_size),
-        );
+        let mut record = Record::start(self.gate.as_ref(), &caller, call, &request, &context);
         match self
             .governed_call(&caller, call, tool, request, &context, chain.as_deref())
             .await
@@ -659,12 +654,7 @@ impl<G: Gate> Face<G> {
             server: &tool.server,
             tool: &tool.name,
         };
-        let mut record = Record::start(
-            self.gate.as_ref(),
-            caller,
-            call,
-            request.arguments.as_ref().map_or(0, json_size),
-        );
+        let mut record = Record::start(self.gate.as_ref(), caller, call, &request, context);
         match self
             .answered_extra_call(caller, tool, request, context)
             .await
@@ -1245,17 +1235,32 @@ struct Record<'a, G: Gate> {
     call: ToolCall<'a>,
     started: Instant,
     request_bytes: u64,
+    /// The request's `_meta.traceparent`.
+    traceparent: Option<String>,
     reported: bool,
 }
 
 impl<'a, G: Gate> Record<'a, G> {
-    fn start(gate: &'a G, caller: &'a G::Caller, call: ToolCall<'a>, request_bytes: u64) -> Self {
+    fn start(
+        gate: &'a G,
+        caller: &'a G::Caller,
+        call: ToolCall<'a>,
+        request: &CallToolRequestParams,
+        context: &RequestContext<RoleServer>,
+    ) -> Self {
+        let traceparent = request
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.get_traceparent())
+            .or_else(|| context.meta.get_traceparent())
+            .map(str::to_owned);
         Self {
             gate,
             caller,
             call,
             started: Instant::now(),
-            request_bytes,
+            request_bytes: request.arguments.as_ref().map_or(0, json_size),
+            traceparent,
             reported: false,
         }
     }
@@ -1270,6 +1275,7 @@ impl<'a, G: Gate> Record<'a, G> {
                 latency: self.started.elapsed(),
                 request_bytes: self.request_bytes,
                 response_bytes,
+                traceparent: self.traceparent.as_deref(),
             },
         );
     }

@@ -19,6 +19,9 @@ pub enum ClientError {
     Api { status: StatusCode, message: String },
     #[error("unexpected response from the hub: {0}")]
     Protocol(String),
+    /// The hub answered, and what it said is a failure (exit 1): a broken audit chain.
+    #[error("{0}")]
+    Failed(String),
 }
 
 pub struct Client {

@@ -30,7 +30,7 @@ pub struct FilterArgs {
     pub team: Option<String>,
     /// An API key id.
     #[arg(long)]
-    pub key: Option<String>,
+    pub key_id: Option<String>,
     /// llm, mcp or a2a.
     #[arg(long)]
     pub plane: Option<String>,
@@ -60,7 +60,7 @@ impl FilterArgs {
             ("until", &self.until),
             ("user", &self.user),
             ("team", &self.team),
-            ("key", &self.key),
+            ("key", &self.key_id),
             ("plane", &self.plane),
             ("model", &self.model),
             ("provider", &self.provider),
@@ -442,7 +442,7 @@ pub async fn audit(cmd: AuditCommand) -> Outcome {
                 }
                 Ok(())
             } else {
-                Err(ClientError::Usage(format!(
+                Err(ClientError::Failed(format!(
                     "audit trail broken at entry {}: {} ({checked} entries verified before it)",
                     report
                         .get("broken_seq")

@@ -318,10 +318,12 @@ impl Gate for HubGate {
                 .and_then(|value| value.to_str().ok())
                 .map(str::to_owned)
         };
+        // The call's own trace context first, then its HTTP request's.
+        let http_traceparent = header(&caller.traceparent);
         let mut event = usage::call_event(
             &caller.caller.identity,
             report,
-            header(&caller.traceparent).as_deref(),
+            report.traceparent.or(http_traceparent.as_deref()),
         );
         event.request_id = header(&caller.request_id);
         event.metadata.clone_from(caller.metadata());

@@ -219,6 +219,7 @@ mod tests {
             latency: Duration::from_millis(3),
             request_bytes: 10,
             response_bytes: 20,
+            traceparent: None,
         };
         metrics.record(&caller, &report("echo", Outcome::Ok));
         metrics.record(&caller, &report("get-sum", Outcome::Ok));

@@ -164,13 +164,12 @@ pub fn chain(mut seq: i64, mut hash: String, entries: &[AuditEntry]) -> Vec<Chai
         .map(|entry| {
             seq += 1;
             let next = link_hash(&hash, seq, entry);
-            let chained = ChainedEntry {
+            ChainedEntry {
                 seq,
                 entry: entry.clone(),
                 prev_hash: std::mem::replace(&mut hash, next.clone()),
                 hash: next,
-            };
-            chained
+            }
         })
         .collect()
 }

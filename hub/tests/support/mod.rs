@@ -9,6 +9,7 @@
 
 pub mod a2a;
 pub mod db;
+pub mod fake_agent;
 pub mod lab;
 pub mod sdk;
 

@@ -1,0 +1,420 @@
+//! Observability end to end, on the real binary: traffic through all three planes (a fake
+//! OpenAI API, a fake A2A agent, the agent as an MCP tool) is recorded per request; `agenthub
+//! usage --by team` and `/api/v1/analytics` count it, with the tokens and costs the fake
+//! provider reported; one trace joins a chat completion, a tool call and an A2A hop; the audit
+//! trail records admin changes, logins and denials, verifies, and names the entry an edit of
+//! the database broke.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use agenthub_test_support::fake_llm::FakeOpenAi;
+use agenthub_test_support::mcp::{call, connect, eras};
+use serde_json::{Value, json};
+use support::fake_agent::FakeAgent;
+use support::{Finished, Hub, HubBuilder};
+
+const ADMIN_KEY: &str = "ahk_telemetryadmin0000000000000000000000000";
+const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
+/// How long records may take to reach the store.
+const WITHIN: Duration = Duration::from_secs(20);
+
+fn config(openai: &FakeOpenAi, agent: &FakeAgent) -> String {
+    format!(
+        r#"
+a2a:
+  allow_private_networks: true
+providers:
+  - {{name: fake-openai, kind: openai, base_url: "{url}", api_key: "{key}"}}
+models:
+  - {{name: gpt, provider: fake-openai, model: gpt-4o-mini, price: {{input: 2.5, output: 10}}}}
+agents:
+  - {{name: echo, url: "{agent}"}}
+policies:
+  - {{subject: "team:ml", resource: "*", action: "*"}}
+  - {{subject: "team:web", resource: "*", action: "*"}}
+"#,
+        url = openai.base_url(),
+        key = FakeOpenAi::API_KEY,
+        agent = agent.base,
+    )
+}
+
+/// Micro-dollars of an `x-agenthub-cost` header (`0.000025`).
+fn micros(cost: &str) -> u64 {
+    let (whole, fraction) = cost.split_once('.').unwrap_or((cost, ""));
+    let fraction = format!("{fraction:0<6}");
+    whole.parse::<u64>().unwrap() * 1_000_000 + fraction[..6].parse::<u64>().unwrap()
+}
+
+/// What the fake provider reported for a team's calls, from the hub's answer headers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Reported {
+    requests: u64,
+    input: u64,
+    output: u64,
+    cost_micros: u64,
+}
+
+struct Lab {
+    hub: Hub,
+    http: reqwest::Client,
+    _openai: FakeOpenAi,
+    agent: FakeAgent,
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    async fn start() -> Self {
+        let openai = FakeOpenAi::start();
+        let agent = FakeAgent::start("echo", &[]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agenthub.yaml");
+        std::fs::write(&file, config(&openai, &agent)).unwrap();
+        let builder = HubBuilder::new(dir.path().join("data"))
+            .arg("--config")
+            .arg(file.to_str().unwrap())
+            .env("AGENTHUB_ADMIN_KEY", ADMIN_KEY);
+        let hub = tokio::task::spawn_blocking(move || builder.start())
+            .await
+            .unwrap();
+        Self {
+            hub,
+            http: reqwest::Client::new(),
+            _openai: openai,
+            agent,
+            dir,
+        }
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.hub.url))
+            .bearer_auth(ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    /// User `name` in `team`, and a key of theirs charged to it.
+    async fn member_key(&self, name: &str, team: &str) -> String {
+        use reqwest::Method;
+        self.admin(Method::POST, "/users", json!({"name": name}))
+            .await;
+        let teams = self.admin(Method::GET, "/teams", Value::Null).await;
+        if !teams["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == team)
+        {
+            self.admin(Method::POST, "/teams", json!({"name": team}))
+                .await;
+        }
+        self.admin(
+            Method::PUT,
+            &format!("/teams/{team}/members/{name}"),
+            json!({"role": "member"}),
+        )
+        .await;
+        let key = self
+            .admin(
+                Method::POST,
+                "/keys",
+                json!({"name": "work", "owner": name, "team": team, "scopes": ["llm", "mcp", "a2a"]}),
+            )
+            .await;
+        key["key"].as_str().unwrap().to_owned()
+    }
+
+    /// A chat completion as `key`; what the answer's headers reported.
+    async fn chat(&self, key: &str, text: &str, headers: &[(&str, &str)]) -> Reported {
+        let mut request = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.hub.url))
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt", "messages": [{"role": "user", "content": text}]}));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+        let reported = Reported {
+            requests: 1,
+            input: header("x-agenthub-tokens-input").parse().unwrap(),
+            output: header("x-agenthub-tokens-output").parse().unwrap(),
+            cost_micros: micros(&header("x-agenthub-cost")),
+        };
+        assert!(reported.cost_micros > 0, "the model is priced");
+        reported
+    }
+
+    fn cli(&self, key: &str, args: &[&str]) -> Finished {
+        self.hub.cli(key, args)
+    }
+
+    /// Polls `agenthub logs --json` with `args` until it prints `n` records.
+    async fn logs(&self, args: &[&str], n: usize) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let mut all = vec!["logs", "--json", "--limit", "1000"];
+            all.extend_from_slice(args);
+            let out = self.cli(ADMIN_KEY, &all);
+            let records: Vec<Value> = out
+                .ok()
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect();
+            if records.len() >= n || tokio::time::Instant::now() > deadline {
+                assert_eq!(records.len(), n, "{args:?}: {records:#?}");
+                return records;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn add(total: &mut Reported, call: Reported) {
+    total.requests += call.requests;
+    total.input += call.input;
+    total.output += call.output;
+    total.cost_micros += call.cost_micros;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
+    let lab = Lab::start().await;
+    let alice = lab.member_key("alice", "ml").await;
+    let bob = lab.member_key("bob", "web").await;
+
+    // LLM traffic: what the provider reported, per team.
+    let mut reported: BTreeMap<&str, Reported> = BTreeMap::new();
+    for text in [
+        "hello",
+        "tell me a story about a cat",
+        "one two three four five",
+    ] {
+        let call = lab
+            .chat(
+                &alice,
+                text,
+                &[("x-agenthub-metadata", r#"{"project":"apollo"}"#)],
+            )
+            .await;
+        add(reported.entry("ml").or_default(), call);
+    }
+    for text in ["hi", "what is the weather like today"] {
+        let call = lab
+            .chat(
+                &bob,
+                text,
+                &[("x-agenthub-metadata", r#"{"project":"gemini"}"#)],
+            )
+            .await;
+        add(reported.entry("web").or_default(), call);
+    }
+
+    // One agent task: its chat completion, its tool call, and through the tool an A2A hop, all
+    // under the trace the caller started.
+    let traceparent = format!("00-{TRACE_ID}-00f067aa0ba902b7-01");
+    let call_in_trace = lab
+        .chat(&alice, "plan the trip", &[("traceparent", &traceparent)])
+        .await;
+    add(reported.entry("ml").or_default(), call_in_trace);
+    let client = connect(
+        &format!("{}/mcp", lab.hub.url),
+        [(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_str(&format!("Bearer {alice}")).unwrap(),
+        )]
+        .into(),
+        eras()[0].1.clone(),
+    )
+    .await;
+    let mut request = call("a2a__echo", json!({"message": "book it"}));
+    let mut meta = rmcp::model::MetaObject::new();
+    meta.set_traceparent(traceparent.clone());
+    request.meta = Some(meta.into());
+    let result = client.peer().call_tool(request).await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(lab.agent.received().len(), 1);
+
+    let traced = lab.logs(&["--trace-id", TRACE_ID], 3).await;
+    let planes: Vec<&str> = traced
+        .iter()
+        .map(|r| r["plane"].as_str().unwrap())
+        .collect();
+    assert_eq!(planes, ["llm", "mcp", "a2a"], "{traced:#?}");
+    for record in &traced {
+        assert_eq!(record["trace_id"], TRACE_ID);
+        assert_eq!(record["caller"]["principal"], "user:alice");
+        assert_eq!(record["caller"]["team"], "ml");
+        assert_eq!(record["status"], "ok");
+    }
+    assert_eq!(traced[1]["tool"], "a2a/echo");
+    assert_eq!(traced[2]["agent"], "echo");
+    assert_eq!(traced[0]["parent_span_id"], "00f067aa0ba902b7");
+    assert_eq!(traced[1]["parent_span_id"], "00f067aa0ba902b7");
+
+    // Every request is recorded: 6 chats, 1 tool call, 1 hop.
+    lab.logs(&[], 8).await;
+    let apollo = lab.logs(&["--metadata", "project=apollo"], 3).await;
+    assert!(apollo.iter().all(|r| r["metadata"]["project"] == "apollo"));
+
+    // `usage --by team` counts what the provider reported.
+    let usage: Value = serde_json::from_str(
+        lab.cli(
+            ADMIN_KEY,
+            &[
+                "usage", "--by", "team", "--plane", "llm", "--format", "json",
+            ],
+        )
+        .ok(),
+    )
+    .unwrap();
+    let totals: BTreeMap<String, Reported> = usage["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["group"].as_str().unwrap().to_owned(),
+                Reported {
+                    requests: row["requests"].as_u64().unwrap(),
+                    input: row["input_tokens"].as_u64().unwrap(),
+                    output: row["output_tokens"].as_u64().unwrap(),
+                    cost_micros: (row["cost_usd"].as_f64().unwrap() * 1e6).round() as u64,
+                },
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, Reported> = reported
+        .iter()
+        .map(|(team, r)| ((*team).to_owned(), *r))
+        .collect();
+    assert_eq!(totals, expected, "{usage:#}");
+
+    // All planes, by team: ml also made the tool call and the hop.
+    let all_planes: Value = serde_json::from_str(
+        lab.cli(ADMIN_KEY, &["usage", "--by", "team", "--json"])
+            .ok(),
+    )
+    .unwrap();
+    let ml = all_planes["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["group"] == "ml")
+        .unwrap();
+    assert_eq!(ml["requests"], 6, "{all_planes:#}");
+
+    // CSV for chargeback, and a table.
+    let csv = lab.cli(ADMIN_KEY, &["usage", "--by", "team", "--format", "csv"]);
+    let mut lines = csv.ok().lines();
+    assert!(lines.next().unwrap().starts_with("group,requests,errors"));
+    assert_eq!(lines.count(), 2);
+    let table = lab.cli(ADMIN_KEY, &["usage", "--by", "model", "--plane", "llm"]);
+    assert!(table.ok().contains("gpt"), "{}", table.ok());
+
+    // Analytics by model in hourly buckets, through the API.
+    let analytics: Value = lab
+        .http
+        .get(format!(
+            "{}/api/v1/analytics?group_by=metadata.project&bucket=1h&since=1h",
+            lab.hub.url
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let projects: BTreeMap<&str, u64> = analytics["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["group"].as_str().unwrap(),
+                row["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(projects, BTreeMap::from([("apollo", 3), ("gemini", 2)]));
+
+    // A user sees only their own requests.
+    let own = lab.cli(&bob, &["logs", "--json"]);
+    assert_eq!(own.ok().lines().count(), 2);
+
+    // A denial, and the audit trail.
+    let denied = lab
+        .http
+        .get(format!("{}/api/v1/users", lab.hub.url))
+        .bearer_auth(&bob)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let verified = lab.cli(ADMIN_KEY, &["audit", "verify"]);
+    assert!(
+        verified.ok().contains("audit trail intact"),
+        "{}",
+        verified.ok()
+    );
+    let export = lab.dir.path().join("audit.jsonl");
+    lab.cli(
+        ADMIN_KEY,
+        &["audit", "export", "--output", export.to_str().unwrap()],
+    )
+    .ok();
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert!(!text.contains("ahk_"), "no key secret in the audit trail");
+    let entries: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let find = |action: &str, target: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action && e["target"].as_str().unwrap().contains(target))
+            .unwrap_or_else(|| panic!("no {action} {target} in {entries:#?}"))
+    };
+    assert_eq!(find("start", "agenthub.yaml")["actor"], "hub");
+    let key_made = find("POST /api/v1/keys", "/api/v1/keys");
+    assert_eq!(key_made["outcome"], "ok");
+    assert!(
+        key_made["details"]["made"]["id"].is_string(),
+        "{key_made:#}"
+    );
+    let denial = find("denied", "GET /api/v1/users");
+    assert_eq!(denial["actor"], "user:bob");
+    assert_eq!(denial["outcome"], "403 Forbidden");
+    for pair in entries.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+
+    // An edit of the stored trail is found, at the entry edited.
+    let db = lab.dir.path().join("data").join("agenthub.db");
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'user:mallory' WHERE seq = 3")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let broken = lab.cli(ADMIN_KEY, &["audit", "verify"]);
+    let message = broken.fails_with(1);
+    assert!(message.contains("broken at entry 3"), "{message}");
+}
