@@ -121,7 +121,8 @@ pub fn router(state: AppState) -> Router {
         });
 
     // Stages, outermost first: identify the request, hide credentials from anything that
-    // prints headers, audit it (admin changes, logins, denials), measure it and trace it in a
+    // prints headers, audit it (admin changes, logins, denials), set aside a malformed
+    // metadata header if so configured, measure it and trace it in a
     // span named by its id, contain panics, bound its body.
     let identify = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, TimeOrderedIds))
@@ -135,6 +136,10 @@ pub fn router(state: AppState) -> Router {
         state.telemetry.clone(),
         crate::telemetry::trail::record,
     );
+    let metadata = axum::middleware::from_fn_with_state(
+        state.config.clone(),
+        crate::governance::lenient_metadata,
+    );
     let contain = CatchPanicLayer::custom(|_| {
         axum::response::IntoResponse::into_response(Error::internal("a handler panicked"))
     });
@@ -147,6 +152,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(identify)
                 .layer(redact)
                 .layer(audit)
+                .layer(metadata)
                 .layer(measure)
                 .layer(contain)
                 .layer(bound),

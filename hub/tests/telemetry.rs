@@ -26,6 +26,8 @@ fn config(openai: &FakeOpenAi, agent: &FakeAgent) -> String {
         r#"
 a2a:
   allow_private_networks: true
+telemetry:
+  bodies: redacted
 providers:
   - {{name: fake-openai, kind: openai, base_url: "{url}", api_key: "{key}"}}
 models:
@@ -200,7 +202,7 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     let mut reported: BTreeMap<&str, Reported> = BTreeMap::new();
     for text in [
         "hello",
-        "tell me a story about a cat",
+        "mail me at jane.doe@example.com",
         "one two three four five",
     ] {
         let call = lab
@@ -351,6 +353,36 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
         })
         .collect();
     assert_eq!(projects, BTreeMap::from([("apollo", 3), ("gemini", 2)]));
+
+    // Bodies are logged after redaction, and shown with one request.
+    let mailed = apollo
+        .iter()
+        .find(|r| r["request_bytes"].as_u64().unwrap() > 80)
+        .unwrap();
+    let one: Value = lab
+        .http
+        .get(format!(
+            "{}/api/v1/requests/{}",
+            lab.hub.url,
+            mailed["id"].as_str().unwrap()
+        ))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let prompt = one["bodies"]["request"]["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{one:#}"));
+    assert!(prompt.starts_with("mail me at "), "{prompt}");
+    assert!(!prompt.contains("jane.doe@example.com"), "{prompt}");
+    assert!(one["bodies"]["response"]["choices"].is_array(), "{one:#}");
+    assert!(
+        apollo.iter().all(|r| r.get("bodies").is_none()),
+        "not in listings"
+    );
 
     // A user sees only their own requests.
     let own = lab.cli(&bob, &["logs", "--json"]);

@@ -67,7 +67,9 @@ impl Default for Retention {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryConfig {
-    /// Whether request records are kept at all (the audit trail always is).
+    /// Whether request records are kept at all (the audit trail always is). Also `"true"` or
+    /// `"false"`, so that a `${VAR}` can set it.
+    #[serde(deserialize_with = "flag")]
     pub enabled: bool,
     /// `off` (default), `redacted` or `full`.
     pub bodies: BodyLogging,
@@ -123,5 +125,25 @@ impl TelemetryConfig {
                 "cannot be longer than telemetry.retention.events",
             ));
         }
+    }
+}
+
+/// A boolean, or its text (`"true"`, `"false"`): what a `${VAR}` gives.
+fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Text(String),
+    }
+    match Flag::deserialize(deserializer)? {
+        Flag::Bool(value) => Ok(value),
+        Flag::Text(text) => match text.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(serde::de::Error::custom(format!(
+                "expected true or false, not \"{other}\""
+            ))),
+        },
     }
 }

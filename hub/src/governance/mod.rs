@@ -19,7 +19,7 @@ mod metadata;
 
 pub use alerts::AlertWebhook;
 pub use external::{ExternalGuardrail, ExternalVerdict, FailureLabels};
-pub use metadata::request_metadata;
+pub use metadata::{lenient as lenient_metadata, request_metadata};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

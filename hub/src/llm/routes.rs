@@ -38,6 +38,7 @@ use crate::auth::Caller;
 use crate::error::{Error, status_of};
 use crate::governance::request_metadata;
 use crate::model::now_millis;
+use crate::telemetry::bodies::RawBodies;
 use crate::telemetry::draft::{Draft, micros};
 use crate::telemetry::event::{RequestEvent, Tokens};
 
@@ -238,6 +239,12 @@ async fn chat_call(
     if let Some(event) = draft.event() {
         event.target.clone_from(&request.model);
         event.request_bytes = body.len() as u64;
+        if state.telemetry.logs_bodies() {
+            event.raw_bodies = Some(RawBodies {
+                request: Some(body.clone()),
+                response: None,
+            });
+        }
     }
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Chat)?;
@@ -301,9 +308,12 @@ async fn chat_call(
             if response.model.is_empty() {
                 response.model = served.target.profile.upstream_model.clone();
             }
-            let encoded = ingress.encode_response_body(&response);
+            let encoded = Bytes::from(ingress.encode_response_body(&response));
             if let Some(event) = draft.event() {
                 event.response_bytes = encoded.len() as u64;
+                if let Some(raw) = &mut event.raw_bodies {
+                    raw.response = Some(encoded.clone());
+                }
             }
             let mut out = Response::new(Body::from(encoded));
             let headers = out.headers_mut();
@@ -438,6 +448,12 @@ async fn embeddings_call(
     if let Some(event) = draft.event() {
         event.target.clone_from(&request.model);
         event.request_bytes = body.len() as u64;
+        if state.telemetry.logs_bodies() {
+            event.raw_bodies = Some(RawBodies {
+                request: Some(body.clone()),
+                response: None,
+            });
+        }
     }
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Embeddings)?;

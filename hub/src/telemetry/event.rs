@@ -163,6 +163,9 @@ pub struct RequestEvent {
     /// The request's and the answer's bodies, as `telemetry.bodies` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bodies: Option<Bodies>,
+    /// The bodies' bytes as they went by, turned into `bodies` by the writer.
+    #[serde(skip)]
+    pub raw_bodies: Option<super::bodies::RawBodies>,
 }
 
 /// Logged bodies, already redacted when the setting says so.
@@ -205,6 +208,7 @@ impl RequestEvent {
             guardrails: Vec::new(),
             metadata: BTreeMap::new(),
             bodies: None,
+            raw_bodies: None,
         }
     }
 

@@ -14,6 +14,7 @@
 
 pub mod analytics;
 pub mod audit;
+pub mod bodies;
 pub mod draft;
 pub mod event;
 mod spill;
@@ -34,6 +35,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use self::audit::AuditEntry;
+use self::bodies::BodyLogger;
 use self::event::RequestEvent;
 use self::spill::Spill;
 use crate::config::{Retention, TelemetryConfig};
@@ -129,6 +131,7 @@ fn split_counts(records: &[Record]) -> (u64, u64) {
 pub struct Telemetry {
     queue: mpsc::Sender<Record>,
     enabled: bool,
+    bodies: Arc<BodyLogger>,
     spill: Arc<Mutex<Spill>>,
     metrics: PipelineMetrics,
     stop: CancellationToken,
@@ -149,7 +152,9 @@ impl Telemetry {
         own.register(metrics);
         let (queue, records) = mpsc::channel(config.queue_depth);
         let stop = CancellationToken::new();
+        let bodies = Arc::new(BodyLogger::new(config.bodies, config.max_body_bytes));
         let writer = Writer {
+            bodies: bodies.clone(),
             store: store.clone(),
             spill: spill.clone(),
             metrics: own.clone(),
@@ -162,11 +167,17 @@ impl Telemetry {
         Arc::new(Self {
             queue,
             enabled: config.enabled,
+            bodies,
             spill,
             metrics: own,
             stop,
             writer: Mutex::new(Some(handle)),
         })
+    }
+
+    /// Whether request records keep bodies (`telemetry.bodies` is not `off`).
+    pub fn logs_bodies(&self) -> bool {
+        self.enabled && self.bodies.is_on()
     }
 
     /// Queues a request's record; never waits. A full queue drops it (counted).
@@ -235,6 +246,7 @@ impl Telemetry {
 }
 
 struct Writer {
+    bodies: Arc<BodyLogger>,
     store: Store,
     spill: Arc<Mutex<Spill>>,
     metrics: PipelineMetrics,
@@ -272,6 +284,7 @@ impl Writer {
                 }
             }
             self.metrics.queued.dec_by(batch.len() as i64);
+            self.log_bodies(&mut batch);
             if self.degraded && Instant::now() >= self.retry_at {
                 self.replay().await;
             }
@@ -282,11 +295,23 @@ impl Writer {
             batch.push(record);
         }
         self.metrics.queued.set(0);
+        self.log_bodies(&mut batch);
         if self.degraded {
             self.replay().await;
         }
         for chunk in batch.chunks(BATCH) {
             self.write(chunk.to_vec()).await;
+        }
+    }
+
+    /// Turns the bodies requests kept into what is logged (parsed, redacted, cut).
+    fn log_bodies(&self, batch: &mut [Record]) {
+        for record in batch {
+            if let Record::Request(event) = record
+                && let Some(raw) = event.raw_bodies.take()
+            {
+                event.bodies = self.bodies.log(&raw, event.plane);
+            }
         }
     }
 
