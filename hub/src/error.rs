@@ -23,6 +23,7 @@ pub struct Error {
     param: Option<String>,
     /// The limit that refused the request, for `Retry-After` and `x-ratelimit-*`.
     limit: Option<Box<LimitFacts>>,
+    limit_kind: Option<agenthub_policy::limits::LimitKind>,
     cause: Option<BoxError>,
 }
 
@@ -85,6 +86,7 @@ impl Error {
             message: message.into(),
             param: None,
             limit: None,
+            limit_kind: None,
             cause: None,
         }
     }
@@ -136,7 +138,13 @@ impl Error {
         }
         let mut error = Self::new(rejection.error_kind(), rejection.message());
         error.limit = Some(Box::new(facts));
+        error.limit_kind = Some(rejection.kind);
         error
+    }
+
+    /// Whether a rate limit or a budget refused the request (for records and metrics).
+    pub fn limit_kind(&self) -> Option<agenthub_policy::limits::LimitKind> {
+        self.limit_kind
     }
 
     /// The limit facts of a refusal, for planes that answer in JSON-RPC or A2A.

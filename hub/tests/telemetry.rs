@@ -8,7 +8,16 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::extract::State;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use prost::Message;
 
 use agenthub_test_support::fake_llm::FakeOpenAi;
 use agenthub_test_support::mcp::{call, connect, eras};
@@ -17,17 +26,22 @@ use support::fake_agent::FakeAgent;
 use support::{Finished, Hub, HubBuilder};
 
 const ADMIN_KEY: &str = "ahk_telemetryadmin0000000000000000000000000";
+const PLANES: [&str; 3] = ["llm", "mcp", "a2a"];
 const TRACE_ID: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
 /// How long records may take to reach the store.
 const WITHIN: Duration = Duration::from_secs(20);
 
-fn config(openai: &FakeOpenAi, agent: &FakeAgent) -> String {
+fn config(openai: &FakeOpenAi, agent: &FakeAgent, collector: &Collector) -> String {
     format!(
         r#"
 a2a:
   allow_private_networks: true
 telemetry:
   bodies: redacted
+  otlp:
+    endpoint: "{collector}/v1/traces"
+    headers: {{x-collector-key: "k3y"}}
+    service_name: hub-under-test
 providers:
   - {{name: fake-openai, kind: openai, base_url: "{url}", api_key: "{key}"}}
 models:
@@ -41,7 +55,88 @@ policies:
         url = openai.base_url(),
         key = FakeOpenAi::API_KEY,
         agent = agent.base,
+        collector = collector.base,
     )
+}
+
+/// An OTLP/HTTP collector on loopback: decodes each export as the protobuf
+/// `ExportTraceServiceRequest` and keeps its spans; answers 503 to the first export, so the
+/// hub's retry is exercised.
+#[derive(Clone)]
+struct Collector {
+    base: String,
+    exports: Arc<AtomicUsize>,
+    spans: Arc<Mutex<Vec<(String, Span)>>>,
+}
+
+impl Collector {
+    async fn start() -> Self {
+        async fn traces(
+            State(collector): State<Collector>,
+            headers: axum::http::HeaderMap,
+            body: axum::body::Bytes,
+        ) -> axum::http::StatusCode {
+            assert_eq!(headers["content-type"], "application/x-protobuf");
+            assert_eq!(headers["x-collector-key"], "k3y");
+            if collector.exports.fetch_add(1, Ordering::SeqCst) == 0 {
+                return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+            }
+            let request = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf body");
+            let mut spans = collector.spans.lock().unwrap();
+            for resource in request.resource_spans {
+                let service = resource
+                    .resource
+                    .iter()
+                    .flat_map(|r| r.attributes.iter())
+                    .find(|kv| kv.key == "service.name")
+                    .and_then(|kv| kv.value.clone()?.value)
+                    .map(|v| format!("{v:?}"))
+                    .unwrap_or_default();
+                for scope in resource.scope_spans {
+                    spans.extend(scope.spans.into_iter().map(|span| (service.clone(), span)));
+                }
+            }
+            axum::http::StatusCode::OK
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let collector = Self {
+            base: format!("http://{}", listener.local_addr().unwrap()),
+            exports: Arc::default(),
+            spans: Arc::default(),
+        };
+        let router = axum::Router::new()
+            .route("/v1/traces", axum::routing::post(traces))
+            .with_state(collector.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        collector
+    }
+
+    /// The spans of trace `id`, once there are `n`.
+    async fn trace(&self, id: &[u8], n: usize) -> Vec<(String, Span)> {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let spans: Vec<(String, Span)> = self
+                .spans
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, span)| span.trace_id == id)
+                .cloned()
+                .collect();
+            if spans.len() >= n || tokio::time::Instant::now() > deadline {
+                assert_eq!(spans.len(), n, "{spans:#?}");
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn attribute(span: &Span, key: &str) -> Option<any_value::Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.clone()?.value)
 }
 
 /// Micro-dollars of an `x-agenthub-cost` header (`0.000025`).
@@ -65,6 +160,7 @@ struct Lab {
     http: reqwest::Client,
     _openai: FakeOpenAi,
     agent: FakeAgent,
+    collector: Collector,
     dir: tempfile::TempDir,
 }
 
@@ -72,9 +168,10 @@ impl Lab {
     async fn start() -> Self {
         let openai = FakeOpenAi::start();
         let agent = FakeAgent::start("echo", &[]).await;
+        let collector = Collector::start().await;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("agenthub.yaml");
-        std::fs::write(&file, config(&openai, &agent)).unwrap();
+        std::fs::write(&file, config(&openai, &agent, &collector)).unwrap();
         let builder = HubBuilder::new(dir.path().join("data"))
             .arg("--config")
             .arg(file.to_str().unwrap())
@@ -87,6 +184,7 @@ impl Lab {
             http: reqwest::Client::new(),
             _openai: openai,
             agent,
+            collector,
             dir,
         }
     }
@@ -250,7 +348,9 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     assert_ne!(result.is_error, Some(true), "{result:?}");
     assert_eq!(lab.agent.received().len(), 1);
 
-    let traced = lab.logs(&["--trace-id", TRACE_ID], 3).await;
+    let mut traced = lab.logs(&["--trace-id", TRACE_ID], 3).await;
+    // The tool call and the hop it made may start within one millisecond: in plane order.
+    traced.sort_by_key(|r| PLANES.iter().position(|p| r["plane"] == *p));
     let planes: Vec<&str> = traced
         .iter()
         .map(|r| r["plane"].as_str().unwrap())
@@ -266,6 +366,55 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     assert_eq!(traced[2]["agent"], "echo");
     assert_eq!(traced[0]["parent_span_id"], "00f067aa0ba902b7");
     assert_eq!(traced[1]["parent_span_id"], "00f067aa0ba902b7");
+
+    // The same trace reached the OTLP collector, as protobuf, after a refused first export:
+    // a GenAI client span, an MCP tool span and the hop.
+    let trace_bytes: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&TRACE_ID[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut spans = lab.collector.trace(&trace_bytes, 3).await;
+    spans.sort_by_key(|(_, span)| {
+        PLANES.iter().position(|p| {
+            attribute(span, "agenthub.plane") == Some(any_value::Value::StringValue((*p).into()))
+        })
+    });
+    let names: Vec<&str> = spans.iter().map(|(_, s)| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["chat gpt", "tools/call a2a/echo", "SendMessage echo"],
+        "{spans:#?}"
+    );
+    let (service, chat) = &spans[0];
+    assert!(service.contains("hub-under-test"), "{service}");
+    assert_eq!(chat.kind, SpanKind::Client as i32);
+    assert_eq!(
+        chat.parent_span_id,
+        [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]
+    );
+    assert_eq!(
+        attribute(chat, "gen_ai.request.model"),
+        Some(any_value::Value::StringValue("gpt".into()))
+    );
+    assert_eq!(
+        attribute(chat, "gen_ai.provider.name"),
+        Some(any_value::Value::StringValue("fake-openai".into()))
+    );
+    assert_eq!(
+        attribute(chat, "gen_ai.usage.input_tokens"),
+        Some(any_value::Value::IntValue(call_in_trace.input as i64))
+    );
+    assert_eq!(
+        attribute(&spans[1].1, "mcp.method.name"),
+        Some(any_value::Value::StringValue("tools/call".into()))
+    );
+    assert_eq!(
+        attribute(&spans[1].1, "gen_ai.tool.name"),
+        Some(any_value::Value::StringValue("a2a/echo".into()))
+    );
+    assert!(
+        lab.collector.exports.load(Ordering::SeqCst) >= 2,
+        "retried after the 503"
+    );
 
     // Every request is recorded: 6 chats, 1 tool call, 1 hop.
     lab.logs(&[], 8).await;

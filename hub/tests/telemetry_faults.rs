@@ -284,3 +284,46 @@ async fn no_acknowledged_request_is_lost_while_the_store_is_away() {
     store.close().await;
     db.drop_database().await;
 }
+
+/// A collector that is down: requests are answered as usual; the spans are retried with
+/// backoff, then dropped and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_is_down_never_holds_requests_up() {
+    let openai = FakeOpenAi::start();
+    // A port nobody listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/v1/traces", closed.local_addr().unwrap());
+    drop(closed);
+    let yaml = format!(
+        r#"
+providers:
+  - {{name: fake-openai, kind: openai, base_url: "{url}", api_key: "{key}"}}
+models:
+  - {{name: gpt, provider: fake-openai}}
+telemetry:
+  otlp: {{endpoint: "{endpoint}", timeout: 1s}}
+"#,
+        url = openai.base_url(),
+        key = FakeOpenAi::API_KEY,
+    );
+    let hub = support::lab::InProcessHub::start(&yaml).await;
+    let router = app::router(hub.state.clone());
+    for n in 0..20 {
+        chat(&router, &hub.admin, n).await;
+    }
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let metrics = hub.state.metrics.render();
+        let failed = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("agenthub_otlp_spans_total{result=\"failed\"} "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        if failed == 20 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    hub.store.close().await;
+}

@@ -84,6 +84,10 @@ pub struct TelemetryConfig {
     /// The largest body logged per request, in bytes; longer ones are cut.
     pub max_body_bytes: usize,
     pub retention: Retention,
+    /// Spans to an OpenTelemetry collector (OTLP over HTTP, protobuf).
+    pub otlp: Option<crate::telemetry::otlp::OtlpConfig>,
+    /// Request records also to ClickHouse, for high volume.
+    pub clickhouse: Option<crate::telemetry::clickhouse::ClickHouseConfig>,
 }
 
 impl Default for TelemetryConfig {
@@ -96,6 +100,8 @@ impl Default for TelemetryConfig {
             spill_dir: None,
             max_body_bytes: 64 * 1024,
             retention: Retention::default(),
+            otlp: None,
+            clickhouse: None,
         }
     }
 }
@@ -118,6 +124,12 @@ impl TelemetryConfig {
             if kept < Duration::from_secs(60 * 60) {
                 errors.push(ConfigError::new(path, "must be at least 1h"));
             }
+        }
+        if let Some(otlp) = &self.otlp {
+            otlp.check(errors);
+        }
+        if let Some(clickhouse) = &self.clickhouse {
+            clickhouse.check(errors);
         }
         if retention.bodies > retention.events {
             errors.push(ConfigError::new(
@@ -145,5 +157,64 @@ fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Er
                 "expected true or false, not \"{other}\""
             ))),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::HubConfig;
+
+    fn errors(yaml: &str) -> Vec<(String, String)> {
+        match HubConfig::parse(yaml, "t.yaml", &|name| {
+            (name == "RECORDS").then(|| "false".to_owned())
+        }) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.errors.into_iter().map(|e| (e.path, e.message)).collect(),
+        }
+    }
+
+    /// Each bad setting is reported at its path; `${VAR}` may set `enabled`.
+    #[test]
+    fn the_section_is_checked_whole() {
+        let config = HubConfig::parse(
+            "telemetry: {enabled: \"${RECORDS}\", bodies: redacted}",
+            "t.yaml",
+            &|_| Some("false".to_owned()),
+        )
+        .unwrap();
+        assert!(!config.telemetry.enabled);
+        let cases = [
+            ("telemetry: {bodies: some}", "telemetry.bodies"),
+            ("telemetry: {queue_depth: 1}", "telemetry.queue_depth"),
+            (
+                "telemetry: {retention: {events: 1m}}",
+                "telemetry.retention.events",
+            ),
+            (
+                "telemetry: {retention: {events: 2d, bodies: 3d}}",
+                "telemetry.retention.bodies",
+            ),
+            (
+                "telemetry: {otlp: {endpoint: \"collector:4318\"}}",
+                "telemetry.otlp.endpoint",
+            ),
+            (
+                "telemetry: {otlp: {endpoint: \"http://c:4318/v1/traces\", sampling: 2}}",
+                "telemetry.otlp.sampling",
+            ),
+            (
+                "telemetry: {clickhouse: {url: \"http://ch:8123\", table: \"a-b\"}}",
+                "telemetry.clickhouse.table",
+            ),
+            ("telemetry: {enabled: maybe}", "telemetry.enabled"),
+            ("telemetry: {colour: red}", "telemetry"),
+        ];
+        for (yaml, path) in cases {
+            let found = errors(yaml);
+            assert!(
+                found.iter().any(|(p, _)| p.starts_with(path)),
+                "{yaml}: {found:?}"
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use agenthub_policy::Identity;
+use agenthub_policy::limits::LimitKind;
 use axum::http::HeaderMap;
 
 use super::event::{Caller, Plane, RequestEvent, Status, status_of};
@@ -71,11 +72,13 @@ impl Draft {
         let mut event = self.event.take()?;
         event.latency_us = micros(self.started.elapsed());
         if let Some(error) = error {
-            event.fail(
-                status_of(error.kind()),
-                error.kind().as_str(),
-                error.message(),
-            );
+            let (status, class) = match error.limit_kind() {
+                // Refused by a limit, also when the request alone exceeds it (a 400).
+                Some(LimitKind::RateLimit) => (Status::Denied, "rate_limited"),
+                Some(LimitKind::Budget) => (Status::Denied, "budget_exceeded"),
+                None => (status_of(error.kind()), error.kind().as_str()),
+            };
+            event.fail(status, class, error.message());
         } else {
             event.status = Status::Ok;
         }

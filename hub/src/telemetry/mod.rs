@@ -15,8 +15,11 @@
 pub mod analytics;
 pub mod audit;
 pub mod bodies;
+pub mod clickhouse;
 pub mod draft;
 pub mod event;
+pub mod metrics;
+pub mod otlp;
 mod spill;
 pub mod trace;
 pub mod trail;
@@ -153,7 +156,18 @@ impl Telemetry {
         let (queue, records) = mpsc::channel(config.queue_depth);
         let stop = CancellationToken::new();
         let bodies = Arc::new(BodyLogger::new(config.bodies, config.max_body_bytes));
+        let otlp = config
+            .otlp
+            .as_ref()
+            .map(|otlp| otlp::Otlp::start(otlp, metrics));
+        let clickhouse = config
+            .clickhouse
+            .as_ref()
+            .map(|sink| clickhouse::ClickHouse::start(sink, metrics));
         let writer = Writer {
+            clickhouse,
+            otlp,
+            series: metrics::RequestMetrics::new(metrics),
             bodies: bodies.clone(),
             store: store.clone(),
             spill: spill.clone(),
@@ -247,6 +261,12 @@ impl Telemetry {
 
 struct Writer {
     bodies: Arc<BodyLogger>,
+    /// Where spans go, when a collector is configured.
+    otlp: Option<Arc<otlp::Otlp>>,
+    /// The second sink of records, when configured.
+    clickhouse: Option<clickhouse::ClickHouse>,
+    /// The Prometheus series made from records.
+    series: metrics::RequestMetrics,
     store: Store,
     spill: Arc<Mutex<Spill>>,
     metrics: PipelineMetrics,
@@ -284,7 +304,7 @@ impl Writer {
                 }
             }
             self.metrics.queued.dec_by(batch.len() as i64);
-            self.log_bodies(&mut batch);
+            self.prepare(&mut batch);
             if self.degraded && Instant::now() >= self.retry_at {
                 self.replay().await;
             }
@@ -295,7 +315,7 @@ impl Writer {
             batch.push(record);
         }
         self.metrics.queued.set(0);
-        self.log_bodies(&mut batch);
+        self.prepare(&mut batch);
         if self.degraded {
             self.replay().await;
         }
@@ -304,13 +324,23 @@ impl Writer {
         }
     }
 
-    /// Turns the bodies requests kept into what is logged (parsed, redacted, cut).
-    fn log_bodies(&self, batch: &mut [Record]) {
+    /// Completes the batch's request records — the bodies they kept turned into what is
+    /// logged (parsed, redacted, cut) — counts them in the metrics and hands their spans to
+    /// the exporter.
+    fn prepare(&self, batch: &mut [Record]) {
         for record in batch {
-            if let Record::Request(event) = record
-                && let Some(raw) = event.raw_bodies.take()
-            {
+            let Record::Request(event) = record else {
+                continue;
+            };
+            if let Some(raw) = event.raw_bodies.take() {
                 event.bodies = self.bodies.log(&raw, event.plane);
+            }
+            self.series.observe(event);
+            if let Some(otlp) = &self.otlp {
+                otlp.record(event);
+            }
+            if let Some(clickhouse) = &self.clickhouse {
+                clickhouse.record(event);
             }
         }
     }
