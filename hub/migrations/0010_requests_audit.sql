@@ -1,6 +1,8 @@
 -- One row per LLM call, MCP tool call and A2A hop. Ids are UUIDv7, so the primary key is also
--- the time index: a time range is an id range. `details` holds the rest of the record as JSON
--- (chain, fallback path, guardrail verdicts, timings, bytes, metadata).
+-- the time index: a time range is an id range. The columns are what filters and analytics
+-- read; `extra` holds the record's other fields as JSON (ids of the request and span, timings,
+-- sizes, fallback path, guardrail verdicts, delegation chain, the error's message), `bodies`
+-- the logged bodies, cleared by their own (shorter) retention.
 CREATE TABLE requests (
     id TEXT PRIMARY KEY,
     at BIGINT NOT NULL,
@@ -22,19 +24,12 @@ CREATE TABLE requests (
     cached_tokens BIGINT NOT NULL,
     cost_micros BIGINT NOT NULL,
     metadata TEXT NOT NULL,
-    details TEXT NOT NULL
+    extra TEXT NOT NULL,
+    bodies TEXT
 );
 CREATE INDEX requests_trace ON requests (trace_id);
-CREATE INDEX requests_team ON requests (team, id);
+-- Every caller without the audit area's read access is filtered to their own requests.
 CREATE INDEX requests_principal ON requests (principal, id);
-
--- Prompts, completions, tool arguments and results, A2A parts: kept apart, for their own
--- (usually shorter) retention.
-CREATE TABLE request_bodies (
-    id TEXT PRIMARY KEY,
-    at BIGINT NOT NULL,
-    bodies TEXT NOT NULL
-);
 
 -- The audit trail: append-only, each row chained to the one before by its hash.
 CREATE TABLE audit_log (

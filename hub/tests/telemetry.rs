@@ -48,6 +48,8 @@ models:
   - {{name: gpt, provider: fake-openai, model: gpt-4o-mini, price: {{input: 2.5, output: 10}}}}
 agents:
   - {{name: echo, url: "{agent}"}}
+guardrails:
+  - {{id: pii, type: pii, action: redact, stage: input}}
 policies:
   - {{subject: "team:ml", resource: "*", action: "*"}}
   - {{subject: "team:web", resource: "*", action: "*"}}
@@ -528,6 +530,12 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     assert!(prompt.starts_with("mail me at "), "{prompt}");
     assert!(!prompt.contains("jane.doe@example.com"), "{prompt}");
     assert!(one["bodies"]["response"]["choices"].is_array(), "{one:#}");
+    // The PII guardrail redacted the address before the provider saw it, and said so.
+    assert_eq!(
+        one["guardrails"],
+        json!([{"rule": "pii", "stage": "input", "action": "redact"}]),
+        "{one:#}"
+    );
     assert!(
         apollo.iter().all(|r| r.get("bodies").is_none()),
         "not in listings"
@@ -567,7 +575,9 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     let find = |action: &str, target: &str| {
         entries
             .iter()
-            .find(|e| e["action"] == action && e["target"].as_str().unwrap().contains(target))
+            .find(|e| {
+                e["action"] == action && e["target"].as_str().is_some_and(|t| t.contains(target))
+            })
             .unwrap_or_else(|| panic!("no {action} {target} in {entries:#?}"))
     };
     assert_eq!(find("start", "agenthub.yaml")["actor"], "hub");

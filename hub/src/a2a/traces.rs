@@ -190,3 +190,22 @@ impl Span {
         self.seq += 1;
     }
 }
+
+/// A hop whose caller went away (or whose relay was dropped) before it ended is recorded as
+/// cancelled.
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.latency_us = micros(self.clock.elapsed());
+            record.trace_id = Some(self.context.trace_id.clone());
+            record.span_id = Some(self.context.span_id.clone());
+            record.parent_span_id = self.context.parent_span_id.clone();
+            record.fail(
+                Status::Error,
+                "cancelled",
+                "the hop ended before its answer",
+            );
+            self.recorder.telemetry.request(record);
+        }
+    }
+}

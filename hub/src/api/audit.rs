@@ -68,7 +68,7 @@ async fn list_audit(
     let entries = state
         .accounts
         .store()
-        .audit_entries(query.after.unwrap_or(0), limit)
+        .audit_entries(query.after.unwrap_or(0), i64::MAX, limit)
         .await?;
     let next_after = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.seq))
@@ -96,6 +96,9 @@ pub struct VerificationView {
     pub first_seq: Option<i64>,
     /// The last entry, as the chain's head records it.
     pub head_seq: i64,
+    /// The last entry's hash: keep it outside the hub (a ticket, a log) to show later that
+    /// the trail up to it was not rewritten.
+    pub head_hash: String,
     /// The first broken link: its sequence number.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broken_seq: Option<i64>,
@@ -104,7 +107,8 @@ pub struct VerificationView {
     pub reason: Option<String>,
 }
 
-/// Walks the whole chain in order and checks it against its head.
+/// Walks the chain up to its head, as the head was when the walk began (entries appended
+/// meanwhile are not looked at), and checks that the head names the last entry.
 pub async fn verify(store: &Store) -> Result<VerificationView> {
     const PAGE: usize = 5000;
     let (head_seq, head_hash) = store.audit_head().await?;
@@ -116,11 +120,12 @@ pub async fn verify(store: &Store) -> Result<VerificationView> {
         checked,
         first_seq,
         head_seq,
+        head_hash: head_hash.clone(),
         broken_seq: Some(seq),
         reason: Some(reason),
     };
     loop {
-        let page = store.audit_entries(after, PAGE).await?;
+        let page = store.audit_entries(after, head_seq, PAGE).await?;
         for entry in &page {
             first_seq.get_or_insert(entry.seq);
             if let Err(link) = verifier.check(entry) {
@@ -132,21 +137,26 @@ pub async fn verify(store: &Store) -> Result<VerificationView> {
             _ => break,
         }
     }
-    let tail = verifier.last().cloned();
-    let (last_seq, last_hash) = tail.unwrap_or((0, crate::telemetry::audit::GENESIS.to_owned()));
-    if head_seq > 0 && (last_seq != head_seq || last_hash != head_hash) {
-        let reason = if last_seq < head_seq {
-            format!("entries {} to {head_seq} are missing", last_seq + 1)
-        } else {
-            "the chain's head does not match its last entry".to_owned()
-        };
-        return Ok(broken(last_seq + 1, reason, verifier.checked, first_seq));
+    if let Some((last_seq, last_hash)) = verifier.last().cloned() {
+        if last_seq < head_seq {
+            let reason = format!("entries {} to {head_seq} are missing", last_seq + 1);
+            return Ok(broken(last_seq + 1, reason, verifier.checked, first_seq));
+        }
+        if last_hash != head_hash {
+            let reason = "the chain's head does not match its last entry".to_owned();
+            return Ok(broken(last_seq, reason, verifier.checked, first_seq));
+        }
+    } else if head_seq > 0 {
+        // Retention always keeps the last entry: an empty trail with a head lost it.
+        let reason = format!("entry {head_seq}, the chain's head, is missing");
+        return Ok(broken(head_seq, reason, 0, None));
     }
     Ok(VerificationView {
         intact: true,
         checked: verifier.checked,
         first_seq,
         head_seq,
+        head_hash,
         broken_seq: None,
         reason: None,
     })

@@ -2,10 +2,11 @@
 //! and A2A hops (filtered, newest first, with a cursor), `/requests/{id}` is one with its
 //! bodies, `/analytics` aggregates them by time bucket and group.
 //!
-//! Readers of the `audit` admin area see every request. A team's admins see their team's
-//! (`team=<name>`); everyone else sees their own.
+//! Readers of the `audit` admin area see every request. A team's owners and admins see
+//! their team's (`team=<name>`, with credentials that carry `admin:read`); everyone else sees
+//! their own.
 
-use agenthub_policy::TeamRole;
+use agenthub_policy::Scope;
 use agenthub_policy::admin::{Access, Target};
 use agenthub_policy::authz::AdminArea;
 use axum::Json;
@@ -158,18 +159,20 @@ impl RequestsQuery {
 }
 
 /// Narrows `filter` to what `caller` may read: everything for the `audit` area's readers, a
-/// team for its admins, else the caller's own requests.
+/// team for those who manage it (with credentials scoped for administration), else the
+/// caller's own requests.
 fn restrict(caller: &Caller, filter: &mut RequestFilter) {
     if caller.may(Access::Read, Target::Area(AdminArea::Audit)) {
         return;
     }
-    let team_admin = filter.team.as_deref().is_some_and(|team| {
-        caller
-            .identity
-            .teams
-            .iter()
-            .any(|m| m.team == team && m.role == TeamRole::Admin)
-    });
+    let team_admin = caller.identity.scopes.allows(Scope::AdminRead)
+        && filter.team.as_deref().is_some_and(|team| {
+            caller
+                .identity
+                .teams
+                .iter()
+                .any(|m| m.team == team && m.role.can_manage_team())
+        });
     if !team_admin {
         filter.principal = Some(caller.identity.subject());
     }

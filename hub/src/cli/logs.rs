@@ -436,8 +436,9 @@ pub async fn audit(cmd: AuditCommand) -> Outcome {
             if report.get("intact").and_then(Value::as_bool) == Some(true) {
                 if !json {
                     println!(
-                        "audit trail intact: {checked} entries verified, head at {}",
-                        number(&report, "/head_seq")
+                        "audit trail intact: {checked} entries verified, head at {} ({})",
+                        number(&report, "/head_seq"),
+                        text(&report, "head_hash")
                     );
                 }
                 Ok(())

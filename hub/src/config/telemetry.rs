@@ -81,6 +81,9 @@ pub struct TelemetryConfig {
     /// Where events wait, in append-only files, while the store cannot take them. Default:
     /// `spill/` in the data directory. Without one (tests), they wait in memory, bounded.
     pub spill_dir: Option<PathBuf>,
+    /// The most the spill directory may hold, in bytes; past it request records are dropped
+    /// (counted) while audit entries are still kept.
+    pub max_spill_bytes: u64,
     /// The largest body logged per request, in bytes; longer ones are cut.
     pub max_body_bytes: usize,
     pub retention: Retention,
@@ -98,6 +101,7 @@ impl Default for TelemetryConfig {
             metadata_errors: MetadataErrors::Reject,
             queue_depth: 65_536,
             spill_dir: None,
+            max_spill_bytes: 1 << 30,
             max_body_bytes: 64 * 1024,
             retention: Retention::default(),
             otlp: None,

@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::error::Error;
 use crate::model::now_millis;
+use crate::telemetry::event::GuardrailVerdict;
 
 pub(super) fn may_invoke(caller: &Caller, subjects: &Subjects, model: &str) -> bool {
     caller.authorizer.allows(
@@ -80,6 +81,7 @@ pub(super) async fn guard_input(
     state: &AppState,
     request: &mut ChatRequest,
     facts: &RequestFacts<'_>,
+    verdicts: &mut Vec<GuardrailVerdict>,
 ) -> Result<(), Error> {
     if !state.governance.inspects(Stage::Input, facts) {
         return Ok(());
@@ -93,7 +95,8 @@ pub(super) async fn guard_input(
         };
         for part in content.iter_mut() {
             if let ContentPart::Text(text) = part {
-                guard_text(state, text, Stage::Input, facts, &format!("messages[{i}]")).await?;
+                let param = format!("messages[{i}]");
+                guard_text(state, text, Stage::Input, facts, &param, verdicts).await?;
             }
         }
     }
@@ -105,13 +108,14 @@ pub(super) async fn guard_output(
     state: &AppState,
     response: &mut ChatResponse,
     facts: &RequestFacts<'_>,
+    verdicts: &mut Vec<GuardrailVerdict>,
 ) -> Result<(), Error> {
     if !state.governance.inspects(Stage::Output, facts) {
         return Ok(());
     }
     for choice in &mut response.choices {
         if let Some(text) = &mut choice.message.text {
-            guard_text(state, text, Stage::Output, facts, "choices").await?;
+            guard_text(state, text, Stage::Output, facts, "choices", verdicts).await?;
         }
     }
     Ok(())
@@ -123,8 +127,39 @@ pub(super) async fn guard_text(
     stage: Stage,
     facts: &RequestFacts<'_>,
     param: &str,
+    verdicts: &mut Vec<GuardrailVerdict>,
 ) -> Result<(), Error> {
     let inspection = state.governance.inspect(text, stage, facts).await;
+    let stage_name = match stage {
+        Stage::Input => "input",
+        Stage::Output => "output",
+    };
+    for finding in &inspection.findings {
+        let verdict = GuardrailVerdict {
+            rule: finding.rule_id.clone(),
+            stage: stage_name.to_owned(),
+            action: serde_json::to_value(finding.action)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        };
+        if !verdicts.contains(&verdict) {
+            verdicts.push(verdict);
+        }
+    }
+    if inspection.blocked.is_some()
+        && !inspection
+            .findings
+            .iter()
+            .any(|f| f.action == agenthub_policy::guardrails::Action::Block)
+    {
+        // Blocked by the external guardrail service.
+        verdicts.push(GuardrailVerdict {
+            rule: "webhook".to_owned(),
+            stage: stage_name.to_owned(),
+            action: "block".to_owned(),
+        });
+    }
     if let Some(reason) = inspection.blocked {
         let what = match stage {
             Stage::Input => "the request",

@@ -40,7 +40,9 @@ use crate::governance::request_metadata;
 use crate::model::now_millis;
 use crate::telemetry::bodies::RawBodies;
 use crate::telemetry::draft::{Draft, micros};
-use crate::telemetry::event::{RequestEvent, Tokens};
+use crate::telemetry::event::{
+    GuardrailVerdict, RequestEvent, Tokens, status_of as status_of_kind,
+};
 
 pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -190,29 +192,20 @@ async fn chat(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut draft = Draft::start(Plane::Llm, &headers);
+    let mut draft = Draft::start(state.telemetry.clone(), Plane::Llm, &headers);
     let answered = chat_call(&state, format, caller, &headers, body, &mut draft).await;
-    finish(&state, format, &mut draft, answered)
+    finish(format, &mut draft, answered)
 }
 
 /// Records the call (unless a stream carries its record on) and answers.
-fn finish(
-    state: &AppState,
-    format: Format,
-    draft: &mut Draft,
-    answered: Result<Response, Refusal>,
-) -> Response {
+fn finish(format: Format, draft: &mut Draft, answered: Result<Response, Refusal>) -> Response {
     match answered {
         Ok(response) => {
-            if let Some(event) = draft.finish(None) {
-                state.telemetry.request(event);
-            }
+            draft.finish(None);
             response
         }
         Err(Refusal(error, extra)) => {
-            if let Some(event) = draft.finish(Some(&error)) {
-                state.telemetry.request(event);
-            }
+            draft.finish(Some(&error));
             format.error(error, extra)
         }
     }
@@ -241,7 +234,7 @@ async fn chat_call(
         event.request_bytes = body.len() as u64;
         if state.telemetry.logs_bodies() {
             event.raw_bodies = Some(RawBodies {
-                request: Some(body.clone()),
+                request: Some(state.telemetry.keep_body(&body)),
                 response: None,
             });
         }
@@ -261,7 +254,10 @@ async fn chat_call(
         agent: None,
         metadata: &metadata,
     };
-    guard_input(state, &mut request, &facts).await?;
+    let mut verdicts = Vec::new();
+    let guarded = guard_input(state, &mut request, &facts, &mut verdicts).await;
+    record_verdicts(draft, &mut verdicts);
+    guarded?;
     let admission = admit(state, &facts, estimate(&request, &route))?;
     let config = state.config.snapshot();
     let session = session_key(&route, headers);
@@ -300,7 +296,9 @@ async fn chat_call(
             if let Some(event) = draft.event() {
                 served_record(event, &served, &usage, cost);
             }
-            guard_output(state, &mut response, &facts).await?;
+            let guarded = guard_output(state, &mut response, &facts, &mut verdicts).await;
+            record_verdicts(draft, &mut verdicts);
+            guarded?;
             response.created.get_or_insert_with(now_secs);
             if response.id.is_empty() {
                 response.id = answer_id();
@@ -312,7 +310,7 @@ async fn chat_call(
             if let Some(event) = draft.event() {
                 event.response_bytes = encoded.len() as u64;
                 if let Some(raw) = &mut event.raw_bodies {
-                    raw.response = Some(encoded.clone());
+                    raw.response = Some(state.telemetry.keep_body(&encoded));
                 }
             }
             let mut out = Response::new(Body::from(encoded));
@@ -359,14 +357,12 @@ async fn chat_call(
             let stream = events.ready_chunks(64).filter_map(move |batch| {
                 let mut out = String::new();
                 for event in batch {
-                    if matches!(event, StreamEvent::TextDelta { .. }) {
-                        progress.first_token();
-                    }
                     if let StreamEvent::Usage(usage) = &event {
                         settlement.observe(*usage);
                     }
                     let event = stamp(event, created, &fallback_id, &upstream_model);
                     for event in filter.apply(event) {
+                        progress.saw(&event);
                         for sse in encoder.encode(&event) {
                             out.push_str(&sse.encode());
                         }
@@ -426,9 +422,9 @@ async fn embeddings(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let mut draft = Draft::start(Plane::Llm, &headers);
+    let mut draft = Draft::start(state.telemetry.clone(), Plane::Llm, &headers);
     let answered = embeddings_call(&state, caller, &headers, body, &mut draft).await;
-    finish(&state, Format::OpenAi, &mut draft, answered)
+    finish(Format::OpenAi, &mut draft, answered)
 }
 
 async fn embeddings_call(
@@ -450,7 +446,7 @@ async fn embeddings_call(
         event.request_bytes = body.len() as u64;
         if state.telemetry.logs_bodies() {
             event.raw_bodies = Some(RawBodies {
-                request: Some(body.clone()),
+                request: Some(state.telemetry.keep_body(&body)),
                 response: None,
             });
         }
@@ -472,7 +468,11 @@ async fn embeddings_call(
     };
     if let agenthub_llm_router::model::EmbeddingInput::Text(texts) = &mut request.input {
         for text in texts.iter_mut() {
-            guard_text(state, text, Stage::Input, &facts, "input").await?;
+            let mut verdicts = Vec::new();
+            let guarded =
+                guard_text(state, text, Stage::Input, &facts, "input", &mut verdicts).await;
+            record_verdicts(draft, &mut verdicts);
+            guarded?;
         }
     }
     let admission = admit(state, &facts, estimate_embeddings(&request, &route))?;
@@ -584,6 +584,17 @@ fn report(
     );
 }
 
+/// Adds the guardrails' verdicts so far to the call's record.
+fn record_verdicts(draft: &mut Draft, verdicts: &mut Vec<GuardrailVerdict>) {
+    if let Some(event) = draft.event() {
+        for verdict in verdicts.drain(..) {
+            if !event.guardrails.contains(&verdict) {
+                event.guardrails.push(verdict);
+            }
+        }
+    }
+}
+
 /// What the record of a served call says about who served it and what it used.
 fn served_record(event: &mut RequestEvent, served: &Served, usage: &Usage, cost: Usd) {
     let target = &served.target;
@@ -598,16 +609,31 @@ fn served_record(event: &mut RequestEvent, served: &Served, usage: &Usage, cost:
     event.cost_micros = cost.micros();
 }
 
-/// What a stream's record learns as it is sent: when the first token went, how much went.
+/// What a stream's record learns as it is sent: when the first token went, how much went,
+/// whether it ended, and how it failed.
 #[derive(Default)]
 struct StreamProgress {
     first_token: std::sync::OnceLock<std::time::Instant>,
     bytes: std::sync::atomic::AtomicU64,
+    finished: std::sync::atomic::AtomicBool,
+    failed: std::sync::OnceLock<(ErrorKind, String)>,
 }
 
 impl StreamProgress {
-    fn first_token(&self) {
-        self.first_token.get_or_init(std::time::Instant::now);
+    fn saw(&self, event: &StreamEvent) {
+        match event {
+            StreamEvent::TextDelta { .. } => {
+                self.first_token.get_or_init(std::time::Instant::now);
+            }
+            StreamEvent::Finish { .. } => {
+                self.finished
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            StreamEvent::Error(error) => {
+                let _ = self.failed.set((error.kind, error.message.clone()));
+            }
+            _ => {}
+        }
     }
 
     fn sent(&self, bytes: usize) {
@@ -620,6 +646,15 @@ impl StreamProgress {
         let total = started.elapsed();
         event.latency_us = micros(total);
         event.response_bytes = self.bytes.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some((kind, message)) = self.failed.get() {
+            event.fail(status_of_kind(*kind), kind.as_str(), message.clone());
+        } else if !self.finished.load(std::sync::atomic::Ordering::Relaxed) {
+            event.fail(
+                crate::telemetry::event::Status::Error,
+                "cancelled",
+                "the stream ended before the answer did",
+            );
+        }
         if let Some(first) = self.first_token.get() {
             let to_first = first.duration_since(started);
             event.ttft_us = Some(micros(to_first));

@@ -7,7 +7,14 @@ use super::{Backend, Store, classify};
 use crate::error::{Error, Result};
 use crate::model::{Millis, first_id_at};
 use crate::telemetry::audit::{AuditEntry, ChainedEntry, chain};
-use crate::telemetry::event::{RequestEvent, Status};
+use std::borrow::Cow;
+
+use agenthub_policy::when::Plane;
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::event::{
+    Caller, Failure, GuardrailVerdict, LoggedBodies, RequestEvent, Status, Tokens,
+};
 
 /// Which requests a query selects. Every field narrows; `None` leaves it open.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -150,10 +157,132 @@ fn escape_like(text: &str) -> String {
     out
 }
 
+/// A record's fields that are not columns, as stored in `extra`.
+#[derive(Serialize)]
+struct ExtraOut<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    span_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent_span_id: Option<&'a str>,
+    operation: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_path: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttft_us: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tpot_us: Option<u64>,
+    request_bytes: u64,
+    response_bytes: u64,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    guardrails: &'a [GuardrailVerdict],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    chain: &'a [String],
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ExtraIn {
+    request_id: Option<String>,
+    span_id: Option<String>,
+    parent_span_id: Option<String>,
+    operation: String,
+    fallback_path: Option<String>,
+    error: Option<String>,
+    ttft_us: Option<u64>,
+    tpot_us: Option<u64>,
+    request_bytes: u64,
+    response_bytes: u64,
+    guardrails: Vec<GuardrailVerdict>,
+    chain: Vec<String>,
+}
+
+fn extra_of(event: &RequestEvent) -> String {
+    serde_json::to_string(&ExtraOut {
+        request_id: event.request_id.as_deref(),
+        span_id: event.span_id.as_deref(),
+        parent_span_id: event.parent_span_id.as_deref(),
+        operation: &event.operation,
+        fallback_path: event.fallback_path.as_deref(),
+        error: event.error.as_ref().map(|e| e.message.as_str()),
+        ttft_us: event.ttft_us,
+        tpot_us: event.tpot_us,
+        request_bytes: event.request_bytes,
+        response_bytes: event.response_bytes,
+        guardrails: &event.guardrails,
+        chain: &event.caller.chain,
+    })
+    .unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// The columns every read of whole records selects.
+const RECORD_COLUMNS: &str = "id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra";
+
 fn event_from(row: &AnyRow) -> Result<RequestEvent> {
-    let details: String = row.try_get("details").map_err(classify)?;
-    serde_json::from_str(&details)
-        .map_err(|e| Error::internal(format!("a stored request record is unreadable: {e}")))
+    let get_text = |name: &str| -> Result<String> { row.try_get(name).map_err(classify) };
+    let get_optional =
+        |name: &str| -> Result<Option<String>> { row.try_get(name).map_err(classify) };
+    let get_count = |name: &str| -> Result<u64> {
+        row.try_get::<i64, _>(name)
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(classify)
+    };
+    let unreadable = |e: serde_json::Error| {
+        Error::internal(format!("a stored request record is unreadable: {e}"))
+    };
+    let extra: ExtraIn = serde_json::from_str(&get_text("extra")?).map_err(unreadable)?;
+    let plane = match get_text("plane")?.as_str() {
+        "mcp" => Plane::Mcp,
+        "a2a" => Plane::A2a,
+        _ => Plane::Llm,
+    };
+    let status = Status::parse(&get_text("status")?).unwrap_or(Status::Error);
+    let error = get_optional("error_class")?.map(|class| Failure {
+        class,
+        message: extra.error.clone().unwrap_or_default(),
+    });
+    Ok(RequestEvent {
+        id: get_text("id")?,
+        at: row.try_get("at").map_err(classify)?,
+        plane,
+        request_id: extra.request_id,
+        trace_id: get_optional("trace_id")?,
+        span_id: extra.span_id,
+        parent_span_id: extra.parent_span_id,
+        caller: Caller {
+            principal: get_text("principal")?,
+            team: get_optional("team")?,
+            key_id: get_optional("key_id")?,
+            chain: extra.chain,
+        },
+        target: get_text("target")?,
+        model: get_optional("model")?,
+        provider: get_optional("provider")?,
+        tool: get_optional("tool")?,
+        agent: get_optional("agent")?,
+        operation: extra.operation,
+        fallback_path: extra.fallback_path,
+        status,
+        error,
+        latency_us: get_count("latency_us")?,
+        ttft_us: extra.ttft_us,
+        tpot_us: extra.tpot_us,
+        tokens: Tokens {
+            input: get_count("input_tokens")?,
+            output: get_count("output_tokens")?,
+            cached: get_count("cached_tokens")?,
+        },
+        cost_micros: get_count("cost_micros")?,
+        request_bytes: extra.request_bytes,
+        response_bytes: extra.response_bytes,
+        guardrails: extra.guardrails,
+        metadata: serde_json::from_str(&get_text("metadata")?).map_err(unreadable)?,
+        bodies: None,
+        raw_bodies: None,
+    })
 }
 
 /// What analytics need of one request.
@@ -221,44 +350,67 @@ fn chained_from(row: &AnyRow) -> Result<ChainedEntry> {
     })
 }
 
+/// `event` as stored: without NUL characters, which Postgres cannot store in TEXT (they come
+/// from callers, in model or tool names). Copied only when it has some.
+fn storable(event: &RequestEvent) -> Cow<'_, RequestEvent> {
+    let has_nul = |text: &str| text.contains('\0');
+    let optional = |text: &Option<String>| text.as_deref().is_some_and(has_nul);
+    let dirty = has_nul(&event.caller.principal)
+        || has_nul(&event.target)
+        || [
+            &event.caller.team,
+            &event.caller.key_id,
+            &event.model,
+            &event.provider,
+            &event.tool,
+            &event.agent,
+        ]
+        .into_iter()
+        .any(optional);
+    if !dirty {
+        return Cow::Borrowed(event);
+    }
+    let clean = |text: &mut String| *text = text.replace('\0', "\u{FFFD}");
+    let mut event = event.clone();
+    clean(&mut event.caller.principal);
+    clean(&mut event.target);
+    for text in [
+        &mut event.caller.team,
+        &mut event.caller.key_id,
+        &mut event.model,
+        &mut event.provider,
+        &mut event.tool,
+        &mut event.agent,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        clean(text);
+    }
+    Cow::Owned(event)
+}
+
 fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// A request's record without its bodies, as stored in `details`.
-fn details_of(event: &RequestEvent) -> String {
-    if event.bodies.is_none() {
-        return serde_json::to_string(event).unwrap_or_default();
-    }
-    let mut bare = event.clone();
-    bare.bodies = None;
-    serde_json::to_string(&bare).unwrap_or_default()
-}
-
 impl Store {
-    /// Stores request records and their bodies; records already stored (a batch replayed
+    /// Stores request records with their bodies; records already stored (a batch replayed
     /// after a timeout that had in fact committed) are left as they are.
-    pub async fn save_requests(&self, events: &[RequestEvent]) -> Result<()> {
-        let rows: Vec<(&RequestEvent, String, String)> = events
+    pub async fn save_requests(&self, events: &[&RequestEvent]) -> Result<()> {
+        let rows: Vec<(Cow<'_, RequestEvent>, String, String)> = events
             .iter()
             .map(|event| {
                 let metadata = serde_json::to_string(&event.metadata).unwrap_or_default();
-                (event, metadata, details_of(event))
-            })
-            .collect();
-        let bodies: Vec<(&RequestEvent, String)> = events
-            .iter()
-            .filter_map(|event| {
-                let bodies = event.bodies.as_ref()?;
-                Some((event, serde_json::to_string(bodies).unwrap_or_default()))
+                (storable(event), metadata, extra_of(event))
             })
             .collect();
         self.insert_rows(
-            "requests (id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, details)",
-            21,
+            "requests (id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra, bodies)",
+            22,
             "ON CONFLICT (id) DO NOTHING",
             &rows,
-            |query, (event, metadata, details)| {
+            |query, (event, metadata, extra)| {
                 query
                     .bind(&event.id)
                     .bind(event.at)
@@ -280,16 +432,9 @@ impl Store {
                     .bind(as_i64(event.tokens.cached))
                     .bind(as_i64(event.cost_micros))
                     .bind(metadata.as_str())
-                    .bind(details.as_str())
+                    .bind(extra.as_str())
+                    .bind(event.bodies.as_ref().map(LoggedBodies::json))
             },
-        )
-        .await?;
-        self.insert_rows(
-            "request_bodies (id, at, bodies)",
-            3,
-            "ON CONFLICT (id) DO NOTHING",
-            &bodies,
-            |query, (event, bodies)| query.bind(&event.id).bind(event.at).bind(bodies.as_str()),
         )
         .await
     }
@@ -306,7 +451,7 @@ impl Store {
             clause.push("id", "<", before.to_owned());
         }
         let sql = format!(
-            "SELECT details FROM requests {} ORDER BY id DESC LIMIT {}",
+            "SELECT {RECORD_COLUMNS} FROM requests {} ORDER BY id DESC LIMIT {}",
             clause.sql,
             limit.min(10_000)
         );
@@ -369,7 +514,7 @@ impl Store {
             clause.push("id", ">", after.to_owned());
         }
         let sql = format!(
-            "SELECT details FROM requests {} ORDER BY id LIMIT {}",
+            "SELECT {RECORD_COLUMNS} FROM requests {} ORDER BY id LIMIT {}",
             clause.sql,
             limit.min(100_000)
         );
@@ -391,7 +536,8 @@ impl Store {
 
     /// One request with its bodies, if they were logged and are still kept.
     pub async fn get_request(&self, id: &str) -> Result<Option<RequestEvent>> {
-        let Some(row) = sqlx::query("SELECT details FROM requests WHERE id = $1")
+        let sql = format!("SELECT {RECORD_COLUMNS}, bodies FROM requests WHERE id = $1");
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -400,15 +546,8 @@ impl Store {
             return Ok(None);
         };
         let mut event = event_from(&row)?;
-        let bodies: Option<String> = sqlx::query("SELECT bodies FROM request_bodies WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?
-            .map(|row| row.try_get("bodies"))
-            .transpose()
-            .map_err(classify)?;
-        event.bodies = bodies.and_then(|text| serde_json::from_str(&text).ok());
+        let bodies: Option<String> = row.try_get("bodies").map_err(classify)?;
+        event.bodies = bodies.and_then(LoggedBodies::from_json);
         Ok(Some(event))
     }
 
@@ -426,47 +565,63 @@ impl Store {
             .map_err(classify)?;
         let seq: i64 = head.try_get("seq").map_err(classify)?;
         let hash: String = head.try_get("hash").map_err(classify)?;
-        // Ids are UUIDv7 and entries arrive about in time order: the ids at or after the
-        // batch's first are the few recent ones.
-        let first = entries
-            .iter()
-            .map(|entry| entry.id.as_str())
-            .min()
-            .unwrap_or("");
-        let known: std::collections::HashSet<String> =
-            sqlx::query("SELECT id FROM audit_log WHERE id >= $1")
-                .bind(first)
+        let mut known = std::collections::HashSet::new();
+        for ids in entries.chunks(ROWS_PER_LOOKUP) {
+            let placeholders = (1..=ids.len())
+                .map(|n| match self.backend {
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${n}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT id FROM audit_log WHERE id IN ({placeholders})");
+            let rows = ids
+                .iter()
+                .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, entry| {
+                    query.bind(entry.id.as_str())
+                })
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(classify)?
-                .iter()
-                .map(|row| row.try_get("id"))
-                .collect::<Result<_, _>>()
                 .map_err(classify)?;
+            for row in rows {
+                known.insert(row.try_get::<String, _>("id").map_err(classify)?);
+            }
+        }
         let fresh: Vec<AuditEntry> = entries
             .iter()
             .filter(|entry| !known.contains(&entry.id))
             .cloned()
             .collect();
         let chained = chain(seq, hash, &fresh);
-        for stored in &chained {
-            sqlx::query(
-                "INSERT INTO audit_log (seq, id, at, actor, action, target, outcome, details, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(stored.seq)
-            .bind(&stored.entry.id)
-            .bind(stored.entry.at)
-            .bind(&stored.entry.actor)
-            .bind(&stored.entry.action)
-            .bind(&stored.entry.target)
-            .bind(&stored.entry.outcome)
-            .bind(stored.entry.details.to_string())
-            .bind(&stored.prev_hash)
-            .bind(&stored.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        let details: Vec<String> = chained
+            .iter()
+            .map(|c| c.entry.details.to_string())
+            .collect();
+        for (rows, details) in chained
+            .chunks(super::ROWS_PER_INSERT)
+            .zip(details.chunks(super::ROWS_PER_INSERT))
+        {
+            let sql = format!(
+                "INSERT INTO audit_log (seq, id, at, actor, action, target, outcome, details, prev_hash, hash) VALUES {}",
+                super::values_rows(self.backend, rows.len(), 10)
+            );
+            let query = rows.iter().zip(details).fold(
+                sqlx::query(sqlx::AssertSqlSafe(sql)),
+                |query, (stored, details)| {
+                    query
+                        .bind(stored.seq)
+                        .bind(&stored.entry.id)
+                        .bind(stored.entry.at)
+                        .bind(&stored.entry.actor)
+                        .bind(&stored.entry.action)
+                        .bind(&stored.entry.target)
+                        .bind(&stored.entry.outcome)
+                        .bind(details.as_str())
+                        .bind(&stored.prev_hash)
+                        .bind(&stored.hash)
+                },
+            );
+            query.execute(&mut *tx).await.map_err(classify)?;
         }
         if let Some(last) = chained.last() {
             sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
@@ -479,14 +634,20 @@ impl Store {
         tx.commit().await.map_err(classify)
     }
 
-    /// Audit entries after `after_seq`, in order.
-    pub async fn audit_entries(&self, after_seq: i64, limit: usize) -> Result<Vec<ChainedEntry>> {
+    /// Audit entries after `after_seq` and up to `up_to`, in order.
+    pub async fn audit_entries(
+        &self,
+        after_seq: i64,
+        up_to: i64,
+        limit: usize,
+    ) -> Result<Vec<ChainedEntry>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT seq, id, at, actor, action, target, outcome, details, prev_hash, hash
-             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {}",
+             FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {}",
             limit.min(10_000)
         )))
         .bind(after_seq)
+        .bind(up_to)
         .fetch_all(&self.pool)
         .await
         .map_err(classify)?;
@@ -505,41 +666,65 @@ impl Store {
         ))
     }
 
-    /// Deletes what retention no longer keeps: rows older than each cut-off. Returns how many
-    /// rows went.
+    /// Deletes what retention no longer keeps: rows older than each cut-off, in batches, so
+    /// that no statement holds the database long. The audit trail loses a prefix of its chain
+    /// only (up to the newest entry past the cut-off, never the last one), so what is left
+    /// still verifies. Returns how many rows went.
     pub async fn purge_telemetry(&self, cutoffs: &Cutoffs) -> Result<u64> {
+        const BATCH: i64 = 5000;
+        let steps: [(&str, Bound); 4] = [
+            (
+                "UPDATE requests SET bodies = NULL WHERE id IN (SELECT id FROM requests WHERE id < $1 AND bodies IS NOT NULL LIMIT $2)",
+                Bound::Text(first_id_at(cutoffs.bodies)),
+            ),
+            (
+                "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE id < $1 LIMIT $2)",
+                Bound::Text(first_id_at(cutoffs.events)),
+            ),
+            (
+                "DELETE FROM a2a_trace_events WHERE id IN (SELECT id FROM a2a_trace_events WHERE at < $1 LIMIT $2)",
+                Bound::Millis(cutoffs.traces),
+            ),
+            (
+                "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log
+                   WHERE seq <= (SELECT MAX(seq) FROM audit_log WHERE at < $1)
+                     AND seq < (SELECT MAX(seq) FROM audit_log)
+                   ORDER BY seq LIMIT $2)",
+                Bound::Millis(cutoffs.audit),
+            ),
+        ];
         let mut total = 0;
-        for (sql, before) in [
-            (
-                "DELETE FROM request_bodies WHERE id < $1",
-                first_id_at(cutoffs.bodies),
-            ),
-            (
-                "DELETE FROM requests WHERE id < $1",
-                first_id_at(cutoffs.events),
-            ),
-        ] {
-            total += sqlx::query(sql)
-                .bind(before)
-                .execute(&self.pool)
-                .await
-                .map_err(classify)?
-                .rows_affected();
-        }
-        for (sql, before) in [
-            ("DELETE FROM a2a_trace_events WHERE at < $1", cutoffs.traces),
-            ("DELETE FROM audit_log WHERE at < $1", cutoffs.audit),
-        ] {
-            total += sqlx::query(sql)
-                .bind(before)
-                .execute(&self.pool)
-                .await
-                .map_err(classify)?
-                .rows_affected();
+        for (sql, bound) in steps {
+            loop {
+                let query = sqlx::query(sql);
+                let query = match &bound {
+                    Bound::Text(id) => query.bind(id.as_str()),
+                    Bound::Millis(at) => query.bind(*at),
+                };
+                let deleted = query
+                    .bind(BATCH)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(classify)?
+                    .rows_affected();
+                total += deleted;
+                if deleted < BATCH as u64 {
+                    break;
+                }
+            }
         }
         Ok(total)
     }
 }
+
+/// A cut-off: an id (time-ordered) or a time.
+enum Bound {
+    Text(String),
+    Millis(Millis),
+}
+
+/// Ids looked up per statement when skipping audit entries already stored.
+const ROWS_PER_LOOKUP: usize = 500;
 
 /// The oldest time each kind of data is kept from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -552,12 +737,9 @@ pub struct Cutoffs {
 
 #[cfg(test)]
 mod tests {
-    use agenthub_policy::when::Plane;
-
     use super::super::testing;
     use super::*;
     use crate::telemetry::audit::{GENESIS, Verifier};
-    use crate::telemetry::event::{Bodies, Caller};
 
     const T0: Millis = 1_800_000_000_000;
 
@@ -580,19 +762,25 @@ mod tests {
     async fn requests_are_stored_once_and_filtered() {
         for t in testing::all().await {
             let store = &t.store;
-            let mut events = vec![
+            let mut events = [
                 event(T0, "ml", "gpt", "apollo"),
                 event(T0 + 1000, "web", "gpt", "gemini"),
                 event(T0 + 2000, "ml", "claude", "Apollo"),
                 event(T0 + 3000, "ml", "gpt", "50%_off"),
             ];
-            events[1].bodies = Some(Bodies {
-                request: Some(serde_json::json!({"messages": []})),
-                response: None,
+            events[1].bodies = LoggedBodies::from_json(r#"{"request":{"messages":[]}}"#.to_owned());
+            events[2].guardrails.push(GuardrailVerdict {
+                rule: "pii".into(),
+                stage: "input".into(),
+                action: "redact".into(),
             });
-            store.save_requests(&events).await.unwrap();
+            events[3].fail(Status::Denied, "budget_exceeded", "over \0 budget");
+            events[3].target = "gpt\0".into();
+            let all: Vec<&RequestEvent> = events.iter().collect();
+            store.save_requests(&all).await.unwrap();
             // A replayed batch stores nothing twice.
-            store.save_requests(&events).await.unwrap();
+            store.save_requests(&all).await.unwrap();
+            events[3].target = "gpt\u{FFFD}".into();
             let all = store
                 .list_requests(&RequestFilter::default(), None, 100)
                 .await
@@ -706,7 +894,7 @@ mod tests {
             store.append_audit(&entries[..3]).await.unwrap();
             // A replay of a stored batch, with new entries after it.
             store.append_audit(&entries).await.unwrap();
-            let stored = store.audit_entries(0, 100).await.unwrap();
+            let stored = store.audit_entries(0, i64::MAX, 100).await.unwrap();
             assert_eq!(stored.len(), 5, "{}", t.name);
             let mut verifier = Verifier::new();
             for entry in &stored {
@@ -721,13 +909,30 @@ mod tests {
                 .unwrap();
             let mut verifier = Verifier::new();
             let broken = store
-                .audit_entries(0, 100)
+                .audit_entries(0, i64::MAX, 100)
                 .await
                 .unwrap()
                 .iter()
                 .find_map(|entry| verifier.check(entry).err())
                 .expect("tampering is found");
             assert_eq!(broken.seq, 3, "{}", t.name);
+
+            // Retention takes a prefix of the chain and keeps the last entry: what is left
+            // still verifies.
+            let purged = store
+                .purge_telemetry(&Cutoffs {
+                    events: 0,
+                    bodies: 0,
+                    traces: 0,
+                    audit: i64::MAX,
+                })
+                .await
+                .unwrap();
+            assert_eq!(purged, 4, "{}", t.name);
+            let left = store.audit_entries(0, i64::MAX, 100).await.unwrap();
+            assert_eq!(left.len(), 1);
+            assert_eq!(left[0].seq, 5);
+            Verifier::new().check(&left[0]).unwrap();
             t.cleanup().await;
         }
     }
@@ -757,7 +962,7 @@ mod tests {
             for writer in writers.collect::<Vec<_>>() {
                 writer.await.unwrap();
             }
-            let stored = t.store.audit_entries(0, 100).await.unwrap();
+            let stored = t.store.audit_entries(0, i64::MAX, 100).await.unwrap();
             assert_eq!(stored.len(), 20, "{}", t.name);
             let mut verifier = Verifier::new();
             for entry in &stored {

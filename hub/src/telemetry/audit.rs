@@ -40,13 +40,22 @@ impl AuditEntry {
         outcome: impl Into<String>,
     ) -> Self {
         let at = crate::model::now_millis();
+        // Without NUL characters (callers' tool names, paths), which Postgres cannot store: the
+        // hash covers the text as stored.
+        let clean = |text: String| {
+            if text.contains('\0') {
+                text.replace('\0', "\u{FFFD}")
+            } else {
+                text
+            }
+        };
         Self {
             id: crate::model::time_ordered_id(at),
             at,
-            actor: actor.into(),
-            action: action.into(),
-            target: target.into(),
-            outcome: outcome.into(),
+            actor: clean(actor.into()),
+            action: clean(action.into()),
+            target: clean(target.into()),
+            outcome: clean(outcome.into()),
             details: Value::Object(Default::default()),
         }
     }

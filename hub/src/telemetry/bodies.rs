@@ -7,16 +7,25 @@ use agenthub_policy::guardrails::{Action, DetectorType, Guardrails, RuleConfig, 
 use agenthub_policy::when::{Plane, RequestFacts};
 use agenthub_policy::{Identity, SubjectKind};
 use bytes::Bytes;
-use serde_json::Value;
 
-use super::event::Bodies;
+use serde_json::value::RawValue;
+
+use super::event::LoggedBodies;
 use crate::config::BodyLogging;
 
 /// A request's and its answer's bytes, as they went by.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawBodies {
-    pub request: Option<Bytes>,
-    pub response: Option<Bytes>,
+    pub request: Option<KeptBody>,
+    pub response: Option<KeptBody>,
+}
+
+/// A body as kept for its record: the whole of a short one, the beginning of a long one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptBody {
+    pub bytes: Bytes,
+    /// The body's whole length.
+    pub length: usize,
 }
 
 /// Turns raw bodies into logged ones.
@@ -47,35 +56,54 @@ impl BodyLogger {
         self.mode != BodyLogging::Off
     }
 
-    pub fn log(&self, raw: &RawBodies, plane: Plane) -> Option<Bodies> {
+    /// What a request keeps of `body`: a reference to a short one; a copy of the beginning of
+    /// a long one, so that its buffer is not held while the record waits.
+    pub fn keep(&self, body: &Bytes) -> KeptBody {
+        let bytes = if body.len() <= self.max_bytes {
+            body.clone()
+        } else {
+            Bytes::copy_from_slice(&body[..self.max_bytes])
+        };
+        KeptBody {
+            bytes,
+            length: body.len(),
+        }
+    }
+
+    /// The logged form of `raw`: `{"request": …, "response": …}`, each the body's JSON when it
+    /// is JSON (redacted as text, so no tree is built), else its text.
+    pub fn log(&self, raw: &RawBodies, plane: Plane) -> Option<LoggedBodies> {
         if !self.is_on() {
             return None;
         }
-        let request = raw
-            .request
-            .as_ref()
-            .map(|bytes| self.one(bytes, Stage::Input, plane));
-        let response = raw
-            .response
-            .as_ref()
-            .map(|bytes| self.one(bytes, Stage::Output, plane));
-        Some(Bodies { request, response })
+        let mut json = String::with_capacity(
+            raw.request.as_ref().map_or(0, |b| b.bytes.len())
+                + raw.response.as_ref().map_or(0, |b| b.bytes.len())
+                + 32,
+        );
+        json.push('{');
+        for (name, kept, stage) in [
+            ("request", &raw.request, Stage::Input),
+            ("response", &raw.response, Stage::Output),
+        ] {
+            let Some(kept) = kept else { continue };
+            if json.len() > 1 {
+                json.push(',');
+            }
+            json.push('"');
+            json.push_str(name);
+            json.push_str("\":");
+            self.one(&mut json, kept, stage, plane);
+        }
+        json.push('}');
+        LoggedBodies::from_json(json)
     }
 
-    fn one(&self, bytes: &[u8], stage: Stage, plane: Plane) -> Value {
-        let mut value = if bytes.len() <= self.max_bytes {
-            serde_json::from_slice(bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
-        } else {
-            // Too long to keep whole: its beginning, as text.
-            let cut = &bytes[..self.max_bytes];
-            Value::String(format!(
-                "{}… ({} bytes)",
-                String::from_utf8_lossy(cut),
-                bytes.len()
-            ))
-        };
-        if self.mode == BodyLogging::Redacted {
+    /// Appends one body's logged form to `out`.
+    fn one(&self, out: &mut String, kept: &KeptBody, stage: Stage, plane: Plane) {
+        let bytes = &kept.bytes[..kept.bytes.len().min(self.max_bytes)];
+        let text = String::from_utf8_lossy(bytes);
+        let text = if self.mode == BodyLogging::Redacted {
             let metadata = Default::default();
             let facts = RequestFacts {
                 identity: &self.identity,
@@ -85,9 +113,25 @@ impl BodyLogger {
                 agent: None,
                 metadata: &metadata,
             };
-            self.redaction.inspect_json(&mut value, stage, &facts);
+            match self.redaction.inspect(&text, stage, &facts).text {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(redacted) => std::borrow::Cow::Owned(redacted),
+            }
+        } else {
+            text
+        };
+        let whole = kept.length <= self.max_bytes;
+        if whole && serde_json::from_str::<&RawValue>(&text).is_ok() {
+            out.push_str(&text);
+            return;
         }
-        value
+        let shown = if whole {
+            text.into_owned()
+        } else {
+            // Too long to keep whole: its beginning, as text.
+            format!("{text}… ({} bytes)", kept.length)
+        };
+        out.push_str(&serde_json::to_string(&shown).unwrap_or_default());
     }
 }
 
@@ -95,42 +139,47 @@ impl BodyLogger {
 mod tests {
     use super::*;
 
+    fn logged(logger: &BodyLogger, raw: &RawBodies) -> serde_json::Value {
+        serde_json::from_str(logger.log(raw, Plane::Llm).unwrap().json()).unwrap()
+    }
+
     #[test]
-    fn bodies_are_parsed_redacted_and_cut() {
+    fn bodies_are_kept_redacted_and_cut() {
+        let whole = |bytes: &'static [u8]| KeptBody {
+            bytes: Bytes::from_static(bytes),
+            length: bytes.len(),
+        };
         let raw = RawBodies {
-            request: Some(Bytes::from_static(
+            request: Some(whole(
                 br#"{"messages":[{"role":"user","content":"mail me at jane.doe@example.com"}]}"#,
             )),
-            response: Some(Bytes::from_static(b"data: not json")),
+            response: Some(whole(b"data: not json")),
         };
-        let redacted = BodyLogger::new(BodyLogging::Redacted, 1024)
-            .log(&raw, Plane::Llm)
-            .unwrap();
-        let content = redacted.request.unwrap()["messages"][0]["content"]
+        let redacted = logged(&BodyLogger::new(BodyLogging::Redacted, 1024), &raw);
+        let content = redacted["request"]["messages"][0]["content"]
             .as_str()
             .unwrap()
             .to_owned();
+        assert!(content.starts_with("mail me at "), "{content}");
         assert!(!content.contains("jane.doe@example.com"), "{content}");
-        assert_eq!(redacted.response.unwrap(), "data: not json");
+        assert_eq!(redacted["response"], "data: not json");
 
-        let full = BodyLogger::new(BodyLogging::Full, 1024)
-            .log(&raw, Plane::Llm)
-            .unwrap();
-        assert!(
-            full.request
-                .unwrap()
-                .to_string()
-                .contains("jane.doe@example.com")
-        );
+        let full = logged(&BodyLogger::new(BodyLogging::Full, 1024), &raw);
+        assert!(full["request"].to_string().contains("jane.doe@example.com"));
 
-        let cut = BodyLogger::new(BodyLogging::Full, 8)
-            .log(&raw, Plane::Llm)
-            .unwrap();
-        let length = raw.request.as_ref().unwrap().len();
-        assert_eq!(
-            cut.request.unwrap(),
-            format!("{{\"messag… ({length} bytes)")
+        let short = BodyLogger::new(BodyLogging::Full, 8);
+        let length = raw.request.as_ref().unwrap().length;
+        let kept = short.keep(&raw.request.as_ref().unwrap().bytes);
+        assert_eq!((kept.bytes.len(), kept.length), (8, length));
+        let cut = logged(
+            &short,
+            &RawBodies {
+                request: Some(kept),
+                response: None,
+            },
         );
+        assert_eq!(cut["request"], format!("{{\"messag… ({length} bytes)"));
+        assert!(cut.get("response").is_none());
         assert!(
             BodyLogger::new(BodyLogging::Off, 8)
                 .log(&raw, Plane::Llm)

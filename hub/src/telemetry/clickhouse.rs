@@ -144,11 +144,8 @@ fn row_of(event: &RequestEvent) -> Row<'_> {
         cached_tokens: event.tokens.cached,
         cost_micros: event.cost_micros,
         metadata: serde_json::to_string(&event.metadata).unwrap_or_default(),
-        record: serde_json::to_string(&RequestEvent {
-            bodies: None,
-            ..event.clone()
-        })
-        .unwrap_or_default(),
+        // The writer hands records over without their bodies.
+        record: serde_json::to_string(event).unwrap_or_default(),
     }
 }
 

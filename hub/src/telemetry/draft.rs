@@ -7,12 +7,16 @@ use agenthub_policy::Identity;
 use agenthub_policy::limits::LimitKind;
 use axum::http::HeaderMap;
 
+use std::sync::Arc;
+
+use super::Telemetry;
 use super::event::{Caller, Plane, RequestEvent, Status, status_of};
 use super::trace::TraceContext;
 use crate::error::Error;
 use crate::model::{Millis, now_millis};
 
 pub struct Draft {
+    telemetry: Arc<Telemetry>,
     plane: Plane,
     started: Instant,
     at: Millis,
@@ -24,10 +28,12 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// A request arriving now with `headers` (its `x-request-id`, its `traceparent`).
-    pub fn start(plane: Plane, headers: &HeaderMap) -> Self {
+    /// A request arriving now with `headers` (its `x-request-id`, its `traceparent`), its
+    /// record to go to `telemetry`.
+    pub fn start(telemetry: Arc<Telemetry>, plane: Plane, headers: &HeaderMap) -> Self {
         let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
         Self {
+            telemetry,
             plane,
             started: Instant::now(),
             at: now_millis(),
@@ -67,9 +73,11 @@ impl Draft {
         self.event.as_mut()
     }
 
-    /// The finished record: its latency measured now, its status from `error`.
-    pub fn finish(&mut self, error: Option<&Error>) -> Option<RequestEvent> {
-        let mut event = self.event.take()?;
+    /// Records the request as finished now, with its status from `error`.
+    pub fn finish(&mut self, error: Option<&Error>) {
+        let Some(mut event) = self.event.take() else {
+            return;
+        };
         event.latency_us = micros(self.started.elapsed());
         if let Some(error) = error {
             let (status, class) = match error.limit_kind() {
@@ -82,12 +90,23 @@ impl Draft {
         } else {
             event.status = Status::Ok;
         }
-        Some(event)
+        self.telemetry.request(event);
     }
 
     /// Hands the record to whatever finishes the request later (a stream).
     pub fn hand_over(&mut self) -> Option<RequestEvent> {
         self.event.take()
+    }
+}
+
+/// A request whose caller went away before it was answered is recorded as cancelled.
+impl Drop for Draft {
+    fn drop(&mut self) {
+        if let Some(mut event) = self.event.take() {
+            event.latency_us = micros(self.started.elapsed());
+            event.fail(Status::Error, "cancelled", "the caller went away");
+            self.telemetry.request(event);
+        }
     }
 }
 

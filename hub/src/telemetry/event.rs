@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use agenthub_policy::Identity;
 pub use agenthub_policy::when::Plane;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::model::Millis;
 
@@ -160,21 +160,35 @@ pub struct RequestEvent {
     /// The client's `x-agenthub-metadata`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
-    /// The request's and the answer's bodies, as `telemetry.bodies` says.
+    /// The request's and the answer's bodies, as `telemetry.bodies` says: a JSON object with
+    /// `request` and `response`, each the body's JSON, or its text when it is not JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bodies: Option<Bodies>,
+    pub bodies: Option<LoggedBodies>,
     /// The bodies' bytes as they went by, turned into `bodies` by the writer.
     #[serde(skip)]
     pub raw_bodies: Option<super::bodies::RawBodies>,
 }
 
-/// Logged bodies, already redacted when the setting says so.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Bodies {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub request: Option<Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response: Option<Value>,
+/// Logged bodies as JSON text, kept as it was made (never parsed back into a tree by the hub).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LoggedBodies(pub Box<RawValue>);
+
+impl LoggedBodies {
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// `text`, if it is JSON.
+    pub fn from_json(text: String) -> Option<Self> {
+        RawValue::from_string(text).ok().map(Self)
+    }
+}
+
+impl PartialEq for LoggedBodies {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
 }
 
 impl RequestEvent {

@@ -6,8 +6,8 @@
 //! Label values are bounded: each label keeps at most [`MAX_VALUES`] distinct values, later
 //! ones are counted under `other`. Metadata never becomes a label, and neither do callers.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -87,8 +87,22 @@ impl Bounded {
     }
 }
 
+/// One (plane, target, team)'s series in the families, found again without building labels.
+struct Series {
+    /// By status: ok, denied, error.
+    requests: [Counter; 3],
+    latency: Histogram,
+    input_tokens: Counter,
+    output_tokens: Counter,
+    cost: Counter,
+}
+
+/// Plane → target → team → series.
+type SeriesIndex = [HashMap<String, HashMap<String, Arc<Series>>>; 3];
+
 /// The families, registered once.
 pub struct RequestMetrics {
+    index: RwLock<SeriesIndex>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     ttft: Family<ModelLabels, Histogram>,
@@ -110,6 +124,7 @@ fn plane_name(plane: Plane) -> &'static str {
 impl RequestMetrics {
     pub fn new(metrics: &mut Metrics) -> Self {
         let own = Self {
+            index: RwLock::default(),
             requests: Family::default(),
             latency: Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS)),
             ttft: Family::new_with_constructor(|| Histogram::new(TTFT_BUCKETS)),
@@ -154,25 +169,22 @@ impl RequestMetrics {
 
     pub fn observe(&self, event: &RequestEvent) {
         let plane = plane_name(event.plane);
-        let target = self.targets.value(match event.plane {
-            Plane::Llm => event.model.as_deref().unwrap_or(&event.target),
-            Plane::Mcp => event.tool.as_deref().unwrap_or(&event.target),
-            Plane::A2a => event.agent.as_deref().unwrap_or(&event.target),
-        });
-        let team = self
-            .teams
-            .value(event.caller.team.as_deref().unwrap_or("none"));
-        self.requests
-            .get_or_create(&RequestLabels {
-                plane,
-                target: target.clone(),
-                team: team.clone(),
-                status: event.status.as_str(),
-            })
-            .inc();
-        self.latency
-            .get_or_create(&LatencyLabels { plane, target })
-            .observe(event.latency_us as f64 / 1e6);
+        // Only names the hub resolved become labels: an unknown model a caller made up does not.
+        let target = match event.plane {
+            Plane::Llm => event.model.as_deref(),
+            Plane::Mcp => event.tool.as_deref(),
+            Plane::A2a => event.agent.as_deref(),
+        }
+        .unwrap_or("unknown");
+        let team = event.caller.team.as_deref().unwrap_or("none");
+        let series = self.series(event.plane, target, team);
+        let status = match event.status {
+            Status::Ok => 0,
+            Status::Denied => 1,
+            Status::Error => 2,
+        };
+        series.requests[status].inc();
+        series.latency.observe(event.latency_us as f64 / 1e6);
         if let (Some(ttft), Some(model), Some(provider)) =
             (event.ttft_us, &event.model, &event.provider)
         {
@@ -184,24 +196,9 @@ impl RequestMetrics {
                 .observe(ttft as f64 / 1e6);
         }
         if event.plane == Plane::Llm {
-            for (direction, n) in [
-                ("input", event.tokens.input),
-                ("output", event.tokens.output),
-            ] {
-                if n > 0 {
-                    self.team_tokens
-                        .get_or_create(&TeamTokenLabels {
-                            team: team.clone(),
-                            direction,
-                        })
-                        .inc_by(n);
-                }
-            }
-            if event.cost_micros > 0 {
-                self.team_cost
-                    .get_or_create(&TeamLabels { team })
-                    .inc_by(event.cost_micros);
-            }
+            series.input_tokens.inc_by(event.tokens.input);
+            series.output_tokens.inc_by(event.tokens.output);
+            series.cost.inc_by(event.cost_micros);
         }
         if event.status == Status::Denied {
             let reason = event
@@ -215,6 +212,73 @@ impl RequestMetrics {
                 })
                 .inc();
         }
+    }
+}
+
+impl RequestMetrics {
+    fn series(&self, plane: Plane, target: &str, team: &str) -> Arc<Series> {
+        let at = plane_index(plane);
+        if let Some(series) = self.index.read().unwrap_or_else(PoisonError::into_inner)[at]
+            .get(target)
+            .and_then(|teams| teams.get(team))
+        {
+            return series.clone();
+        }
+        let (target, team) = (self.targets.value(target), self.teams.value(team));
+        let plane_label = plane_name(plane);
+        // One statement per series: `get_or_create` returns a guard holding its family's lock.
+        let requests = ["ok", "denied", "error"].map(|status| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    plane: plane_label,
+                    target: target.clone(),
+                    team: team.clone(),
+                    status,
+                })
+                .clone()
+        });
+        let latency = self
+            .latency
+            .get_or_create(&LatencyLabels {
+                plane: plane_label,
+                target: target.clone(),
+            })
+            .clone();
+        let tokens = |direction| {
+            self.team_tokens
+                .get_or_create(&TeamTokenLabels {
+                    team: team.clone(),
+                    direction,
+                })
+                .clone()
+        };
+        let input_tokens = tokens("input");
+        let output_tokens = tokens("output");
+        let cost = self
+            .team_cost
+            .get_or_create(&TeamLabels { team: team.clone() })
+            .clone();
+        let series = Arc::new(Series {
+            requests,
+            latency,
+            input_tokens,
+            output_tokens,
+            cost,
+        });
+        self.index.write().unwrap_or_else(PoisonError::into_inner)[at]
+            .entry(target)
+            .or_default()
+            .entry(team)
+            .or_insert(series)
+            .clone()
+    }
+}
+
+fn plane_index(plane: Plane) -> usize {
+    match plane {
+        Plane::Llm => 0,
+        Plane::Mcp => 1,
+        Plane::A2a => 2,
     }
 }
 

@@ -33,7 +33,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -41,7 +41,10 @@ use self::audit::AuditEntry;
 use self::bodies::BodyLogger;
 use self::event::RequestEvent;
 use self::spill::Spill;
+use agenthub_policy::ErrorKind;
+
 use crate::config::{Retention, TelemetryConfig};
+use crate::error::Error;
 use crate::model::now_millis;
 use crate::ops::Metrics;
 use crate::store::{Cutoffs, Store};
@@ -52,6 +55,16 @@ use crate::store::{Cutoffs, Store};
 pub enum Record {
     Request(Box<RequestEvent>),
     Audit(AuditEntry),
+}
+
+impl Record {
+    /// The record's id (UUIDv7).
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Request(event) => &event.id,
+            Self::Audit(entry) => &entry.id,
+        }
+    }
 }
 
 /// The most records stored in one transaction.
@@ -90,7 +103,7 @@ impl PipelineMetrics {
     fn register(&self, metrics: &mut Metrics) {
         metrics.register(
             "telemetry_records",
-            "Request and audit records, by kind and result (stored, spilled, dropped)",
+            "Request and audit records, by kind and result (stored, spilled, dropped, rejected)",
             self.records.clone(),
         );
         metrics.register(
@@ -110,6 +123,7 @@ impl PipelineMetrics {
         );
     }
 
+    /// Counts `records` by kind under `result` (stored, spilled, dropped, rejected).
     fn count(&self, records: &[Record], result: &'static str) {
         let (requests, audits) = split_counts(records);
         for (kind, n) in [("request", requests), ("audit", audits)] {
@@ -130,12 +144,27 @@ fn split_counts(records: &[Record]) -> (u64, u64) {
     (requests, records.len() as u64 - requests)
 }
 
+/// Audit entries that found the queue full: kept here (never dropped, never written to disk by
+/// the request) until the writer takes them.
+#[derive(Default)]
+struct Overflow {
+    entries: Mutex<Vec<AuditEntry>>,
+    ready: Notify,
+}
+
+impl Overflow {
+    fn take(&self) -> Vec<AuditEntry> {
+        std::mem::take(&mut *self.entries.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
 /// The handle requests record through. Cheap to share.
 pub struct Telemetry {
     queue: mpsc::Sender<Record>,
     enabled: bool,
     bodies: Arc<BodyLogger>,
-    spill: Arc<Mutex<Spill>>,
+    overflow: Arc<Overflow>,
+    denials: trail::Denials,
     metrics: PipelineMetrics,
     stop: CancellationToken,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -146,31 +175,34 @@ impl Telemetry {
     /// previous run's) are stored first. A spill directory that cannot be opened (`serve`
     /// creates it before binding) leaves records to wait in memory.
     pub fn start(store: Store, config: &TelemetryConfig, metrics: &mut Metrics) -> Arc<Self> {
-        let spill = Spill::open(config.spill_dir.as_deref()).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot open the telemetry spill directory; records wait in memory");
-            Spill::Memory(Default::default())
-        });
-        let spill = Arc::new(Mutex::new(spill));
+        let spill = Spill::open(config.spill_dir.as_deref(), config.max_spill_bytes)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot open the telemetry spill directory; records wait in memory");
+                Spill::Memory(Default::default())
+            });
         let own = PipelineMetrics::default();
         own.register(metrics);
         let (queue, records) = mpsc::channel(config.queue_depth);
         let stop = CancellationToken::new();
         let bodies = Arc::new(BodyLogger::new(config.bodies, config.max_body_bytes));
-        let otlp = config
-            .otlp
-            .as_ref()
-            .map(|otlp| otlp::Otlp::start(otlp, metrics));
-        let clickhouse = config
-            .clickhouse
-            .as_ref()
-            .map(|sink| clickhouse::ClickHouse::start(sink, metrics));
-        let writer = Writer {
-            clickhouse,
-            otlp,
+        let overflow = Arc::new(Overflow::default());
+        let sinks = Sinks {
+            otlp: config
+                .otlp
+                .as_ref()
+                .map(|otlp| otlp::Otlp::start(otlp, metrics)),
+            clickhouse: config
+                .clickhouse
+                .as_ref()
+                .map(|sink| clickhouse::ClickHouse::start(sink, metrics)),
             series: metrics::RequestMetrics::new(metrics),
+        };
+        let writer = Writer {
+            sinks,
             bodies: bodies.clone(),
+            overflow: overflow.clone(),
             store: store.clone(),
-            spill: spill.clone(),
+            spill: Arc::new(Mutex::new(spill)),
             metrics: own.clone(),
             degraded: true,
             retry_at: Instant::now(),
@@ -178,20 +210,43 @@ impl Telemetry {
         };
         let handle = tokio::spawn(writer.run(records, stop.clone()));
         tokio::spawn(purge(store, config.retention.clone(), stop.clone()));
-        Arc::new(Self {
+        let telemetry = Arc::new(Self {
             queue,
             enabled: config.enabled,
             bodies,
-            spill,
+            overflow,
+            denials: trail::Denials::default(),
             metrics: own,
-            stop,
+            stop: stop.clone(),
             writer: Mutex::new(Some(handle)),
-        })
+        });
+        tokio::spawn(close_denial_windows(Arc::downgrade(&telemetry), stop));
+        telemetry
+    }
+
+    /// Records a refused request in the audit trail: at once if it is the first of its kind
+    /// in the current window, else counted into the window's summary.
+    pub fn denied(&self, denial: trail::Denial) {
+        if let Some(entry) = self.denials.admit(denial) {
+            self.audit(entry);
+        }
+    }
+
+    fn close_denial_window(&self) {
+        for entry in self.denials.close_window(DENIAL_WINDOW.as_secs()) {
+            self.audit(entry);
+        }
     }
 
     /// Whether request records keep bodies (`telemetry.bodies` is not `off`).
     pub fn logs_bodies(&self) -> bool {
         self.enabled && self.bodies.is_on()
+    }
+
+    /// The bodies a request keeps for its record: all of a short one (a reference), the
+    /// first `max_body_bytes` of a long one (a copy, so the request's buffer is not held).
+    pub fn keep_body(&self, body: &bytes::Bytes) -> bodies::KeptBody {
+        self.bodies.keep(body)
     }
 
     /// Queues a request's record; never waits. A full queue drops it (counted).
@@ -215,36 +270,31 @@ impl Telemetry {
         }
     }
 
-    /// Queues an audit entry; never drops it. A full queue sends it to the spill at once.
+    /// Queues an audit entry; never drops it and never waits: past a full queue it is held
+    /// for the writer.
     pub fn audit(&self, entry: AuditEntry) {
         match self.queue.try_send(Record::Audit(entry)) {
             Ok(()) => {
                 self.metrics.queued.inc();
             }
             Err(
-                mpsc::error::TrySendError::Full(record) | mpsc::error::TrySendError::Closed(record),
+                mpsc::error::TrySendError::Full(Record::Audit(entry))
+                | mpsc::error::TrySendError::Closed(Record::Audit(entry)),
             ) => {
-                let records = [record];
-                let spilled = self
-                    .spill
+                self.overflow
+                    .entries
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .append(&records);
-                match spilled {
-                    Ok(_) => {
-                        self.metrics.count(&records, "spilled");
-                        self.metrics.spilled.set(1);
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, entry = ?records[0], "an audit entry could not be kept")
-                    }
-                }
+                    .push(entry);
+                self.overflow.ready.notify_one();
             }
+            Err(_) => {}
         }
     }
 
     /// Stores (or spills) everything queued and stops the writer, waiting at most `bound`.
     pub async fn shutdown(&self, bound: Duration) {
+        self.close_denial_window();
         self.stop.cancel();
         let handle = self
             .writer
@@ -259,14 +309,20 @@ impl Telemetry {
     }
 }
 
-struct Writer {
-    bodies: Arc<BodyLogger>,
-    /// Where spans go, when a collector is configured.
+/// Where finished records go besides the store.
+struct Sinks {
+    /// Spans, when a collector is configured.
     otlp: Option<Arc<otlp::Otlp>>,
     /// The second sink of records, when configured.
     clickhouse: Option<clickhouse::ClickHouse>,
     /// The Prometheus series made from records.
     series: metrics::RequestMetrics,
+}
+
+struct Writer {
+    sinks: Sinks,
+    bodies: Arc<BodyLogger>,
+    overflow: Arc<Overflow>,
     store: Store,
     spill: Arc<Mutex<Spill>>,
     metrics: PipelineMetrics,
@@ -292,6 +348,7 @@ impl Writer {
                     Some(record) => batch.push(record),
                     None => break,
                 },
+                () = self.overflow.ready.notified() => {}
                 () = tokio::time::sleep_until(wake) => {}
             }
             if !batch.is_empty() {
@@ -304,58 +361,82 @@ impl Writer {
                 }
             }
             self.metrics.queued.dec_by(batch.len() as i64);
-            self.prepare(&mut batch);
+            batch.extend(self.overflow.take().into_iter().map(Record::Audit));
+            let ready = self.prepare(std::mem::take(&mut batch)).await;
+            // One spilled segment per pass, so that new records keep being taken meanwhile.
             if self.degraded && Instant::now() >= self.retry_at {
-                self.replay().await;
+                self.replay_one().await;
             }
-            self.write(std::mem::take(&mut batch)).await;
+            self.write(ready).await;
         }
-        // Stopping: what is queued is stored, or spilled if the store cannot take it.
-        while let Ok(record) = records.try_recv() {
+        // Stopping: nothing more is taken; what is queued is stored, or spilled for the next
+        // start. The spill is left for the next start too.
+        records.close();
+        while let Some(record) = records.recv().await {
             batch.push(record);
         }
         self.metrics.queued.set(0);
-        self.prepare(&mut batch);
-        if self.degraded {
-            self.replay().await;
-        }
-        for chunk in batch.chunks(BATCH) {
+        batch.extend(self.overflow.take().into_iter().map(Record::Audit));
+        let ready = self.prepare(batch).await;
+        for chunk in ready.chunks(BATCH) {
             self.write(chunk.to_vec()).await;
         }
     }
 
     /// Completes the batch's request records — the bodies they kept turned into what is
-    /// logged (parsed, redacted, cut) — counts them in the metrics and hands their spans to
-    /// the exporter.
-    fn prepare(&self, batch: &mut [Record]) {
-        for record in batch {
+    /// logged (parsed, redacted, cut; on a blocking thread, as redaction is CPU work) — counts
+    /// them in the metrics and hands them to the other sinks.
+    async fn prepare(&self, mut batch: Vec<Record>) -> Vec<Record> {
+        let has_bodies = batch
+            .iter()
+            .any(|r| matches!(r, Record::Request(e) if e.raw_bodies.is_some()));
+        if has_bodies {
+            let bodies = self.bodies.clone();
+            let logged = tokio::task::spawn_blocking(move || {
+                for record in &mut batch {
+                    if let Record::Request(event) = record
+                        && let Some(raw) = event.raw_bodies.take()
+                    {
+                        event.bodies = bodies.log(&raw, event.plane);
+                    }
+                }
+                batch
+            })
+            .await;
+            batch = match logged {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::error!(error = %e, "logging bodies failed; the batch is lost");
+                    return Vec::new();
+                }
+            };
+        }
+        for record in &mut batch {
             let Record::Request(event) = record else {
                 continue;
             };
-            if let Some(raw) = event.raw_bodies.take() {
-                event.bodies = self.bodies.log(&raw, event.plane);
-            }
-            self.series.observe(event);
-            if let Some(otlp) = &self.otlp {
+            self.sinks.series.observe(event);
+            if let Some(otlp) = &self.sinks.otlp {
                 otlp.record(event);
             }
-            if let Some(clickhouse) = &self.clickhouse {
+            if let Some(clickhouse) = &self.sinks.clickhouse {
+                // The sink never sends bodies: they are not copied for it.
+                let bodies = event.bodies.take();
                 clickhouse.record(event);
+                event.bodies = bodies;
             }
         }
+        batch
     }
 
-    /// Stores `batch`, or spills it when the store fails or anything already waits.
+    /// Stores `batch`, or spills it when the store is unavailable or anything already waits.
     async fn write(&mut self, batch: Vec<Record>) {
         if batch.is_empty() {
             return;
         }
         if !self.degraded {
-            match store_records(&self.store, &batch).await {
-                Ok(()) => {
-                    self.stored(&batch);
-                    return;
-                }
+            match self.store_or_salvage(&batch).await {
+                Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, records = batch.len(), "the store cannot take telemetry records; spilling them");
                     self.fail();
@@ -363,6 +444,34 @@ impl Writer {
             }
         }
         self.spill(batch).await;
+    }
+
+    /// Stores `records`. A store that is unavailable is an error (the caller spills); a batch
+    /// the store refuses for its contents is stored record by record, and the records it
+    /// still refuses are logged and counted as rejected — one bad record never holds up the
+    /// rest.
+    async fn store_or_salvage(&self, records: &[Record]) -> Result<(), Error> {
+        match store_records(&self.store, records).await {
+            Ok(()) => {
+                self.stored(records);
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "the store refused a batch of telemetry records; storing them one by one");
+            }
+        }
+        for record in records {
+            match store_records(&self.store, std::slice::from_ref(record)).await {
+                Ok(()) => self.stored(std::slice::from_ref(record)),
+                Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e),
+                Err(e) => {
+                    tracing::error!(error = %e, record = ?record, "the store refused a telemetry record; it is dropped");
+                    self.metrics.count(std::slice::from_ref(record), "rejected");
+                }
+            }
+        }
+        Ok(())
     }
 
     fn stored(&self, records: &[Record]) {
@@ -416,77 +525,77 @@ impl Writer {
         match appended {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "telemetry records could be neither stored nor spilled")
+                tracing::error!(error = %e, "telemetry records could be neither stored nor spilled");
             }
             Err(e) => tracing::error!(error = %e, "the spill task failed"),
         }
     }
 
-    /// Stores what waits in the spill, oldest first, until it is empty or the store fails.
-    async fn replay(&mut self) {
-        loop {
-            let spill = self.spill.clone();
-            let chunk = tokio::task::spawn_blocking(move || {
-                spill
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .oldest()
-            })
-            .await;
-            let chunk = match chunk {
-                Ok(Ok(Some(chunk))) => chunk,
-                Ok(Ok(None)) => {
-                    if self.degraded {
-                        tracing::info!("telemetry records are stored again");
-                    }
-                    self.degraded = false;
-                    self.backoff = RETRY_FIRST;
-                    self.metrics.spilled.set(0);
-                    return;
+    /// Stores the oldest segment waiting in the spill; when none waits, the store is in use
+    /// again. On failure, the next attempt is backed off.
+    async fn replay_one(&mut self) {
+        let spill = self.spill.clone();
+        let chunk = tokio::task::spawn_blocking(move || {
+            spill
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .oldest()
+        })
+        .await;
+        let chunk = match chunk {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => {
+                if self.metrics.spilled.get() > 0 {
+                    tracing::info!("telemetry records are stored again");
                 }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "cannot read the telemetry spill");
-                    self.fail();
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the spill task failed");
-                    self.fail();
-                    return;
-                }
-            };
-            for part in chunk.records.chunks(BATCH) {
-                if let Err(e) = store_records(&self.store, part).await {
-                    tracing::debug!(error = %e, "the store still cannot take spilled records");
-                    self.fail();
-                    return;
-                }
-                self.stored(part);
+                self.degraded = false;
+                self.backoff = RETRY_FIRST;
+                self.metrics.spilled.set(0);
+                return;
             }
-            let spill = self.spill.clone();
-            let released = tokio::task::spawn_blocking(move || {
-                spill
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .release(chunk)
-            })
-            .await;
-            if !matches!(released, Ok(Ok(()))) {
-                tracing::error!("cannot remove a replayed spill segment");
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the telemetry spill");
+                self.fail();
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the spill task failed");
+                self.fail();
+                return;
+            }
+        };
+        for part in chunk.records.chunks(BATCH) {
+            if let Err(e) = self.store_or_salvage(part).await {
+                tracing::debug!(error = %e, "the store still cannot take spilled records");
                 self.fail();
                 return;
             }
         }
+        let spill = self.spill.clone();
+        let released = tokio::task::spawn_blocking(move || {
+            spill
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .release(chunk)
+        })
+        .await;
+        if !matches!(released, Ok(Ok(()))) {
+            tracing::error!("cannot remove a replayed spill segment");
+            self.fail();
+            return;
+        }
+        // More may wait: the next pass replays at once.
+        self.retry_at = Instant::now();
     }
 }
 
 /// One batch to the store: request records, then audit entries, each within the timeout.
-async fn store_records(store: &Store, records: &[Record]) -> Result<(), crate::error::Error> {
-    let mut requests = Vec::new();
+async fn store_records(store: &Store, records: &[Record]) -> Result<(), Error> {
+    let mut requests = Vec::with_capacity(records.len());
     let mut audits = Vec::new();
     for record in records {
         match record {
-            Record::Request(event) => requests.push((**event).clone()),
+            Record::Request(event) => requests.push(&**event),
             Record::Audit(entry) => audits.push(entry.clone()),
         }
     }
@@ -497,10 +606,26 @@ async fn store_records(store: &Store, records: &[Record]) -> Result<(), crate::e
     .await;
     match stored {
         Ok(result) => result,
-        Err(_) => Err(crate::error::Error::new(
-            agenthub_policy::ErrorKind::Unavailable,
+        Err(_) => Err(Error::new(
+            ErrorKind::Unavailable,
             "the store did not answer in time",
         )),
+    }
+}
+
+/// How long repeated denials are counted before their summary is recorded.
+const DENIAL_WINDOW: Duration = Duration::from_secs(60);
+
+async fn close_denial_windows(telemetry: std::sync::Weak<Telemetry>, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(DENIAL_WINDOW) => {}
+        }
+        match telemetry.upgrade() {
+            Some(telemetry) => telemetry.close_denial_window(),
+            None => return,
+        }
     }
 }
 

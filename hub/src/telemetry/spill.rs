@@ -3,7 +3,9 @@
 //!
 //! A segment is removed only after every record in it is stored; stores skip records they
 //! already hold, so a segment replayed twice (a crash between storing and removing it) stores
-//! nothing twice.
+//! nothing twice. Segments may hold logged bodies: the directory is the hub's alone (0700, files
+//! 0600), and its size is bounded — past the bound request records are dropped (counted),
+//! audit entries still kept.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -24,8 +26,9 @@ pub struct Chunk {
 }
 
 enum Taken {
-    Segment(PathBuf),
-    Front(usize),
+    Segment(PathBuf, u64),
+    /// Records of the memory queue, by id: others may have been added or evicted meanwhile.
+    Records(Vec<String>),
 }
 
 pub enum Spill {
@@ -38,23 +41,35 @@ pub struct DiskSpill {
     /// The segment being appended to: its number, file and size.
     current: Option<(u64, File, u64)>,
     next_number: u64,
+    /// Bytes in all segments, and the most they may hold.
+    total: u64,
+    max_total: u64,
 }
 
 /// The outcome of appending: how many request records had to go (memory full).
 pub type Dropped = u64;
 
 impl Spill {
-    /// A spill in `dir` (created), or in memory.
-    pub fn open(dir: Option<&Path>) -> io::Result<Self> {
+    /// A spill in `dir` (created, private to the hub) holding at most `max_bytes`, or in
+    /// memory.
+    pub fn open(dir: Option<&Path>, max_bytes: u64) -> io::Result<Self> {
         let Some(dir) = dir else {
             return Ok(Self::Memory(VecDeque::new()));
         };
         fs::create_dir_all(dir)?;
-        let next_number = segments(dir)?.last().map_or(1, |(number, _)| number + 1);
+        private(dir, 0o700)?;
+        let found = segments(dir)?;
+        let next_number = found.last().map_or(1, |(number, _)| number + 1);
+        let mut total = 0;
+        for (_, path) in &found {
+            total += fs::metadata(path)?.len();
+        }
         Ok(Self::Disk(DiskSpill {
             dir: dir.to_owned(),
             current: None,
             next_number,
+            total,
+            max_total: max_bytes,
         }))
     }
 
@@ -67,7 +82,8 @@ impl Spill {
         }
     }
 
-    /// Appends `records` durably (the data is on disk when this returns).
+    /// Appends `records` durably (the data is on disk when this returns); returns how many
+    /// request records had to be dropped for room.
     pub fn append(&mut self, records: &[Record]) -> io::Result<Dropped> {
         match self {
             Self::Memory(queue) => {
@@ -88,7 +104,7 @@ impl Spill {
                 }
                 Ok(dropped)
             }
-            Self::Disk(disk) => disk.append(records).map(|()| 0),
+            Self::Disk(disk) => disk.append(records),
         }
     }
 
@@ -96,10 +112,10 @@ impl Spill {
     pub fn oldest(&mut self) -> io::Result<Option<Chunk>> {
         match self {
             Self::Memory(queue) => {
-                let n = queue.len().min(1024);
-                Ok((n > 0).then(|| Chunk {
-                    records: queue.iter().take(n).cloned().collect(),
-                    taken: Taken::Front(n),
+                let records: Vec<Record> = queue.iter().take(1024).cloned().collect();
+                Ok((!records.is_empty()).then(|| Chunk {
+                    taken: Taken::Records(records.iter().map(|r| r.id().to_owned()).collect()),
+                    records,
                 }))
             }
             Self::Disk(disk) => disk.oldest(),
@@ -109,13 +125,32 @@ impl Spill {
     /// Forgets a chunk whose records are stored.
     pub fn release(&mut self, chunk: Chunk) -> io::Result<()> {
         match (self, chunk.taken) {
-            (Self::Memory(queue), Taken::Front(n)) => {
-                queue.drain(..n.min(queue.len()));
+            (Self::Memory(queue), Taken::Records(ids)) => {
+                let ids: std::collections::HashSet<String> = ids.into_iter().collect();
+                queue.retain(|record| !ids.contains(record.id()));
                 Ok(())
             }
-            (Self::Disk(_), Taken::Segment(path)) => fs::remove_file(path),
+            (Self::Disk(disk), Taken::Segment(path, size)) => {
+                fs::remove_file(path)?;
+                disk.total = disk.total.saturating_sub(size);
+                Ok(())
+            }
             _ => Ok(()),
         }
+    }
+}
+
+/// Makes `path` accessible to the hub's user only.
+fn private(path: &Path, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
     }
 }
 
@@ -142,11 +177,22 @@ impl DiskSpill {
         self.dir.join(format!("{number:012}.jsonl"))
     }
 
-    fn append(&mut self, records: &[Record]) -> io::Result<()> {
+    fn append(&mut self, records: &[Record]) -> io::Result<Dropped> {
         let mut text = Vec::with_capacity(records.len() * 512);
+        let mut dropped = 0;
         for record in records {
+            // Full: only audit entries still go in.
+            if self.total + text.len() as u64 >= self.max_total
+                && matches!(record, Record::Request(_))
+            {
+                dropped += 1;
+                continue;
+            }
             serde_json::to_writer(&mut text, record)?;
             text.push(b'\n');
+        }
+        if text.is_empty() {
+            return Ok(dropped);
         }
         if self
             .current
@@ -155,19 +201,29 @@ impl DiskSpill {
         {
             let number = self.next_number;
             self.next_number += 1;
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.path(number))?;
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(self.path(number))?;
+            // The new name is durable too.
+            File::open(&self.dir)?.sync_all()?;
             self.current = Some((number, file, 0));
         }
         let Some((_, file, size)) = self.current.as_mut() else {
-            return Ok(());
+            return Ok(dropped);
         };
-        file.write_all(&text)?;
-        file.sync_data()?;
+        let written = file.write_all(&text).and_then(|()| file.sync_data());
+        if let Err(e) = written {
+            // Whatever part of the lines went in is cut off, so the next append starts on a
+            // line of its own; the segment is closed.
+            let _ = file.set_len(*size);
+            self.current = None;
+            return Err(e);
+        }
         *size += text.len() as u64;
-        Ok(())
+        self.total += text.len() as u64;
+        Ok(dropped)
     }
 
     fn oldest(&mut self) -> io::Result<Option<Chunk>> {
@@ -182,6 +238,7 @@ impl DiskSpill {
         {
             self.current = None;
         }
+        let size = fs::metadata(&path)?.len();
         let mut records = Vec::new();
         for (index, line) in BufReader::new(File::open(&path)?).lines().enumerate() {
             let line = line?;
@@ -201,7 +258,7 @@ impl DiskSpill {
         }
         Ok(Some(Chunk {
             records,
-            taken: Taken::Segment(path),
+            taken: Taken::Segment(path, size),
         }))
     }
 }
@@ -221,7 +278,7 @@ mod tests {
     #[test]
     fn segments_are_read_back_in_order_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spill = Spill::open(Some(dir.path())).unwrap();
+        let mut spill = Spill::open(Some(dir.path()), u64::MAX).unwrap();
         assert!(!spill.is_pending().unwrap());
         spill.append(&[request(1), request(2)]).unwrap();
         let audit = Record::Audit(AuditEntry::new("user:a", "login", "oidc", "ok"));
@@ -234,7 +291,7 @@ mod tests {
             .unwrap()
             .write_all(b"{\"kind\":\"requ")
             .unwrap();
-        let mut spill = Spill::open(Some(dir.path())).unwrap();
+        let mut spill = Spill::open(Some(dir.path()), u64::MAX).unwrap();
         spill.append(&[request(3)]).unwrap();
         assert!(spill.is_pending().unwrap());
 
@@ -251,7 +308,7 @@ mod tests {
 
     #[test]
     fn memory_keeps_audit_records_when_full() {
-        let mut spill = Spill::open(None).unwrap();
+        let mut spill = Spill::open(None, u64::MAX).unwrap();
         let audit = Record::Audit(AuditEntry::new("user:a", "login", "oidc", "ok"));
         spill.append(std::slice::from_ref(&audit)).unwrap();
         let many: Vec<Record> = (0..MEMORY_RECORDS as u64).map(request).collect();
@@ -259,5 +316,29 @@ mod tests {
         let chunk = spill.oldest().unwrap().unwrap();
         assert_eq!(chunk.records[0], audit, "the audit record stays first");
         assert_eq!(chunk.records[1], request(1), "the oldest request went");
+    }
+
+    #[test]
+    fn a_full_spill_keeps_audit_entries_only_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let spilled = dir.path().join("spill");
+        let mut spill = Spill::open(Some(&spilled), 600).unwrap();
+        let audit = Record::Audit(AuditEntry::new("user:a", "login", "oidc", "ok"));
+        let batch: Vec<Record> = (0..10).map(request).chain([audit.clone()]).collect();
+        let dropped = spill.append(&batch).unwrap();
+        assert!(dropped > 0 && dropped < 10, "{dropped}");
+        let chunk = spill.oldest().unwrap().unwrap();
+        assert_eq!(chunk.records.len() as u64, 11 - dropped);
+        assert_eq!(chunk.records.last(), Some(&audit));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&spilled), 0o700);
+            assert_eq!(mode(&spilled.join("000000000001.jsonl")), 0o600);
+        }
+        // Released, the room is back.
+        spill.release(chunk).unwrap();
+        assert_eq!(spill.append(&[request(1)]).unwrap(), 0);
     }
 }
