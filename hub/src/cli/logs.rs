@@ -191,27 +191,55 @@ pub async fn logs(args: LogsArgs) -> Outcome {
     if !args.follow {
         return Ok(());
     }
-    let mut last_time = shown.last().map(|r| text(r, "time"));
-    let mut seen: std::collections::HashSet<String> = shown.iter().map(|r| text(r, "id")).collect();
+    // Records are dated at arrival but stored at the end (a long stream, the writer's batching,
+    // a store that was away): each poll looks back a while and skips what was shown.
+    let mut seen: std::collections::HashMap<String, std::time::SystemTime> = shown
+        .iter()
+        .filter_map(|r| Some((text(r, "id"), time_of(r)?)))
+        .collect();
     loop {
         tokio::time::sleep(args.interval).await;
+        let since = std::time::SystemTime::now() - FOLLOW_LOOKBACK;
+        seen.retain(|_, at| *at >= since);
         let mut follow_query = query.clone();
-        if let Some(since) = &last_time {
-            follow_query.retain(|q| !q.starts_with("since="));
-            follow_query.push(format!("since={}", path_segment(since)));
-        }
+        follow_query.retain(|q| !q.starts_with("since="));
+        follow_query.push(format!(
+            "since={}",
+            path_segment(&humantime::format_rfc3339_millis(since).to_string())
+        ));
         follow_query.push("limit=1000".to_owned());
-        let (mut data, _) = page(&client, &with_query("/requests", &follow_query)).await?;
-        data.reverse();
-        let fresh: Vec<Value> = data
-            .into_iter()
-            .filter(|r| seen.insert(text(r, "id")))
-            .collect();
-        if let Some(last) = fresh.last() {
-            last_time = Some(text(last, "time"));
+        let mut fresh = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..FOLLOW_PAGES {
+            let mut page_query = follow_query.clone();
+            if let Some(cursor) = &cursor {
+                page_query.push(format!("cursor={cursor}"));
+            }
+            let (data, next) = page(&client, &with_query("/requests", &page_query)).await?;
+            fresh.extend(
+                data.into_iter()
+                    .filter(|r| !seen.contains_key(&text(r, "id"))),
+            );
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        fresh.reverse();
+        for record in &fresh {
+            seen.insert(text(record, "id"), time_of(record).unwrap_or(since));
         }
         print_requests(&fresh, args.client.json, false);
     }
+}
+
+/// How far back each `--follow` poll looks for records stored late.
+const FOLLOW_LOOKBACK: Duration = Duration::from_secs(300);
+/// The most pages of 1,000 one poll reads.
+const FOLLOW_PAGES: usize = 10;
+
+fn time_of(record: &Value) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(record.get("time")?.as_str()?).ok()
 }
 
 fn print_requests(requests: &[Value], json: bool, headers: bool) {

@@ -201,6 +201,7 @@ async fn open_store(config: &HubConfig, data_dir: &Path) -> Result<Store, Failur
     let options = StoreOptions {
         max_connections: config.store.max_connections,
         connect_timeout: config.store.connect_timeout,
+        sqlite_sync_full: config.store.sqlite_synchronous == crate::config::SqliteSync::Full,
     };
     let store = Store::open(&url, &options)
         .await

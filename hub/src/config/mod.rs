@@ -178,6 +178,19 @@ pub struct StoreConfig {
     /// other replicas sharing the database take effect here.
     #[serde(with = "humantime_serde")]
     pub refresh_interval: Duration,
+    /// The embedded SQLite store: `full` (default), every commit on disk before it is
+    /// acknowledged; or `normal`, on disk soon after — a crash of the hub loses nothing, a
+    /// power loss may lose the last commits — for less work per write (request records).
+    pub sqlite_synchronous: SqliteSync,
+}
+
+/// How SQLite commits reach the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteSync {
+    #[default]
+    Full,
+    Normal,
 }
 
 impl Default for StoreConfig {
@@ -187,6 +200,7 @@ impl Default for StoreConfig {
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
             refresh_interval: Duration::from_secs(10),
+            sqlite_synchronous: SqliteSync::Full,
         }
     }
 }

@@ -188,6 +188,9 @@ type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 pub struct StoreOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// SQLite: whether a commit waits for the disk (`FULL`: survives a power loss) or only
+    /// for the write-ahead log to reach the OS (`NORMAL`: survives the process crashing).
+    pub sqlite_sync_full: bool,
 }
 
 impl Default for StoreOptions {
@@ -195,6 +198,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
+            sqlite_sync_full: true,
         }
     }
 }
@@ -212,14 +216,18 @@ impl Store {
     pub async fn open(url: &DatabaseUrl, options: &StoreOptions) -> anyhow::Result<Self> {
         install_default_drivers();
         let backend = url.backend;
+        let pragmas = if options.sqlite_sync_full {
+            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA synchronous = FULL;"
+        } else {
+            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA synchronous = NORMAL;"
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.connect_timeout)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768;")
-                            .await?;
+                        conn.execute(pragmas).await?;
                     }
                     Ok(())
                 })

@@ -18,6 +18,7 @@ pub fn store_options() -> StoreOptions {
     StoreOptions {
         max_connections: 4,
         connect_timeout: Duration::from_secs(5),
+        sqlite_sync_full: true,
     }
 }
 
