@@ -229,16 +229,7 @@ async fn chat_call(
         },
         ingress,
     ) = format.decode(&body).map_err(from_llm)?;
-    if let Some(event) = draft.event() {
-        event.target.clone_from(&request.model);
-        event.request_bytes = body.len() as u64;
-        if state.telemetry.logs_bodies() {
-            event.raw_bodies = Some(RawBodies {
-                request: Some(state.telemetry.keep_body(&body)),
-                response: None,
-            });
-        }
-    }
+    record_request(state, draft, &request.model, &body);
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Chat)?;
     let metadata = request_metadata(headers)?;
@@ -441,16 +432,7 @@ async fn embeddings_call(
         value: mut request,
         warnings: notes,
     } = OPENAI.decode_embeddings_request(&body).map_err(from_llm)?;
-    if let Some(event) = draft.event() {
-        event.target.clone_from(&request.model);
-        event.request_bytes = body.len() as u64;
-        if state.telemetry.logs_bodies() {
-            event.raw_bodies = Some(RawBodies {
-                request: Some(state.telemetry.keep_body(&body)),
-                response: None,
-            });
-        }
-    }
+    record_request(state, draft, &request.model, &body);
     let catalog = state.governance.catalog();
     let route = resolve(&catalog, &caller, &request.model, ModelKind::Embeddings)?;
     let metadata = request_metadata(headers)?;
@@ -582,6 +564,21 @@ fn report(
         duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "llm call"
     );
+}
+
+/// What the call's record learns from the request: the model asked for, its size, and its
+/// body when bodies are logged.
+fn record_request(state: &AppState, draft: &mut Draft, model: &str, body: &Bytes) {
+    if let Some(event) = draft.event() {
+        model.clone_into(&mut event.target);
+        event.request_bytes = body.len() as u64;
+        if state.telemetry.logs_bodies() {
+            event.raw_bodies = Some(RawBodies {
+                request: Some(state.telemetry.keep_body(body)),
+                response: None,
+            });
+        }
+    }
 }
 
 /// Adds the guardrails' verdicts so far to the call's record.

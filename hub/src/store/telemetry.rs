@@ -218,6 +218,15 @@ fn extra_of(event: &RequestEvent) -> String {
     .unwrap_or_else(|_| "{}".to_owned())
 }
 
+/// Which way a page of requests goes from its cursor (an id).
+enum Page<'a> {
+    NewestBefore(Option<&'a str>),
+    OldestAfter(Option<&'a str>),
+}
+
+/// The columns analytics read.
+const MEASURE_COLUMNS: &str = "id, at, plane, principal, team, key_id, model, provider, tool, agent, status, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata";
+
 /// The columns every read of whole records selects.
 const RECORD_COLUMNS: &str = "id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra";
 
@@ -446,29 +455,15 @@ impl Store {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RequestEvent>> {
-        let mut clause = Where::of(self.backend, filter);
-        if let Some(before) = before {
-            clause.push("id", "<", before.to_owned());
-        }
-        let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM requests {} ORDER BY id DESC LIMIT {}",
-            clause.sql,
-            limit.min(10_000)
-        );
-        let rows = clause
-            .values
-            .iter()
-            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, value| {
-                query.bind(value.as_str())
-            })
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            events.push(event_from(row)?);
-        }
-        Ok(events)
+        let rows = self
+            .select_requests(
+                RECORD_COLUMNS,
+                filter,
+                Page::NewestBefore(before),
+                limit.min(10_000),
+            )
+            .await?;
+        rows.iter().map(event_from).collect()
     }
 
     /// The measures of requests selected by `filter`, oldest first, after the `after` id: what
@@ -479,46 +474,45 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Measures>> {
-        let mut clause = Where::of(self.backend, filter);
-        if let Some(after) = after {
-            clause.push("id", ">", after.to_owned());
-        }
-        let sql = format!(
-            "SELECT id, at, plane, principal, team, key_id, model, provider, tool, agent, status, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata
-             FROM requests {} ORDER BY id LIMIT {}",
-            clause.sql,
-            limit.min(100_000)
-        );
-        let rows = clause
-            .values
-            .iter()
-            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, value| {
-                query.bind(value.as_str())
-            })
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
+        let rows = self
+            .select_requests(
+                MEASURE_COLUMNS,
+                filter,
+                Page::OldestAfter(after),
+                limit.min(100_000),
+            )
+            .await?;
         rows.iter().map(measures_from).collect()
     }
 
-    /// Requests selected by `filter`, oldest first, after the `after` id: what `logs --follow`
-    /// reads.
-    pub async fn scan_requests(
+    /// `columns` of the requests `filter` selects, a page of at most `limit` from its cursor.
+    async fn select_requests(
         &self,
+        columns: &str,
         filter: &RequestFilter,
-        after: Option<&str>,
+        page: Page<'_>,
         limit: usize,
-    ) -> Result<Vec<RequestEvent>> {
+    ) -> Result<Vec<AnyRow>> {
         let mut clause = Where::of(self.backend, filter);
-        if let Some(after) = after {
-            clause.push("id", ">", after.to_owned());
-        }
+        let order = match page {
+            Page::NewestBefore(cursor) => {
+                if let Some(cursor) = cursor {
+                    clause.push("id", "<", cursor.to_owned());
+                }
+                "DESC"
+            }
+            Page::OldestAfter(cursor) => {
+                if let Some(cursor) = cursor {
+                    clause.push("id", ">", cursor.to_owned());
+                }
+                "ASC"
+            }
+        };
         let sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM requests {} ORDER BY id LIMIT {}",
-            clause.sql,
-            limit.min(100_000)
+            "SELECT {columns} FROM requests {} ORDER BY id {order} LIMIT {limit}",
+            clause.sql
         );
-        let rows = clause
+        clause
             .values
             .iter()
             .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, value| {
@@ -526,12 +520,7 @@ impl Store {
             })
             .fetch_all(&self.pool)
             .await
-            .map_err(classify)?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            events.push(event_from(row)?);
-        }
-        Ok(events)
+            .map_err(classify)
     }
 
     /// One request with its bodies, if they were logged and are still kept.
