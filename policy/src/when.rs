@@ -18,6 +18,17 @@ pub enum Plane {
     A2a,
 }
 
+impl Plane {
+    /// Its name in configuration, records and labels: `llm`, `mcp`, `a2a`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Llm => "llm",
+            Self::Mcp => "mcp",
+            Self::A2a => "a2a",
+        }
+    }
+}
+
 /// The facts about one request that rules match on.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestFacts<'a> {

@@ -156,17 +156,11 @@ impl Span {
                 outcome,
                 duration_ms,
             });
-            if let Some(mut record) = self.record.take() {
-                record.latency_us = micros(self.clock.elapsed());
-                record.trace_id = Some(self.context.trace_id.clone());
-                record.span_id = Some(self.context.span_id.clone());
-                record.parent_span_id = self.context.parent_span_id.clone();
-                if let Some(error) = outcome.strip_prefix("error: ") {
-                    record.fail(Status::Error, "upstream_failed", error);
-                } else if outcome != "ok" {
-                    record.fail(Status::Error, "upstream_failed", outcome.clone());
-                }
-                self.recorder.telemetry.request(record);
+            if outcome != "ok" {
+                let error = outcome.strip_prefix("error: ").unwrap_or(outcome);
+                self.finish_record(Status::Error, "upstream_failed", error);
+            } else {
+                self.finish_record(Status::Ok, "", "");
             }
         }
         self.recorder.record(TraceEvent {
@@ -191,21 +185,30 @@ impl Span {
     }
 }
 
+impl Span {
+    /// Sends the hop's request record, if it has one not yet sent: timed now, in the span's
+    /// trace, failed with `class` and `message` unless `status` is ok.
+    fn finish_record(&mut self, status: Status, class: &str, message: &str) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        record.latency_us = micros(self.clock.elapsed());
+        record.in_trace(&self.context);
+        if status != Status::Ok {
+            record.fail(status, class, message);
+        }
+        self.recorder.telemetry.request(record);
+    }
+}
+
 /// A hop whose caller went away (or whose relay was dropped) before it ended is recorded as
 /// cancelled.
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Some(mut record) = self.record.take() {
-            record.latency_us = micros(self.clock.elapsed());
-            record.trace_id = Some(self.context.trace_id.clone());
-            record.span_id = Some(self.context.span_id.clone());
-            record.parent_span_id = self.context.parent_span_id.clone();
-            record.fail(
-                Status::Error,
-                "cancelled",
-                "the hop ended before its answer",
-            );
-            self.recorder.telemetry.request(record);
-        }
+        self.finish_record(
+            Status::Error,
+            "cancelled",
+            "the hop ended before its answer",
+        );
     }
 }

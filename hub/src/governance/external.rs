@@ -6,7 +6,7 @@
 //! follows `on_failure` and is counted in `agenthub_guardrail_webhook_failures_total`.
 
 use agenthub_policy::guardrails::Stage;
-use agenthub_policy::when::{Plane, RequestFacts};
+use agenthub_policy::when::RequestFacts;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -77,7 +77,7 @@ impl ExternalGuardrail {
         let body = serde_json::json!({
             "stage": match stage { Stage::Input => "input", Stage::Output => "output" },
             "text": text,
-            "plane": match facts.plane { Plane::Llm => "llm", Plane::Mcp => "mcp", Plane::A2a => "a2a" },
+            "plane": facts.plane.as_str(),
             "subject": facts.identity.subject(),
             "model": facts.model,
             "tool": facts.tool,
@@ -119,6 +119,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
+    use agenthub_policy::when::Plane;
     use agenthub_policy::{Identity, SubjectKind};
     use axum::Json;
     use axum::routing::post;

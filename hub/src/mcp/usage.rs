@@ -136,10 +136,7 @@ pub fn call_event(
     let at = now - i64::try_from(report.latency.as_millis()).unwrap_or(0);
     let name = format!("{}/{}", report.call.server, report.call.tool);
     let mut event = RequestEvent::new(Plane::Mcp, at, event::Caller::of(identity), name.clone());
-    let trace = TraceContext::continue_from(traceparent);
-    event.trace_id = Some(trace.trace_id);
-    event.span_id = Some(trace.span_id);
-    event.parent_span_id = trace.parent_span_id;
+    event.in_trace(&TraceContext::continue_from(traceparent));
     event.tool = Some(name);
     event.operation = "tools/call".to_owned();
     event.latency_us = micros(report.latency);

@@ -50,7 +50,7 @@ impl RequestFilter {
             && eq(&self.principal, Some(&event.caller.principal))
             && eq(&self.team, event.caller.team.as_deref())
             && eq(&self.key_id, event.caller.key_id.as_deref())
-            && eq(&self.plane, Some(plane_name(event)))
+            && eq(&self.plane, Some(event.plane.as_str()))
             && eq(&self.model, event.model.as_deref())
             && eq(&self.provider, event.provider.as_deref())
             && eq(&self.tool, event.tool.as_deref())
@@ -61,14 +61,6 @@ impl RequestFilter {
                 .metadata
                 .as_ref()
                 .is_none_or(|(key, value)| event.metadata.get(key) == Some(value))
-    }
-}
-
-fn plane_name(event: &RequestEvent) -> &'static str {
-    match event.plane {
-        agenthub_policy::when::Plane::Llm => "llm",
-        agenthub_policy::when::Plane::Mcp => "mcp",
-        agenthub_policy::when::Plane::A2a => "a2a",
     }
 }
 
@@ -423,7 +415,7 @@ impl Store {
                 query
                     .bind(&event.id)
                     .bind(event.at)
-                    .bind(plane_name(event))
+                    .bind(event.plane.as_str())
                     .bind(&event.trace_id)
                     .bind(&event.caller.principal)
                     .bind(&event.caller.team)

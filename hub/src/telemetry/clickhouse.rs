@@ -13,7 +13,7 @@ use prometheus_client::metrics::family::Family;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::event::{Plane, RequestEvent};
+use super::event::RequestEvent;
 use crate::ops::Metrics;
 
 /// The `telemetry.clickhouse` section.
@@ -122,11 +122,7 @@ fn row_of(event: &RequestEvent) -> Row<'_> {
         id: &event.id,
         date: day[..10].to_owned(),
         at,
-        plane: match event.plane {
-            Plane::Llm => "llm",
-            Plane::Mcp => "mcp",
-            Plane::A2a => "a2a",
-        },
+        plane: event.plane.as_str(),
         trace_id: event.trace_id.as_deref().unwrap_or(""),
         principal: &event.caller.principal,
         team: event.caller.team.as_deref().unwrap_or(""),
@@ -321,7 +317,7 @@ async fn insert(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::event::Caller;
+    use crate::telemetry::event::{Caller, Plane};
 
     #[test]
     fn rows_carry_the_day_and_the_record() {

@@ -62,9 +62,7 @@ impl Draft {
         let mut event = RequestEvent::new(self.plane, self.at, Caller::of(identity), target);
         event.operation = operation.to_owned();
         event.request_id = self.request_id.clone();
-        event.trace_id = Some(self.trace.trace_id.clone());
-        event.span_id = Some(self.trace.span_id.clone());
-        event.parent_span_id = self.trace.parent_span_id.clone();
+        event.in_trace(&self.trace);
         self.event.insert(event)
     }
 

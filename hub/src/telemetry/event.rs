@@ -226,6 +226,13 @@ impl RequestEvent {
         }
     }
 
+    /// Places the event in its trace: the trace, its span, the caller's span.
+    pub fn in_trace(&mut self, trace: &super::trace::TraceContext) {
+        self.trace_id = Some(trace.trace_id.clone());
+        self.span_id = Some(trace.span_id.clone());
+        self.parent_span_id = trace.parent_span_id.clone();
+    }
+
     /// Marks the event failed with `class` (an error kind) and `message`.
     pub fn fail(&mut self, status: Status, class: &str, message: impl Into<String>) {
         self.status = status;

@@ -113,14 +113,6 @@ pub struct RequestMetrics {
     teams: Bounded,
 }
 
-fn plane_name(plane: Plane) -> &'static str {
-    match plane {
-        Plane::Llm => "llm",
-        Plane::Mcp => "mcp",
-        Plane::A2a => "a2a",
-    }
-}
-
 impl RequestMetrics {
     pub fn new(metrics: &mut Metrics) -> Self {
         let own = Self {
@@ -168,7 +160,7 @@ impl RequestMetrics {
     }
 
     pub fn observe(&self, event: &RequestEvent) {
-        let plane = plane_name(event.plane);
+        let plane = event.plane.as_str();
         // Only names the hub resolved become labels: an unknown model a caller made up does not.
         let target = match event.plane {
             Plane::Llm => event.model.as_deref(),
@@ -225,7 +217,7 @@ impl RequestMetrics {
             return series.clone();
         }
         let (target, team) = (self.targets.value(target), self.teams.value(team));
-        let plane_label = plane_name(plane);
+        let plane_label = plane.as_str();
         // One statement per series: `get_or_create` returns a guard holding its family's lock.
         let requests = ["ok", "denied", "error"].map(|status| {
             self.requests

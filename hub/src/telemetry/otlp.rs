@@ -315,7 +315,7 @@ pub fn span_of(event: &RequestEvent) -> Option<Span> {
     let end = start + event.latency_us * 1000;
     let mut attributes = vec![
         text("enduser.id", &event.caller.principal),
-        text("agenthub.plane", plane_name(event.plane)),
+        text("agenthub.plane", event.plane.as_str()),
         text("agenthub.status", event.status.as_str()),
     ];
     if let Some(team) = &event.caller.team {
@@ -403,14 +403,6 @@ pub fn span_of(event: &RequestEvent) -> Option<Span> {
         status: Some(status),
         ..Default::default()
     })
-}
-
-fn plane_name(plane: Plane) -> &'static str {
-    match plane {
-        Plane::Llm => "llm",
-        Plane::Mcp => "mcp",
-        Plane::A2a => "a2a",
-    }
 }
 
 #[cfg(test)]
