@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -307,6 +307,8 @@ guardrails:
   - {id: birds, type: banned_terms, terms: [bluebird], label: BIRD, action: redact, stage: output, when: {tools: ["ev/echo"]}}
   - {id: sums-only, type: banned_terms, terms: [sparrow], action: block, when: {tools: ["ev/get-sum"]}}
   - {id: weather, type: banned_terms, terms: [cloudy], label: WEATHER, action: redact, stage: output, when: {tools: ["ev/get-structured-content"]}}
+telemetry:
+  bodies: full
 "#;
     let hub = Hub::start_with(&bin, rules).await;
     hub.admin_post("/api/v1/users", json!({"name": "dora"}))
@@ -412,6 +414,64 @@ guardrails:
         hub.metric("agenthub_mcp_tool_call_duration_seconds_count{server=\"ev\"}")
             .await,
         18.0
+    );
+
+    // Each echo's record: what the guardrails did, and the arguments as received and the
+    // result as answered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let echoes = loop {
+        let (status, page) = hub
+            .admin(reqwest::Method::GET, "/requests?tool=ev/echo", None)
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let records = page["data"].as_array().cloned().unwrap_or_default();
+        if records.len() == 10 {
+            break records;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{page:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut seen = BTreeMap::new();
+    for record in &echoes {
+        let id = record["id"].as_str().unwrap();
+        let (_, full) = hub
+            .admin(reqwest::Method::GET, &format!("/requests/{id}"), None)
+            .await;
+        let message = full["bodies"]["request"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{full:#}"))
+            .to_owned();
+        seen.insert(message, full);
+    }
+    let verdicts = |message: &str| seen[message]["guardrails"].clone();
+    assert_eq!(
+        verdicts("the falcon flies at dawn"),
+        json!([{"rule": "no-falcon", "stage": "input", "action": "block"}])
+    );
+    assert_eq!(seen["the falcon flies at dawn"]["status"], "denied");
+    assert!(
+        seen["the falcon flies at dawn"]["bodies"]
+            .get("response")
+            .is_none()
+    );
+    assert_eq!(
+        verdicts("see INC-123456"),
+        json!([{"rule": "tickets", "stage": "input", "action": "redact"}])
+    );
+    let bird = &seen["a bluebird sang"];
+    assert_eq!(
+        bird["guardrails"],
+        json!([{"rule": "birds", "stage": "output", "action": "redact"}])
+    );
+    let answered = bird["bodies"]["response"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(answered.contains("a [REDACTED:BIRD] sang"), "{bird:#}");
+    assert_eq!(
+        seen["hello"]["guardrails"],
+        Value::Null,
+        "{:#}",
+        seen["hello"]
     );
     hub.stop().await;
 }

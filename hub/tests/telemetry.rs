@@ -554,6 +554,17 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
         .await
         .unwrap();
     assert_eq!(denied.status(), 403);
+    // Entries are written in the background: wait until the denial's is in.
+    let since = tokio::time::Instant::now();
+    loop {
+        let trail = lab.admin(reqwest::Method::GET, "/audit", Value::Null).await;
+        let entries = trail["data"].as_array().cloned().unwrap_or_default();
+        if entries.iter().any(|e| e["action"] == "denied") {
+            break;
+        }
+        assert!(since.elapsed() < WITHIN, "{trail:#}\n{}", lab.hub.stderr());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let verified = lab.cli(ADMIN_KEY, &["audit", "verify"]);
     assert!(
         verified.ok().contains("audit trail intact"),
@@ -578,7 +589,7 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
             .find(|e| {
                 e["action"] == action && e["target"].as_str().is_some_and(|t| t.contains(target))
             })
-            .unwrap_or_else(|| panic!("no {action} {target} in {entries:#?}"))
+            .unwrap_or_else(|| panic!("no {action} {target} in {entries:#?}\n{}", lab.hub.stderr()))
     };
     assert_eq!(find("start", "agenthub.yaml")["actor"], "hub");
     let key_made = find("POST /api/v1/keys", "/api/v1/keys");
@@ -595,7 +606,7 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     }
 
     // An edit of the stored trail is found, at the entry edited.
-    let db = lab.dir.path().join("data").join("agenthub.db");
+    let db = lab.dir.path().join("data").join("agenthub-records.db");
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&format!("sqlite://{}", db.display()))
         .await

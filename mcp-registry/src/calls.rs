@@ -98,7 +98,7 @@ impl Outcome {
 }
 
 /// One finished call, as the gate records it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallReport<'a> {
     pub call: ToolCall<'a>,
     pub outcome: Outcome,
@@ -110,6 +110,10 @@ pub struct CallReport<'a> {
     pub response_bytes: u64,
     /// The request's `_meta.traceparent` (MCP's trace context), if it had one.
     pub traceparent: Option<&'a str>,
+    /// When the gate [keeps bodies](crate::face::Gate::keeps_bodies): the arguments as
+    /// received and the result as answered (none for an error), as compact JSON.
+    pub arguments: Option<bytes::Bytes>,
+    pub result: Option<bytes::Bytes>,
 }
 
 /// The size of `value` as compact JSON, counted without building the text.

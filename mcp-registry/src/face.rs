@@ -139,6 +139,12 @@ pub trait Gate: Send + Sync + 'static {
     /// once. Must be quick and must not fail: the answer waits for it.
     fn record(&self, caller: &Self::Caller, report: &CallReport<'_>);
 
+    /// Whether [`record`](Self::record) wants each call's arguments and result (serialized
+    /// once more, so only when asked).
+    fn keeps_bodies(&self) -> bool {
+        false
+    }
+
     /// The tools the gate answers itself, listed after the federation's (see
     /// [`crate::extra`]); none by default. Loaded at each request, like the federation.
     fn extra_tools(&self) -> Arc<ExtraTools> {
@@ -493,11 +499,11 @@ impl<G: Gate> ServerHandler for Face<G> {
             .await
         {
             Ok((result, outcome)) => {
-                record.finish(outcome, json_size(&result));
+                record.finish(outcome, Some(&result));
                 Ok(CallToolResponse::Complete(result))
             }
             Err(failed) => {
-                record.finish(failed.outcome, 0);
+                record.finish(failed.outcome, None);
                 Err(failed.error)
             }
         }
@@ -660,11 +666,11 @@ impl<G: Gate> Face<G> {
             .await
         {
             Ok((result, outcome)) => {
-                record.finish(outcome, json_size(&result));
+                record.finish(outcome, Some(&result));
                 Ok(CallToolResponse::Complete(result))
             }
             Err(failed) => {
-                record.finish(failed.outcome, 0);
+                record.finish(failed.outcome, None);
                 Err(failed.error)
             }
         }
@@ -1237,6 +1243,9 @@ struct Record<'a, G: Gate> {
     request_bytes: u64,
     /// The request's `_meta.traceparent`.
     traceparent: Option<String>,
+    /// Whether the gate keeps bodies, and the arguments as received if so.
+    keeps_bodies: bool,
+    arguments: Option<bytes::Bytes>,
     reported: bool,
 }
 
@@ -1254,19 +1263,37 @@ impl<'a, G: Gate> Record<'a, G> {
             .and_then(|meta| meta.get_traceparent())
             .or_else(|| context.meta.get_traceparent())
             .map(str::to_owned);
+        let keeps_bodies = gate.keeps_bodies();
+        let arguments = request
+            .arguments
+            .as_ref()
+            .filter(|_| keeps_bodies)
+            .map(serialized);
         Self {
             gate,
             caller,
             call,
             started: Instant::now(),
-            request_bytes: request.arguments.as_ref().map_or(0, json_size),
+            request_bytes: match &arguments {
+                Some(bytes) => bytes.len() as u64,
+                None => request.arguments.as_ref().map_or(0, json_size),
+            },
             traceparent,
+            keeps_bodies,
+            arguments,
             reported: false,
         }
     }
 
-    fn finish(&mut self, outcome: Outcome, response_bytes: u64) {
+    /// Reports the call, with its result unless it failed.
+    fn finish(&mut self, outcome: Outcome, result: Option<&CallToolResult>) {
         self.reported = true;
+        let kept = result.filter(|_| self.keeps_bodies).map(serialized);
+        let response_bytes = match (&kept, result) {
+            (Some(bytes), _) => bytes.len() as u64,
+            (None, Some(result)) => json_size(result),
+            (None, None) => 0,
+        };
         self.gate.record(
             self.caller,
             &CallReport {
@@ -1276,15 +1303,22 @@ impl<'a, G: Gate> Record<'a, G> {
                 request_bytes: self.request_bytes,
                 response_bytes,
                 traceparent: self.traceparent.as_deref(),
+                arguments: self.arguments.take(),
+                result: kept,
             },
         );
     }
 }
 
+/// `value` as compact JSON (a value that cannot be serialized would not have been sent).
+fn serialized(value: &impl serde::Serialize) -> bytes::Bytes {
+    serde_json::to_vec(value).unwrap_or_default().into()
+}
+
 impl<G: Gate> Drop for Record<'_, G> {
     fn drop(&mut self) {
         if !self.reported {
-            self.finish(Outcome::Cancelled, 0);
+            self.finish(Outcome::Cancelled, None);
         }
     }
 }

@@ -130,36 +130,12 @@ pub(super) async fn guard_text(
     verdicts: &mut Vec<GuardrailVerdict>,
 ) -> Result<(), Error> {
     let inspection = state.governance.inspect(text, stage, facts).await;
-    let stage_name = match stage {
-        Stage::Input => "input",
-        Stage::Output => "output",
-    };
-    for finding in &inspection.findings {
-        let verdict = GuardrailVerdict {
-            rule: finding.rule_id.clone(),
-            stage: stage_name.to_owned(),
-            action: serde_json::to_value(finding.action)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-        };
-        if !verdicts.contains(&verdict) {
-            verdicts.push(verdict);
-        }
-    }
-    if inspection.blocked.is_some()
-        && !inspection
-            .findings
-            .iter()
-            .any(|f| f.action == agenthub_policy::guardrails::Action::Block)
-    {
-        // Blocked by the external guardrail service.
-        verdicts.push(GuardrailVerdict {
-            rule: "webhook".to_owned(),
-            stage: stage_name.to_owned(),
-            action: "block".to_owned(),
-        });
-    }
+    GuardrailVerdict::collect(
+        verdicts,
+        stage,
+        &inspection.findings,
+        inspection.blocked.is_some(),
+    );
     if let Some(reason) = inspection.blocked {
         let what = match stage {
             Stage::Input => "the request",

@@ -16,6 +16,7 @@ use crate::auth::Caller;
 use crate::error::Error;
 use crate::governance::{Governance, JsonInspection};
 use crate::model::now_millis;
+use crate::telemetry::event::GuardrailVerdict;
 
 /// What a call carries from admission to settlement.
 pub struct Ticket {
@@ -47,6 +48,7 @@ pub async fn admit(
     metadata: &BTreeMap<String, String>,
     call: ToolCall<'_>,
     arguments: &mut JsonObject,
+    verdicts: &mut Vec<GuardrailVerdict>,
 ) -> Result<Ticket, Refusal> {
     let tool = format!("{}/{}", call.server, call.tool);
     let facts = facts(caller, metadata, &tool);
@@ -59,7 +61,7 @@ pub async fn admit(
         if let Value::Object(map) = document {
             *arguments = map;
         }
-        if let Some(reason) = verdict(&inspection, Stage::Input, &tool, "arguments") {
+        if let Some(reason) = verdict(&inspection, Stage::Input, &tool, "arguments", verdicts) {
             return Err(Refusal::Blocked { reason });
         }
     }
@@ -83,6 +85,7 @@ pub async fn settle(
     metadata: &BTreeMap<String, String>,
     ticket: Ticket,
     result: Option<&mut CallToolResult>,
+    verdicts: &mut Vec<GuardrailVerdict>,
 ) -> Result<(), String> {
     let Ticket { admission, tool } = ticket;
     governance.settle(admission, Usage::default());
@@ -103,7 +106,7 @@ pub async fn settle(
     let inspection = governance
         .inspect_json(&mut texts, Stage::Output, &facts)
         .await;
-    if let Some(reason) = verdict(&inspection, Stage::Output, &tool, "content") {
+    if let Some(reason) = verdict(&inspection, Stage::Output, &tool, "content", verdicts) {
         return Err(reason);
     }
     if let Value::Array(texts) = texts {
@@ -117,21 +120,35 @@ pub async fn settle(
         let inspection = governance
             .inspect_json(structured, Stage::Output, &facts)
             .await;
-        if let Some(reason) = verdict(&inspection, Stage::Output, &tool, "structuredContent") {
+        if let Some(reason) = verdict(
+            &inspection,
+            Stage::Output,
+            &tool,
+            "structuredContent",
+            verdicts,
+        ) {
             return Err(reason);
         }
     }
     Ok(())
 }
 
-/// Why the inspected value must not go on, if it must not; records what `flag` rules found
-/// (in `part` of the call: its arguments, or its result's content or structured content).
+/// Why the inspected value must not go on, if it must not; logs what `flag` rules found (in
+/// `part` of the call: its arguments, or its result's content or structured content) and adds
+/// what the rules did to the call's `verdicts`.
 fn verdict(
     inspection: &JsonInspection,
     stage: Stage,
     tool: &str,
     part: &'static str,
+    verdicts: &mut Vec<GuardrailVerdict>,
 ) -> Option<String> {
+    GuardrailVerdict::collect(
+        verdicts,
+        stage,
+        inspection.findings.iter().map(|f| &f.finding),
+        inspection.blocked.is_some(),
+    );
     for finding in inspection
         .findings
         .iter()

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::telemetry::audit::AuditEntry;
+use crate::telemetry::bodies::RawBodies;
+use crate::telemetry::event::GuardrailVerdict;
 use agenthub_mcp_registry::calls::{CallFailure, CallReport, Outcome, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings};
 use agenthub_mcp_registry::extra::{ExtraTool, ExtraTools};
@@ -191,6 +193,8 @@ struct McpCaller {
     /// The HTTP request's `x-request-id` and `traceparent`, for the calls' records.
     request_id: Option<http::HeaderValue>,
     traceparent: Option<http::HeaderValue>,
+    /// What the guardrails did to this call, for its record (a caller is made per call).
+    verdicts: std::sync::Mutex<Vec<GuardrailVerdict>>,
 }
 
 static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
@@ -198,6 +202,12 @@ static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
 impl McpCaller {
     fn metadata(&self) -> &BTreeMap<String, String> {
         self.metadata.as_deref().unwrap_or(&NO_METADATA)
+    }
+
+    fn verdicts(&self) -> std::sync::MutexGuard<'_, Vec<GuardrailVerdict>> {
+        self.verdicts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -252,6 +262,7 @@ impl Gate for HubGate {
             host: request.headers.get(http::header::HOST).cloned(),
             request_id: request.headers.get(crate::app::REQUEST_ID).cloned(),
             traceparent: request.headers.get("traceparent").cloned(),
+            verdicts: std::sync::Mutex::default(),
         })
     }
 
@@ -283,14 +294,18 @@ impl Gate for HubGate {
         call: ToolCall<'_>,
         arguments: &mut JsonObject,
     ) -> Result<calls::Ticket, Refusal> {
-        calls::admit(
+        let mut verdicts = Vec::new();
+        let admitted = calls::admit(
             &self.governance,
             &caller.caller,
             caller.metadata(),
             call,
             arguments,
+            &mut verdicts,
         )
-        .await
+        .await;
+        caller.verdicts().append(&mut verdicts);
+        admitted
     }
 
     async fn after_call(
@@ -300,14 +315,22 @@ impl Gate for HubGate {
         ticket: calls::Ticket,
         result: Option<&mut CallToolResult>,
     ) -> Result<(), String> {
-        calls::settle(
+        let mut verdicts = Vec::new();
+        let settled = calls::settle(
             &self.governance,
             &caller.caller,
             caller.metadata(),
             ticket,
             result,
+            &mut verdicts,
         )
-        .await
+        .await;
+        caller.verdicts().append(&mut verdicts);
+        settled
+    }
+
+    fn keeps_bodies(&self) -> bool {
+        self.state.telemetry.logs_bodies()
     }
 
     fn record(&self, caller: &McpCaller, report: &CallReport<'_>) {
@@ -327,6 +350,17 @@ impl Gate for HubGate {
         );
         event.request_id = header(&caller.request_id);
         event.metadata.clone_from(caller.metadata());
+        event.guardrails = std::mem::take(&mut *caller.verdicts());
+        if report.arguments.is_some() || report.result.is_some() {
+            let keep = |body: &Option<bytes::Bytes>| {
+                body.as_ref()
+                    .map(|body| self.state.telemetry.keep_body(body))
+            };
+            event.raw_bodies = Some(RawBodies {
+                request: keep(&report.arguments),
+                response: keep(&report.result),
+            });
+        }
         if report.outcome == Outcome::RefusedByPolicy {
             let mut denial = AuditEntry::new(
                 caller.caller.identity.subject(),

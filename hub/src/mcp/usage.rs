@@ -217,6 +217,8 @@ mod tests {
             request_bytes: 10,
             response_bytes: 20,
             traceparent: None,
+            arguments: None,
+            result: None,
         };
         metrics.record(&caller, &report("echo", Outcome::Ok));
         metrics.record(&caller, &report("get-sum", Outcome::Ok));

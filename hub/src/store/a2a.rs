@@ -225,6 +225,7 @@ impl Store {
     /// Records tasks; one already recorded is kept as it was (its first principal owns it).
     pub async fn save_tasks(&self, tasks: &[StoredTask]) -> Result<()> {
         self.insert_rows(
+            &self.pool,
             "a2a_tasks (agent, task_id, principal, context_id, trace_id, created_at)",
             6,
             "ON CONFLICT (task_id, agent) DO NOTHING",
@@ -276,6 +277,7 @@ impl Store {
 
     pub async fn save_trace_events(&self, events: &[TraceEvent]) -> Result<()> {
         self.insert_rows(
+            &self.pool,
             "a2a_trace_events (id, trace_id, span_id, parent_span_id, seq, at, kind, agent, method, principal, chain, context_id, task_id, outcome, duration_ms, body)",
             16,
             "ON CONFLICT (id) DO NOTHING",

@@ -4,6 +4,13 @@
 //! milliseconds, and queries use `$N` parameters, which SQLite also understands. The store is
 //! never read on a request's hot path: the hub serves from its in-memory directory and writes
 //! through here.
+//!
+//! Request records and the audit trail have a pool of their own ([`Store::records`]). On
+//! Postgres it is the same pool. On SQLite it is one connection to a second file beside the
+//! first (`agenthub.db` → `agenthub-records.db`): the records' write volume then neither holds
+//! the main file's one write lock against the planes' writes nor, by changing the file, empties
+//! every other connection's page cache (SQLite drops a connection's whole cache when another
+//! one has written), and the one connection keeps the records' index pages cached.
 
 mod a2a;
 mod a2a_push;
@@ -35,6 +42,15 @@ pub use rules::StoredRule;
 pub use telemetry::{Cutoffs, Measures, RequestFilter};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The records' tables, applied to the records' pool and tracked in a table of their own, so
+/// that the two sets number their versions apart and the same code applies them to one
+/// Postgres database or to two SQLite files.
+fn records_migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations-records");
+    migrator.dangerous_set_table_name("_agenthub_records_migrations");
+    migrator
+}
 
 /// Which database a URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +87,26 @@ impl DatabaseUrl {
             backend,
             url: url.to_owned(),
         })
+    }
+
+    /// Where a SQLite store keeps request records and the audit trail: a file beside the main
+    /// one (`NAME.db` → `NAME-records.db`); an in-memory database stays in memory.
+    pub fn records_url(&self) -> String {
+        let (address, query) = match self.url.split_once('?') {
+            Some((address, query)) => (address, Some(query)),
+            None => (self.url.as_str(), None),
+        };
+        if address.ends_with(":memory:") || query.is_some_and(|q| q.contains("mode=memory")) {
+            return self.url.clone();
+        }
+        let address = match address.strip_suffix(".db") {
+            Some(stem) => format!("{stem}-records.db"),
+            None => format!("{address}-records"),
+        };
+        match query {
+            Some(query) => format!("{address}?{query}"),
+            None => address,
+        }
     }
 
     /// The embedded default: a SQLite file in the data directory, created if missing.
@@ -207,6 +243,8 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Request records and the audit trail (the module's documentation says why apart).
+    records: AnyPool,
     backend: Backend,
 }
 
@@ -216,49 +254,26 @@ impl Store {
     pub async fn open(url: &DatabaseUrl, options: &StoreOptions) -> anyhow::Result<Self> {
         install_default_drivers();
         let backend = url.backend;
-        let pragmas = if options.sqlite_sync_full {
-            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA synchronous = FULL;"
-        } else {
-            "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA synchronous = NORMAL;"
-        };
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
-            .acquire_timeout(options.connect_timeout)
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(pragmas).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url.url)
-            .await;
-        let pool = match pool {
-            Ok(pool) => pool,
-            Err(e) => {
-                let cause = match e {
-                    // The pool retries refused connections until the timeout, then reports only
-                    // that it timed out; one more direct attempt recovers the cause to show.
-                    sqlx::Error::PoolTimedOut => {
-                        connect_failure(&url.url, options.connect_timeout).await
-                    }
-                    e => e.to_string(),
-                };
-                anyhow::bail!("cannot connect to the store at {}: {cause}", url.redacted());
-            }
-        };
-        if backend == Backend::Sqlite {
-            // Persistent per database file: concurrent readers alongside one writer.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-        }
+        let pool = connect(url, &url.url, options.max_connections, options).await?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("cannot apply migrations to {}: {e}", url.redacted()))?;
-        Ok(Self { pool, backend })
+        let records = match backend {
+            Backend::Postgres => pool.clone(),
+            Backend::Sqlite => connect(url, &url.records_url(), 1, options).await?,
+        };
+        records_migrator().run(&records).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot apply migrations to {}: {e}",
+                redact_url(&url.records_url())
+            )
+        })?;
+        Ok(Self {
+            pool,
+            records,
+            backend,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -278,6 +293,7 @@ impl Store {
     /// VALUES … {conflict}`, each row's `columns` values bound in order by `bind`.
     async fn insert_rows<'r, T>(
         &self,
+        pool: &AnyPool,
         into: &str,
         columns: usize,
         conflict: &str,
@@ -287,7 +303,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = pool.begin().await.map_err(classify)?;
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let values = values_rows(self.backend, chunk.len(), columns);
             // Only names and placeholders are formatted in: the values are bound.
@@ -303,6 +319,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.records.close().await;
     }
 
     /// Deletes and returns the row `sql` (`DELETE … WHERE <key> = $1 RETURNING *`) names: what
@@ -337,6 +354,59 @@ impl Store {
         }
         Ok(total)
     }
+}
+
+/// A pool of at most `max_connections` to `address` (`url`'s, or the records' file beside
+/// it), with SQLite's settings on every connection.
+async fn connect(
+    url: &DatabaseUrl,
+    address: &str,
+    max_connections: u32,
+    options: &StoreOptions,
+) -> anyhow::Result<AnyPool> {
+    let backend = url.backend;
+    let pragmas = if options.sqlite_sync_full {
+        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA synchronous = FULL;"
+    } else {
+        "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA cache_size = -32768; PRAGMA synchronous = NORMAL;"
+    };
+    let pool = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(options.connect_timeout)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute(pragmas).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(address)
+        .await;
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(e) => {
+            let cause = match e {
+                // The pool retries refused connections until the timeout, then reports only
+                // that it timed out; one more direct attempt recovers the cause to show.
+                sqlx::Error::PoolTimedOut => {
+                    connect_failure(address, options.connect_timeout).await
+                }
+                e => e.to_string(),
+            };
+            anyhow::bail!(
+                "cannot connect to the store at {}: {cause}",
+                redact_url(address)
+            );
+        }
+    };
+    if backend == Backend::Sqlite {
+        // Persistent per database file: concurrent readers alongside one writer.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+    }
+    Ok(pool)
 }
 
 /// Why a single connection to `url` cannot be opened within `timeout`.
@@ -534,6 +604,21 @@ mod tests {
             "($1, $2, $3), ($4, $5, $6)"
         );
         assert_eq!(values_rows(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn records_live_beside_a_sqlite_file() {
+        for (main, records) in [
+            (
+                "sqlite:///var/lib/agenthub/agenthub.db?mode=rwc",
+                "sqlite:///var/lib/agenthub/agenthub-records.db?mode=rwc",
+            ),
+            ("sqlite:hub", "sqlite:hub-records"),
+            ("sqlite::memory:", "sqlite::memory:"),
+            ("sqlite://x.db?mode=memory", "sqlite://x.db?mode=memory"),
+        ] {
+            assert_eq!(DatabaseUrl::parse(main).unwrap().records_url(), records);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Request records, their bodies and the audit trail.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 
 use super::{Backend, Store, classify};
 use crate::error::{Error, Result};
@@ -407,6 +407,7 @@ impl Store {
             })
             .collect();
         self.insert_rows(
+            &self.records,
             "requests (id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra, bodies)",
             22,
             "ON CONFLICT (id) DO NOTHING",
@@ -510,7 +511,7 @@ impl Store {
             .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, value| {
                 query.bind(value.as_str())
             })
-            .fetch_all(&self.pool)
+            .fetch_all(&self.records)
             .await
             .map_err(classify)
     }
@@ -520,7 +521,7 @@ impl Store {
         let sql = format!("SELECT {RECORD_COLUMNS}, bodies FROM requests WHERE id = $1");
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.records)
             .await
             .map_err(classify)?
         else {
@@ -539,7 +540,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.records.begin().await.map_err(classify)?;
         let head = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut *tx)
             .await
@@ -629,7 +630,7 @@ impl Store {
         )))
         .bind(after_seq)
         .bind(up_to)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.records)
         .await
         .map_err(classify)?;
         rows.iter().map(chained_from).collect()
@@ -638,7 +639,7 @@ impl Store {
     /// The chain's head: the last entry's seq and hash.
     pub async fn audit_head(&self) -> Result<(i64, String)> {
         let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.records)
             .await
             .map_err(classify)?;
         Ok((
@@ -653,20 +654,25 @@ impl Store {
     /// still verifies. Returns how many rows went.
     pub async fn purge_telemetry(&self, cutoffs: &Cutoffs) -> Result<u64> {
         const BATCH: i64 = 5000;
-        let steps: [(&str, Bound); 4] = [
+        let (records, main) = (&self.records, &self.pool);
+        let steps: [(&AnyPool, &str, Bound); 4] = [
             (
+                records,
                 "UPDATE requests SET bodies = NULL WHERE id IN (SELECT id FROM requests WHERE id < $1 AND bodies IS NOT NULL LIMIT $2)",
                 Bound::Text(first_id_at(cutoffs.bodies)),
             ),
             (
+                records,
                 "DELETE FROM requests WHERE id IN (SELECT id FROM requests WHERE id < $1 LIMIT $2)",
                 Bound::Text(first_id_at(cutoffs.events)),
             ),
             (
+                main,
                 "DELETE FROM a2a_trace_events WHERE id IN (SELECT id FROM a2a_trace_events WHERE at < $1 LIMIT $2)",
                 Bound::Millis(cutoffs.traces),
             ),
             (
+                records,
                 "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log
                    WHERE seq <= (SELECT MAX(seq) FROM audit_log WHERE at < $1)
                      AND seq < (SELECT MAX(seq) FROM audit_log)
@@ -675,7 +681,7 @@ impl Store {
             ),
         ];
         let mut total = 0;
-        for (sql, bound) in steps {
+        for (pool, sql, bound) in steps {
             loop {
                 let query = sqlx::query(sql);
                 let query = match &bound {
@@ -684,7 +690,7 @@ impl Store {
                 };
                 let deleted = query
                     .bind(BATCH)
-                    .execute(&self.pool)
+                    .execute(pool)
                     .await
                     .map_err(classify)?
                     .rows_affected();
@@ -885,7 +891,7 @@ mod tests {
             assert_eq!(head, (5, stored[4].hash.clone()));
 
             sqlx::query("UPDATE audit_log SET outcome = 'denied' WHERE seq = 3")
-                .execute(&store.pool)
+                .execute(&store.records)
                 .await
                 .unwrap();
             let mut verifier = Verifier::new();

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use agenthub_policy::Identity;
+use agenthub_policy::guardrails::{Action, Finding, Stage};
 pub use agenthub_policy::when::Plane;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -90,6 +91,46 @@ pub struct GuardrailVerdict {
     pub stage: String,
     /// `redact`, `block`, `flag`, …
     pub action: String,
+}
+
+impl GuardrailVerdict {
+    /// Adds to `verdicts`, once each, what the rules that found something in a text did at
+    /// `stage`; a block that no blocking rule found came from the external guardrail service
+    /// (`webhook`).
+    pub fn collect<'f>(
+        verdicts: &mut Vec<Self>,
+        stage: Stage,
+        findings: impl IntoIterator<Item = &'f Finding>,
+        blocked: bool,
+    ) {
+        let stage = match stage {
+            Stage::Input => "input",
+            Stage::Output => "output",
+        };
+        let mut push = |rule: &str, action: &str| {
+            let verdict = Self {
+                rule: rule.to_owned(),
+                stage: stage.to_owned(),
+                action: action.to_owned(),
+            };
+            if !verdicts.contains(&verdict) {
+                verdicts.push(verdict);
+            }
+        };
+        let mut blocked_by_rule = false;
+        for finding in findings {
+            blocked_by_rule |= finding.action == Action::Block;
+            let action = match finding.action {
+                Action::Block => "block",
+                Action::Redact => "redact",
+                Action::Flag => "flag",
+            };
+            push(&finding.rule_id, action);
+        }
+        if blocked && !blocked_by_rule {
+            push("webhook", "block");
+        }
+    }
 }
 
 /// What went wrong, classified.

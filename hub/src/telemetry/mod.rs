@@ -344,19 +344,22 @@ impl Writer {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
-                received = records.recv() => match received {
-                    Some(record) => batch.push(record),
-                    None => break,
+                received = records.recv_many(&mut batch, BATCH) => if received == 0 {
+                    break;
                 },
                 () = self.overflow.ready.notified() => {}
                 () = tokio::time::sleep_until(wake) => {}
             }
-            if !batch.is_empty() {
-                let deadline = Instant::now() + LINGER;
+            // A batch short of full waits once for more rather than waking per record.
+            if !batch.is_empty() && batch.len() < BATCH {
+                tokio::select! {
+                    () = stop.cancelled() => {}
+                    () = tokio::time::sleep(LINGER) => {}
+                }
                 while batch.len() < BATCH {
-                    match tokio::time::timeout_at(deadline, records.recv()).await {
-                        Ok(Some(record)) => batch.push(record),
-                        Ok(None) | Err(_) => break,
+                    match records.try_recv() {
+                        Ok(record) => batch.push(record),
+                        Err(_) => break,
                     }
                 }
             }
