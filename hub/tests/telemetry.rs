@@ -342,7 +342,10 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
         eras()[0].1.clone(),
     )
     .await;
-    let mut request = call("a2a__echo", json!({"message": "book it"}));
+    let mut request = call(
+        "a2a__echo",
+        json!({"message": "book it for jane.doe@example.com"}),
+    );
     let mut meta = rmcp::model::MetaObject::new();
     meta.set_traceparent(traceparent.clone());
     request.meta = Some(meta.into());
@@ -368,6 +371,19 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     assert_eq!(traced[2]["agent"], "echo");
     assert_eq!(traced[0]["parent_span_id"], "00f067aa0ba902b7");
     assert_eq!(traced[1]["parent_span_id"], "00f067aa0ba902b7");
+    // The tool call's and the hop's bodies — the arguments and the result, the message and
+    // the answer — logged with the address redacted.
+    for record in &traced[1..] {
+        let path = format!("/requests/{}", record["id"].as_str().unwrap());
+        let full = lab.admin(reqwest::Method::GET, &path, Value::Null).await;
+        let (request, response) = (&full["bodies"]["request"], &full["bodies"]["response"]);
+        assert!(request.to_string().contains("book it for "), "{full:#}");
+        assert!(response.is_object(), "{full:#}");
+        assert!(
+            !full.to_string().contains("jane.doe@example.com"),
+            "{full:#}"
+        );
+    }
 
     // The same trace reached the OTLP collector, as protobuf, after a refused first export:
     // a GenAI client span, an MCP tool span and the hop.

@@ -145,6 +145,9 @@ impl Span {
     fn push(&mut self, kind: &str, body: Option<Value>, outcome: Option<String>) {
         let at = now_millis();
         let duration_ms = outcome.as_ref().map(|_| at - self.started);
+        if let Some(body) = &body {
+            self.keep_body(kind, outcome.is_some(), body);
+        }
         if let (Some(outcome), Some(duration_ms)) = (&outcome, duration_ms) {
             self.recorder.metrics.record(&HopReport {
                 agent: &self.agent,
@@ -186,6 +189,26 @@ impl Span {
 }
 
 impl Span {
+    /// When bodies are logged, keeps the hop's request (its params as relayed) or its
+    /// answer for the record.
+    fn keep_body(&mut self, kind: &str, ends: bool, body: &Value) {
+        let telemetry = &self.recorder.telemetry;
+        let Some(record) = &mut self.record else {
+            return;
+        };
+        if !(telemetry.logs_bodies() && (ends || kind == "request")) {
+            return;
+        }
+        let bytes = bytes::Bytes::from(serde_json::to_vec(body).unwrap_or_default());
+        let kept = Some(telemetry.keep_json_body(&bytes));
+        let raw = record.raw_bodies.get_or_insert_with(Default::default);
+        if ends {
+            raw.response = kept;
+        } else {
+            raw.request = kept;
+        }
+    }
+
     /// Sends the hop's request record, if it has one not yet sent: timed now, in the span's
     /// trace, failed with `class` and `message` unless `status` is ok.
     fn finish_record(&mut self, status: Status, class: &str, message: &str) {

@@ -301,7 +301,7 @@ async fn chat_call(
             if let Some(event) = draft.event() {
                 event.response_bytes = encoded.len() as u64;
                 if let Some(raw) = &mut event.raw_bodies {
-                    raw.response = Some(state.telemetry.keep_body(&encoded));
+                    raw.response = Some(state.telemetry.keep_json_body(&encoded));
                 }
             }
             let mut out = Response::new(Body::from(encoded));
@@ -574,7 +574,7 @@ fn record_request(state: &AppState, draft: &mut Draft, model: &str, body: &Bytes
         event.request_bytes = body.len() as u64;
         if state.telemetry.logs_bodies() {
             event.raw_bodies = Some(RawBodies {
-                request: Some(state.telemetry.keep_body(body)),
+                request: Some(state.telemetry.keep_json_body(body)),
                 response: None,
             });
         }

@@ -354,7 +354,7 @@ impl Gate for HubGate {
         if report.arguments.is_some() || report.result.is_some() {
             let keep = |body: &Option<bytes::Bytes>| {
                 body.as_ref()
-                    .map(|body| self.state.telemetry.keep_body(body))
+                    .map(|body| self.state.telemetry.keep_json_body(body))
             };
             event.raw_bodies = Some(RawBodies {
                 request: keep(&report.arguments),

@@ -19,6 +19,7 @@ mod budgets;
 mod mcp;
 mod mcp_grants;
 mod queries;
+mod records_file;
 mod rules;
 mod telemetry;
 
@@ -245,6 +246,8 @@ pub struct Store {
     pool: AnyPool,
     /// Request records and the audit trail (the module's documentation says why apart).
     records: AnyPool,
+    /// SQLite, in a file: the connection request records are inserted through.
+    records_file: Option<std::sync::Arc<records_file::RecordsFile>>,
     backend: Backend,
 }
 
@@ -269,9 +272,20 @@ impl Store {
                 redact_url(&url.records_url())
             )
         })?;
+        let records_file = match backend {
+            Backend::Sqlite => records_file::file_of(&url.records_url())
+                .map(|path| {
+                    records_file::RecordsFile::open(&path, options.sqlite_sync_full)
+                        .map(std::sync::Arc::new)
+                        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))
+                })
+                .transpose()?,
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             records,
+            records_file,
             backend,
         })
     }

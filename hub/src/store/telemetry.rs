@@ -3,6 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use super::records_file::RequestRow;
 use super::{Backend, Store, classify};
 use crate::error::{Error, Result};
 use crate::model::{Millis, first_id_at};
@@ -395,47 +396,79 @@ fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// `event` as its row.
+fn row_of(event: &RequestEvent) -> RequestRow {
+    let event = storable(event);
+    RequestRow {
+        id: event.id.clone(),
+        at: event.at,
+        plane: event.plane.as_str(),
+        trace_id: event.trace_id.clone(),
+        principal: event.caller.principal.clone(),
+        team: event.caller.team.clone(),
+        key_id: event.caller.key_id.clone(),
+        target: event.target.clone(),
+        model: event.model.clone(),
+        provider: event.provider.clone(),
+        tool: event.tool.clone(),
+        agent: event.agent.clone(),
+        status: event.status.as_str(),
+        error_class: event.error.as_ref().map(|error| error.class.clone()),
+        latency_us: as_i64(event.latency_us),
+        input_tokens: as_i64(event.tokens.input),
+        output_tokens: as_i64(event.tokens.output),
+        cached_tokens: as_i64(event.tokens.cached),
+        cost_micros: as_i64(event.cost_micros),
+        metadata: serde_json::to_string(&event.metadata).unwrap_or_default(),
+        extra: extra_of(&event),
+        bodies: event.bodies.as_ref().map(|bodies| bodies.json().to_owned()),
+    }
+}
+
 impl Store {
     /// Stores request records with their bodies; records already stored (a batch replayed
     /// after a timeout that had in fact committed) are left as they are.
     pub async fn save_requests(&self, events: &[&RequestEvent]) -> Result<()> {
-        let rows: Vec<(Cow<'_, RequestEvent>, String, String)> = events
-            .iter()
-            .map(|event| {
-                let metadata = serde_json::to_string(&event.metadata).unwrap_or_default();
-                (storable(event), metadata, extra_of(event))
-            })
-            .collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<RequestRow> = events.iter().map(|event| row_of(event)).collect();
+        if let Some(file) = &self.records_file {
+            let file = file.clone();
+            return tokio::task::spawn_blocking(move || file.insert(&rows))
+                .await
+                .map_err(Error::internal)?;
+        }
         self.insert_rows(
             &self.records,
             "requests (id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra, bodies)",
             22,
             "ON CONFLICT (id) DO NOTHING",
             &rows,
-            |query, (event, metadata, extra)| {
+            |query, row| {
                 query
-                    .bind(&event.id)
-                    .bind(event.at)
-                    .bind(event.plane.as_str())
-                    .bind(&event.trace_id)
-                    .bind(&event.caller.principal)
-                    .bind(&event.caller.team)
-                    .bind(&event.caller.key_id)
-                    .bind(&event.target)
-                    .bind(&event.model)
-                    .bind(&event.provider)
-                    .bind(&event.tool)
-                    .bind(&event.agent)
-                    .bind(event.status.as_str())
-                    .bind(event.error.as_ref().map(|error| error.class.as_str()))
-                    .bind(as_i64(event.latency_us))
-                    .bind(as_i64(event.tokens.input))
-                    .bind(as_i64(event.tokens.output))
-                    .bind(as_i64(event.tokens.cached))
-                    .bind(as_i64(event.cost_micros))
-                    .bind(metadata.as_str())
-                    .bind(extra.as_str())
-                    .bind(event.bodies.as_ref().map(LoggedBodies::json))
+                    .bind(&row.id)
+                    .bind(row.at)
+                    .bind(row.plane)
+                    .bind(&row.trace_id)
+                    .bind(&row.principal)
+                    .bind(&row.team)
+                    .bind(&row.key_id)
+                    .bind(&row.target)
+                    .bind(&row.model)
+                    .bind(&row.provider)
+                    .bind(&row.tool)
+                    .bind(&row.agent)
+                    .bind(row.status)
+                    .bind(&row.error_class)
+                    .bind(row.latency_us)
+                    .bind(row.input_tokens)
+                    .bind(row.output_tokens)
+                    .bind(row.cached_tokens)
+                    .bind(row.cost_micros)
+                    .bind(&row.metadata)
+                    .bind(&row.extra)
+                    .bind(&row.bodies)
             },
         )
         .await

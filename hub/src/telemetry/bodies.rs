@@ -26,6 +26,8 @@ pub struct KeptBody {
     pub bytes: Bytes,
     /// The body's whole length.
     pub length: usize,
+    /// Known to be JSON (parsed or made by the hub), so not checked again unless redacted.
+    pub json: bool,
 }
 
 /// Turns raw bodies into logged ones.
@@ -67,6 +69,15 @@ impl BodyLogger {
         KeptBody {
             bytes,
             length: body.len(),
+            json: false,
+        }
+    }
+
+    /// Like [`keep`](Self::keep), for a body the hub has parsed or made as JSON.
+    pub fn keep_json(&self, body: &Bytes) -> KeptBody {
+        KeptBody {
+            json: true,
+            ..self.keep(body)
         }
     }
 
@@ -96,13 +107,18 @@ impl BodyLogger {
             self.one(&mut json, kept, stage, plane);
         }
         json.push('}');
-        LoggedBodies::from_json(json)
+        // Each part is JSON (checked, or made by serde_json): so is the whole.
+        Some(LoggedBodies::made(json))
     }
 
     /// Appends one body's logged form to `out`.
     fn one(&self, out: &mut String, kept: &KeptBody, stage: Stage, plane: Plane) {
         let bytes = &kept.bytes[..kept.bytes.len().min(self.max_bytes)];
-        let text = String::from_utf8_lossy(bytes);
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
+        let mut unchanged = true;
         let text = if self.mode == BodyLogging::Redacted {
             let metadata = Default::default();
             let facts = RequestFacts {
@@ -115,13 +131,17 @@ impl BodyLogger {
             };
             match self.redaction.inspect(&text, stage, &facts).text {
                 std::borrow::Cow::Borrowed(_) => text,
-                std::borrow::Cow::Owned(redacted) => std::borrow::Cow::Owned(redacted),
+                std::borrow::Cow::Owned(redacted) => {
+                    unchanged = false;
+                    std::borrow::Cow::Owned(redacted)
+                }
             }
         } else {
             text
         };
         let whole = kept.length <= self.max_bytes;
-        if whole && serde_json::from_str::<&RawValue>(&text).is_ok() {
+        let json = (kept.json && unchanged) || serde_json::from_str::<&RawValue>(&text).is_ok();
+        if whole && json {
             out.push_str(&text);
             return;
         }
@@ -148,6 +168,7 @@ mod tests {
         let whole = |bytes: &'static [u8]| KeptBody {
             bytes: Bytes::from_static(bytes),
             length: bytes.len(),
+            json: false,
         };
         let raw = RawBodies {
             request: Some(whole(

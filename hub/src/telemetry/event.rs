@@ -211,18 +211,41 @@ pub struct RequestEvent {
 }
 
 /// Logged bodies as JSON text, kept as it was made (never parsed back into a tree by the hub).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct LoggedBodies(pub Box<RawValue>);
+/// Written out as JSON, not as a string of it.
+#[derive(Debug, Clone)]
+pub struct LoggedBodies(String);
 
 impl LoggedBodies {
     pub fn json(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// `text`, if it is JSON.
     pub fn from_json(text: String) -> Option<Self> {
-        RawValue::from_string(text).ok().map(Self)
+        serde_json::from_str::<serde::de::IgnoredAny>(&text)
+            .is_ok()
+            .then_some(Self(text))
+    }
+
+    /// `text`, which its maker knows to be JSON (it is checked again when written out).
+    pub(super) fn made(text: String) -> Self {
+        Self(text)
+    }
+}
+
+impl Serialize for LoggedBodies {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match serde_json::from_str::<&RawValue>(&self.0) {
+            Ok(raw) => raw.serialize(serializer),
+            Err(_) => self.0.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LoggedBodies {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer)
+            .map(|raw| Self(Box::<str>::from(raw).into_string()))
     }
 }
 

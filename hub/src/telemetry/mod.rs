@@ -249,6 +249,11 @@ impl Telemetry {
         self.bodies.keep(body)
     }
 
+    /// Like [`keep_body`](Self::keep_body), for a body the hub has parsed or made as JSON.
+    pub fn keep_json_body(&self, body: &bytes::Bytes) -> bodies::KeptBody {
+        self.bodies.keep_json(body)
+    }
+
     /// Queues a request's record; never waits. A full queue drops it (counted).
     pub fn request(&self, event: RequestEvent) {
         if !self.enabled {
