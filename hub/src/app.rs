@@ -73,6 +73,12 @@ impl AppState {
             &mut metrics,
             telemetry.clone(),
         ));
+        metrics.register_collector(crate::telemetry::gauges::ScrapeGauges {
+            governance: governance.clone(),
+            llm: llm.clone(),
+            mcp: mcp.clone(),
+            a2a: a2a.clone(),
+        });
         Self {
             telemetry,
             llm,

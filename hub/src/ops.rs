@@ -80,6 +80,11 @@ impl Metrics {
         self.registry.register(name, help, metric);
     }
 
+    /// Registers metrics made at each scrape (under the `agenthub_` prefix).
+    pub fn register_collector(&mut self, collector: impl prometheus_client::collector::Collector) {
+        self.registry.register_collector(Box::new(collector));
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.

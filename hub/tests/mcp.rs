@@ -411,6 +411,11 @@ telemetry:
     assert_eq!(calls("refused_by_guardrail").await, 2.0);
     assert_eq!(calls("upstream_failed").await, 0.0);
     assert_eq!(
+        hub.metric("agenthub_upstream_up{plane=\"mcp\",upstream=\"ev\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
         hub.metric("agenthub_mcp_tool_call_duration_seconds_count{server=\"ev\"}")
             .await,
         18.0

@@ -50,6 +50,8 @@ agents:
   - {{name: echo, url: "{agent}"}}
 guardrails:
   - {{id: pii, type: pii, action: redact, stage: input}}
+budgets:
+  - {{id: team-spend, applies_per: team, cost_per_day: 100}}
 policies:
   - {{subject: "team:ml", resource: "*", action: "*"}}
   - {{subject: "team:web", resource: "*", action: "*"}}
@@ -438,6 +440,34 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     lab.logs(&[], 8).await;
     let apollo = lab.logs(&["--metadata", "project=apollo"], 3).await;
     assert!(apollo.iter().all(|r| r["metadata"]["project"] == "apollo"));
+
+    // `/metrics`: each team's spend in its budget, and every upstream usable.
+    let metrics = lab
+        .http
+        .get(format!("{}/metrics", lab.hub.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (team, spent) in &reported {
+        let line = format!(
+            "agenthub_budget_used{{budget=\"team-spend\",subject=\"team:{team}\",measure=\"cost\"}} {}",
+            spent.cost_micros
+        );
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+    assert!(metrics.contains(
+        "agenthub_budget_limit{budget=\"team-spend\",subject=\"team:ml\",measure=\"cost\"} 100000000"
+    ));
+    for upstream in [
+        r#"plane="llm",upstream="gpt""#,
+        r#"plane="a2a",upstream="echo""#,
+    ] {
+        let line = format!("agenthub_upstream_up{{{upstream}}} 1");
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
 
     // `usage --by team` counts what the provider reported.
     let usage: Value = serde_json::from_str(

@@ -18,6 +18,7 @@ pub mod bodies;
 pub mod clickhouse;
 pub mod draft;
 pub mod event;
+pub mod gauges;
 pub mod metrics;
 pub mod otlp;
 mod spill;
