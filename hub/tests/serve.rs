@@ -52,6 +52,22 @@ fn health_readiness_and_metrics() {
     hub.stop_cleanly();
 }
 
+/// A data directory the hub makes is private: its databases hold key hashes, sealed secrets
+/// and logged bodies.
+#[test]
+fn a_new_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("state").join("data");
+    let hub = HubBuilder::new(&data).start();
+    for made in [&data, &dir.path().join("state")] {
+        let mode = std::fs::metadata(made).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", made.display());
+    }
+    assert!(data.join("agenthub-records.db").exists());
+    hub.stop_cleanly();
+}
+
 /// With `--log-format json`, every line on standard error is a JSON object.
 #[test]
 fn json_logs() {

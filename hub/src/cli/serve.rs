@@ -173,7 +173,14 @@ fn database_url(config: &HubConfig, data_dir: &Path) -> Result<DatabaseUrl, Fail
             DatabaseUrl::parse(url).map_err(|e| Failure::Invalid(format!("store.url: {e}")))
         }
         None => {
-            std::fs::create_dir_all(data_dir).map_err(|e| {
+            // Made private (0700): the databases in it hold key hashes, sealed secrets and,
+            // when bodies are logged, prompts and answers. One that exists is left as it is.
+            std::os::unix::fs::DirBuilderExt::mode(
+                std::fs::DirBuilder::new().recursive(true),
+                0o700,
+            )
+            .create(data_dir)
+            .map_err(|e| {
                 Failure::Runtime(format!(
                     "cannot create the data directory {}: {e}",
                     data_dir.display()
