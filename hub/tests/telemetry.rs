@@ -591,6 +591,46 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     let own = lab.cli(&bob, &["logs", "--json"]);
     assert_eq!(own.ok().lines().count(), 2);
 
+    // A message to an agent the caller may not reach: answered as unknown, recorded and
+    // audited as refused.
+    // Eve is in no team: the starter policy lets her list agents, not send to them.
+    lab.admin(reqwest::Method::POST, "/users", json!({"name": "eve"}))
+        .await;
+    let eve = lab
+        .admin(
+            reqwest::Method::POST,
+            "/keys",
+            json!({"name": "work", "owner": "eve", "scopes": ["a2a"]}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refused = lab
+        .http
+        .post(format!("{}/a2a/echo", lab.hub.url))
+        .bearer_auth(&eve)
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {
+            "message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = refused.status();
+    let body: Value = refused.json().await.unwrap_or_default();
+    assert_eq!(status, 404, "{body}");
+    let refusal = lab.logs(&["--user", "eve"], 1).await;
+    assert_eq!(refusal[0]["plane"], "a2a", "{refusal:#?}");
+    assert_eq!(refusal[0]["agent"], "echo");
+    assert_eq!(refusal[0]["status"], "denied");
+    assert_eq!(refusal[0]["error"]["class"], "forbidden");
+    assert_eq!(
+        lab.agent.received().len(),
+        1,
+        "nothing more reached the agent"
+    );
+
     // A denial, and the audit trail.
     let denied = lab
         .http
@@ -605,7 +645,8 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     loop {
         let trail = lab.admin(reqwest::Method::GET, "/audit", Value::Null).await;
         let entries = trail["data"].as_array().cloned().unwrap_or_default();
-        if entries.iter().any(|e| e["action"] == "denied") {
+        let denied = entries.iter().filter(|e| e["action"] == "denied").count();
+        if denied == 2 {
             break;
         }
         assert!(since.elapsed() < WITHIN, "{trail:#}\n{}", lab.hub.stderr());
@@ -647,6 +688,9 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     let denial = find("denied", "GET /api/v1/users");
     assert_eq!(denial["actor"], "user:bob");
     assert_eq!(denial["outcome"], "403 Forbidden");
+    let denial = find("denied", "a2a SendMessage echo");
+    assert_eq!(denial["actor"], "user:eve");
+    assert_eq!(denial["outcome"], "forbidden");
     for pair in entries.windows(2) {
         assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
     }

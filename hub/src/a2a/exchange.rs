@@ -47,7 +47,7 @@ use crate::auth::Caller;
 use crate::error::Error;
 use crate::governance::Governance;
 use crate::model::now_millis;
-use crate::telemetry::{self, event::RequestEvent};
+use crate::telemetry::{self, event::RequestEvent, event::Status};
 
 /// A client's request, read from either binding.
 pub struct ClientRequest {
@@ -134,11 +134,100 @@ fn action_of(method: Method) -> Action {
     }
 }
 
-/// Runs the exchange.
+/// How far an exchange got before it failed.
+#[derive(Default)]
+struct Reached {
+    /// A span was made: it records the hop, failed or not.
+    relayed: bool,
+}
+
+/// Runs the exchange. One refused before it is relayed — its params, the caller's access, a
+/// guardrail, a limit — is recorded here (and, refused by policy, audited as a denial): its
+/// JSON-RPC error goes back over HTTP 200, which the audit middleware does not see.
 pub async fn exchange(
     state: &AppState,
     caller: &Caller,
+    request: ClientRequest,
+) -> Result<Answer, Failure> {
+    let started = std::time::Instant::now();
+    let (target, method, trace, metadata) = (
+        request.target.clone(),
+        request.method.v1_name(),
+        request.trace.clone(),
+        request.metadata.clone(),
+    );
+    let mut reached = Reached::default();
+    let answered = relayed_exchange(state, caller, request, &mut reached).await;
+    if let Err(failure) = &answered
+        && !reached.relayed
+    {
+        let known = state.a2a.registry().directory().get(&target).is_some();
+        let (status, class, message) = failure.recorded_as(known);
+        // A 403 is audited by the trail's middleware; these answers are 404s or JSON-RPC.
+        let answered_403 =
+            matches!(failure, Failure::Hub(e) if e.kind() == agenthub_policy::ErrorKind::Forbidden);
+        if class == "forbidden" && !answered_403 {
+            let mut denial = telemetry::audit::AuditEntry::new(
+                caller.identity.subject(),
+                "denied",
+                format!("a2a {method} {target}"),
+                "forbidden",
+            );
+            denial = denial.with_detail("trace_id", trace.trace_id.clone());
+            state.telemetry.audit(denial);
+        }
+        let mut record = RequestEvent::new(
+            Plane::A2a,
+            now_millis() - i64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+            telemetry::event::Caller::of(&caller.identity),
+            target.as_str(),
+        );
+        record.agent = Some(target);
+        record.operation = method.to_owned();
+        record.metadata = (*metadata).clone();
+        record.in_trace(&trace);
+        record.latency_us = telemetry::draft::micros(started.elapsed());
+        record.fail(status, class, message);
+        state.telemetry.request(record);
+    }
+    answered
+}
+
+impl Failure {
+    /// The status, error class and message a refusal is recorded with; `known`: whether the
+    /// agent asked for exists (one the caller may not reach is answered as unknown, but
+    /// recorded as forbidden).
+    fn recorded_as(&self, known: bool) -> (Status, &'static str, String) {
+        match self {
+            Failure::Hub(error)
+                if error.kind() == agenthub_policy::ErrorKind::NotFound && known =>
+            {
+                (Status::Denied, "forbidden", error.message().to_owned())
+            }
+            Failure::Hub(error) => {
+                let (status, class) = telemetry::draft::recorded_as(error);
+                (status, class, error.message().to_owned())
+            }
+            Failure::A2a(error) => {
+                let (status, class) = match error.kind.code() {
+                    FORBIDDEN_CODE => (Status::Denied, "forbidden"),
+                    BLOCKED_CODE => (Status::Denied, "guardrail"),
+                    super::routes::LIMITED_CODE => (Status::Denied, "rate_limited"),
+                    chain::LOOP_CODE | chain::TOO_DEEP_CODE => (Status::Denied, "delegation"),
+                    SIGNATURE_CODE => (Status::Denied, "signature"),
+                    _ => (Status::Error, "invalid_request"),
+                };
+                (status, class, error.message.clone())
+            }
+        }
+    }
+}
+
+async fn relayed_exchange(
+    state: &AppState,
+    caller: &Caller,
     mut request: ClientRequest,
+    reached: &mut Reached,
 ) -> Result<Answer, Failure> {
     let plane = &state.a2a;
     let governance = &state.governance;
@@ -235,6 +324,7 @@ pub async fn exchange(
 
     // 4. Sign, trace, relay.
     let trace = request.trace.clone();
+    reached.relayed = true;
     let mut span = Span::new(
         plane.recorder().clone(),
         trace.clone(),

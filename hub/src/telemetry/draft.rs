@@ -78,12 +78,7 @@ impl Draft {
         };
         event.latency_us = micros(self.started.elapsed());
         if let Some(error) = error {
-            let (status, class) = match error.limit_kind() {
-                // Refused by a limit, also when the request alone exceeds it (a 400).
-                Some(LimitKind::RateLimit) => (Status::Denied, "rate_limited"),
-                Some(LimitKind::Budget) => (Status::Denied, "budget_exceeded"),
-                None => (status_of(error.kind()), error.kind().as_str()),
-            };
+            let (status, class) = recorded_as(error);
             event.fail(status, class, error.message());
         } else {
             event.status = Status::Ok;
@@ -105,6 +100,16 @@ impl Drop for Draft {
             event.fail(Status::Error, "cancelled", "the caller went away");
             self.telemetry.request(event);
         }
+    }
+}
+
+/// How a request that failed with `error` is recorded: its status and error class.
+pub fn recorded_as(error: &Error) -> (Status, &'static str) {
+    match error.limit_kind() {
+        // Refused by a limit, also when the request alone exceeds it (a 400).
+        Some(LimitKind::RateLimit) => (Status::Denied, "rate_limited"),
+        Some(LimitKind::Budget) => (Status::Denied, "budget_exceeded"),
+        None => (status_of(error.kind()), error.kind().as_str()),
     }
 }
 
