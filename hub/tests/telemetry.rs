@@ -373,6 +373,11 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     assert_eq!(traced[2]["agent"], "echo");
     assert_eq!(traced[0]["parent_span_id"], "00f067aa0ba902b7");
     assert_eq!(traced[1]["parent_span_id"], "00f067aa0ba902b7");
+    // The hop is the tool call's child.
+    assert_eq!(
+        traced[2]["parent_span_id"], traced[1]["span_id"],
+        "{traced:#?}"
+    );
     // The tool call's and the hop's bodies — the arguments and the result, the message and
     // the answer — logged with the address redacted.
     for record in &traced[1..] {
@@ -404,6 +409,7 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
         ["chat gpt", "tools/call a2a/echo", "SendMessage echo"],
         "{spans:#?}"
     );
+    assert_eq!(spans[2].1.parent_span_id, spans[1].1.span_id, "{spans:#?}");
     let (service, chat) = &spans[0];
     assert!(service.contains("hub-under-test"), "{service}");
     assert_eq!(chat.kind, SpanKind::Client as i32);

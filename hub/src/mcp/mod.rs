@@ -24,6 +24,7 @@ use std::sync::Arc;
 use crate::telemetry::audit::AuditEntry;
 use crate::telemetry::bodies::RawBodies;
 use crate::telemetry::event::GuardrailVerdict;
+use crate::telemetry::trace::TraceContext;
 use agenthub_mcp_registry::calls::{CallFailure, CallReport, Outcome, Refusal, ToolCall};
 use agenthub_mcp_registry::config::{McpServerConfig, McpSettings};
 use agenthub_mcp_registry::extra::{ExtraTool, ExtraTools};
@@ -195,6 +196,8 @@ struct McpCaller {
     traceparent: Option<http::HeaderValue>,
     /// What the guardrails did to this call, for its record (a caller is made per call).
     verdicts: std::sync::Mutex<Vec<GuardrailVerdict>>,
+    /// The call's span, when made before its record: an agent tool's hop is its child.
+    span: std::sync::OnceLock<TraceContext>,
 }
 
 static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
@@ -263,6 +266,7 @@ impl Gate for HubGate {
             request_id: request.headers.get(crate::app::REQUEST_ID).cloned(),
             traceparent: request.headers.get("traceparent").cloned(),
             verdicts: std::sync::Mutex::default(),
+            span: std::sync::OnceLock::new(),
         })
     }
 
@@ -348,6 +352,9 @@ impl Gate for HubGate {
             report,
             report.traceparent.or(http_traceparent.as_deref()),
         );
+        if let Some(span) = caller.span.get() {
+            event.in_trace(span);
+        }
         event.request_id = header(&caller.request_id);
         event.metadata.clone_from(caller.metadata());
         event.guardrails = std::mem::take(&mut *caller.verdicts());
@@ -405,7 +412,17 @@ impl Gate for HubGate {
             metadata: caller.metadata.clone().unwrap_or_default(),
             base_url: agent_tools::base_url(&self.state, host),
         };
-        agent_tools::call(&self.state, from, tool, arguments, meta).await
+        // The call is a span of its own; the hop it makes, its child.
+        let incoming = meta
+            .as_ref()
+            .and_then(|meta| meta.get_traceparent())
+            .or_else(|| caller.traceparent.as_ref()?.to_str().ok());
+        let span = caller
+            .span
+            .get_or_init(|| TraceContext::continue_from(incoming));
+        let mut meta = meta.unwrap_or_else(|| rmcp::model::MetaObject::new().into());
+        meta.set_traceparent(span.traceparent());
+        agent_tools::call(&self.state, from, tool, arguments, Some(meta)).await
     }
 }
 
