@@ -371,12 +371,28 @@ impl Writer {
             }
             self.metrics.queued.dec_by(batch.len() as i64);
             batch.extend(self.overflow.take().into_iter().map(Record::Audit));
-            let ready = self.prepare(std::mem::take(&mut batch)).await;
-            // One spilled segment per pass, so that new records keep being taken meanwhile.
-            if self.degraded && Instant::now() >= self.retry_at {
-                self.replay_one().await;
+            let taken = std::mem::take(&mut batch);
+            let (requests, audits) = split_counts(&taken);
+            // A bug that panics on one batch loses that batch, not the writer: the queue's
+            // receiver lives on, and with it every record after.
+            let pass = std::panic::AssertUnwindSafe(self.pass(taken));
+            if let Err(panic) = futures::FutureExt::catch_unwind(pass).await {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(panic = %message, requests, audits, "the telemetry writer failed on a batch; its records are lost");
+                for (kind, n) in [("request", requests), ("audit", audits)] {
+                    self.metrics
+                        .records
+                        .get_or_create(&RecordLabels {
+                            kind,
+                            result: "dropped",
+                        })
+                        .inc_by(n);
+                }
             }
-            self.write(ready).await;
         }
         // Stopping: nothing more is taken; what is queued is stored, or spilled for the next
         // start. The spill is left for the next start too.
@@ -390,6 +406,16 @@ impl Writer {
         for chunk in ready.chunks(BATCH) {
             self.write(chunk.to_vec()).await;
         }
+    }
+
+    /// One pass: the batch prepared, a spilled segment replayed when one is due (one per
+    /// pass, so that new records keep being taken meanwhile), the batch written.
+    async fn pass(&mut self, batch: Vec<Record>) {
+        let ready = self.prepare(batch).await;
+        if self.degraded && Instant::now() >= self.retry_at {
+            self.replay_one().await;
+        }
+        self.write(ready).await;
     }
 
     /// Completes the batch's request records — the bodies they kept turned into what is
@@ -424,6 +450,10 @@ impl Writer {
             let Record::Request(event) = record else {
                 continue;
             };
+            #[cfg(test)]
+            if event.operation == tests::PANIC_IN_WRITER {
+                panic!("a fail point of the writer's tests");
+            }
             self.sinks.series.observe(event);
             if let Some(otlp) = &self.sinks.otlp {
                 otlp.record(event);
@@ -667,4 +697,59 @@ pub fn spill_dir(config: &TelemetryConfig, data_dir: &std::path::Path) -> PathBu
         .spill_dir
         .clone()
         .unwrap_or_else(|| data_dir.join("spill"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing;
+    use crate::telemetry::event::{Caller, Plane, RequestEvent};
+
+    /// A record whose operation is this makes the writer panic on its batch.
+    pub(super) const PANIC_IN_WRITER: &str = "panic-in-writer";
+
+    fn record(operation: &str) -> RequestEvent {
+        let caller = Caller {
+            principal: "user:alice".to_owned(),
+            team: None,
+            key_id: None,
+            chain: Vec::new(),
+        };
+        let mut event = RequestEvent::new(Plane::Llm, crate::model::now_millis(), caller, "gpt");
+        event.operation = operation.to_owned();
+        event
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_panics_is_lost_and_the_writer_goes_on() {
+        let test = testing::sqlite().await;
+        let mut metrics = Metrics::new();
+        let telemetry = Telemetry::start(
+            test.store.clone(),
+            &TelemetryConfig::default(),
+            &mut metrics,
+        );
+        telemetry.request(record(PANIC_IN_WRITER));
+        tokio::time::sleep(LINGER * 4).await;
+        let after = record("chat");
+        let id = after.id.clone();
+        telemetry.request(after);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while test.store.get_request(&id).await.unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the record after the panic was not stored"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            metrics.render().contains(
+                "agenthub_telemetry_records_total{kind=\"request\",result=\"dropped\"} 1"
+            ),
+            "{}",
+            metrics.render()
+        );
+        telemetry.shutdown(Duration::from_secs(5)).await;
+        test.cleanup().await;
+    }
 }
