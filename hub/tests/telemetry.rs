@@ -597,6 +597,48 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     let own = lab.cli(&bob, &["logs", "--json"]);
     assert_eq!(own.ok().lines().count(), 2);
 
+    // A streamed answer's record logs the text that was streamed.
+    let streamed = lab
+        .http
+        .post(format!("{}/v1/chat/completions", lab.hub.url))
+        .bearer_auth(&bob)
+        .json(&json!({"model": "gpt", "stream": true,
+            "messages": [{"role": "user", "content": "stream me a reply"}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sent: String = streamed
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .filter_map(|chunk| {
+            chunk["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(!sent.is_empty(), "{streamed}");
+    let records = lab.logs(&["--user", "bob", "--plane", "llm"], 3).await;
+    let newest = records
+        .iter()
+        .max_by_key(|r| r["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let path = format!("/requests/{}", newest["id"].as_str().unwrap());
+    let full = lab.admin(reqwest::Method::GET, &path, Value::Null).await;
+    assert_eq!(full["bodies"]["response"]["stream"], true, "{full:#}");
+    assert_eq!(
+        full["bodies"]["response"]["content"],
+        sent.as_str(),
+        "{full:#}"
+    );
+    assert_eq!(
+        full["bodies"]["request"]["messages"][0]["content"],
+        "stream me a reply"
+    );
+
     // A message to an agent the caller may not reach: answered as unknown, recorded and
     // audited as refused.
     // Eve is in no team: the starter policy lets her list agents, not send to them.

@@ -315,7 +315,7 @@ async fn chat_call(
             Ok(out)
         }
         ChatAnswer::Stream(events) => {
-            let progress = Arc::new(StreamProgress::default());
+            let progress = Arc::new(StreamProgress::keeping_text(state.telemetry.logs_bodies()));
             let reporter = {
                 let (state, subject, served) =
                     (state.clone(), caller.identity.subject(), served.clone());
@@ -325,6 +325,14 @@ async fn chat_call(
                     if let Some(mut event) = event.take() {
                         served_record(&mut event, &served, usage, cost);
                         progress.finish(&mut event, started);
+                        if let (Some(raw), Some(text)) =
+                            (&mut event.raw_bodies, progress.kept_text())
+                        {
+                            // What was streamed, as one JSON document.
+                            let answer = serde_json::json!({"stream": true, "content": text});
+                            let answer = Bytes::from(answer.to_string());
+                            raw.response = Some(state.telemetry.keep_json_body(&answer));
+                        }
                         state.telemetry.request(event);
                     }
                 })
@@ -607,20 +615,50 @@ fn served_record(event: &mut RequestEvent, served: &Served, usage: &Usage, cost:
 }
 
 /// What a stream's record learns as it is sent: when the first token went, how much went,
-/// whether it ended, and how it failed.
+/// whether it ended, how it failed, and, when bodies are logged, the first choice's text.
 #[derive(Default)]
 struct StreamProgress {
     first_token: std::sync::OnceLock<std::time::Instant>,
     bytes: std::sync::atomic::AtomicU64,
     finished: std::sync::atomic::AtomicBool,
     failed: std::sync::OnceLock<(ErrorKind, String)>,
+    text: Option<std::sync::Mutex<String>>,
 }
 
+/// The streamed text kept for a record at most (the body logger cuts it further).
+const STREAMED_TEXT_KEPT: usize = 1 << 20;
+
 impl StreamProgress {
+    fn keeping_text(keep: bool) -> Self {
+        Self {
+            text: keep.then(Default::default),
+            ..Self::default()
+        }
+    }
+
+    fn kept_text(&self) -> Option<String> {
+        let text = self.text.as_ref()?;
+        Some(
+            text.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
+    }
+
     fn saw(&self, event: &StreamEvent) {
         match event {
-            StreamEvent::TextDelta { .. } => {
+            StreamEvent::TextDelta { choice, text } => {
                 self.first_token.get_or_init(std::time::Instant::now);
+                if let Some(kept) = &self.text
+                    && *choice == 0
+                {
+                    let mut kept = kept
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if kept.len() < STREAMED_TEXT_KEPT {
+                        kept.push_str(text);
+                    }
+                }
             }
             StreamEvent::Finish { .. } => {
                 self.finished
