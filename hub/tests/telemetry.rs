@@ -229,13 +229,15 @@ impl Lab {
             json!({"role": "member"}),
         )
         .await;
-        let key = self
-            .admin(
-                Method::POST,
-                "/keys",
-                json!({"name": "work", "owner": name, "team": team, "scopes": ["llm", "mcp", "a2a"]}),
-            )
-            .await;
+        self.key(
+            json!({"name": "work", "owner": name, "team": team, "scopes": ["llm", "mcp", "a2a"]}),
+        )
+        .await
+    }
+
+    /// A key made as `spec` says; its secret.
+    async fn key(&self, spec: Value) -> String {
+        let key = self.admin(reqwest::Method::POST, "/keys", spec).await;
         key["key"].as_str().unwrap().to_owned()
     }
 
@@ -285,6 +287,11 @@ impl Lab {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The answer's body to `request`, as text.
+async fn text_of(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
 }
 
 fn add(total: &mut Reported, call: Reported) {
@@ -448,15 +455,7 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     assert!(apollo.iter().all(|r| r["metadata"]["project"] == "apollo"));
 
     // `/metrics`: each team's spend in its budget, and every upstream usable.
-    let metrics = lab
-        .http
-        .get(format!("{}/metrics", lab.hub.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_of(lab.http.get(format!("{}/metrics", lab.hub.url))).await;
     for (team, spent) in &reported {
         let line = format!(
             "agenthub_budget_used{{budget=\"team-spend\",subject=\"team:{team}\",measure=\"cost\"}} {}",
@@ -598,18 +597,14 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     assert_eq!(own.ok().lines().count(), 2);
 
     // A streamed answer's record logs the text that was streamed.
-    let streamed = lab
-        .http
-        .post(format!("{}/v1/chat/completions", lab.hub.url))
-        .bearer_auth(&bob)
-        .json(&json!({"model": "gpt", "stream": true,
-            "messages": [{"role": "user", "content": "stream me a reply"}]}))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let streamed = text_of(
+        lab.http
+            .post(format!("{}/v1/chat/completions", lab.hub.url))
+            .bearer_auth(&bob)
+            .json(&json!({"model": "gpt", "stream": true,
+                "messages": [{"role": "user", "content": "stream me a reply"}]})),
+    )
+    .await;
     let sent: String = streamed
         .lines()
         .filter_map(|line| line.strip_prefix("data: "))
@@ -645,15 +640,8 @@ async fn usage_traces_and_the_audit_trail_across_the_three_planes() {
     lab.admin(reqwest::Method::POST, "/users", json!({"name": "eve"}))
         .await;
     let eve = lab
-        .admin(
-            reqwest::Method::POST,
-            "/keys",
-            json!({"name": "work", "owner": "eve", "scopes": ["a2a"]}),
-        )
-        .await["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+        .key(json!({"name": "work", "owner": "eve", "scopes": ["a2a"]}))
+        .await;
     let refused = lab
         .http
         .post(format!("{}/a2a/echo", lab.hub.url))
