@@ -1,9 +1,13 @@
+-- The records' tables, in the records' pool: on SQLite a file of its own, on Postgres the main
+-- database, where the main set's 0010 (kept so that databases made before the split still
+-- verify) has made them already: hence IF NOT EXISTS throughout.
+--
 -- One row per LLM call, MCP tool call and A2A hop. Ids are UUIDv7, so the primary key is also
 -- the time index: a time range is an id range. The columns are what filters and analytics
 -- read; `extra` holds the record's other fields as JSON (ids of the request and span, timings,
 -- sizes, fallback path, guardrail verdicts, delegation chain, the error's message), `bodies`
 -- the logged bodies, cleared by their own (shorter) retention.
-CREATE TABLE requests (
+CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY,
     at BIGINT NOT NULL,
     plane TEXT NOT NULL,
@@ -27,12 +31,12 @@ CREATE TABLE requests (
     extra TEXT NOT NULL,
     bodies TEXT
 );
-CREATE INDEX requests_trace ON requests (trace_id);
+CREATE INDEX IF NOT EXISTS requests_trace ON requests (trace_id);
 -- Every caller without the audit area's read access is filtered to their own requests.
-CREATE INDEX requests_principal ON requests (principal, id);
+CREATE INDEX IF NOT EXISTS requests_principal ON requests (principal, id);
 
 -- The audit trail: append-only, each row chained to the one before by its hash.
-CREATE TABLE audit_log (
+CREATE TABLE IF NOT EXISTS audit_log (
     seq BIGINT PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     at BIGINT NOT NULL,
@@ -44,14 +48,15 @@ CREATE TABLE audit_log (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
 
 -- The chain's head: one row, locked by every append, so that writers (replicas included) take
 -- turns and the chain never forks.
-CREATE TABLE audit_head (
+CREATE TABLE IF NOT EXISTS audit_head (
     id INTEGER PRIMARY KEY,
     seq BIGINT NOT NULL,
     hash TEXT NOT NULL
 );
 INSERT INTO audit_head (id, seq, hash)
-VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000')
+ON CONFLICT (id) DO NOTHING;
