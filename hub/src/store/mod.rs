@@ -272,6 +272,17 @@ impl Store {
                 redact_url(&url.records_url())
             )
         })?;
+        if backend == Backend::Sqlite
+            && let Some(main) = records_file::file_of(&url.url)
+            && records_file::file_of(&url.records_url()).is_some()
+        {
+            move_records_out_of(&main, &records).await.map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot move the request records out of {}: {e}",
+                    main.display()
+                )
+            })?;
+        }
         let records_file = match backend {
             Backend::Sqlite => records_file::file_of(&url.records_url())
                 .map(|path| {
@@ -428,6 +439,51 @@ async fn connect(
             .await?;
     }
     Ok(pool)
+}
+
+/// Moves what a SQLite store kept in its main file before records had a file of their own —
+/// request records, the audit trail and its head — into the records' file, and clears it
+/// from the main one; nothing to move, nothing done. Rows already moved are skipped, so a
+/// move cut short (the two files commit apart) is finished by the next start.
+async fn move_records_out_of(main: &Path, records: &AnyPool) -> Result<(), sqlx::Error> {
+    let mut connection = records.acquire().await?;
+    sqlx::query("ATTACH DATABASE $1 AS before_split")
+        .bind(main.to_string_lossy().into_owned())
+        .execute(&mut *connection)
+        .await?;
+    let moved = async {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM before_split.requests) + (SELECT COUNT(*) FROM before_split.audit_log)",
+        )
+        .fetch_one(&mut *connection)
+        .await?;
+        if waiting == 0 {
+            return Ok(());
+        }
+        for statement in [
+            "BEGIN IMMEDIATE",
+            "INSERT OR IGNORE INTO requests SELECT * FROM before_split.requests",
+            "INSERT OR IGNORE INTO audit_log SELECT * FROM before_split.audit_log",
+            "UPDATE audit_head SET seq = old.seq, hash = old.hash
+               FROM (SELECT seq, hash FROM before_split.audit_head WHERE id = 1) AS old
+              WHERE audit_head.id = 1 AND old.seq > audit_head.seq",
+            "DELETE FROM before_split.requests",
+            "DELETE FROM before_split.audit_log",
+            "COMMIT",
+        ] {
+            sqlx::query(statement).execute(&mut *connection).await?;
+        }
+        tracing::info!(records = waiting, "moved request records and the audit trail into their own file");
+        Ok(())
+    }
+    .await;
+    if moved.is_err() {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+    }
+    sqlx::query("DETACH DATABASE before_split")
+        .execute(&mut *connection)
+        .await?;
+    moved
 }
 
 /// Why a single connection to `url` cannot be opened within `timeout`.
@@ -735,6 +791,64 @@ mod tests {
                 transient,
                 "{backend:?} {code}"
             );
+        }
+    }
+
+    /// A store made before records had a file of their own: its records and audit trail
+    /// move there at the next start, once.
+    #[tokio::test]
+    async fn records_kept_in_the_main_file_move_to_their_own() {
+        use crate::telemetry::audit::{AuditEntry, Verifier};
+        let dir = tempfile::tempdir().unwrap();
+        let url = DatabaseUrl::sqlite_in(dir.path());
+        let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+        store
+            .append_audit(&[AuditEntry::new("user:admin", "start", "hub", "ok")])
+            .await
+            .unwrap();
+        let audit_head = store.audit_head().await.unwrap();
+        // As the store was before the split: its rows in the main file (which has the same
+        // tables), none in the records' file.
+        for copy in [
+            "ATTACH DATABASE $1 AS split",
+            "INSERT INTO split.audit_log SELECT * FROM audit_log",
+            "UPDATE split.audit_head SET seq = (SELECT seq FROM audit_head), hash = (SELECT hash FROM audit_head)",
+            "INSERT INTO split.requests (id, at, plane, principal, target, status, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra) VALUES ('01a00000-0000-7000-8000-000000000001', 1, 'llm', 'user:alice', 'gpt', 'ok', 5, 1, 2, 0, 3, '{}', '{}')",
+            "DELETE FROM audit_log",
+            "UPDATE audit_head SET seq = 0",
+            "DETACH DATABASE split",
+        ] {
+            let mut connection = store.records.acquire().await.unwrap();
+            sqlx::query(copy)
+                .bind(
+                    dir.path()
+                        .join("agenthub.db")
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+                .execute(&mut *connection)
+                .await
+                .unwrap();
+        }
+        store.close().await;
+        for _ in 0..2 {
+            let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+            assert_eq!(store.audit_head().await.unwrap(), audit_head);
+            let entries = store.audit_entries(0, i64::MAX, 10).await.unwrap();
+            assert_eq!(entries.len(), 1);
+            Verifier::new().check(&entries[0]).unwrap();
+            let moved = store
+                .get_request("01a00000-0000-7000-8000-000000000001")
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(moved.caller.principal, "user:alice");
+            let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(left, 0, "the main file keeps no copy");
+            store.close().await;
         }
     }
 
