@@ -326,7 +326,7 @@ async fn chat_call(
                         served_record(&mut event, &served, usage, cost);
                         progress.finish(&mut event, started);
                         if let (Some(raw), Some(text)) =
-                            (&mut event.raw_bodies, progress.kept_text())
+                            (&mut event.raw_bodies, progress.take_text())
                         {
                             // What was streamed, as one JSON document.
                             let answer = serde_json::json!({"stream": true, "content": text});
@@ -636,13 +636,14 @@ impl StreamProgress {
         }
     }
 
-    fn kept_text(&self) -> Option<String> {
+    /// The text kept so far, taken (the record is made once).
+    fn take_text(&self) -> Option<String> {
         let text = self.text.as_ref()?;
-        Some(
-            text.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .clone(),
-        )
+        Some(std::mem::take(
+            &mut *text
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ))
     }
 
     fn saw(&self, event: &StreamEvent) {

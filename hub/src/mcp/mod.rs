@@ -196,7 +196,8 @@ struct McpCaller {
     traceparent: Option<http::HeaderValue>,
     /// What the guardrails did to this call, for its record (a caller is made per call).
     verdicts: std::sync::Mutex<Vec<GuardrailVerdict>>,
-    /// The call's span, when made before its record: an agent tool's hop is its child.
+    /// The call's span (see [`McpCaller::span`]): made once, so that an agent tool's hop is
+    /// its child.
     span: std::sync::OnceLock<TraceContext>,
 }
 
@@ -205,6 +206,15 @@ static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
 impl McpCaller {
     fn metadata(&self) -> &BTreeMap<String, String> {
         self.metadata.as_deref().unwrap_or(&NO_METADATA)
+    }
+
+    /// The call's span, made at first use: in the trace of the call's `_meta.traceparent`,
+    /// else of its HTTP request's, else a new one.
+    fn span(&self, call_traceparent: Option<&str>) -> &TraceContext {
+        self.span.get_or_init(|| {
+            let http = self.traceparent.as_ref().and_then(|v| v.to_str().ok());
+            TraceContext::continue_from(call_traceparent.or(http))
+        })
     }
 
     fn verdicts(&self) -> std::sync::MutexGuard<'_, Vec<GuardrailVerdict>> {
@@ -339,23 +349,16 @@ impl Gate for HubGate {
 
     fn record(&self, caller: &McpCaller, report: &CallReport<'_>) {
         self.metrics.record(&caller.caller, report);
-        let header = |value: &Option<http::HeaderValue>| {
-            value
-                .as_ref()
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-        };
-        // The call's own trace context first, then its HTTP request's.
-        let http_traceparent = header(&caller.traceparent);
         let mut event = usage::call_event(
             &caller.caller.identity,
             report,
-            report.traceparent.or(http_traceparent.as_deref()),
+            caller.span(report.traceparent),
         );
-        if let Some(span) = caller.span.get() {
-            event.in_trace(span);
-        }
-        event.request_id = header(&caller.request_id);
+        event.request_id = caller
+            .request_id
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         event.metadata.clone_from(caller.metadata());
         event.guardrails = std::mem::take(&mut *caller.verdicts());
         if report.arguments.is_some() || report.result.is_some() {
@@ -413,13 +416,7 @@ impl Gate for HubGate {
             base_url: agent_tools::base_url(&self.state, host),
         };
         // The call is a span of its own; the hop it makes, its child.
-        let incoming = meta
-            .as_ref()
-            .and_then(|meta| meta.get_traceparent())
-            .or_else(|| caller.traceparent.as_ref()?.to_str().ok());
-        let span = caller
-            .span
-            .get_or_init(|| TraceContext::continue_from(incoming));
+        let span = caller.span(meta.as_ref().and_then(|meta| meta.get_traceparent()));
         let mut meta = meta.unwrap_or_else(|| rmcp::model::MetaObject::new().into());
         meta.set_traceparent(span.traceparent());
         agent_tools::call(&self.state, from, tool, arguments, Some(meta)).await

@@ -130,13 +130,13 @@ impl McpMetrics {
 pub fn call_event(
     identity: &agenthub_policy::Identity,
     report: &CallReport<'_>,
-    traceparent: Option<&str>,
+    span: &TraceContext,
 ) -> RequestEvent {
     let now = now_millis();
     let at = now - i64::try_from(report.latency.as_millis()).unwrap_or(0);
     let name = format!("{}/{}", report.call.server, report.call.tool);
     let mut event = RequestEvent::new(Plane::Mcp, at, event::Caller::of(identity), name.clone());
-    event.in_trace(&TraceContext::continue_from(traceparent));
+    event.in_trace(span);
     event.tool = Some(name);
     event.operation = "tools/call".to_owned();
     event.latency_us = micros(report.latency);

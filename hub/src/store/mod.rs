@@ -262,36 +262,38 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("cannot apply migrations to {}: {e}", url.redacted()))?;
+        let records_url = url.records_url();
         let records = match backend {
             Backend::Postgres => pool.clone(),
-            Backend::Sqlite => connect(url, &url.records_url(), 1, options).await?,
+            Backend::Sqlite => connect(url, &records_url, 1, options).await?,
         };
         records_migrator().run(&records).await.map_err(|e| {
             anyhow::anyhow!(
                 "cannot apply migrations to {}: {e}",
-                redact_url(&url.records_url())
+                redact_url(&records_url)
             )
         })?;
-        if backend == Backend::Sqlite
-            && let Some(main) = records_file::file_of(&url.url)
-            && records_file::file_of(&url.records_url()).is_some()
-        {
-            move_records_out_of(&main, &records).await.map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot move the request records out of {}: {e}",
-                    main.display()
-                )
-            })?;
-        }
-        let records_file = match backend {
-            Backend::Sqlite => records_file::file_of(&url.records_url())
-                .map(|path| {
-                    records_file::RecordsFile::open(&path, options.sqlite_sync_full)
-                        .map(std::sync::Arc::new)
-                        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))
-                })
-                .transpose()?,
+        // SQLite in files (not in memory): records move out of the main file once, and are
+        // inserted through a connection of their own.
+        let files = match backend {
+            Backend::Sqlite => {
+                records_file::file_of(&url.url).zip(records_file::file_of(&records_url))
+            }
             Backend::Postgres => None,
+        };
+        let records_file = match files {
+            Some((main, path)) => {
+                move_records_out_of(&main, &records).await.map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot move the request records out of {}: {e}",
+                        main.display()
+                    )
+                })?;
+                let file = records_file::RecordsFile::open(&path, options.sqlite_sync_full)
+                    .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+                Some(std::sync::Arc::new(file))
+            }
+            None => None,
         };
         Ok(Self {
             pool,

@@ -520,20 +520,13 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<AnyRow>> {
         let mut clause = Where::of(self.backend, filter);
-        let order = match page {
-            Page::NewestBefore(cursor) => {
-                if let Some(cursor) = cursor {
-                    clause.push("id", "<", cursor.to_owned());
-                }
-                "DESC"
-            }
-            Page::OldestAfter(cursor) => {
-                if let Some(cursor) = cursor {
-                    clause.push("id", ">", cursor.to_owned());
-                }
-                "ASC"
-            }
+        let (cursor, from, order) = match page {
+            Page::NewestBefore(cursor) => (cursor, "<", "DESC"),
+            Page::OldestAfter(cursor) => (cursor, ">", "ASC"),
         };
+        if let Some(cursor) = cursor {
+            clause.push("id", from, cursor.to_owned());
+        }
         let sql = format!(
             "SELECT {columns} FROM requests {} ORDER BY id {order} LIMIT {limit}",
             clause.sql

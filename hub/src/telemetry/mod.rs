@@ -127,6 +127,10 @@ impl PipelineMetrics {
     /// Counts `records` by kind under `result` (stored, spilled, dropped, rejected).
     fn count(&self, records: &[Record], result: &'static str) {
         let (requests, audits) = split_counts(records);
+        self.count_kinds(requests, audits, result);
+    }
+
+    fn count_kinds(&self, requests: u64, audits: u64, result: &'static str) {
         for (kind, n) in [("request", requests), ("audit", audits)] {
             if n > 0 {
                 self.records
@@ -244,13 +248,9 @@ impl Telemetry {
         self.enabled && self.bodies.is_on()
     }
 
-    /// The bodies a request keeps for its record: all of a short one (a reference), the
-    /// first `max_body_bytes` of a long one (a copy, so the request's buffer is not held).
-    pub fn keep_body(&self, body: &bytes::Bytes) -> bodies::KeptBody {
-        self.bodies.keep(body)
-    }
-
-    /// Like [`keep_body`](Self::keep_body), for a body the hub has parsed or made as JSON.
+    /// What a request keeps of a body the hub has parsed or made as JSON, for its record: all
+    /// of a short one (a reference), the first `max_body_bytes` of a long one (a copy, so the
+    /// request's buffer is not held).
     pub fn keep_json_body(&self, body: &bytes::Bytes) -> bodies::KeptBody {
         self.bodies.keep_json(body)
     }
@@ -383,15 +383,7 @@ impl Writer {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_default();
                 tracing::error!(panic = %message, requests, audits, "the telemetry writer failed on a batch; its records are lost");
-                for (kind, n) in [("request", requests), ("audit", audits)] {
-                    self.metrics
-                        .records
-                        .get_or_create(&RecordLabels {
-                            kind,
-                            result: "dropped",
-                        })
-                        .inc_by(n);
-                }
+                self.metrics.count_kinds(requests, audits, "dropped");
             }
         }
         // Stopping: nothing more is taken; what is queued is stored, or spilled for the next
