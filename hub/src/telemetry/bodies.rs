@@ -58,16 +58,12 @@ impl BodyLogger {
         self.mode != BodyLogging::Off
     }
 
-    /// What a request keeps of `body`: a reference to a short one; a copy of the beginning of
-    /// a long one, so that its buffer is not held while the record waits.
+    /// What a request keeps of `body`: a copy of it, or of its first `max_bytes`. A copy, not
+    /// a reference: a request's body is often a slice of the connection's read buffer, which
+    /// a reference would keep from being reused while the record waits for the writer.
     pub fn keep(&self, body: &Bytes) -> KeptBody {
-        let bytes = if body.len() <= self.max_bytes {
-            body.clone()
-        } else {
-            Bytes::copy_from_slice(&body[..self.max_bytes])
-        };
         KeptBody {
-            bytes,
+            bytes: Bytes::copy_from_slice(&body[..body.len().min(self.max_bytes)]),
             length: body.len(),
             json: false,
         }

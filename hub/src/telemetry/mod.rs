@@ -167,6 +167,9 @@ impl Overflow {
 pub struct Telemetry {
     queue: mpsc::Sender<Record>,
     enabled: bool,
+    /// The Prometheus series, fed by the writer from records; with records off, by
+    /// [`Telemetry::request`] itself, so that turning records off keeps the metrics.
+    series: Arc<metrics::RequestMetrics>,
     bodies: Arc<BodyLogger>,
     overflow: Arc<Overflow>,
     denials: trail::Denials,
@@ -191,6 +194,7 @@ impl Telemetry {
         let stop = CancellationToken::new();
         let bodies = Arc::new(BodyLogger::new(config.bodies, config.max_body_bytes));
         let overflow = Arc::new(Overflow::default());
+        let series = Arc::new(metrics::RequestMetrics::new(metrics));
         let sinks = Sinks {
             otlp: config
                 .otlp
@@ -200,7 +204,7 @@ impl Telemetry {
                 .clickhouse
                 .as_ref()
                 .map(|sink| clickhouse::ClickHouse::start(sink, metrics)),
-            series: metrics::RequestMetrics::new(metrics),
+            series: series.clone(),
         };
         let writer = Writer {
             sinks,
@@ -218,6 +222,7 @@ impl Telemetry {
         let telemetry = Arc::new(Self {
             queue,
             enabled: config.enabled,
+            series,
             bodies,
             overflow,
             denials: trail::Denials::default(),
@@ -248,16 +253,17 @@ impl Telemetry {
         self.enabled && self.bodies.is_on()
     }
 
-    /// What a request keeps of a body the hub has parsed or made as JSON, for its record: all
-    /// of a short one (a reference), the first `max_body_bytes` of a long one (a copy, so the
-    /// request's buffer is not held).
+    /// What a request keeps of a body the hub has parsed or made as JSON, for its record: a
+    /// copy of it, or of its first `max_body_bytes`.
     pub fn keep_json_body(&self, body: &bytes::Bytes) -> bodies::KeptBody {
         self.bodies.keep_json(body)
     }
 
-    /// Queues a request's record; never waits. A full queue drops it (counted).
+    /// Queues a request's record; never waits. A full queue drops it (counted). With records
+    /// off, only its metrics are kept.
     pub fn request(&self, event: RequestEvent) {
         if !self.enabled {
+            self.series.observe(&event);
             return;
         }
         match self.queue.try_send(Record::Request(Box::new(event))) {
@@ -322,7 +328,7 @@ struct Sinks {
     /// The second sink of records, when configured.
     clickhouse: Option<clickhouse::ClickHouse>,
     /// The Prometheus series made from records.
-    series: metrics::RequestMetrics,
+    series: Arc<metrics::RequestMetrics>,
 }
 
 struct Writer {
@@ -742,6 +748,31 @@ mod tests {
             metrics.render()
         );
         telemetry.shutdown(Duration::from_secs(5)).await;
+        test.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn with_records_off_a_request_is_still_counted_but_not_stored() {
+        let test = testing::sqlite().await;
+        let mut metrics = Metrics::new();
+        let config = TelemetryConfig {
+            enabled: false,
+            ..TelemetryConfig::default()
+        };
+        let telemetry = Telemetry::start(test.store.clone(), &config, &mut metrics);
+        let mut event = record("chat");
+        event.model = Some("gpt".to_owned());
+        let id = event.id.clone();
+        telemetry.request(event);
+        assert!(
+            metrics.render().contains(
+                r#"agenthub_requests_total{plane="llm",target="gpt",team="none",status="ok"} 1"#
+            ),
+            "{}",
+            metrics.render()
+        );
+        telemetry.shutdown(Duration::from_secs(5)).await;
+        assert_eq!(test.store.get_request(&id).await.unwrap(), None);
         test.cleanup().await;
     }
 }
