@@ -2,10 +2,12 @@
 //!
 //! [`fake_llm`]: OpenAI and Anthropic API servers on loopback that answer from the request,
 //! fail on cue, and record what reached them.
+//! [`fake_sentry`]: Sentry's web API, for the Sentry MCP server.
 //! [`mcp`]: where the real MCP peers the tests run against are installed.
 //! [`serve_on_loopback`]: a router served on a free loopback port for the rest of the test.
 
 pub mod fake_llm;
+pub mod fake_sentry;
 pub mod mcp;
 
 /// Serves `app` on a free loopback port until the test's runtime ends; its address.

@@ -1,0 +1,11 @@
+//! What agenthub's bundled MCP servers (Slack, Jira, Sentry) share:
+//!
+//! - [`serve`]: one binary speaks MCP over stdio or streamable HTTP (`--transport`, `--listen`);
+//! - [`rest`]: calls to the service's REST API with its credentials, 429s retried as the
+//!   service asks within a bound, and every failure turned into a message a model can act on;
+//! - [`tools`]: tool definitions (schemas, annotations) and results (text plus
+//!   `structuredContent`).
+
+pub mod rest;
+pub mod serve;
+pub mod tools;

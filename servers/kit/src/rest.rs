@@ -1,0 +1,360 @@
+//! Calls to a service's REST API: its credentials on every request, a 429 waited out as the
+//! service says (`Retry-After`, or a service's own reset header) at most [`Retries::attempts`]
+//! times and never longer than [`Retries::max_wait`], and each failure classified once into a
+//! [`Failure`] whose message names the service and what to do.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde_json::Value;
+
+/// How 429s are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Retries {
+    /// Attempts after the first.
+    pub attempts: u32,
+    /// The longest single wait; a service asking for more is answered with a failure.
+    pub max_wait: Duration,
+    /// The wait when the service gives none.
+    pub default_wait: Duration,
+}
+
+impl Default for Retries {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            max_wait: Duration::from_secs(30),
+            default_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A service's answer that was not a success, or no answer at all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// The service did not answer, timed out, or failed (5xx).
+    Unavailable {
+        service: &'static str,
+        detail: String,
+    },
+    /// Still rate-limited after the retries allowed, or asked to wait too long.
+    RateLimited {
+        service: &'static str,
+        wait: Option<Duration>,
+    },
+    /// Any other 4xx: `message` is the service's own, for the model to act on.
+    Refused {
+        service: &'static str,
+        status: StatusCode,
+        message: String,
+    },
+    /// A success whose body was not the documented shape.
+    Unexpected {
+        service: &'static str,
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unavailable { service, detail } => {
+                write!(f, "{service} is unavailable ({detail}); try again later")
+            }
+            Self::RateLimited {
+                service,
+                wait: Some(wait),
+            } => write!(
+                f,
+                "{service} is rate-limiting these calls; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+            Self::RateLimited {
+                service,
+                wait: None,
+            } => {
+                write!(f, "{service} is rate-limiting these calls; try again later")
+            }
+            Self::Refused {
+                service,
+                status,
+                message,
+            } => write!(f, "{service} refused the call ({status}): {message}"),
+            Self::Unexpected { service, detail } => {
+                write!(f, "{service} answered in an unexpected shape: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// A successful answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    /// The JSON body; `Null` when there is none (204).
+    pub body: Value,
+}
+
+/// The service's wait hint on a 429, when it is not `Retry-After`.
+pub type WaitHint = fn(&HeaderMap) -> Option<Duration>;
+
+/// One service's API.
+#[derive(Clone)]
+pub struct Rest {
+    service: &'static str,
+    base: String,
+    client: reqwest::Client,
+    headers: HeaderMap,
+    retries: Retries,
+    wait_hint: Option<WaitHint>,
+}
+
+impl Rest {
+    /// `base` is the API's root (no trailing slash needed); `headers` go with every request
+    /// (the credentials among them, marked sensitive).
+    pub fn new(
+        service: &'static str,
+        base: &str,
+        mut headers: HeaderMap,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        for value in headers.values_mut() {
+            value.set_sensitive(true);
+        }
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        // reqwest is built without a TLS provider of its own (one, ring, for the workspace).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("agenthub-mcp/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            service,
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+            headers,
+            retries: Retries::default(),
+            wait_hint: None,
+        })
+    }
+
+    pub fn with_retries(mut self, retries: Retries) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// The service says how long to wait on a 429 with a header of its own.
+    pub fn with_wait_hint(mut self, hint: WaitHint) -> Self {
+        self.wait_hint = Some(hint);
+        self
+    }
+
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET base + path` with `query`.
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Reply, Failure> {
+        self.send(Method::GET, path, query, None).await
+    }
+
+    /// Sends one request, waiting out 429s as allowed. `describe` is not needed here: a 4xx
+    /// body's message is taken from the usual fields (`detail`, `error`, `errorMessages`,
+    /// `errors`, `message`).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Reply, Failure> {
+        let mut url = reqwest::Url::parse(&format!("{}{}", self.base, path)).map_err(|e| {
+            Failure::Unexpected {
+                service: self.service,
+                detail: format!("cannot make a URL of {path:?}: {e}"),
+            }
+        })?;
+        if !query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let mut attempt = 0;
+        loop {
+            let mut request = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(self.headers.clone());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| self.unreachable(&e))?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                let wait = retry_after(&headers)
+                    .or_else(|| self.wait_hint.and_then(|hint| hint(&headers)));
+                let wait_now = wait.unwrap_or(self.retries.default_wait);
+                if attempt >= self.retries.attempts || wait_now > self.retries.max_wait {
+                    return Err(Failure::RateLimited {
+                        service: self.service,
+                        wait,
+                    });
+                }
+                attempt += 1;
+                tracing::info!(
+                    service = self.service,
+                    wait_ms = wait_now.as_millis() as u64,
+                    attempt,
+                    "rate-limited; waiting as asked"
+                );
+                tokio::time::sleep(wait_now).await;
+                continue;
+            }
+            let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+            if status.is_server_error() {
+                return Err(Failure::Unavailable {
+                    service: self.service,
+                    detail: format!("it answered {status}"),
+                });
+            }
+            let parsed = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                    Value::String(String::from_utf8_lossy(&bytes).chars().take(500).collect())
+                })
+            };
+            if status.is_client_error() {
+                return Err(Failure::Refused {
+                    service: self.service,
+                    status,
+                    message: message_of(&parsed).unwrap_or_else(|| {
+                        status.canonical_reason().unwrap_or("refused").to_owned()
+                    }),
+                });
+            }
+            return Ok(Reply {
+                status,
+                headers,
+                body: parsed,
+            });
+        }
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> Failure {
+        let detail = if e.is_timeout() {
+            "it did not answer in time".to_owned()
+        } else if e.is_connect() {
+            "it cannot be reached".to_owned()
+        } else {
+            "the connection failed".to_owned()
+        };
+        Failure::Unavailable {
+            service: self.service,
+            detail,
+        }
+    }
+
+    /// A failure for a success whose body lacked what the documentation promises.
+    pub fn unexpected(&self, detail: impl Into<String>) -> Failure {
+        Failure::Unexpected {
+            service: self.service,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// `Retry-After` in seconds (what Slack and Jira send); an HTTP date is not honoured.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The message of a 4xx body, in the fields Slack, Jira and Sentry use.
+pub fn message_of(body: &Value) -> Option<String> {
+    if let Some(text) = body.as_str() {
+        return Some(text.to_owned());
+    }
+    let mut parts = Vec::new();
+    for field in ["detail", "error", "message"] {
+        if let Some(text) = body.get(field).and_then(Value::as_str) {
+            parts.push(text.to_owned());
+        }
+    }
+    if let Some(messages) = body.get("errorMessages").and_then(Value::as_array) {
+        parts.extend(messages.iter().filter_map(Value::as_str).map(str::to_owned));
+    }
+    if let Some(errors) = body.get("errors").and_then(Value::as_object) {
+        parts.extend(errors.iter().map(|(field, why)| match why.as_str() {
+            Some(why) => format!("{field}: {why}"),
+            None => format!("{field}: {why}"),
+        }));
+    }
+    if parts.is_empty()
+        && let Some(fields) = body.as_object()
+    {
+        // Field-keyed validation errors: {"status": ["\"x\" is not a valid choice."]}.
+        parts.extend(fields.iter().filter_map(|(field, why)| {
+            let first = why.as_array()?.first()?.as_str()?;
+            Some(format!("{field}: {first}"))
+        }));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn messages_are_found_where_each_service_puts_them() {
+        for (body, message) in [
+            (
+                json!({"detail": "The requested resource does not exist"}),
+                Some("The requested resource does not exist"),
+            ),
+            (
+                json!({"ok": false, "error": "channel_not_found"}),
+                Some("channel_not_found"),
+            ),
+            (
+                json!({"errorMessages": ["Issue does not exist"], "errors": {}}),
+                Some("Issue does not exist"),
+            ),
+            (
+                json!({"errorMessages": [], "errors": {"summary": "You must specify a summary of the issue."}}),
+                Some("summary: You must specify a summary of the issue."),
+            ),
+            (
+                json!({"status": ["\"x\" is not a valid choice."]}),
+                Some("status: \"x\" is not a valid choice."),
+            ),
+            (json!("Unauthorized"), Some("Unauthorized")),
+            (json!({}), None),
+        ] {
+            assert_eq!(message_of(&body).as_deref(), message, "{body}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_seconds() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+}

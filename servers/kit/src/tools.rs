@@ -1,0 +1,147 @@
+//! Tool definitions and results: each tool written once as a [`ToolSpec`] (its schemas as
+//! JSON, its annotations), its arguments read with errors that name the field, its result
+//! both as `structuredContent` and as text for clients that read only text.
+
+use std::sync::Arc;
+
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// What a tool does to the service, which becomes its annotations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only (`readOnlyHint`).
+    Reads,
+    /// Adds something, never changes or removes what is there (`destructiveHint: false`).
+    Adds,
+    /// Changes what is there (`destructiveHint`); `idempotent` when repeating it changes
+    /// nothing more.
+    Changes { idempotent: bool },
+}
+
+/// One tool, as written.
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    /// JSON Schema of the arguments (an object).
+    pub input: Value,
+    /// JSON Schema of `structuredContent` (an object), when the result is structured.
+    pub output: Option<Value>,
+    pub effect: Effect,
+}
+
+impl ToolSpec {
+    pub fn tool(&self) -> Tool {
+        let annotations = ToolAnnotations::with_title(self.title).open_world(true);
+        let annotations = match self.effect {
+            Effect::Reads => annotations.read_only(true),
+            Effect::Adds => annotations.read_only(false).destructive(false),
+            Effect::Changes { idempotent } => annotations
+                .read_only(false)
+                .destructive(true)
+                .idempotent(idempotent),
+        };
+        let tool = Tool::new(self.name, self.description, object(&self.input))
+            .with_title(self.title)
+            .with_annotations(annotations);
+        match &self.output {
+            Some(output) => tool.with_raw_output_schema(object(output)),
+            None => tool,
+        }
+    }
+}
+
+fn object(schema: &Value) -> Arc<JsonObject> {
+    Arc::new(schema.as_object().cloned().unwrap_or_default())
+}
+
+/// A tool's failure, as the model sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolError(pub String);
+
+impl<E: std::fmt::Display> From<E> for ToolError {
+    fn from(e: E) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl ToolError {
+    pub fn result(&self) -> CallToolResult {
+        CallToolResult::error(vec![ContentBlock::text(self.0.clone())])
+    }
+}
+
+/// The arguments of a call as `T`; a wrong one is named with its path.
+pub fn arguments<T: DeserializeOwned>(arguments: Option<JsonObject>) -> Result<T, ToolError> {
+    let value = Value::Object(arguments.unwrap_or_default());
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ToolError(format!("invalid arguments: {inner}"))
+        } else {
+            ToolError(format!("invalid argument `{path}`: {inner}"))
+        }
+    })
+}
+
+/// A structured result: `structuredContent`, and the same JSON as text.
+pub fn structured(value: Value) -> CallToolResult {
+    let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    let mut result = CallToolResult::structured(value);
+    result.content = vec![ContentBlock::text(text)];
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Args {
+        #[allow(dead_code)]
+        limit: Option<u32>,
+    }
+
+    #[test]
+    fn bad_arguments_are_named() {
+        let args = |v: Value| arguments::<Args>(v.as_object().cloned());
+        assert!(args(json!({"limit": 5})).is_ok());
+        let e = args(json!({"limit": "five"})).unwrap_err();
+        assert!(e.0.starts_with("invalid argument `limit`"), "{}", e.0);
+        let e = args(json!({"limt": 5})).unwrap_err();
+        assert!(e.0.contains("unknown field `limt`"), "{}", e.0);
+    }
+
+    #[test]
+    fn annotations_follow_the_effect() {
+        let spec = |effect| ToolSpec {
+            name: "t",
+            title: "T",
+            description: "d",
+            input: json!({"type": "object"}),
+            output: Some(json!({"type": "object"})),
+            effect,
+        };
+        let reads = spec(Effect::Reads).tool();
+        let a = reads.annotations.unwrap();
+        assert_eq!(a.read_only_hint, Some(true));
+        assert!(reads.output_schema.is_some());
+        let changes = spec(Effect::Changes { idempotent: true })
+            .tool()
+            .annotations
+            .unwrap();
+        assert_eq!(
+            (
+                changes.read_only_hint,
+                changes.destructive_hint,
+                changes.idempotent_hint
+            ),
+            (Some(false), Some(true), Some(true))
+        );
+    }
+}
