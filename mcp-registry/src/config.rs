@@ -115,6 +115,9 @@ pub enum TransportKind {
     /// An OpenAPI 3 document whose operations become tools, each a call of the REST API; served
     /// by the hub itself (`crate::openapi`).
     Openapi,
+    /// One of the MCP servers bundled with the hub (`builtin: sentry`), run inside it; `env`
+    /// holds its settings, as the standalone binary reads them from its environment.
+    Builtin,
 }
 
 impl TransportKind {
@@ -124,6 +127,7 @@ impl TransportKind {
             Self::Sse => "sse",
             Self::Stdio => "stdio",
             Self::Openapi => "openapi",
+            Self::Builtin => "builtin",
         }
     }
 }
@@ -134,10 +138,13 @@ impl TransportKind {
 pub struct McpServerConfig {
     /// Appears in tool names and in permissions (`mcp:<name>/<tool>`).
     pub name: String,
-    /// Default: `stdio` when `command` is set, `openapi` when `openapi` is, else
-    /// `streamable_http`.
+    /// Default: `builtin` when `builtin` is set, `stdio` when `command` is, `openapi` when
+    /// `openapi` is, else `streamable_http`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<TransportKind>,
+    /// A server bundled with the hub and run inside it: one of [`BUILTINS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
     /// The server's endpoint (`https://…/mcp`, or the SSE stream's URL for `sse`); for
     /// `openapi`, the API's base URL (default: the document's first server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -150,8 +157,8 @@ pub struct McpServerConfig {
     pub command: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
-    /// The process's environment (`stdio`), on top of a minimal one (`PATH`, `HOME`, `LANG`);
-    /// values may be `secret:NAME`.
+    /// The process's environment (`stdio`), on top of a minimal one (`PATH`, `HOME`, `LANG`),
+    /// or a built-in server's settings (`builtin`); values may be `secret:NAME`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     /// The process's working directory (`stdio`).
@@ -260,7 +267,9 @@ pub struct McpTimeoutOverrides {
 
 impl McpServerConfig {
     pub fn transport(&self) -> TransportKind {
-        self.transport.unwrap_or(if self.command.is_some() {
+        self.transport.unwrap_or(if self.builtin.is_some() {
+            TransportKind::Builtin
+        } else if self.command.is_some() {
             TransportKind::Stdio
         } else if self.openapi.is_some() {
             TransportKind::Openapi
@@ -290,6 +299,10 @@ impl McpServerConfig {
         }
     }
 }
+
+/// The servers bundled with the hub (`builtin:`); the hub supplies each
+/// ([`crate::upstream::Builtins`]).
+pub const BUILTINS: &[&str] = &["sentry"];
 
 /// A problem: the path of the offending field and what is wrong.
 pub type Problem = (String, String);
@@ -428,6 +441,38 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
             }
             refuse_stdio_fields(server, err);
         }
+        TransportKind::Builtin => {
+            match server.builtin.as_deref() {
+                Some(name) if BUILTINS.contains(&name) => {}
+                Some(name) => err(
+                    "builtin",
+                    format!(
+                        "\"{name}\" is not a built-in server; built in: {}",
+                        BUILTINS.join(", ")
+                    ),
+                ),
+                None => err(
+                    "builtin",
+                    "is required for the builtin transport".to_owned(),
+                ),
+            }
+            for (field, set) in [
+                ("url", server.url.is_some()),
+                ("headers", !server.headers.is_empty()),
+                ("bearer_token", server.bearer_token.is_some()),
+                ("command", server.command.is_some()),
+                ("args", !server.args.is_empty()),
+                ("cwd", server.cwd.is_some()),
+            ] {
+                if set {
+                    err(
+                        field,
+                        "is not for a built-in server (its settings go in env)".to_owned(),
+                    );
+                }
+            }
+            check_env_names(server, err);
+        }
         TransportKind::Stdio => {
             match server.command.as_deref() {
                 Some("") => err("command", "must not be empty".to_owned()),
@@ -443,15 +488,11 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
                     err(field, "is only for the HTTP transports".to_owned());
                 }
             }
-            for name in server.env.keys() {
-                if name.is_empty() || name.contains(['=', '\0']) {
-                    err(
-                        "env",
-                        format!("\"{name}\" is not an environment variable name"),
-                    );
-                }
-            }
+            check_env_names(server, err);
         }
+    }
+    if transport != TransportKind::Builtin && server.builtin.is_some() {
+        err("builtin", "is only for the builtin transport".to_owned());
     }
     if transport != TransportKind::Openapi && server.openapi.is_some() {
         err("openapi", "is only for the openapi transport".to_owned());
@@ -530,6 +571,17 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
             if value.is_some_and(|v| v.is_zero()) {
                 err(field, "must be more than zero".to_owned());
             }
+        }
+    }
+}
+
+fn check_env_names(server: &McpServerConfig, err: &mut dyn FnMut(&str, String)) {
+    for name in server.env.keys() {
+        if name.is_empty() || name.contains(['=', '\0']) {
+            err(
+                "env",
+                format!("\"{name}\" is not an environment variable name"),
+            );
         }
     }
 }
@@ -678,6 +730,8 @@ mod tests {
             {"name": "notes", "url": "https://notes.example.com/mcp",
              "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
                        "token_url": "https://idp/token", "client_id": "hub", "scopes": ["notes"]}},
+            {"name": "sentry", "builtin": "sentry",
+             "env": {"SENTRY_ORG": "acme", "SENTRY_AUTH_TOKEN": "secret:sentry"}},
         ]);
         assert_eq!(problems_of(list.clone()), Vec::<Problem>::new());
         let parsed = servers(list);
@@ -692,6 +746,7 @@ mod tests {
         assert_eq!(parsed[4].transport(), TransportKind::Openapi);
         assert!(!parsed[5].acts_per_user());
         assert!(parsed[6].acts_per_user());
+        assert_eq!(parsed[7].transport(), TransportKind::Builtin);
         // The default grant is not written out, so stored registrations stay as they were.
         let written = serde_json::to_value(&parsed[5]).unwrap();
         assert_eq!(written["oauth"].get("grant"), None, "{written}");
@@ -705,6 +760,31 @@ mod tests {
                 json!({"name": "bad name", "url": "https://x/mcp"}),
                 "mcp_servers[0].name",
                 "not a valid server name",
+            ),
+            (
+                json!({"name": "s", "builtin": "pagerduty"}),
+                "mcp_servers[0].builtin",
+                "not a built-in server; built in: sentry",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "url": "https://x/mcp"}),
+                "mcp_servers[0].url",
+                "not for a built-in server",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "command": "sentry-mcp"}),
+                "mcp_servers[0].command",
+                "not for a built-in server",
+            ),
+            (
+                json!({"name": "s", "transport": "builtin"}),
+                "mcp_servers[0].builtin",
+                "is required for the builtin transport",
+            ),
+            (
+                json!({"name": "s", "transport": "stdio", "command": "x", "builtin": "sentry"}),
+                "mcp_servers[0].builtin",
+                "only for the builtin transport",
             ),
             (
                 json!({"name": "a"}),

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use crate::config::{McpServerConfig, McpSettings};
 use crate::names::{Collision, Namespace};
 use crate::oauth::AccessTokens;
-use crate::upstream::{Catalog, ConnectOptions, Connection, Secrets, UpstreamError};
+use crate::upstream::{Builtins, Catalog, ConnectOptions, Connection, Secrets, UpstreamError};
 use crate::user_connections::{IDLE_TIMEOUT, MAX_CONNECTIONS, UserConnections};
 use crate::user_oauth::{Grants, UserTokens};
 use crate::{uri_template, uris};
@@ -320,6 +320,8 @@ struct Inner {
     sink: RwLock<Option<Arc<dyn CatalogSink>>>,
     /// Users' grants, for the servers that act for each user.
     grants: RwLock<Option<Arc<dyn Grants>>>,
+    /// The servers bundled with the hub.
+    builtins: RwLock<Option<Arc<dyn Builtins>>>,
     /// Users' connections to those servers.
     users: UserConnections,
     /// Counts the grants made here, so that a server waiting for one looks at once.
@@ -338,6 +340,7 @@ impl Inner {
             timeouts: self.settings.timeouts,
             limits: self.settings.limits,
             hub_id: Some(self.hub_id.clone()),
+            builtins: read(&self.builtins).clone(),
         }
     }
 }
@@ -366,6 +369,7 @@ impl Registry {
                 changes: watch::Sender::new(ListChanges::default()),
                 sink: RwLock::new(None),
                 grants: RwLock::new(None),
+                builtins: RwLock::new(None),
                 users: UserConnections::new(MAX_CONNECTIONS, IDLE_TIMEOUT),
                 consents: watch::Sender::new(0),
             }),
@@ -384,6 +388,11 @@ impl Registry {
     }
 
     /// Tells `sink` of every catalog published from now on (to keep it across restarts).
+    /// What runs `builtin:` servers; set before any is added.
+    pub fn set_builtins(&self, builtins: Arc<dyn Builtins>) {
+        *write(&self.inner.builtins) = Some(builtins);
+    }
+
     pub fn set_sink(&self, sink: Arc<dyn CatalogSink>) {
         *write(&self.inner.sink) = Some(sink);
     }

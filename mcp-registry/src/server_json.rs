@@ -131,6 +131,7 @@ pub fn import(
     let mut server = McpServerConfig {
         name: name.to_owned(),
         transport: None,
+        builtin: None,
         url: None,
         openapi: None,
         command: None,

@@ -10,7 +10,7 @@
 //! server that acts for each user — the user's own OAuth tokens; never the caller's hub
 //! credentials.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -193,6 +193,23 @@ pub struct Connection {
     carries_hops: bool,
 }
 
+/// The servers bundled with the hub, which it runs inside itself (`builtin:`): given a
+/// server's name and its settings (its `env`, secrets resolved), one end of a pipe to a new
+/// session of it, or why it cannot start.
+pub trait Builtins: Send + Sync {
+    fn start(
+        &self,
+        name: &str,
+        settings: BTreeMap<String, String>,
+    ) -> Result<tokio::io::DuplexStream, String>;
+}
+
+impl std::fmt::Debug for dyn Builtins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Builtins")
+    }
+}
+
 /// How the hub connects to every upstream, from the `mcp` settings.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
@@ -201,6 +218,8 @@ pub struct ConnectOptions {
     pub limits: McpLimits,
     /// This hub's id, sent in the hop header over HTTP (see [`crate::hops`]); none: no header.
     pub hub_id: Option<Arc<str>>,
+    /// The bundled servers (`builtin:`); none: a builtin server cannot start.
+    pub builtins: Option<Arc<dyn Builtins>>,
 }
 
 impl Connection {
@@ -283,6 +302,27 @@ impl Connection {
                     // Servers of this transport predate `server/discover`.
                     listener
                         .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+                        .await
+                        .map_err(|e| UpstreamError::Connect(e.to_string()))
+                }
+                TransportKind::Builtin => {
+                    let name = server.builtin.as_deref().unwrap_or_default();
+                    let builtins = options.builtins.as_ref().ok_or_else(|| {
+                        UpstreamError::Setup("this hub has no built-in servers".to_owned())
+                    })?;
+                    let mut settings = BTreeMap::new();
+                    for (key, value) in &server.env {
+                        settings.insert(key.clone(), resolve(value, secrets)?);
+                    }
+                    let transport = builtins
+                        .start(name, settings)
+                        .map_err(|e| UpstreamError::Setup(format!("built-in {name}: {e}")))?;
+                    // In process, like openapi: `initialize` will do.
+                    listener
+                        .serve_with_lifecycle(
+                            routed(transport, progress.clone()),
+                            ClientLifecycleMode::Initialize,
+                        )
                         .await
                         .map_err(|e| UpstreamError::Connect(e.to_string()))
                 }

@@ -253,6 +253,16 @@ async fn vet(
                     .map_err(|e| Error::invalid_field(field, e))?;
             }
         }
+        // A built-in server's address settings (SENTRY_BASE_URL, …) are destinations too.
+        if server.builtin.is_some() {
+            for (name, value) in &server.env {
+                if value.starts_with("http://") || value.starts_with("https://") {
+                    agenthub_mcp_registry::config::check_destination(value)
+                        .await
+                        .map_err(|e| Error::invalid_field(&format!("env.{name}"), e))?;
+                }
+            }
+        }
     }
     if server.acts_per_user() && state.config.snapshot().auth.public_url.is_none() {
         return Err(Error::invalid_field(

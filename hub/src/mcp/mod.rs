@@ -9,6 +9,7 @@
 //! `Origin` checks from the `mcp` settings. The A2A agents are tools of the face too: extra
 //! tools of the gate, answered by `crate::a2a::tools`.
 
+mod builtins;
 mod calls;
 mod catalogs;
 mod consent;
@@ -87,6 +88,7 @@ impl McpPlane {
         let registry = Registry::new(settings, Arc::new(crate::directory::StoreSecrets(accounts)));
         tracing::info!(hub_id = %registry.hub_id(), "MCP hub id (x-agenthub-via)");
         registry.set_grants(grants);
+        registry.set_builtins(Arc::new(builtins::Bundled));
         registry.set_sink(catalogs.clone());
         let virtual_servers = VirtualServers::default();
         let mut registrations = governance.mcp_servers();

@@ -96,3 +96,21 @@ where
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .nest_service("/mcp", mcp)
 }
+
+/// A session of `handler` inside this process: the client's end of a pipe to it (how the hub
+/// runs a bundled server). The session ends when that end is dropped.
+pub fn in_process<S>(handler: S) -> tokio::io::DuplexStream
+where
+    S: ServerHandler + Send + Sync + 'static,
+{
+    let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        match handler.serve(server_end).await {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(error) => tracing::debug!(%error, "a built-in server's session did not start"),
+        }
+    });
+    client_end
+}

@@ -38,6 +38,45 @@ pub struct Settings {
     pub timeout_secs: u64,
 }
 
+impl Settings {
+    /// The settings from variables named as the binary's environment (`SENTRY_ORG`, …): how
+    /// the hub passes a built-in server's `env`. An unknown name is refused, so that a typo
+    /// is not silently a default.
+    pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Self> {
+        const KNOWN: [&str; 4] = [
+            "SENTRY_BASE_URL",
+            "SENTRY_ORG",
+            "SENTRY_AUTH_TOKEN",
+            "SENTRY_TIMEOUT_SECS",
+        ];
+        if let Some(unknown) = vars.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            anyhow::bail!(
+                "unknown setting {unknown}; the settings are {}",
+                KNOWN.join(", ")
+            );
+        }
+        let required = |name: &str| {
+            vars.get(name)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("{name} is required"))
+        };
+        Ok(Self {
+            base_url: vars
+                .get("SENTRY_BASE_URL")
+                .cloned()
+                .unwrap_or_else(|| "https://sentry.io".to_owned()),
+            org: required("SENTRY_ORG")?,
+            auth_token: required("SENTRY_AUTH_TOKEN")?,
+            timeout_secs: match vars.get("SENTRY_TIMEOUT_SECS") {
+                Some(secs) => secs.trim().parse().map_err(|_| {
+                    anyhow::anyhow!("SENTRY_TIMEOUT_SECS must be a whole number of seconds")
+                })?,
+                None => 30,
+            },
+        })
+    }
+}
+
 /// The server; cheap to clone (one per HTTP session).
 #[derive(Clone)]
 pub struct Sentry {
