@@ -259,7 +259,7 @@ async fn vet(
                 if value.starts_with("http://") || value.starts_with("https://") {
                     agenthub_mcp_registry::config::check_destination(value)
                         .await
-                        .map_err(|e| Error::invalid_field(&format!("env.{name}"), e))?;
+                        .map_err(|e| Error::invalid_field(format!("env.{name}"), e))?;
                 }
             }
         }
