@@ -302,7 +302,7 @@ impl McpServerConfig {
 
 /// The servers bundled with the hub (`builtin:`); the hub supplies each
 /// ([`crate::upstream::Builtins`]).
-pub const BUILTINS: &[&str] = &["sentry"];
+pub const BUILTINS: &[&str] = &["jira", "sentry", "slack"];
 
 /// A problem: the path of the offending field and what is wrong.
 pub type Problem = (String, String);
@@ -764,7 +764,7 @@ mod tests {
             (
                 json!({"name": "s", "builtin": "pagerduty"}),
                 "mcp_servers[0].builtin",
-                "not a built-in server; built in: sentry",
+                "not a built-in server; built in: jira, sentry, slack",
             ),
             (
                 json!({"name": "s", "builtin": "sentry", "url": "https://x/mcp"}),

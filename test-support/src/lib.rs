@@ -2,12 +2,16 @@
 //!
 //! [`fake_llm`]: OpenAI and Anthropic API servers on loopback that answer from the request,
 //! fail on cue, and record what reached them.
+//! [`fake_jira`]: Jira's REST API (Cloud v3, Data Center v2), for the Jira MCP server.
 //! [`fake_sentry`]: Sentry's web API, for the Sentry MCP server.
+//! [`fake_slack`]: Slack's Web API, for the Slack MCP server.
 //! [`mcp`]: where the real MCP peers the tests run against are installed.
 //! [`serve_on_loopback`]: a router served on a free loopback port for the rest of the test.
 
+pub mod fake_jira;
 pub mod fake_llm;
 pub mod fake_sentry;
+pub mod fake_slack;
 pub mod mcp;
 
 /// Serves `app` on a free loopback port until the test's runtime ends; its address.
