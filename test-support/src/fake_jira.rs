@@ -18,6 +18,8 @@ use axum::routing::{get, post, put};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::form::{pairs, param};
+
 pub const EMAIL: &str = "ana@acme.test";
 pub const API_TOKEN: &str = "jira-token";
 pub const PAT: &str = "jira-pat";
@@ -168,48 +170,6 @@ fn admit(fake: &FakeJira, headers: &HeaderMap, line: String) -> Result<(), Respo
             json!({}),
         )),
     }
-}
-
-fn params(query: &Option<String>) -> Vec<(String, String)> {
-    query
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.replace('+', " ").into_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                16,
-            )
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
 }
 
 /// The issues `jql` selects, or Jira's 400.
@@ -394,7 +354,7 @@ async fn search_jql(
     ) {
         return r;
     }
-    let params = params(&query);
+    let params = pairs(query.as_deref().unwrap_or(""));
     let issues = fake.data.lock().unwrap().issues.clone();
     let selected = match select(&issues, param(&params, "jql").unwrap_or("")) {
         Ok(s) => s,
@@ -430,7 +390,7 @@ async fn search_v2(
     ) {
         return r;
     }
-    let params = params(&query);
+    let params = pairs(query.as_deref().unwrap_or(""));
     let issues = fake.data.lock().unwrap().issues.clone();
     let selected = match select(&issues, param(&params, "jql").unwrap_or("")) {
         Ok(s) => s,
@@ -788,7 +748,7 @@ async fn project_search(
     ) {
         return r;
     }
-    let params = params(&query);
+    let params = pairs(query.as_deref().unwrap_or(""));
     let wanted = param(&params, "query").unwrap_or("").to_lowercase();
     let all: Vec<Value> = ["CHK", "OPS"]
         .iter()

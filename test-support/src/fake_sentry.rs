@@ -14,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::form::{pairs, param};
+
 /// A failure the fake answers with instead of the next requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -261,50 +263,6 @@ fn admit(
     Ok(())
 }
 
-fn params(query: &Option<String>) -> Vec<(String, String)> {
-    query
-        .as_deref()
-        .map(|q| {
-            q.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|pair| {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    (decode(k), decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.replace('+', " ").into_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                16,
-            )
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// One page of `items` from the `0:offset:0` cursor, with Sentry's `Link` header.
 fn page(path: &str, items: Vec<Value>, params: &[(String, String)], per_page: usize) -> Response {
     let offset: usize = param(params, "cursor")
@@ -344,7 +302,7 @@ async fn projects(
     ) {
         return *refused;
     }
-    let params = params(&query);
+    let params = pairs(query.as_deref().unwrap_or(""));
     let wanted = param(&params, "query")
         .and_then(|q| q.strip_prefix("slug:"))
         .map(str::to_owned);
@@ -376,7 +334,7 @@ async fn issues(
     ) {
         return *refused;
     }
-    let params = params(&query);
+    let params = pairs(query.as_deref().unwrap_or(""));
     // No `query` at all means `is:unresolved`; an empty one means everything.
     let search = param(&params, "query").map_or("is:unresolved".to_owned(), str::to_owned);
     let mut status = None;
@@ -504,7 +462,7 @@ async fn issue_details(
             "The requested resource does not exist",
         );
     };
-    if params(&query)
+    if pairs(query.as_deref().unwrap_or(""))
         .iter()
         .any(|(k, v)| k == "expand" && v == "owners")
     {
@@ -578,7 +536,7 @@ async fn issue_events(
             "The requested resource does not exist",
         );
     };
-    let params = params(&query);
+    let params = pairs(query.as_deref().unwrap_or(""));
     let environment = param(&params, "environment").map(str::to_owned);
     let per_page = param(&params, "per_page")
         .and_then(|l| l.parse().ok())

@@ -12,6 +12,7 @@ pub mod fake_jira;
 pub mod fake_llm;
 pub mod fake_sentry;
 pub mod fake_slack;
+mod form;
 pub mod mcp;
 
 /// Serves `app` on a free loopback port until the test's runtime ends; its address.

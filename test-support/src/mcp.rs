@@ -185,3 +185,33 @@ pub async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> 
 pub fn text_of(result: &CallToolResult) -> String {
     serde_json::to_string(&result.content).expect("content serializes")
 }
+
+/// `tools/call` of `name` with `arguments` by `client`; the result (a tool error included).
+pub async fn call_tool(
+    client: &RunningService<RoleClient, ()>,
+    name: &str,
+    arguments: Value,
+) -> CallToolResult {
+    client
+        .peer()
+        .call_tool(call(name, arguments))
+        .await
+        .expect("tools/call")
+}
+
+/// A successful tool result's `structuredContent`.
+#[track_caller]
+pub fn structured(result: &CallToolResult) -> &Value {
+    assert_ne!(result.is_error, Some(true), "{}", text_of(result));
+    result
+        .structured_content
+        .as_ref()
+        .expect("structured content")
+}
+
+/// A tool error's text.
+#[track_caller]
+pub fn tool_error(result: &CallToolResult) -> String {
+    assert_eq!(result.is_error, Some(true), "{}", text_of(result));
+    text_of(result)
+}

@@ -20,19 +20,19 @@ impl Builtins for Bundled {
             "jira" => {
                 let settings =
                     agenthub_mcp_jira::Settings::from_vars(&settings).map_err(problem)?;
-                let server = agenthub_mcp_jira::Jira::new(&settings).map_err(problem)?;
+                let server = agenthub_mcp_jira::server(&settings).map_err(problem)?;
                 Ok(agenthub_server_kit::serve::in_process(server))
             }
             "sentry" => {
                 let settings =
                     agenthub_mcp_sentry::Settings::from_vars(&settings).map_err(problem)?;
-                let server = agenthub_mcp_sentry::Sentry::new(&settings).map_err(problem)?;
+                let server = agenthub_mcp_sentry::server(&settings).map_err(problem)?;
                 Ok(agenthub_server_kit::serve::in_process(server))
             }
             "slack" => {
                 let settings =
                     agenthub_mcp_slack::Settings::from_vars(&settings).map_err(problem)?;
-                let server = agenthub_mcp_slack::Slack::new(&settings).map_err(problem)?;
+                let server = agenthub_mcp_slack::server(&settings).map_err(problem)?;
                 Ok(agenthub_server_kit::serve::in_process(server))
             }
             other => Err(format!("\"{other}\" is not a built-in server")),

@@ -5,19 +5,14 @@
 
 pub mod adf;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use agenthub_server_kit::rest::{Failure, Rest};
-use agenthub_server_kit::tools::{Effect, ToolError, ToolSpec, arguments, structured};
+use agenthub_server_kit::settings::Vars;
+use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
-};
-use rmcp::service::{RequestContext, RoleServer};
-use rmcp::{ErrorData, ServerHandler};
+use rmcp::model::CallToolRequestParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -56,64 +51,53 @@ impl Settings {
     /// The settings from variables named as the binary's environment (how the hub passes a
     /// built-in server's `env`); an unknown name is refused.
     pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Self> {
-        const KNOWN: [&str; 6] = [
-            "JIRA_BASE_URL",
-            "JIRA_DEPLOYMENT",
-            "JIRA_EMAIL",
-            "JIRA_API_TOKEN",
-            "JIRA_BEARER_TOKEN",
-            "JIRA_TIMEOUT_SECS",
-        ];
-        if let Some(unknown) = vars.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            anyhow::bail!(
-                "unknown setting {unknown}; the settings are {}",
-                KNOWN.join(", ")
-            );
-        }
+        let vars = Vars::new(
+            vars,
+            &[
+                "JIRA_BASE_URL",
+                "JIRA_DEPLOYMENT",
+                "JIRA_EMAIL",
+                "JIRA_API_TOKEN",
+                "JIRA_BEARER_TOKEN",
+                "JIRA_TIMEOUT_SECS",
+            ],
+        )?;
+        let deployment = vars.or("JIRA_DEPLOYMENT", "cloud");
         Ok(Self {
-            base_url: vars
-                .get("JIRA_BASE_URL")
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("JIRA_BASE_URL is required"))?,
-            deployment: match vars
-                .get("JIRA_DEPLOYMENT")
-                .map(|d| d.trim().to_ascii_lowercase())
-                .as_deref()
-            {
-                None | Some("cloud") => Deployment::Cloud,
-                Some("datacenter" | "server") => Deployment::Datacenter,
-                Some(other) => {
+            base_url: vars.required("JIRA_BASE_URL")?,
+            deployment: match deployment.trim().to_ascii_lowercase().as_str() {
+                "cloud" => Deployment::Cloud,
+                "datacenter" | "server" => Deployment::Datacenter,
+                other => {
                     anyhow::bail!("JIRA_DEPLOYMENT must be cloud or datacenter, not {other:?}")
                 }
             },
-            email: vars.get("JIRA_EMAIL").cloned(),
-            api_token: vars.get("JIRA_API_TOKEN").cloned(),
-            bearer_token: vars.get("JIRA_BEARER_TOKEN").cloned(),
-            timeout_secs: match vars.get("JIRA_TIMEOUT_SECS") {
-                Some(secs) => secs.trim().parse().map_err(|_| {
-                    anyhow::anyhow!("JIRA_TIMEOUT_SECS must be a whole number of seconds")
-                })?,
-                None => 30,
-            },
+            email: vars.get("JIRA_EMAIL"),
+            api_token: vars.get("JIRA_API_TOKEN"),
+            bearer_token: vars.get("JIRA_BEARER_TOKEN"),
+            timeout_secs: vars.seconds("JIRA_TIMEOUT_SECS", 30)?,
         })
     }
 }
 
-/// The server; cheap to clone (one per HTTP session).
-#[derive(Clone)]
-pub struct Jira {
-    inner: Arc<Inner>,
+/// The MCP server.
+pub type Jira = Server<JiraTools>;
+
+/// The Jira server of `settings`, checked.
+pub fn server(settings: &Settings) -> anyhow::Result<Jira> {
+    JiraTools::new(settings).map(Server::new)
 }
 
-struct Inner {
+/// The tools, over one site's REST API.
+pub struct JiraTools {
     rest: Rest,
     site: String,
     cloud: bool,
     credentials: &'static str,
 }
 
-impl Jira {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+impl JiraTools {
+    fn new(settings: &Settings) -> anyhow::Result<Self> {
         let site = settings.base_url.trim().trim_end_matches('/').to_owned();
         if !(site.starts_with("https://") || site.starts_with("http://")) {
             anyhow::bail!("JIRA_BASE_URL must be an http(s) URL, not {site:?}");
@@ -155,12 +139,10 @@ impl Jira {
             Duration::from_secs(settings.timeout_secs.max(1)),
         )?;
         Ok(Self {
-            inner: Arc::new(Inner {
-                rest,
-                site,
-                cloud,
-                credentials,
-            }),
+            rest,
+            site,
+            cloud,
+            credentials,
         })
     }
 }
@@ -208,7 +190,7 @@ fn cut(text: String) -> String {
     }
 }
 
-impl Inner {
+impl JiraTools {
     fn url(&self, key: &Value) -> Value {
         key.as_str()
             .map(|k| json!(format!("{}/browse/{k}", self.site)))
@@ -546,7 +528,7 @@ fn project_key(project: &str) -> Result<String, ToolError> {
     }
 }
 
-impl Inner {
+impl JiraTools {
     async fn read(&self, key: &str, comments: usize) -> Result<Value, ToolError> {
         let issue = self.get(&format!("/issue/{key}"), &[]).await?;
         if !issue.is_object() {
@@ -875,34 +857,15 @@ impl Inner {
     }
 }
 
-impl ServerHandler for Jira {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("agenthub-mcp-jira", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Jira tools: search_issues with JQL, get_issue to read one, create_issue (Markdown descriptions), add_comment, transition_issue to change status, assign_issue.",
-            )
+impl Toolset for JiraTools {
+    const NAME: &'static str = "agenthub-mcp-jira";
+    const INSTRUCTIONS: &'static str = "Jira tools: search_issues with JQL, get_issue to read one, create_issue (Markdown descriptions), add_comment, transition_issue to change status, assign_issue.";
+
+    fn specs() -> Vec<ToolSpec> {
+        specs()
     }
 
-    async fn list_tools(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(
-            specs().iter().map(ToolSpec::tool).collect(),
-        ))
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let result = match self.inner.dispatch(request).await {
-            Ok(value) => structured(value),
-            Err(error) => error.result(),
-        };
-        Ok(CallToolResponse::Complete(result))
+    async fn call(&self, request: CallToolRequestParams) -> Result<Value, ToolError> {
+        self.dispatch(request).await
     }
 }

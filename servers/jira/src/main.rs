@@ -1,6 +1,6 @@
 //! `agenthub-mcp-jira`: the Jira MCP server, over stdio or streamable HTTP.
 
-use agenthub_mcp_jira::{Jira, Settings};
+use agenthub_mcp_jira::Settings;
 use agenthub_server_kit::serve::{self, ServeArgs};
 use clap::Parser;
 
@@ -17,6 +17,6 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     serve::init_logging();
     let cli = Cli::parse();
-    let jira = Jira::new(&cli.settings)?;
+    let jira = agenthub_mcp_jira::server(&cli.settings)?;
     serve::serve(&cli.serve, move || jira.clone()).await
 }

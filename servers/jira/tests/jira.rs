@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use agenthub_mcp_jira::{Deployment, Jira, Settings};
-use agenthub_server_kit::serve::{ServeArgs, Transport, router};
+use agenthub_mcp_jira::{Deployment, Settings};
+use agenthub_server_kit::serve::{ServeArgs, router};
 use agenthub_test_support::fake_jira::{API_TOKEN, EMAIL, FakeJira, PAT};
-use agenthub_test_support::mcp::{call, connect, eras, text_of, tool_names};
+use agenthub_test_support::mcp::{
+    call, call_tool, connect, eras, structured, tool_error, tool_names,
+};
 use agenthub_test_support::serve_on_loopback;
-use rmcp::model::CallToolResult;
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -29,12 +30,8 @@ async fn over_http(
     settings_of: impl FnOnce(&str) -> Settings,
 ) -> RunningService<RoleClient, ()> {
     let base = format!("http://{}", serve_on_loopback(fake.router()).await);
-    let jira = Jira::new(&settings_of(&base)).unwrap();
-    let args = ServeArgs {
-        transport: Transport::Http,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allowed_hosts: Vec::new(),
-    };
+    let jira = agenthub_mcp_jira::server(&settings_of(&base)).unwrap();
+    let args = ServeArgs::http("127.0.0.1:0".parse().unwrap());
     let address = serve_on_loopback(router(&args, move || jira.clone())).await;
     connect(
         &format!("http://{address}/mcp"),
@@ -42,31 +39,6 @@ async fn over_http(
         eras()[0].1.clone(),
     )
     .await
-}
-
-async fn call_tool(
-    client: &RunningService<RoleClient, ()>,
-    name: &str,
-    args: Value,
-) -> CallToolResult {
-    client
-        .peer()
-        .call_tool(call(name, args))
-        .await
-        .expect("tools/call")
-}
-
-fn structured(result: &CallToolResult) -> &Value {
-    assert_ne!(result.is_error, Some(true), "{}", text_of(result));
-    result
-        .structured_content
-        .as_ref()
-        .expect("structured content")
-}
-
-fn error(result: &CallToolResult) -> String {
-    assert_eq!(result.is_error, Some(true), "{}", text_of(result));
-    text_of(result)
 }
 
 #[tokio::test]
@@ -193,7 +165,7 @@ async fn issues_are_created_from_markdown_found_commented_moved_and_assigned_on_
     )
     .await;
     assert_eq!(structured(&moved)["issue"]["status"], "In Progress");
-    let e = error(
+    let e = tool_error(
         &call_tool(
             &client,
             "transition_issue",
@@ -288,12 +260,12 @@ async fn data_center_speaks_v2_with_plain_text_and_names() {
 async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
     let fake = FakeJira::new();
     let client = over_http(&fake, |b| settings(b, Deployment::Cloud)).await;
-    let e = error(&call_tool(&client, "search_issues", json!({"jql": "project CHK"})).await);
+    let e = tool_error(&call_tool(&client, "search_issues", json!({"jql": "project CHK"})).await);
     assert!(
         e.contains("Error in the JQL Query: Expecting operator"),
         "{e}"
     );
-    let e = error(
+    let e = tool_error(
         &call_tool(
             &client,
             "search_issues",
@@ -302,12 +274,13 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
         .await,
     );
     assert!(e.contains("Unbounded JQL queries are not allowed"), "{e}");
-    let e = error(&call_tool(&client, "search_issues", json!({"jql": "project = NOPE"})).await);
+    let e =
+        tool_error(&call_tool(&client, "search_issues", json!({"jql": "project = NOPE"})).await);
     assert!(
         e.contains("The value 'NOPE' does not exist for the field 'project'"),
         "{e}"
     );
-    let e = error(
+    let e = tool_error(
         &call_tool(
             &client,
             "create_issue",
@@ -319,7 +292,7 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
         e.contains("project: Specify a valid project ID or key"),
         "{e}"
     );
-    let e = error(
+    let e = tool_error(
         &call_tool(
             &client,
             "create_issue",
@@ -328,11 +301,11 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
         .await,
     );
     assert!(e.contains("issuetype: Specify a valid issue type"), "{e}");
-    let e = error(&call_tool(&client, "get_issue", json!({"issue": "CHK-404"})).await);
+    let e = tool_error(&call_tool(&client, "get_issue", json!({"issue": "CHK-404"})).await);
     assert!(e.contains("Issue does not exist"), "{e}");
-    let e = error(&call_tool(&client, "get_issue", json!({"issue": "drop table"})).await);
+    let e = tool_error(&call_tool(&client, "get_issue", json!({"issue": "drop table"})).await);
     assert!(e.contains("issue key like ENG-12"), "{e}");
-    let e = error(&call_tool(&client, "update_issue", json!({"issue": "CHK-1"})).await);
+    let e = tool_error(&call_tool(&client, "update_issue", json!({"issue": "CHK-1"})).await);
     assert!(e.contains("nothing to change"), "{e}");
     client.cancel().await.unwrap();
 
@@ -341,7 +314,7 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
         ..settings(b, Deployment::Cloud)
     })
     .await;
-    let e = error(&call_tool(&wrong, "search_issues", json!({"jql": "project = CHK"})).await);
+    let e = tool_error(&call_tool(&wrong, "search_issues", json!({"jql": "project = CHK"})).await);
     assert!(e.contains("check JIRA_EMAIL and JIRA_API_TOKEN"), "{e}");
     wrong.cancel().await.unwrap();
 }
@@ -390,16 +363,16 @@ async fn the_binary_serves_over_stdio() {
 #[test]
 fn settings_are_checked_before_serving() {
     let base = settings("https://acme.atlassian.net", Deployment::Cloud);
-    assert!(Jira::new(&base).is_ok());
+    assert!(agenthub_mcp_jira::server(&base).is_ok());
     assert!(
-        Jira::new(&Settings {
+        agenthub_mcp_jira::server(&Settings {
             api_token: None,
             ..base.clone()
         })
         .is_err()
     );
     assert!(
-        Jira::new(&Settings {
+        agenthub_mcp_jira::server(&Settings {
             base_url: "acme.atlassian.net".into(),
             ..base
         })

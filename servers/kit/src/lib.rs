@@ -3,9 +3,12 @@
 //! - [`serve`]: one binary speaks MCP over stdio or streamable HTTP (`--transport`, `--listen`);
 //! - [`rest`]: calls to the service's REST API with its credentials, 429s retried as the
 //!   service asks within a bound, and every failure turned into a message a model can act on;
-//! - [`tools`]: tool definitions (schemas, annotations) and results (text plus
-//!   `structuredContent`).
+//! - [`tools`]: tool definitions (schemas, annotations), results (text plus
+//!   `structuredContent`), and the MCP server of a set of tools;
+//! - [`settings`]: a server's settings read from variables named as its environment (how the
+//!   hub passes a built-in server's `env`).
 
 pub mod rest;
 pub mod serve;
+pub mod settings;
 pub mod tools;

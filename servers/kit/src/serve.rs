@@ -34,6 +34,17 @@ pub struct ServeArgs {
     pub allowed_hosts: Vec<String>,
 }
 
+impl ServeArgs {
+    /// Streamable HTTP on `listen`, loopback `Host` values only.
+    pub fn http(listen: SocketAddr) -> Self {
+        Self {
+            transport: Transport::Http,
+            listen,
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
 /// Logs go to standard error: standard output is the stdio transport's.
 pub fn init_logging() {
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,12 +1,80 @@
 //! Tool definitions and results: each tool written once as a [`ToolSpec`] (its schemas as
 //! JSON, its annotations), its arguments read with errors that name the field, its result
-//! both as `structuredContent` and as text for clients that read only text.
+//! both as `structuredContent` and as text for clients that read only text; and [`Server`],
+//! the MCP server of a [`Toolset`].
 
+use std::future::Future;
 use std::sync::Arc;
 
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::{ErrorData, ServerHandler};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+/// One bundled server's tools.
+pub trait Toolset: Send + Sync + 'static {
+    /// The server's name in `initialize` (`agenthub-mcp-sentry`).
+    const NAME: &'static str;
+    /// How to use the tools together, for the model.
+    const INSTRUCTIONS: &'static str;
+    fn specs() -> Vec<ToolSpec>;
+    /// Runs the tool `request` names; its structured result, or why not.
+    fn call(
+        &self,
+        request: CallToolRequestParams,
+    ) -> impl Future<Output = Result<Value, ToolError>> + Send;
+}
+
+/// The MCP server of a [`Toolset`]: its tools listed, each call's result structured or a tool
+/// error. Cheap to clone (one per HTTP session).
+pub struct Server<T>(Arc<T>);
+
+impl<T> Clone for Server<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: Toolset> Server<T> {
+    pub fn new(tools: T) -> Self {
+        Self(Arc::new(tools))
+    }
+}
+
+impl<T: Toolset> ServerHandler for Server<T> {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(T::NAME, env!("CARGO_PKG_VERSION")))
+            .with_instructions(T::INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<PaginatedRequestParams>,
+        _: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(
+            T::specs().iter().map(ToolSpec::tool).collect(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let result = match self.0.call(request).await {
+            Ok(value) => structured(value),
+            Err(error) => error.result(),
+        };
+        Ok(CallToolResponse::Complete(result))
+    }
+}
 
 /// What a tool does to the service, which becomes its annotations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

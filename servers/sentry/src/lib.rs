@@ -4,18 +4,13 @@
 
 mod summary;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use agenthub_server_kit::rest::{Failure, Rest};
-use agenthub_server_kit::tools::{Effect, ToolError, ToolSpec, arguments, structured};
+use agenthub_server_kit::settings::Vars;
+use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
-};
-use rmcp::service::{RequestContext, RoleServer};
-use rmcp::{ErrorData, ServerHandler};
+use rmcp::model::CallToolRequestParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -43,53 +38,40 @@ impl Settings {
     /// the hub passes a built-in server's `env`. An unknown name is refused, so that a typo
     /// is not silently a default.
     pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Self> {
-        const KNOWN: [&str; 4] = [
-            "SENTRY_BASE_URL",
-            "SENTRY_ORG",
-            "SENTRY_AUTH_TOKEN",
-            "SENTRY_TIMEOUT_SECS",
-        ];
-        if let Some(unknown) = vars.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            anyhow::bail!(
-                "unknown setting {unknown}; the settings are {}",
-                KNOWN.join(", ")
-            );
-        }
-        let required = |name: &str| {
-            vars.get(name)
-                .cloned()
-                .ok_or_else(|| anyhow::anyhow!("{name} is required"))
-        };
+        let vars = Vars::new(
+            vars,
+            &[
+                "SENTRY_BASE_URL",
+                "SENTRY_ORG",
+                "SENTRY_AUTH_TOKEN",
+                "SENTRY_TIMEOUT_SECS",
+            ],
+        )?;
         Ok(Self {
-            base_url: vars
-                .get("SENTRY_BASE_URL")
-                .cloned()
-                .unwrap_or_else(|| "https://sentry.io".to_owned()),
-            org: required("SENTRY_ORG")?,
-            auth_token: required("SENTRY_AUTH_TOKEN")?,
-            timeout_secs: match vars.get("SENTRY_TIMEOUT_SECS") {
-                Some(secs) => secs.trim().parse().map_err(|_| {
-                    anyhow::anyhow!("SENTRY_TIMEOUT_SECS must be a whole number of seconds")
-                })?,
-                None => 30,
-            },
+            base_url: vars.or("SENTRY_BASE_URL", "https://sentry.io"),
+            org: vars.required("SENTRY_ORG")?,
+            auth_token: vars.required("SENTRY_AUTH_TOKEN")?,
+            timeout_secs: vars.seconds("SENTRY_TIMEOUT_SECS", 30)?,
         })
     }
 }
 
-/// The server; cheap to clone (one per HTTP session).
-#[derive(Clone)]
-pub struct Sentry {
-    inner: Arc<Inner>,
+/// The MCP server.
+pub type Sentry = Server<SentryTools>;
+
+/// The Sentry server of `settings`, checked.
+pub fn server(settings: &Settings) -> anyhow::Result<Sentry> {
+    SentryTools::new(settings).map(Server::new)
 }
 
-struct Inner {
+/// The tools, over one organization's API.
+pub struct SentryTools {
     rest: Rest,
     org: String,
 }
 
-impl Sentry {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+impl SentryTools {
+    fn new(settings: &Settings) -> anyhow::Result<Self> {
         if settings.org.trim().is_empty() {
             anyhow::bail!("SENTRY_ORG (--org) is empty: set it to the organization's slug");
         }
@@ -113,10 +95,8 @@ impl Sentry {
         )?
         .with_wait_hint(reset_wait);
         Ok(Self {
-            inner: Arc::new(Inner {
-                rest,
-                org: settings.org.trim().to_owned(),
-            }),
+            rest,
+            org: settings.org.trim().to_owned(),
         })
     }
 }
@@ -327,7 +307,7 @@ fn issue_path(issue: &str) -> Result<String, ToolError> {
     Ok(issue.to_owned())
 }
 
-impl Inner {
+impl SentryTools {
     fn org_path(&self, rest: &str) -> String {
         format!("/organizations/{}/{rest}", self.org)
     }
@@ -546,6 +526,15 @@ impl Inner {
         };
         self.update(&args.issue, body).await
     }
+}
+
+impl Toolset for SentryTools {
+    const NAME: &'static str = "agenthub-mcp-sentry";
+    const INSTRUCTIONS: &'static str = "Sentry tools: search_issues to find errors, get_issue for one issue's stack trace and owners, then update_issue_status or assign_issue.";
+
+    fn specs() -> Vec<ToolSpec> {
+        specs()
+    }
 
     async fn call(&self, request: CallToolRequestParams) -> Result<Value, ToolError> {
         let args = request.arguments;
@@ -558,40 +547,5 @@ impl Inner {
             "assign_issue" => self.assign_issue(arguments(args)?).await,
             other => Err(ToolError(format!("no tool {other:?}"))),
         }
-    }
-}
-
-impl ServerHandler for Sentry {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "agenthub-mcp-sentry",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(
-                "Sentry tools: search_issues to find errors, get_issue for one issue's stack trace and owners, then update_issue_status or assign_issue.",
-            )
-    }
-
-    async fn list_tools(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(
-            specs().iter().map(ToolSpec::tool).collect(),
-        ))
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let result = match self.inner.call(request).await {
-            Ok(value) => structured(value),
-            Err(error) => error.result(),
-        };
-        Ok(CallToolResponse::Complete(result))
     }
 }

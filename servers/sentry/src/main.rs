@@ -1,6 +1,6 @@
 //! `agenthub-mcp-sentry`: the Sentry MCP server, over stdio or streamable HTTP.
 
-use agenthub_mcp_sentry::{Sentry, Settings};
+use agenthub_mcp_sentry::Settings;
 use agenthub_server_kit::serve::{self, ServeArgs};
 use clap::Parser;
 
@@ -17,6 +17,6 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     serve::init_logging();
     let cli = Cli::parse();
-    let sentry = Sentry::new(&cli.settings)?;
+    let sentry = agenthub_mcp_sentry::server(&cli.settings)?;
     serve::serve(&cli.serve, move || sentry.clone()).await
 }

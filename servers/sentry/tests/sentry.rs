@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use agenthub_mcp_sentry::{Sentry, Settings};
-use agenthub_server_kit::serve::{ServeArgs, Transport, router};
+use agenthub_mcp_sentry::Settings;
+use agenthub_server_kit::serve::{ServeArgs, router};
 use agenthub_test_support::fake_sentry::{FakeSentry, Fault, ORG};
-use agenthub_test_support::mcp::{call, connect, eras, text_of, tool_names};
+use agenthub_test_support::mcp::{
+    call, call_tool, connect, eras, structured, text_of, tool_error, tool_names,
+};
 use agenthub_test_support::serve_on_loopback;
-use rmcp::model::CallToolResult;
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -25,12 +26,8 @@ fn settings(base: &str, token: &str) -> Settings {
 /// The server over HTTP in this process, reaching `fake` with `token`; an MCP client of it.
 async fn over_http(fake: &FakeSentry, token: &str) -> RunningService<RoleClient, ()> {
     let base = format!("http://{}", serve_on_loopback(fake.router()).await);
-    let sentry = Sentry::new(&settings(&base, token)).unwrap();
-    let args = ServeArgs {
-        transport: Transport::Http,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allowed_hosts: Vec::new(),
-    };
+    let sentry = agenthub_mcp_sentry::server(&settings(&base, token)).unwrap();
+    let args = ServeArgs::http("127.0.0.1:0".parse().unwrap());
     let address = serve_on_loopback(router(&args, move || sentry.clone())).await;
     connect(
         &format!("http://{address}/mcp"),
@@ -38,26 +35,6 @@ async fn over_http(fake: &FakeSentry, token: &str) -> RunningService<RoleClient,
         eras()[0].1.clone(),
     )
     .await
-}
-
-async fn call_tool(
-    client: &RunningService<RoleClient, ()>,
-    name: &str,
-    args: Value,
-) -> CallToolResult {
-    client
-        .peer()
-        .call_tool(call(name, args))
-        .await
-        .expect("tools/call")
-}
-
-fn structured(result: &CallToolResult) -> &Value {
-    assert_ne!(result.is_error, Some(true), "{}", text_of(result));
-    result
-        .structured_content
-        .as_ref()
-        .expect("structured content")
 }
 
 #[tokio::test]
@@ -238,32 +215,28 @@ async fn issues_are_resolved_ignored_and_assigned() {
 async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
     let fake = FakeSentry::new();
     let reader = over_http(&fake, "sntryu_read").await;
-    let error = |result: CallToolResult| {
-        assert_eq!(result.is_error, Some(true), "{}", text_of(&result));
-        text_of(&result)
-    };
     // Arguments are checked before Sentry is asked.
-    let e = error(call_tool(&reader, "search_issues", json!({"status": "open"})).await);
+    let e = tool_error(&call_tool(&reader, "search_issues", json!({"status": "open"})).await);
     assert!(
         e.contains("`status` must be unresolved, resolved, ignored or any"),
         "{e}"
     );
-    let e = error(call_tool(&reader, "search_issues", json!({"limit": "ten"})).await);
+    let e = tool_error(&call_tool(&reader, "search_issues", json!({"limit": "ten"})).await);
     assert!(e.contains("invalid argument `limit`"), "{e}");
-    let e = error(call_tool(&reader, "get_issue", json!({"issue": "../../admin"})).await);
+    let e = tool_error(&call_tool(&reader, "get_issue", json!({"issue": "../../admin"})).await);
     assert!(e.contains("numeric id or a short id"), "{e}");
-    let e = error(call_tool(&reader, "search_issues", json!({"project": "nope"})).await);
+    let e = tool_error(&call_tool(&reader, "search_issues", json!({"project": "nope"})).await);
     assert!(
         e.contains("no project \\\"nope\\\"") && e.contains("list_projects"),
         "{e}"
     );
     // Sentry's own refusals, with what to do.
-    let e = error(call_tool(&reader, "search_issues", json!({"query": "is:flying"})).await);
+    let e = tool_error(&call_tool(&reader, "search_issues", json!({"query": "is:flying"})).await);
     assert!(e.contains("Invalid value for \\\"is\\\" search"), "{e}");
-    let e = error(call_tool(&reader, "get_issue", json!({"issue": "404"})).await);
+    let e = tool_error(&call_tool(&reader, "get_issue", json!({"issue": "404"})).await);
     assert!(e.contains("404") && e.contains("does not exist"), "{e}");
-    let e = error(
-        call_tool(
+    let e = tool_error(
+        &call_tool(
             &reader,
             "update_issue_status",
             json!({"issue": "9001", "status": "resolved"}),
@@ -275,7 +248,7 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
     reader.cancel().await.unwrap();
 
     let stranger = over_http(&fake, "sntryu_revoked").await;
-    let e = error(call_tool(&stranger, "list_projects", json!({})).await);
+    let e = tool_error(&call_tool(&stranger, "list_projects", json!({})).await);
     assert!(
         e.contains("Invalid token") && e.contains("SENTRY_AUTH_TOKEN"),
         "{e}"
@@ -344,10 +317,10 @@ async fn the_binary_serves_over_stdio() {
 
 #[test]
 fn settings_are_checked_before_serving() {
-    assert!(Sentry::new(&settings("ftp://sentry", "t")).is_err());
-    assert!(Sentry::new(&settings("https://sentry.io", " ")).is_err());
+    assert!(agenthub_mcp_sentry::server(&settings("ftp://sentry", "t")).is_err());
+    assert!(agenthub_mcp_sentry::server(&settings("https://sentry.io", " ")).is_err());
     assert!(
-        Sentry::new(&Settings {
+        agenthub_mcp_sentry::server(&Settings {
             org: String::new(),
             ..settings("https://sentry.io", "t")
         })

@@ -4,18 +4,13 @@
 
 mod time;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use agenthub_server_kit::rest::{Failure, Rest};
-use agenthub_server_kit::tools::{Effect, ToolError, ToolSpec, arguments, structured};
+use agenthub_server_kit::settings::Vars;
+use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
 use http::{HeaderMap, HeaderValue, Method, header};
-use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig,
-};
-use rmcp::service::{RequestContext, RoleServer};
-use rmcp::{ErrorData, ServerHandler};
+use rmcp::model::CallToolRequestParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -42,48 +37,40 @@ impl Settings {
     /// The settings from variables named as the binary's environment: how the hub passes a
     /// built-in server's `env`. An unknown name is refused.
     pub fn from_vars(vars: &std::collections::BTreeMap<String, String>) -> anyhow::Result<Self> {
-        const KNOWN: [&str; 4] = [
-            "SLACK_BOT_TOKEN",
-            "SLACK_USER_TOKEN",
-            "SLACK_BASE_URL",
-            "SLACK_TIMEOUT_SECS",
-        ];
-        if let Some(unknown) = vars.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-            anyhow::bail!(
-                "unknown setting {unknown}; the settings are {}",
-                KNOWN.join(", ")
-            );
-        }
+        let vars = Vars::new(
+            vars,
+            &[
+                "SLACK_BOT_TOKEN",
+                "SLACK_USER_TOKEN",
+                "SLACK_BASE_URL",
+                "SLACK_TIMEOUT_SECS",
+            ],
+        )?;
         Ok(Self {
-            bot_token: vars.get("SLACK_BOT_TOKEN").cloned(),
-            user_token: vars.get("SLACK_USER_TOKEN").cloned(),
-            base_url: vars
-                .get("SLACK_BASE_URL")
-                .cloned()
-                .unwrap_or_else(|| "https://slack.com/api".to_owned()),
-            timeout_secs: match vars.get("SLACK_TIMEOUT_SECS") {
-                Some(secs) => secs.trim().parse().map_err(|_| {
-                    anyhow::anyhow!("SLACK_TIMEOUT_SECS must be a whole number of seconds")
-                })?,
-                None => 30,
-            },
+            bot_token: vars.get("SLACK_BOT_TOKEN"),
+            user_token: vars.get("SLACK_USER_TOKEN"),
+            base_url: vars.or("SLACK_BASE_URL", "https://slack.com/api"),
+            timeout_secs: vars.seconds("SLACK_TIMEOUT_SECS", 30)?,
         })
     }
 }
 
-/// The server; cheap to clone (one per HTTP session).
-#[derive(Clone)]
-pub struct Slack {
-    inner: Arc<Inner>,
+/// The MCP server.
+pub type Slack = Server<SlackTools>;
+
+/// The Slack server of `settings`, checked.
+pub fn server(settings: &Settings) -> anyhow::Result<Slack> {
+    SlackTools::new(settings).map(Server::new)
 }
 
-struct Inner {
+/// The tools, over the Web API with the tokens given.
+pub struct SlackTools {
     bot: Option<Rest>,
     user: Option<Rest>,
 }
 
-impl Slack {
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+impl SlackTools {
+    fn new(settings: &Settings) -> anyhow::Result<Self> {
         let base = settings.base_url.trim_end_matches('/');
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             anyhow::bail!("SLACK_BASE_URL must be an http(s) URL, not {base:?}");
@@ -109,9 +96,7 @@ impl Slack {
         if bot.is_none() && user.is_none() {
             anyhow::bail!("set SLACK_BOT_TOKEN (xoxb-…) or SLACK_USER_TOKEN (xoxp-…)");
         }
-        Ok(Self {
-            inner: Arc::new(Inner { bot, user }),
-        })
+        Ok(Self { bot, user })
     }
 }
 
@@ -172,7 +157,7 @@ enum As {
     User,
 }
 
-impl Inner {
+impl SlackTools {
     async fn call(
         &self,
         who: As,
@@ -494,7 +479,7 @@ fn limit(limit: Option<u32>, default: u32) -> String {
     limit.unwrap_or(default).clamp(1, 200).to_string()
 }
 
-impl Inner {
+impl SlackTools {
     async fn dispatch(&self, request: CallToolRequestParams) -> Result<Value, ToolError> {
         let args = request.arguments;
         match request.name.as_ref() {
@@ -665,34 +650,15 @@ impl Inner {
     }
 }
 
-impl ServerHandler for Slack {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("agenthub-mcp-slack", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Slack tools: read_channel for a channel's recent messages (read_thread for replies), search_messages to find messages, post_message to post or reply, add_reaction to acknowledge.",
-            )
+impl Toolset for SlackTools {
+    const NAME: &'static str = "agenthub-mcp-slack";
+    const INSTRUCTIONS: &'static str = "Slack tools: read_channel for a channel's recent messages (read_thread for replies), search_messages to find messages, post_message to post or reply, add_reaction to acknowledge.";
+
+    fn specs() -> Vec<ToolSpec> {
+        specs()
     }
 
-    async fn list_tools(
-        &self,
-        _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(
-            specs().iter().map(ToolSpec::tool).collect(),
-        ))
-    }
-
-    async fn call_tool(
-        &self,
-        request: CallToolRequestParams,
-        _: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, ErrorData> {
-        let result = match self.inner.dispatch(request).await {
-            Ok(value) => structured(value),
-            Err(error) => error.result(),
-        };
-        Ok(CallToolResponse::Complete(result))
+    async fn call(&self, request: CallToolRequestParams) -> Result<Value, ToolError> {
+        self.dispatch(request).await
     }
 }

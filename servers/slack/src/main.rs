@@ -1,6 +1,6 @@
 //! `agenthub-mcp-slack`: the Slack MCP server, over stdio or streamable HTTP.
 
-use agenthub_mcp_slack::{Settings, Slack};
+use agenthub_mcp_slack::Settings;
 use agenthub_server_kit::serve::{self, ServeArgs};
 use clap::Parser;
 
@@ -17,6 +17,6 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     serve::init_logging();
     let cli = Cli::parse();
-    let slack = Slack::new(&cli.settings)?;
+    let slack = agenthub_mcp_slack::server(&cli.settings)?;
     serve::serve(&cli.serve, move || slack.clone()).await
 }

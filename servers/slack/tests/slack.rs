@@ -3,12 +3,13 @@
 
 use std::collections::HashMap;
 
-use agenthub_mcp_slack::{Settings, Slack};
-use agenthub_server_kit::serve::{ServeArgs, Transport, router};
+use agenthub_mcp_slack::Settings;
+use agenthub_server_kit::serve::{ServeArgs, router};
 use agenthub_test_support::fake_slack::{BOT, FakeSlack, NARROW, USER};
-use agenthub_test_support::mcp::{call, connect, eras, text_of, tool_names};
+use agenthub_test_support::mcp::{
+    call, call_tool, connect, eras, structured, tool_error, tool_names,
+};
 use agenthub_test_support::serve_on_loopback;
-use rmcp::model::CallToolResult;
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -28,12 +29,8 @@ async fn over_http(
     user: Option<&str>,
 ) -> RunningService<RoleClient, ()> {
     let base = format!("http://{}", serve_on_loopback(fake.router()).await);
-    let slack = Slack::new(&settings(&base, bot, user)).unwrap();
-    let args = ServeArgs {
-        transport: Transport::Http,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        allowed_hosts: Vec::new(),
-    };
+    let slack = agenthub_mcp_slack::server(&settings(&base, bot, user)).unwrap();
+    let args = ServeArgs::http("127.0.0.1:0".parse().unwrap());
     let address = serve_on_loopback(router(&args, move || slack.clone())).await;
     connect(
         &format!("http://{address}/mcp"),
@@ -41,31 +38,6 @@ async fn over_http(
         eras()[1].1.clone(),
     )
     .await
-}
-
-async fn call_tool(
-    client: &RunningService<RoleClient, ()>,
-    name: &str,
-    args: Value,
-) -> CallToolResult {
-    client
-        .peer()
-        .call_tool(call(name, args))
-        .await
-        .expect("tools/call")
-}
-
-fn structured(result: &CallToolResult) -> &Value {
-    assert_ne!(result.is_error, Some(true), "{}", text_of(result));
-    result
-        .structured_content
-        .as_ref()
-        .expect("structured content")
-}
-
-fn error(result: &CallToolResult) -> String {
-    assert_eq!(result.is_error, Some(true), "{}", text_of(result));
-    text_of(result)
 }
 
 #[tokio::test]
@@ -201,7 +173,7 @@ async fn a_channel_is_read_in_a_time_range_its_threads_answered_and_reacted_to()
 async fn search_takes_the_user_token_and_says_so_without_one() {
     let fake = FakeSlack::new();
     let bot_only = over_http(&fake, Some(BOT), None).await;
-    let e = error(&call_tool(&bot_only, "search_messages", json!({"query": "urgent"})).await);
+    let e = tool_error(&call_tool(&bot_only, "search_messages", json!({"query": "urgent"})).await);
     assert!(e.contains("SLACK_USER_TOKEN"), "{e}");
     bot_only.cancel().await.unwrap();
 
@@ -228,14 +200,14 @@ async fn search_takes_the_user_token_and_says_so_without_one() {
 async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
     let fake = FakeSlack::new();
     let client = over_http(&fake, Some(BOT), None).await;
-    let e = error(&call_tool(&client, "read_channel", json!({"channel": "#nope"})).await);
+    let e = tool_error(&call_tool(&client, "read_channel", json!({"channel": "#nope"})).await);
     assert!(
         e.contains("unknown channel #nope") && e.contains("list_channels"),
         "{e}"
     );
-    let e = error(&call_tool(&client, "read_channel", json!({"channel": "#random"})).await);
+    let e = tool_error(&call_tool(&client, "read_channel", json!({"channel": "#random"})).await);
     assert!(e.contains("not a member") && e.contains("/invite"), "{e}");
-    let e = error(
+    let e = tool_error(
         &call_tool(
             &client,
             "read_channel",
@@ -244,7 +216,7 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
         .await,
     );
     assert!(e.contains("`oldest` must be"), "{e}");
-    let e = error(
+    let e = tool_error(
         &call_tool(
             &client,
             "read_thread",
@@ -253,7 +225,7 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
         .await,
     );
     assert!(e.contains("thread_not_found"), "{e}");
-    let e = error(
+    let e = tool_error(
         &call_tool(
             &client,
             "post_message",
@@ -262,14 +234,15 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
         .await,
     );
     assert!(e.contains("`text` is empty"), "{e}");
-    let e = error(&call_tool(&client, "get_user", json!({"user": "U404"})).await);
+    let e = tool_error(&call_tool(&client, "get_user", json!({"user": "U404"})).await);
     assert!(e.contains("unknown user"), "{e}");
-    let e = error(&call_tool(&client, "list_channels", json!({"cursor": "garbage"})).await);
+    let e = tool_error(&call_tool(&client, "list_channels", json!({"cursor": "garbage"})).await);
     assert!(e.contains("invalid_cursor"), "{e}");
     client.cancel().await.unwrap();
 
     let narrow = over_http(&fake, Some(NARROW), None).await;
-    let e = error(&call_tool(&narrow, "read_channel", json!({"channel": "C0000SUPPORT"})).await);
+    let e =
+        tool_error(&call_tool(&narrow, "read_channel", json!({"channel": "C0000SUPPORT"})).await);
     assert!(
         e.contains("lacks the `channels:history` scope") && e.contains("it has: channels:read"),
         "{e}"
@@ -277,7 +250,7 @@ async fn bad_input_and_refusals_are_tool_errors_a_model_can_act_on() {
     narrow.cancel().await.unwrap();
 
     let revoked = over_http(&fake, Some("xoxb-revoked"), None).await;
-    let e = error(&call_tool(&revoked, "list_channels", json!({})).await);
+    let e = tool_error(&call_tool(&revoked, "list_channels", json!({})).await);
     assert!(
         e.contains("invalid_auth") && e.contains("SLACK_BOT_TOKEN"),
         "{e}"
@@ -300,7 +273,7 @@ async fn rate_limits_are_waited_out_as_slack_says() {
         2
     );
     fake.rate_limit_next(&[600]);
-    let e = error(&call_tool(&client, "list_channels", json!({})).await);
+    let e = tool_error(&call_tool(&client, "list_channels", json!({})).await);
     assert!(
         e.contains("Slack is rate-limiting") && e.contains("600 s"),
         "{e}"
@@ -330,7 +303,9 @@ async fn the_binary_serves_over_stdio() {
 
 #[test]
 fn settings_are_checked_before_serving() {
-    assert!(Slack::new(&settings("http://x", None, None)).is_err());
-    assert!(Slack::new(&settings("http://x", Some("xoxp-wrong-kind"), None)).is_err());
-    assert!(Slack::new(&settings("ftp://x", Some(BOT), None)).is_err());
+    assert!(agenthub_mcp_slack::server(&settings("http://x", None, None)).is_err());
+    assert!(
+        agenthub_mcp_slack::server(&settings("http://x", Some("xoxp-wrong-kind"), None)).is_err()
+    );
+    assert!(agenthub_mcp_slack::server(&settings("ftp://x", Some(BOT), None)).is_err());
 }
