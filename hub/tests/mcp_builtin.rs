@@ -128,6 +128,19 @@ policies:
     assert_eq!(refused.status(), 400);
     let problem = refused.text().await.unwrap();
     assert!(problem.contains("env.SENTRY_BASE_URL"), "{problem}");
+    // An address hidden in a secret could not be vetted.
+    let refused = http
+        .post(format!("{base}/api/v1/mcp/servers"))
+        .bearer_auth(&lab.admin)
+        .json(&json!({"name": "sentry3", "builtin": "sentry", "env": {
+            "SENTRY_BASE_URL": "secret:sentry-token", "SENTRY_ORG": "acme",
+            "SENTRY_AUTH_TOKEN": "secret:sentry-token"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let problem = refused.text().await.unwrap();
+    assert!(problem.contains("not as a secret"), "{problem}");
     // The token came from the secret store: the fake saw it (a wrong one would be a 401).
     assert!(
         fake.requests()

@@ -253,10 +253,19 @@ async fn vet(
                     .map_err(|e| Error::invalid_field(field, e))?;
             }
         }
-        // A built-in server's address settings (SENTRY_BASE_URL, …) are destinations too.
+        // A built-in server's address settings (SENTRY_BASE_URL, …) are destinations too,
+        // given as themselves so that they can be checked here.
         if server.builtin.is_some() {
             for (name, value) in &server.env {
-                if value.starts_with("http://") || value.starts_with("https://") {
+                let value = value.trim();
+                let address = name.ends_with("_URL");
+                if address && value.starts_with("secret:") {
+                    return Err(Error::invalid_field(
+                        format!("env.{name}"),
+                        "an address is given as itself, not as a secret",
+                    ));
+                }
+                if address || value.starts_with("http://") || value.starts_with("https://") {
                     agenthub_mcp_registry::config::check_destination(value)
                         .await
                         .map_err(|e| Error::invalid_field(format!("env.{name}"), e))?;

@@ -5,6 +5,9 @@
 
 use serde_json::{Value, json};
 
+/// How far a mark's or a link's closing is looked for.
+const REACH: usize = 2_000;
+
 /// An ADF document of `markdown`.
 pub fn from_markdown(markdown: &str) -> Value {
     let mut blocks = Vec::new();
@@ -137,9 +140,13 @@ fn inline(text: &str) -> Vec<Value> {
             nodes.push(json!({"type": "text", "text": std::mem::take(plain)}));
         }
     };
+    // Marks and links close within a short reach: bounded scans keep the whole linear.
     let find = |from: usize, close: &[char]| -> Option<usize> {
-        (from..chars.len().saturating_sub(close.len() - 1))
-            .find(|&j| chars[j..j + close.len()] == *close)
+        let end = chars
+            .len()
+            .saturating_sub(close.len() - 1)
+            .min(from + REACH);
+        (from..end).find(|&j| chars[j..j + close.len()] == *close)
     };
     while i < chars.len() {
         let rest = &chars[i..];
@@ -190,11 +197,11 @@ fn link(chars: &[char], i: usize) -> Option<(usize, Value)> {
     if chars[i] != '[' {
         return None;
     }
-    let close = (i + 1..chars.len()).find(|&j| chars[j] == ']')?;
+    let close = (i + 1..chars.len().min(i + 1 + REACH)).find(|&j| chars[j] == ']')?;
     if chars.get(close + 1) != Some(&'(') {
         return None;
     }
-    let end = (close + 2..chars.len()).find(|&j| chars[j] == ')')?;
+    let end = (close + 2..chars.len().min(close + 2 + REACH)).find(|&j| chars[j] == ')')?;
     let text: String = chars[i + 1..close].iter().collect();
     let href: String = chars[close + 2..end].iter().collect();
     if text.is_empty()
@@ -320,6 +327,10 @@ mod tests {
             from_markdown(""),
             json!({"type": "doc", "version": 1, "content": []})
         );
+        // Unclosed marks and links stay text, and take linear time.
+        let hostile = "[x](".repeat(20_000) + &"**".repeat(10_000);
+        let doc = from_markdown(&hostile);
+        assert_eq!(doc["content"][0]["type"], "paragraph");
     }
 
     #[test]

@@ -180,6 +180,8 @@ fn user(u: &Value) -> Value {
 }
 
 const MAX_TEXT: usize = 4000;
+/// The longest description or comment Jira takes.
+const MAX_RICH_TEXT: usize = 32_767;
 
 fn cut(text: String) -> String {
     if text.chars().count() <= MAX_TEXT {
@@ -192,6 +194,10 @@ fn cut(text: String) -> String {
 
 impl JiraTools {
     fn url(&self, key: &Value) -> Value {
+        // Through Atlassian's API gateway the site's own address is not known.
+        if self.site.starts_with("https://api.atlassian.com/") {
+            return Value::Null;
+        }
         key.as_str()
             .map(|k| json!(format!("{}/browse/{k}", self.site)))
             .unwrap_or(Value::Null)
@@ -227,13 +233,19 @@ impl JiraTools {
         summary
     }
 
-    /// Rich text as this Jira takes it: ADF on Cloud, the text itself on Data Center.
-    fn rich(&self, markdown: &str) -> Value {
-        if self.cloud {
+    /// Rich text as this Jira takes it: ADF on Cloud, the text itself on Data Center; at
+    /// most Jira's 32,767 characters.
+    fn rich(&self, markdown: &str) -> Result<Value, ToolError> {
+        if markdown.chars().count() > MAX_RICH_TEXT {
+            return Err(ToolError(format!(
+                "the text is longer than Jira's {MAX_RICH_TEXT} characters; shorten it"
+            )));
+        }
+        Ok(if self.cloud {
             adf::from_markdown(markdown)
         } else {
             json!(markdown)
-        }
+        })
     }
 
     fn fail(&self, failure: Failure) -> ToolError {
@@ -303,7 +315,7 @@ fn specs() -> Vec<ToolSpec> {
         ToolSpec {
             name: "create_issue",
             title: "Create a Jira issue",
-            description: "Creates a Jira issue. The description is Markdown (headings, lists, code, links), converted for Jira. list_issue_types gives a project's issue types.",
+            description: "Creates a Jira issue. The description is Markdown (headings, lists, code, links), converted to Jira's rich text on Jira Cloud (on Data Center it is kept as written, in wiki markup). list_issue_types gives a project's issue types.",
             input: json!({"type": "object", "additionalProperties": false, "required": ["project", "summary"], "properties": {
                 "project": {"type": "string", "description": "The project's key, e.g. ENG."},
                 "summary": {"type": "string", "minLength": 1, "maxLength": 254},
@@ -599,7 +611,7 @@ impl JiraTools {
                     "issuetype": {"name": a.issue_type.as_deref().unwrap_or("Task")},
                 });
                 if let Some(description) = &a.description {
-                    fields["description"] = self.rich(description);
+                    fields["description"] = self.rich(description)?;
                 }
                 if let Some(labels) = a.labels {
                     if let Some(bad) = labels
@@ -640,7 +652,7 @@ impl JiraTools {
                     fields.insert("summary".into(), json!(summary));
                 }
                 if let Some(description) = &a.description {
-                    fields.insert("description".into(), self.rich(description));
+                    fields.insert("description".into(), self.rich(description)?);
                 }
                 if let Some(priority) = a.priority {
                     fields.insert("priority".into(), json!({"name": priority}));
@@ -693,7 +705,7 @@ impl JiraTools {
                     .send(
                         Method::POST,
                         &format!("/issue/{key}/comment"),
-                        &json!({"body": self.rich(&a.body)}),
+                        &json!({"body": self.rich(&a.body)?}),
                     )
                     .await?;
                 Ok(json!({"id": comment["id"], "created": comment["created"]}))

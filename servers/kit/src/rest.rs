@@ -127,7 +127,9 @@ impl Rest {
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         // reqwest is built without a TLS provider of its own (one, ring, for the workspace).
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Redirects are not followed: an address that was vetted could send the call anywhere.
         let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .user_agent(concat!("agenthub-mcp/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -200,7 +202,10 @@ impl Rest {
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let wait = retry_after(&headers)
                     .or_else(|| self.wait_hint.and_then(|hint| hint(&headers)));
-                let wait_now = wait.unwrap_or(self.retries.default_wait);
+                // Never an immediate retry: "0" or a reset already past still waits a little.
+                let wait_now = wait
+                    .unwrap_or(self.retries.default_wait)
+                    .max(Duration::from_millis(100));
                 if attempt >= self.retries.attempts || wait_now > self.retries.max_wait {
                     return Err(Failure::RateLimited {
                         service: self.service,
@@ -222,6 +227,18 @@ impl Rest {
                 return Err(Failure::Unavailable {
                     service: self.service,
                     detail: format!("it answered {status}"),
+                });
+            }
+            if status.is_redirection() {
+                let location = headers
+                    .get(http::header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .unwrap_or("?");
+                return Err(Failure::Unexpected {
+                    service: self.service,
+                    detail: format!(
+                        "a redirect ({status}) to {location}, which is not followed; check the service's base URL"
+                    ),
                 });
             }
             let parsed = if bytes.is_empty() {
@@ -274,11 +291,8 @@ impl Rest {
 /// `Retry-After` in seconds (what Slack and Jira send); an HTTP date is not honoured.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+    let seconds = value.parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(seconds).ok()
 }
 
 /// The message of a 4xx body, in the fields Slack, Jira and Sentry use.
@@ -356,5 +370,10 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
         headers.insert(header::RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
+        // Absurd values are no wait at all, not a panic.
+        for absurd in ["1e300", "-1", "NaN", "inf"] {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(absurd));
+            assert_eq!(retry_after(&headers), None, "{absurd}");
+        }
     }
 }

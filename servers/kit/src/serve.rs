@@ -78,6 +78,11 @@ where
                 .await
                 .with_context(|| format!("cannot listen on {}", args.listen))?;
             tracing::info!(address = %listener.local_addr()?, "serving MCP at /mcp");
+            if !args.listen.ip().is_loopback() {
+                tracing::warn!(
+                    "listening beyond loopback: this server has no authentication of its own and uses its service's token for whoever reaches it; put it behind the hub or a proxy that authenticates"
+                );
+            }
             axum::serve(listener, router(args, make))
                 .with_graceful_shutdown(async {
                     let _ = tokio::signal::ctrl_c().await;

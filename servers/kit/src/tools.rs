@@ -66,9 +66,17 @@ impl<T: Toolset> ServerHandler for Server<T> {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let result = match self.0.call(request).await {
+        // A call the client cancelled (or gave up on) stops here, rather than posting or
+        // creating something after the caller has moved on.
+        let outcome = tokio::select! {
+            outcome = self.0.call(request) => outcome,
+            () = context.ct.cancelled() => {
+                return Err(ErrorData::internal_error("the call was cancelled", None));
+            }
+        };
+        let result = match outcome {
             Ok(value) => structured(value),
             Err(error) => error.result(),
         };

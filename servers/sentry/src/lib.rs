@@ -114,7 +114,8 @@ fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
         .duration_since(std::time::UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
-    Some(Duration::from_secs_f64((reset as f64 - now).max(0.0)))
+    // Whole seconds: the window ends somewhere in the second after `reset`.
+    Duration::try_from_secs_f64((reset as f64 + 1.0 - now).max(0.0)).ok()
 }
 
 /// The scope a tool needs, named when Sentry refuses it.

@@ -81,7 +81,12 @@ impl SlackTools {
                 let Some(token) = token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
                     return Ok(None);
                 };
-                if !token.starts_with(prefix) {
+                // Rotating tokens carry an `xoxe.` prefix.
+                if !token
+                    .strip_prefix("xoxe.")
+                    .unwrap_or(token)
+                    .starts_with(prefix)
+                {
                     anyhow::bail!("{name} should start with {prefix}");
                 }
                 let mut headers = HeaderMap::new();
@@ -118,7 +123,7 @@ fn explain(method: &str, body: &Value, setting: &str) -> ToolError {
         "channel_not_found" => {
             "unknown channel (channel_not_found); list_channels shows the channels".to_owned()
         }
-        "not_in_channel" => "the bot is not a member of this channel (not_in_channel): invite it with /invite, or use a user token".to_owned(),
+        "not_in_channel" => "the bot is not a member of this channel (not_in_channel): invite it with /invite @<bot name>".to_owned(),
         "thread_not_found" => "no thread at this ts (thread_not_found); use a message's ts from read_channel".to_owned(),
         "message_not_found" | "bad_timestamp" => {
             format!("no message at this timestamp ({code}); use a message's ts from read_channel")
@@ -212,18 +217,29 @@ impl SlackTools {
             return Err(ToolError("`channel` is empty".to_owned()));
         }
         let mut cursor = String::new();
+        // Private channels too when the token may list them (groups:read), else public ones.
+        let mut types = "public_channel,private_channel";
         // Bounded: a workspace with more channels than this is asked by id.
         for _ in 0..20 {
             let mut params = vec![
-                ("types", "public_channel,private_channel".to_owned()),
+                ("types", types.to_owned()),
+                ("exclude_archived", "true".to_owned()),
                 ("limit", "200".to_owned()),
             ];
             if !cursor.is_empty() {
                 params.push(("cursor", cursor.clone()));
             }
-            let page = self
+            let page = match self
                 .call(As::Either, "conversations.list", params, None)
-                .await?;
+                .await
+            {
+                Err(ToolError(e)) if e.contains("`groups:read`") && types != "public_channel" => {
+                    types = "public_channel";
+                    cursor.clear();
+                    continue;
+                }
+                page => page?,
+            };
             if let Some(found) = page["channels"]
                 .as_array()
                 .and_then(|channels| channels.iter().find(|c| c["name"].as_str() == Some(name)))

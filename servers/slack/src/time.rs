@@ -33,7 +33,7 @@ pub fn to_ts(text: &str, field: &str) -> Result<String, ToolError> {
             .ok_or_else(|| ToolError(format!("`{field}`: {text} ago is before 1970")))?
     } else {
         return Err(ToolError(format!(
-            "`{field}` must be a Slack ts (1712345678.123456), an RFC 3339 time (2026-11-27T08:00:00Z) or how long ago (24h, 7d), not {text:?}"
+            "`{field}` must be a Slack ts (1712345678.123456), a UTC time (2026-11-27T08:00:00Z) or how long ago (24h, 7d), not {text:?}"
         )));
     };
     let since = at.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
