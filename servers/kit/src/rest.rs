@@ -110,7 +110,12 @@ pub struct Rest {
     headers: HeaderMap,
     retries: Retries,
     wait_hint: Option<WaitHint>,
+    max_body: usize,
 }
+
+/// The largest answer read from a service; the servers run inside the hub, whose memory a
+/// runaway answer would take.
+pub const MAX_BODY: usize = 16 << 20;
 
 impl Rest {
     /// `base` is the API's root (no trailing slash needed); `headers` go with every request
@@ -140,11 +145,18 @@ impl Rest {
             headers,
             retries: Retries::default(),
             wait_hint: None,
+            max_body: MAX_BODY,
         })
     }
 
     pub fn with_retries(mut self, retries: Retries) -> Self {
         self.retries = retries;
+        self
+    }
+
+    /// Answers longer than `bytes` are refused.
+    pub fn with_max_body(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
         self
     }
 
@@ -222,7 +234,7 @@ impl Rest {
                 tokio::time::sleep(wait_now).await;
                 continue;
             }
-            let bytes = response.bytes().await.map_err(|e| self.unreachable(&e))?;
+            let bytes = self.body(response).await?;
             if status.is_server_error() {
                 return Err(Failure::Unavailable {
                     service: self.service,
@@ -263,6 +275,21 @@ impl Rest {
                 body: parsed,
             });
         }
+    }
+
+    /// The answer's body, read up to the limit.
+    async fn body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, Failure> {
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.unreachable(&e))? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(self.unexpected(format!(
+                    "an answer longer than {} bytes, which is not read",
+                    self.max_body
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn unreachable(&self, e: &reqwest::Error) -> Failure {
@@ -360,6 +387,36 @@ mod tests {
         ] {
             assert_eq!(message_of(&body).as_deref(), message, "{body}");
         }
+    }
+
+    #[tokio::test]
+    async fn answers_past_the_limit_are_refused() {
+        let app = axum::Router::new().route(
+            "/big",
+            axum::routing::get(|| async { axum::Json(json!({"data": "x".repeat(4096)})) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let rest = Rest::new(
+            "Fake",
+            &format!("http://{address}"),
+            HeaderMap::new(),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let whole = rest.get("/big", &[]).await.unwrap();
+        assert_eq!(
+            whole.body["data"].as_str().map(str::len),
+            Some(4096),
+            "{}",
+            whole.body.to_string().chars().take(200).collect::<String>()
+        );
+        let refused = rest.with_max_body(1024).get("/big", &[]).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("longer than 1024 bytes"),
+            "{refused}"
+        );
     }
 
     #[test]
