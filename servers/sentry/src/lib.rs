@@ -313,24 +313,43 @@ impl SentryTools {
         format!("/organizations/{}/{rest}", self.org)
     }
 
+    /// One page of a list at `path`, each item cut by `summarize`, as `{key: […],
+    /// "next_cursor": …}`.
+    async fn list(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        scope: &'static str,
+        key: &str,
+        summarize: fn(&Value) -> Value,
+    ) -> Result<Value, ToolError> {
+        let reply = self.rest.get(path, query).await.map_err(needs(scope))?;
+        let items = reply
+            .body
+            .as_array()
+            .ok_or_else(|| {
+                self.rest
+                    .unexpected(format!("the {key} list is not an array"))
+            })?
+            .iter()
+            .map(summarize)
+            .collect::<Vec<_>>();
+        Ok(json!({key: items, "next_cursor": summary::next_cursor(&reply.headers)}))
+    }
+
     async fn list_projects(&self, args: Page) -> Result<Value, ToolError> {
         let mut query = Vec::new();
         if let Some(cursor) = args.cursor {
             query.push(("cursor", cursor));
         }
-        let reply = self
-            .rest
-            .get(&self.org_path("projects/"), &query)
-            .await
-            .map_err(needs("org:read"))?;
-        let projects = reply
-            .body
-            .as_array()
-            .ok_or_else(|| self.rest.unexpected("the project list is not an array"))?
-            .iter()
-            .map(summary::project)
-            .collect::<Vec<_>>();
-        Ok(json!({"projects": projects, "next_cursor": summary::next_cursor(&reply.headers)}))
+        self.list(
+            &self.org_path("projects/"),
+            &query,
+            "org:read",
+            "projects",
+            summary::project,
+        )
+        .await
     }
 
     /// A project given by slug becomes its id (the issue search takes ids).
@@ -406,19 +425,14 @@ impl SentryTools {
         if let Some(cursor) = args.cursor {
             query.push(("cursor", cursor));
         }
-        let reply = self
-            .rest
-            .get(&self.org_path("issues/"), &query)
-            .await
-            .map_err(needs("event:read"))?;
-        let issues = reply
-            .body
-            .as_array()
-            .ok_or_else(|| self.rest.unexpected("the issue list is not an array"))?
-            .iter()
-            .map(summary::issue)
-            .collect::<Vec<_>>();
-        Ok(json!({"issues": issues, "next_cursor": summary::next_cursor(&reply.headers)}))
+        self.list(
+            &self.org_path("issues/"),
+            &query,
+            "event:read",
+            "issues",
+            summary::issue,
+        )
+        .await
     }
 
     async fn get_issue(&self, args: GetIssue) -> Result<Value, ToolError> {
@@ -460,19 +474,14 @@ impl SentryTools {
         if let Some(cursor) = args.cursor {
             query.push(("cursor", cursor));
         }
-        let reply = self
-            .rest
-            .get(&self.org_path(&format!("issues/{id}/events/")), &query)
-            .await
-            .map_err(needs("event:read"))?;
-        let events = reply
-            .body
-            .as_array()
-            .ok_or_else(|| self.rest.unexpected("the event list is not an array"))?
-            .iter()
-            .map(summary::listed_event)
-            .collect::<Vec<_>>();
-        Ok(json!({"events": events, "next_cursor": summary::next_cursor(&reply.headers)}))
+        self.list(
+            &self.org_path(&format!("issues/{id}/events/")),
+            &query,
+            "event:read",
+            "events",
+            summary::listed_event,
+        )
+        .await
     }
 
     async fn update(&self, issue: &str, body: Value) -> Result<Value, ToolError> {

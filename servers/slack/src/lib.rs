@@ -201,6 +201,21 @@ impl SlackTools {
         }
     }
 
+    /// A page of a channel's or a thread's messages.
+    async fn messages(
+        &self,
+        channel: String,
+        method: &str,
+        params: Vec<(&str, String)>,
+    ) -> Result<Value, ToolError> {
+        let page = self.call(As::Either, method, params, None).await?;
+        let messages: Vec<Value> = page["messages"]
+            .as_array()
+            .map(|m| m.iter().map(message).collect())
+            .unwrap_or_default();
+        Ok(json!({"channel": channel, "messages": messages, "next_cursor": next_cursor(&page)}))
+    }
+
     /// A channel id as given, or the id of the channel named `#name`/`name`.
     async fn channel_id(&self, channel: &str) -> Result<String, ToolError> {
         let channel = channel.trim();
@@ -535,14 +550,7 @@ impl SlackTools {
                     params.push(("latest", time::to_ts(latest, "latest")?));
                 }
                 params.extend(a.cursor.map(|c| ("cursor", c)));
-                let page = self
-                    .call(As::Either, "conversations.history", params, None)
-                    .await?;
-                let messages: Vec<Value> = page["messages"]
-                    .as_array()
-                    .map(|m| m.iter().map(message).collect())
-                    .unwrap_or_default();
-                Ok(json!({"channel": id, "messages": messages, "next_cursor": next_cursor(&page)}))
+                self.messages(id, "conversations.history", params).await
             }
             "read_thread" => {
                 let a: ReadThread = arguments(args)?;
@@ -553,14 +561,7 @@ impl SlackTools {
                     ("limit", limit(a.limit, 100)),
                 ];
                 params.extend(a.cursor.map(|c| ("cursor", c)));
-                let page = self
-                    .call(As::Either, "conversations.replies", params, None)
-                    .await?;
-                let messages: Vec<Value> = page["messages"]
-                    .as_array()
-                    .map(|m| m.iter().map(message).collect())
-                    .unwrap_or_default();
-                Ok(json!({"channel": id, "messages": messages, "next_cursor": next_cursor(&page)}))
+                self.messages(id, "conversations.replies", params).await
             }
             "search_messages" => {
                 let a: Search = arguments(args)?;
