@@ -378,6 +378,8 @@ impl Verdict<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct Guardrails {
     rules: Vec<Rule>,
+    /// With two built-in rules or more, text is first cleared for all of them at once.
+    clear_builtins_together: bool,
 }
 
 impl Guardrails {
@@ -400,7 +402,11 @@ impl Guardrails {
             .filter_map(|(i, rule)| rule.compile(&format!("{path}[{i}]"), &mut problems))
             .collect();
         if problems.is_empty() {
-            Ok(Self { rules: compiled })
+            let builtins = compiled.iter().filter(|r| r.matcher.is_builtin()).count();
+            Ok(Self {
+                rules: compiled,
+                clear_builtins_together: builtins >= 2,
+            })
         } else {
             Err(problems)
         }
@@ -446,8 +452,16 @@ impl Guardrails {
     /// Inspects `text` with the rules numbered `rules`.
     fn inspect_with<'a>(&self, text: &'a str, rules: impl Iterator<Item = usize>) -> Verdict<'a> {
         let mut sink = Sink::new(false);
+        let mut builtins_clear = None;
         for i in rules {
-            self.rules[i].scan(i, text, 0, true, &mut sink);
+            let rule = &self.rules[i];
+            if self.clear_builtins_together
+                && rule.matcher.is_builtin()
+                && *builtins_clear.get_or_insert_with(|| !scan::builtin_may_match(text))
+            {
+                continue;
+            }
+            rule.scan(i, text, 0, true, &mut sink);
         }
         self.verdict(text, sink.hits)
     }

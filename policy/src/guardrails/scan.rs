@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use regex_syntax::hir::{Class, Hir, HirKind};
@@ -239,6 +240,11 @@ impl PatternSet {
         floor_char_boundary(hay, horizon)
     }
 
+    /// Each pattern as compiled, for sets that combine several.
+    pub(crate) fn sources(&self) -> impl Iterator<Item = &str> {
+        self.patterns.iter().map(|p| p.regex.as_str())
+    }
+
     /// The longest match of the patterns that can contain whitespace.
     pub(crate) fn window(&self) -> usize {
         self.patterns
@@ -440,6 +446,35 @@ pub(crate) enum Matcher {
         decode: bool,
     },
     Own(PatternSet),
+}
+
+impl Matcher {
+    pub(crate) fn is_builtin(&self) -> bool {
+        matches!(self, Self::Builtin(..))
+    }
+}
+
+/// Every built-in pattern (PII, secrets, a private key's header) in one set. Text it does not
+/// match holds nothing for any built-in rule, whatever kinds the rule reports: one leftmost
+/// pass clears it for all of them, where each rule would make a pass of its own.
+static BUILTIN_UNION: LazyLock<RegexSet> = LazyLock::new(|| {
+    let sources = super::pii::patterns()
+        .sources()
+        .chain(super::secrets::patterns().sources())
+        .chain([super::secrets::PEM_BEGIN.as_str()]);
+    match RegexSetBuilder::new(sources)
+        .size_limit(64 << 20)
+        .dfa_size_limit(64 << 20)
+        .build()
+    {
+        Ok(set) => set,
+        Err(e) => panic!("built-in guardrail patterns together: {e}"),
+    }
+});
+
+/// Whether a built-in rule could find anything in `hay` (false: none can).
+pub(crate) fn builtin_may_match(hay: &str) -> bool {
+    BUILTIN_UNION.is_match(hay)
 }
 
 /// A compiled rule.

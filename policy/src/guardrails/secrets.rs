@@ -213,7 +213,7 @@ fn generic_secret(hay: &str, _: Range<usize>, span: &mut Range<usize>) -> bool {
     digit && (lower || upper) && value.len() >= 16
 }
 
-static PEM_BEGIN: LazyLock<Regex> = LazyLock::new(|| {
+pub(crate) static PEM_BEGIN: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"-----BEGIN (?:[A-Z0-9]{1,12} ){0,3}PRIVATE KEY(?: BLOCK)?-----").expect("valid")
 });
 static PEM_END: LazyLock<Regex> = LazyLock::new(|| {

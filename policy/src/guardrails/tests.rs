@@ -420,3 +420,64 @@ fn shareable_across_tasks() {
     owned::<StreamRedactor<std::sync::Arc<Guardrails>>>();
     owned::<Verdict<'static>>();
 }
+
+/// Clearing text for every built-in rule at once finds what the rules find one by one: the
+/// combined set misses no pattern of either detector.
+#[test]
+fn built_in_rules_cleared_together_find_what_each_finds_alone() {
+    let id = alice();
+    let facts = llm(&id, "m");
+    let together = rules(
+        "[{id: pii, type: pii, action: redact}, {id: secrets, type: secrets, action: redact}]",
+    );
+    let pii = rules("[{id: pii, type: pii, action: redact}]");
+    let secrets = rules("[{id: secrets, type: secrets, action: redact}]");
+    let pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAuZx8mvS7Yf1kD0sK7vQ2pZrXq3N1a4mB9cH6eF5gJ8kL2nO0pQrStUvWxYz\n-----END RSA PRIVATE KEY-----";
+    let samples = [
+        "write to jane.doe@example.com today",
+        "john at example dot com",
+        "call +44 20 7946 0958",
+        "(415) 555-2671",
+        "phone: 555 123 4567",
+        "card 4111 1111 1111 1111",
+        "ssn 123-45-6789",
+        "IBAN DE89 3704 0044 0532 0130 00",
+        "from 192.168.1.20",
+        "host 2001:db8:0:1::1",
+        "key AKIABAPDEJ7RP8RDFJF2",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        "xoxb-1234567890-abcdefghijklmnop",
+        "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLWJ5dGVz",
+        "postgres://app:s3cretpass@db.internal/app",
+        "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+        "my password is hunter2hunter2",
+        "api_key: 0123456789abcdefABCDEF",
+        pem,
+        "nothing to see here, just prose about deployments",
+    ];
+    let kinds = |verdict: Verdict<'_>| -> Vec<(Kind, Range<usize>)> {
+        verdict
+            .findings
+            .into_iter()
+            .map(|f| (f.kind, f.span))
+            .collect()
+    };
+    let mut found = 0;
+    for text in samples {
+        let mut alone = kinds(pii.inspect(text, Stage::Input, &facts));
+        alone.extend(kinds(secrets.inspect(text, Stage::Input, &facts)));
+        alone.sort_by_key(|(kind, span)| (span.start, *kind));
+        let mut both = kinds(together.inspect(text, Stage::Input, &facts));
+        both.sort_by_key(|(kind, span)| (span.start, *kind));
+        assert_eq!(both, alone, "{text}");
+        assert!(scan::builtin_may_match(text) || alone.is_empty(), "{text}");
+        found += usize::from(!alone.is_empty());
+    }
+    assert!(
+        found >= samples.len() - 3,
+        "most samples hold something: {found}"
+    );
+    assert!(!scan::builtin_may_match(samples[samples.len() - 1]));
+}
