@@ -56,8 +56,9 @@ pub struct OAuthClient {
     client_secret: Option<String>,
     auth_method: ClientAuthMethod,
     scopes: Vec<String>,
-    /// The resource indicator (RFC 8707).
-    resource: String,
+    /// The resource indicator (RFC 8707); none for a server without a URL of its own (a
+    /// built-in one) unless configured.
+    resource: Option<String>,
     http: reqwest::Client,
 }
 
@@ -126,10 +127,11 @@ impl From<TokenError> for UpstreamError {
 }
 
 impl OAuthClient {
+    /// `server_url` is the default resource indicator.
     pub fn new(
         config: &OAuthClientConfig,
         client_secret: Option<String>,
-        server_url: &str,
+        server_url: Option<&str>,
         http: reqwest::Client,
     ) -> Self {
         Self {
@@ -141,7 +143,7 @@ impl OAuthClient {
             resource: config
                 .resource
                 .clone()
-                .unwrap_or_else(|| server_url.to_owned()),
+                .or_else(|| server_url.map(str::to_owned)),
             http,
         }
     }
@@ -155,17 +157,19 @@ impl OAuthClient {
         self.scopes.join(" ")
     }
 
-    /// The resource indicator (RFC 8707).
-    pub fn resource(&self) -> &str {
-        &self.resource
+    /// The resource indicator (RFC 8707), if any.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
     }
 
     /// POSTs a token request: `form` holds the grant's own parameters; the resource indicator
-    /// and the client's authentication are added here. A public client (no secret) names
-    /// itself in the form (RFC 6749 §3.2.1).
+    /// (if any) and the client's authentication are added here. A public client (no secret)
+    /// names itself in the form (RFC 6749 §3.2.1).
     pub async fn request(&self, form: &[(&str, &str)]) -> Result<TokenAnswer, TokenError> {
         let mut form: Vec<(&str, &str)> = form.to_vec();
-        form.push(("resource", &self.resource));
+        if let Some(resource) = &self.resource {
+            form.push(("resource", resource));
+        }
         let mut request = self
             .http
             .post(&self.token_url)

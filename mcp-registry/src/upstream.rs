@@ -539,23 +539,25 @@ fn http_transport(
     ))
 }
 
-/// The OAuth client of `server`'s registration, its secret resolved.
+/// The OAuth client of `server`'s registration, its secret resolved; its URL (if it has one)
+/// is the default resource indicator.
 pub fn oauth_client(
     server: &McpServerConfig,
     oauth: &OAuthClientConfig,
     secrets: &dyn Secrets,
     timeouts: McpTimeouts,
 ) -> Result<OAuthClient, UpstreamError> {
-    let url = server
-        .url
-        .as_deref()
-        .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
     let secret = oauth
         .client_secret
         .as_deref()
         .map(|s| resolve(s, secrets))
         .transpose()?;
-    Ok(OAuthClient::new(oauth, secret, url, http_client(timeouts)?))
+    Ok(OAuthClient::new(
+        oauth,
+        secret,
+        server.url.as_deref(),
+        http_client(timeouts)?,
+    ))
 }
 
 /// A streamable HTTP transport with static credentials, or with OAuth tokens.

@@ -173,8 +173,10 @@ pub fn authorization_request(
         query
             .append_pair("state", state)
             .append_pair("code_challenge", challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("resource", client.resource());
+            .append_pair("code_challenge_method", "S256");
+        if let Some(resource) = client.resource() {
+            query.append_pair("resource", resource);
+        }
     }
     Ok(url.into())
 }
@@ -412,6 +414,11 @@ mod tests {
     }
 
     fn client(token_url: &str, secret: Option<&str>) -> OAuthClient {
+        client_of(token_url, secret, Some("https://notes.example/mcp"))
+    }
+
+    /// The client of a server at `server_url` (none: a built-in server).
+    fn client_of(token_url: &str, secret: Option<&str>, server_url: Option<&str>) -> OAuthClient {
         let config: OAuthClientConfig = serde_json::from_value(json!({
             "grant": "authorization_code",
             "authorization_url": "https://idp.example/authorize",
@@ -423,7 +430,7 @@ mod tests {
         OAuthClient::new(
             &config,
             secret.map(str::to_owned),
-            "https://notes.example/mcp",
+            server_url,
             crate::upstream::http_client(crate::config::McpTimeouts::default()).unwrap(),
         )
     }
@@ -462,6 +469,13 @@ mod tests {
             .collect();
         assert_eq!(query, expected);
         assert!(authorization_request("not a url", &client, "x", "s", "c").is_err());
+
+        // A server without a URL (a built-in one) has no resource to indicate.
+        let builtin = client_of("https://idp.example/token", None, None);
+        let url = authorization_request("https://idp.example/authorize", &builtin, "x", "s", "c")
+            .unwrap();
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        assert!(parsed.query_pairs().all(|(k, _)| k != "resource"), "{url}");
     }
 
     /// Grants in memory, as the hub's store keeps them.
@@ -629,6 +643,24 @@ mod tests {
             Some("rt-2")
         );
         assert!(!tokens.lacks_grant());
+    }
+
+    /// A built-in server has no URL: its refreshes name no resource.
+    #[tokio::test]
+    async fn a_server_without_a_url_asks_for_no_resource() {
+        let idp = Arc::new(StdMutex::new(Idp {
+            valid_refresh: Some("rt-0".to_owned()),
+            ..Idp::default()
+        }));
+        let token_url = start_idp(idp.clone()).await;
+        let grants = Arc::new(Memory::default());
+        grants.put(expired("at-0", Some("rt-0")), 1);
+        let client = client_of(&token_url, Some("s3cret"), None);
+        let tokens = UserTokens::new("notes", "u1", client, grants);
+        assert_eq!(&*tokens.current().await.unwrap(), "at-1");
+        let form = idp.lock().unwrap().forms[0].clone();
+        assert!(form.contains("grant_type=refresh_token"), "{form}");
+        assert!(!form.contains("resource="), "{form}");
     }
 
     #[tokio::test]
