@@ -172,8 +172,9 @@ pub struct McpServerConfig {
     /// usually `${ENV_VAR}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<String>,
-    /// OAuth 2.1 to the server (streamable HTTP): the hub's own access token (client
-    /// credentials), or each user's, after their consent (authorization code with PKCE).
+    /// OAuth 2.1 to the server (streamable HTTP) or to a built-in server's service (in place
+    /// of its credential settings): the hub's own access token (client credentials), or each
+    /// user's, after their consent (authorization code with PKCE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth: Option<OAuthClientConfig>,
     /// Published names start with this instead of `name`.
@@ -207,7 +208,8 @@ pub struct OAuthClientConfig {
     /// Scopes to request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    /// The RFC 8707 resource indicator sent with the request; default: the server's `url`.
+    /// The RFC 8707 resource indicator sent with the request; default: the server's `url`
+    /// (none for a built-in server, which has no URL: then no `resource` is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// How the client authenticates to the token endpoint: `client_secret_basic` (default,
@@ -303,6 +305,25 @@ impl McpServerConfig {
 /// The servers bundled with the hub (`builtin:`); the hub supplies each
 /// ([`crate::upstream::Builtins`]).
 pub const BUILTINS: &[&str] = &["jira", "sentry", "slack"];
+
+/// Each built-in server's credential settings: with `oauth`, each call carries an OAuth token
+/// instead, and they are refused.
+const BUILTIN_CREDENTIALS: [(&str, &[&str]); 3] = [
+    (
+        "jira",
+        &["JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_BEARER_TOKEN"],
+    ),
+    ("sentry", &["SENTRY_AUTH_TOKEN"]),
+    ("slack", &["SLACK_BOT_TOKEN", "SLACK_USER_TOKEN"]),
+];
+
+/// The settings of the built-in server `name` that `oauth` replaces.
+pub fn builtin_credentials(name: &str) -> &'static [&'static str] {
+    BUILTIN_CREDENTIALS
+        .iter()
+        .find(|(builtin, _)| *builtin == name)
+        .map_or(&[], |(_, settings)| settings)
+}
 
 /// A problem: the path of the offending field and what is wrong.
 pub type Problem = (String, String);
@@ -508,11 +529,32 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
         }
     }
     if let Some(oauth) = &server.oauth {
-        if transport != TransportKind::StreamableHttp {
+        if !matches!(
+            transport,
+            TransportKind::StreamableHttp | TransportKind::Builtin
+        ) {
             err(
                 "oauth",
-                "is only for the streamable_http transport".to_owned(),
+                "is only for the streamable_http and builtin transports".to_owned(),
             );
+        }
+        if transport == TransportKind::Builtin
+            && let Some(name) = server.builtin.as_deref()
+        {
+            for setting in builtin_credentials(name) {
+                if server.env.contains_key(*setting) {
+                    err(
+                        &format!("env.{setting}"),
+                        format!(
+                            "is not used with oauth: each call to {name} carries an OAuth token ({}) instead",
+                            match oauth.grant {
+                                OAuthGrant::AuthorizationCode => "the calling user's own",
+                                OAuthGrant::ClientCredentials => "the hub's own",
+                            }
+                        ),
+                    );
+                }
+            }
         }
         if server.bearer_token.is_some()
             || server
@@ -732,6 +774,16 @@ mod tests {
                        "token_url": "https://idp/token", "client_id": "hub", "scopes": ["notes"]}},
             {"name": "sentry", "builtin": "sentry",
              "env": {"SENTRY_ORG": "acme", "SENTRY_AUTH_TOKEN": "secret:sentry"}},
+            // Each user's own Sentry token: no credential setting, no URL (no resource).
+            {"name": "my-sentry", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+             "oauth": {"grant": "authorization_code", "authorization_url": "https://sentry.io/oauth/authorize/",
+                       "token_url": "https://sentry.io/oauth/token/", "client_id": "hub",
+                       "client_secret": "secret:sentry-app", "scopes": ["event:read"]}},
+            // The hub's own token, from a client credentials grant.
+            {"name": "jira", "builtin": "jira",
+             "env": {"JIRA_BASE_URL": "https://api.atlassian.com/ex/jira/1234"},
+             "oauth": {"token_url": "https://idp/token", "client_id": "hub", "client_secret": "secret:j",
+                       "resource": "https://api.atlassian.com"}},
         ]);
         assert_eq!(problems_of(list.clone()), Vec::<Problem>::new());
         let parsed = servers(list);
@@ -747,6 +799,9 @@ mod tests {
         assert!(!parsed[5].acts_per_user());
         assert!(parsed[6].acts_per_user());
         assert_eq!(parsed[7].transport(), TransportKind::Builtin);
+        assert!(parsed[8].acts_per_user());
+        assert_eq!(parsed[8].transport(), TransportKind::Builtin);
+        assert!(!parsed[9].acts_per_user());
         // The default grant is not written out, so stored registrations stay as they were.
         let written = serde_json::to_value(&parsed[5]).unwrap();
         assert_eq!(written["oauth"].get("grant"), None, "{written}");
@@ -882,6 +937,53 @@ mod tests {
                 "only for the streamable_http",
             ),
             (
+                json!({"name": "a", "transport": "sse", "url": "https://x", "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": "s"}}),
+                "mcp_servers[0].oauth",
+                "only for the streamable_http and builtin transports",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme", "SENTRY_AUTH_TOKEN": "secret:t"},
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].env.SENTRY_AUTH_TOKEN",
+                "not used with oauth: each call to sentry carries an OAuth token (the calling user's own)",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack", "env": {"SLACK_USER_TOKEN": "secret:t"},
+                       "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": "s"}}),
+                "mcp_servers[0].env.SLACK_USER_TOKEN",
+                "(the hub's own)",
+            ),
+            (
+                json!({"name": "s", "builtin": "jira", "env": {"JIRA_BASE_URL": "https://x", "JIRA_EMAIL": "a@b"},
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].env.JIRA_EMAIL",
+                "not used with oauth",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"grant": "authorization_code", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth.authorization_url",
+                "required for the authorization_code grant",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth.client_secret",
+                "required for the client_credentials grant",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x", "resource": "sentry"}}),
+                "mcp_servers[0].oauth.resource",
+                "https://",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "bearer_token": "t",
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].bearer_token",
+                "not for a built-in server",
+            ),
+            (
                 json!({"name": "a", "url": "https://x", "timeouts": {"request": "0s"}}),
                 "mcp_servers[0].timeouts.request",
                 "more than zero",
@@ -988,5 +1090,9 @@ mod tests {
         let unknown_grant = json!({"name": "a", "url": "https://x",
             "oauth": {"grant": "implicit", "token_url": "https://idp/token", "client_id": "x"}});
         assert!(serde_json::from_value::<McpServerConfig>(unknown_grant).is_err());
+        let unknown_oauth_key = json!({"name": "s", "builtin": "sentry",
+            "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
+                      "token_url": "https://idp/token", "client_id": "x", "audience": "api"}});
+        assert!(serde_json::from_value::<McpServerConfig>(unknown_oauth_key).is_err());
     }
 }
