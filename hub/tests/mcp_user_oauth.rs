@@ -13,6 +13,10 @@
 //! The same authorization server also stands in front of the Sentry fake for a bundled server
 //! (`builtin: sentry`) acting for each user: each user's own token reaches Sentry, a refused
 //! one is refreshed and the call made again, a grant refused at its refresh asks for consent.
+//!
+//! The Slack fake's own OAuth v2 (`dialect: slack`) stands in front of `builtin: slack`: user
+//! scopes asked for as Slack expects, each user's user token taken from `authed_user` and
+//! carried by their calls, rotated tokens refreshed, and Slack's `ok: false` refusals named.
 
 mod support;
 
@@ -23,6 +27,7 @@ use std::time::{Duration, Instant};
 use agenthub::app;
 use agenthub_mcp_registry::registry::State as ServerState;
 use agenthub_test_support::fake_sentry::FakeSentry;
+use agenthub_test_support::fake_slack::{FakeSlack, SlackApp};
 use agenthub_test_support::mcp::{call, connect, eras, text_of, tool_names};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -369,10 +374,14 @@ impl Hub {
 
 /// A browser whose session at the authorization server is `user`'s; it follows redirects.
 fn browser(user: &str) -> reqwest::Client {
-    let headers = reqwest::header::HeaderMap::from_iter([(
-        reqwest::header::HeaderName::from_static("x-idp-user"),
-        HeaderValue::from_str(user).unwrap(),
-    )]);
+    // The user's session at the authorization server, or at the Slack fake.
+    let headers =
+        reqwest::header::HeaderMap::from_iter(["x-idp-user", "x-slack-user"].map(|name| {
+            (
+                reqwest::header::HeaderName::from_static(name),
+                HeaderValue::from_str(user).unwrap(),
+            )
+        }));
     reqwest::Client::builder()
         .default_headers(headers)
         .build()
@@ -816,4 +825,222 @@ async fn a_builtin_server_calls_its_service_with_each_users_own_token() {
     );
     alice_client.cancel().await.unwrap();
     bob_client.cancel().await.unwrap();
+}
+
+/// `search_messages` for "urgent" as `client`: how many messages Slack found, or the error.
+async fn slack_search(client: &RunningService<RoleClient, ()>) -> Result<u64, ErrorData> {
+    match client
+        .peer()
+        .call_tool(call("slack__search_messages", json!({"query": "urgent"})))
+        .await
+    {
+        Ok(result) => {
+            let found = result
+                .structured_content
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}", text_of(&result)));
+            Ok(found["total"].as_u64().unwrap())
+        }
+        Err(ServiceError::McpError(error)) => Err(error),
+        Err(other) => panic!("the call failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_builtin_slack_takes_each_users_token_through_slacks_own_oauth() {
+    support::init_crypto();
+    let slack = FakeSlack::new();
+    slack.enable_oauth(SlackApp {
+        client_id: "1234.5678".to_owned(),
+        client_secret: "app-secret".to_owned(),
+        rotation: Some(Duration::from_secs(43200)),
+    });
+    let base = format!(
+        "http://{}",
+        agenthub_test_support::serve_on_loopback(slack.router()).await
+    );
+    // No SLACK_*_TOKEN: each call carries its user's own user token.
+    let hub = start_hub(&format!(
+        r#"
+  - name: slack
+    builtin: slack
+    env:
+      SLACK_BASE_URL: {base}/api
+    oauth:
+      grant: authorization_code
+      dialect: slack
+      authorization_url: {base}/oauth/v2/authorize
+      token_url: {base}/api/oauth.v2.access
+      client_id: "1234.5678"
+      client_secret: app-secret
+      scopes: ["search:read", "channels:read", "channels:history"]
+"#
+    ))
+    .await;
+    let alice = hub.user_key("alice").await;
+    let bob = hub.user_key("bob").await;
+    hub.wait_for(ServerState::NeedsConsent).await;
+
+    // Alice grants access: Slack is asked for user scopes, comma-separated, and nothing else.
+    let (status, link) = hub
+        .api(reqwest::Method::POST, "/me/mcp-grants/slack", &alice)
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, _, page) = consent_to(
+        "slack",
+        "alice",
+        link["authorization_url"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    hub.wait_for(ServerState::Ready).await;
+    {
+        let requests = slack.oauth_requests();
+        let authorize = &requests[0];
+        assert_eq!(
+            authorize["user_scope"],
+            "search:read,channels:read,channels:history"
+        );
+        assert!(!authorize.contains_key("scope"), "{authorize:?}");
+        assert!(!authorize.contains_key("resource"), "{authorize:?}");
+        let exchange = &requests[1];
+        assert_eq!(exchange["grant_type"], "authorization_code");
+        assert_eq!(
+            exchange["basic"], "true",
+            "the client authenticates with Basic"
+        );
+        assert!(!exchange.contains_key("client_secret"), "{exchange:?}");
+    }
+
+    // Search needs a user token: Alice's own, from authed_user, reaches Slack.
+    let alice_client = hub.client(&alice, eras()[0].1.clone()).await;
+    assert_eq!(slack_search(&alice_client).await.unwrap(), 2);
+    let seen = slack.tokens_seen();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|t| t.starts_with("xoxe.xoxp-alice-")),
+        "{seen:?}"
+    );
+
+    // Bob has not granted access: asked for consent, and nothing reaches Slack.
+    let bob_client = hub.client(&bob, eras()[1].1.clone()).await;
+    let before = slack.tokens_seen().len();
+    let error = slack_search(&bob_client).await.unwrap_err();
+    let link = consent_link_to("slack", &error, &hub);
+    assert_eq!(slack.tokens_seen().len(), before);
+
+    // Slack refuses the code exchange (ok: false): the page names Slack's error, and no
+    // grant is stored.
+    slack.refuse_token_requests(&["invalid_code"]);
+    let (status, _, page) = consent_to("slack", "bob", &link).await;
+    assert_eq!(status, 502, "{page}");
+    assert!(page.contains("invalid_code"), "{page}");
+    let error = slack_search(&bob_client).await.unwrap_err();
+    let link = consent_link_to("slack", &error, &hub);
+    let (status, _, page) = consent_to("slack", "bob", &link).await;
+    assert_eq!(status, 200, "{page}");
+
+    // Each session carries its own user's token, never the other's.
+    let before = slack.tokens_seen().len();
+    assert_eq!(slack_search(&bob_client).await.unwrap(), 2);
+    assert_eq!(slack_search(&alice_client).await.unwrap(), 2);
+    let seen = slack.tokens_seen()[before..].to_vec();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].starts_with("xoxe.xoxp-bob-"), "{seen:?}");
+    assert!(seen[1].starts_with("xoxe.xoxp-alice-"), "{seen:?}");
+
+    // Alice's token expires at Slack (token_expired): it is refreshed with her rotating
+    // refresh token and the call made again; twice, so the rotated one was kept.
+    for round in 0..2 {
+        let expired = slack.tokens_seen().last().unwrap().clone();
+        slack.expire_token(&expired);
+        let before = slack.tokens_seen().len();
+        assert_eq!(
+            slack_search(&alice_client).await.unwrap(),
+            2,
+            "round {round}"
+        );
+        let seen = slack.tokens_seen()[before..].to_vec();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0], expired);
+        assert!(
+            seen[1].starts_with("xoxe.xoxp-alice-") && seen[1] != expired,
+            "{seen:?}"
+        );
+        let requests = slack.oauth_requests();
+        let refresh = requests.last().unwrap();
+        assert_eq!(refresh["grant_type"], "refresh_token");
+        assert!(
+            refresh["refresh_token"].starts_with("xoxe-1-alice-"),
+            "{refresh:?}"
+        );
+    }
+
+    // Bob's refresh token is revoked and his token expires: Slack answers ok: false
+    // invalid_refresh_token, and his call asks for his consent again.
+    slack.revoke_refresh_tokens_of("bob");
+    let bobs = slack
+        .tokens_seen()
+        .into_iter()
+        .rfind(|t| t.starts_with("xoxe.xoxp-bob-"))
+        .unwrap();
+    slack.expire_token(&bobs);
+    let error = slack_search(&bob_client).await.unwrap_err();
+    consent_link_to("slack", &error, &hub);
+    // Alice is not affected.
+    assert_eq!(slack_search(&alice_client).await.unwrap(), 2);
+    alice_client.cancel().await.unwrap();
+    bob_client.cancel().await.unwrap();
+}
+
+/// Slack's app settings are wrong (ok: false bad_client_secret at the code exchange): the page
+/// says so and names the setting to check.
+#[tokio::test]
+async fn slacks_refusal_of_the_hubs_client_is_named() {
+    support::init_crypto();
+    let slack = FakeSlack::new();
+    slack.enable_oauth(SlackApp {
+        client_id: "1234.5678".to_owned(),
+        client_secret: "the-real-secret".to_owned(),
+        rotation: None,
+    });
+    let base = format!(
+        "http://{}",
+        agenthub_test_support::serve_on_loopback(slack.router()).await
+    );
+    let hub = start_hub(&format!(
+        r#"
+  - name: slack
+    builtin: slack
+    env:
+      SLACK_BASE_URL: {base}/api
+    oauth:
+      grant: authorization_code
+      dialect: slack
+      authorization_url: {base}/oauth/v2/authorize
+      token_url: {base}/api/oauth.v2.access
+      client_id: "1234.5678"
+      client_secret: a-stale-secret
+      auth_method: client_secret_post
+      scopes: ["search:read"]
+"#
+    ))
+    .await;
+    let alice = hub.user_key("alice").await;
+    let (status, link) = hub
+        .api(reqwest::Method::POST, "/me/mcp-grants/slack", &alice)
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, _, page) = consent_to(
+        "slack",
+        "alice",
+        link["authorization_url"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 502, "{page}");
+    assert!(page.contains("bad_client_secret"), "{page}");
+    assert!(page.contains("oauth.client_secret"), "{page}");
+    assert!(!page.contains("a-stale-secret"), "{page}");
+    let exchange = slack.oauth_requests().last().unwrap().clone();
+    assert_eq!(exchange["client_id"], "1234.5678");
+    assert!(!exchange.contains_key("basic"), "{exchange:?}");
 }

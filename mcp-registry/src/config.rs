@@ -216,6 +216,30 @@ pub struct OAuthClientConfig {
     /// HTTP Basic) or `client_secret_post` (in the form).
     #[serde(default)]
     pub auth_method: ClientAuthMethod,
+    /// How the authorization server speaks: `standard` (default, RFC 6749) or `slack`.
+    #[serde(default, skip_serializing_if = "OAuthDialect::is_standard")]
+    pub dialect: OAuthDialect,
+}
+
+/// How an authorization server departs from RFC 6749. Said explicitly rather than guessed
+/// from the token URL's host: a proxy, a test's fake or Slack GovSlack have other hosts, and
+/// the setting is then visible where the server is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthDialect {
+    #[default]
+    Standard,
+    /// Slack's OAuth v2 (`/oauth/v2/authorize`, `oauth.v2.access`): `scopes` are asked for as
+    /// user scopes (`user_scope`, comma-separated), and the user's grant is the user token of
+    /// `authed_user` — never the workspace's bot token — read from Slack's `ok` answers
+    /// (HTTP 200 with `ok: false` and an error code when refused).
+    Slack,
+}
+
+impl OAuthDialect {
+    fn is_standard(&self) -> bool {
+        *self == Self::Standard
+    }
 }
 
 /// The OAuth grant the hub uses for a server.
@@ -604,6 +628,7 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
         {
             err("oauth.resource", message);
         }
+        check_dialect(server, oauth, err);
     }
     if let Some(timeouts) = server.timeouts {
         for (field, value) in [
@@ -612,6 +637,62 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
         ] {
             if value.is_some_and(|v| v.is_zero()) {
                 err(field, "must be more than zero".to_owned());
+            }
+        }
+    }
+}
+
+/// The combinations a dialect allows: Slack's issues user tokens to users who consent (no
+/// client credentials grant, no resource indicator), which only the built-in Slack server
+/// takes; and Slack's own token endpoint is not read as a standard one.
+fn check_dialect(
+    server: &McpServerConfig,
+    oauth: &OAuthClientConfig,
+    err: &mut dyn FnMut(&str, String),
+) {
+    match oauth.dialect {
+        OAuthDialect::Standard => {
+            let slack_endpoint = reqwest::Url::parse(&oauth.token_url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+                .is_some_and(|host| host == "slack.com" || host.ends_with(".slack.com"));
+            if slack_endpoint {
+                err(
+                    "oauth.dialect",
+                    "must be slack for Slack's token endpoint, which answers in a shape of its own"
+                        .to_owned(),
+                );
+            }
+        }
+        OAuthDialect::Slack => {
+            if server.builtin.as_deref() != Some("slack") {
+                err(
+                    "oauth.dialect",
+                    "slack is only for `builtin: slack`: Slack's tokens call Slack's Web API"
+                        .to_owned(),
+                );
+            }
+            if oauth.grant != OAuthGrant::AuthorizationCode {
+                err(
+                    "oauth.grant",
+                    "must be authorization_code with dialect slack: Slack issues tokens only to \
+                     users who consent"
+                        .to_owned(),
+                );
+            }
+            if oauth.scopes.is_empty() {
+                err(
+                    "oauth.scopes",
+                    "must name Slack user scopes (e.g. search:read, channels:history) with \
+                     dialect slack: without them Slack issues no user token"
+                        .to_owned(),
+                );
+            }
+            if oauth.resource.is_some() {
+                err(
+                    "oauth.resource",
+                    "is not taken by Slack (dialect slack)".to_owned(),
+                );
             }
         }
     }
@@ -779,6 +860,12 @@ mod tests {
              "oauth": {"grant": "authorization_code", "authorization_url": "https://sentry.io/oauth/authorize/",
                        "token_url": "https://sentry.io/oauth/token/", "client_id": "hub",
                        "client_secret": "secret:sentry-app", "scopes": ["event:read"]}},
+            // Each user's own Slack user token, through Slack's OAuth v2.
+            {"name": "my-slack", "builtin": "slack",
+             "oauth": {"grant": "authorization_code", "dialect": "slack",
+                       "authorization_url": "https://slack.com/oauth/v2/authorize",
+                       "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "1.2",
+                       "client_secret": "secret:slack-app", "scopes": ["search:read", "channels:history"]}},
             // The hub's own token, from a client credentials grant.
             {"name": "jira", "builtin": "jira",
              "env": {"JIRA_BASE_URL": "https://api.atlassian.com/ex/jira/1234"},
@@ -801,7 +888,15 @@ mod tests {
         assert_eq!(parsed[7].transport(), TransportKind::Builtin);
         assert!(parsed[8].acts_per_user());
         assert_eq!(parsed[8].transport(), TransportKind::Builtin);
-        assert!(!parsed[9].acts_per_user());
+        assert!(!parsed[10].acts_per_user());
+        assert_eq!(
+            parsed[9].oauth.as_ref().map(|o| o.dialect),
+            Some(OAuthDialect::Slack)
+        );
+        assert_eq!(
+            parsed[8].oauth.as_ref().map(|o| o.dialect),
+            Some(OAuthDialect::Standard)
+        );
         // The default grant is not written out, so stored registrations stay as they were.
         let written = serde_json::to_value(&parsed[5]).unwrap();
         assert_eq!(written["oauth"].get("grant"), None, "{written}");
@@ -978,6 +1073,49 @@ mod tests {
                 "https://",
             ),
             (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://slack.com/oauth/v2/authorize",
+                                 "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "x", "scopes": ["search:read"]}}),
+                "mcp_servers[0].oauth.dialect",
+                "must be slack for Slack's token endpoint",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://idp/authorize",
+                                 "token_url": "https://idp/token", "client_id": "x", "scopes": ["a"]}}),
+                "mcp_servers[0].oauth.dialect",
+                "only for `builtin: slack`",
+            ),
+            (
+                json!({"name": "s", "url": "https://x/mcp",
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://idp/authorize",
+                                 "token_url": "https://idp/token", "client_id": "x", "scopes": ["a"]}}),
+                "mcp_servers[0].oauth.dialect",
+                "only for `builtin: slack`",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"dialect": "slack", "token_url": "https://slack.com/api/oauth.v2.access",
+                                 "client_id": "x", "client_secret": "s", "scopes": ["a"]}}),
+                "mcp_servers[0].oauth.grant",
+                "must be authorization_code with dialect slack",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://slack.com/oauth/v2/authorize",
+                                 "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "x"}}),
+                "mcp_servers[0].oauth.scopes",
+                "must name Slack user scopes",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://slack.com/oauth/v2/authorize",
+                                 "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "x", "scopes": ["a"],
+                                 "resource": "https://slack.com"}}),
+                "mcp_servers[0].oauth.resource",
+                "not taken by Slack",
+            ),
+            (
                 json!({"name": "s", "builtin": "sentry", "bearer_token": "t",
                        "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
                 "mcp_servers[0].bearer_token",
@@ -1094,5 +1232,9 @@ mod tests {
             "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
                       "token_url": "https://idp/token", "client_id": "x", "audience": "api"}});
         assert!(serde_json::from_value::<McpServerConfig>(unknown_oauth_key).is_err());
+        let unknown_dialect = json!({"name": "s", "builtin": "slack",
+            "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
+                      "token_url": "https://idp/token", "client_id": "x", "dialect": "github"}});
+        assert!(serde_json::from_value::<McpServerConfig>(unknown_dialect).is_err());
     }
 }

@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Mutex;
 
-use crate::oauth::{AccessTokens, OAuthClient, TokenAnswer, TokenError, usable_for};
+use crate::config::OAuthDialect;
+use crate::oauth::{AccessTokens, MAX_LIFETIME, OAuthClient, TokenAnswer, TokenError, usable_for};
+use crate::slack_oauth;
 use crate::upstream::UpstreamError;
 
 /// What a user granted: their tokens for one server.
@@ -43,16 +45,23 @@ impl std::fmt::Debug for Grant {
 impl Grant {
     /// The grant a token response makes, issued at `issued`. A response without a refresh
     /// token keeps `previous` (RFC 6749 §6: the server may leave it unchanged); without a
-    /// `scope`, the scopes are those `requested` (§5.1).
+    /// `scope`, the scopes are those `requested` (§5.1). A token without an expiry and nothing
+    /// to renew it with (Slack's without token rotation) is used until the service refuses
+    /// it, rather than asking the user to consent again every few minutes.
     pub fn from_answer(
         answer: TokenAnswer,
         issued: SystemTime,
         previous: Option<String>,
         requested: &str,
     ) -> Self {
+        let refresh_token = answer.refresh_token.or(previous);
+        let lifetime = match (answer.expires_in, &refresh_token) {
+            (None, None) => MAX_LIFETIME,
+            (expires_in, _) => usable_for(expires_in),
+        };
         Self {
-            usable_until: issued + usable_for(answer.expires_in),
-            refresh_token: answer.refresh_token.or(previous),
+            usable_until: issued + lifetime,
+            refresh_token,
             scope: answer.scope.unwrap_or_else(|| requested.to_owned()),
             access_token: answer.access_token,
         }
@@ -166,9 +175,17 @@ pub fn authorization_request(
             .append_pair("response_type", "code")
             .append_pair("client_id", client.client_id())
             .append_pair("redirect_uri", redirect_uri);
-        let scope = client.scope();
-        if !scope.is_empty() {
-            query.append_pair("scope", &scope);
+        match client.dialect() {
+            OAuthDialect::Standard => {
+                let scope = client.scope();
+                if !scope.is_empty() {
+                    query.append_pair("scope", &scope);
+                }
+            }
+            // The user's own token: the app's bot scopes (`scope`) are none of the hub's business.
+            OAuthDialect::Slack => {
+                query.append_pair("user_scope", &slack_oauth::user_scope(client.scopes()));
+            }
         }
         query
             .append_pair("state", state)
@@ -476,6 +493,69 @@ mod tests {
             .unwrap();
         let parsed = reqwest::Url::parse(&url).unwrap();
         assert!(parsed.query_pairs().all(|(k, _)| k != "resource"), "{url}");
+    }
+
+    /// Slack's dialect asks for the scopes as user scopes, comma-separated, and no resource.
+    #[test]
+    fn a_slack_authorization_request_asks_for_user_scopes() {
+        let config: OAuthClientConfig = serde_json::from_value(json!({
+            "grant": "authorization_code", "dialect": "slack",
+            "authorization_url": "https://slack.com/oauth/v2/authorize",
+            "token_url": "https://slack.com/api/oauth.v2.access",
+            "client_id": "1.2", "scopes": ["search:read", "channels:history"],
+        }))
+        .unwrap();
+        let client = OAuthClient::new(
+            &config,
+            Some("s".to_owned()),
+            None,
+            crate::upstream::http_client(crate::config::McpTimeouts::default()).unwrap(),
+        );
+        let url = authorization_request(
+            "https://slack.com/oauth/v2/authorize",
+            &client,
+            "https://hub/cb",
+            "st",
+            "ch",
+        )
+        .unwrap();
+        let query: HashMap<String, String> = reqwest::Url::parse(&url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        assert_eq!(query["user_scope"], "search:read,channels:history");
+        assert!(!query.contains_key("scope"), "{url}");
+        assert!(!query.contains_key("resource"), "{url}");
+        assert_eq!(query["code_challenge_method"], "S256");
+    }
+
+    /// A token that does not expire and cannot be renewed (Slack's without rotation) is kept
+    /// until refused; one with a refresh token is renewed as before.
+    #[test]
+    fn an_undated_token_without_a_refresh_token_is_kept() {
+        let answer = |refresh: Option<&str>| TokenAnswer {
+            access_token: "at".to_owned(),
+            token_type: None,
+            expires_in: None,
+            refresh_token: refresh.map(str::to_owned),
+            scope: None,
+        };
+        let now = SystemTime::now();
+        let kept = Grant::from_answer(answer(None), now, None, "a");
+        assert_eq!(kept.usable_until, now + MAX_LIFETIME);
+        let renewed = Grant::from_answer(answer(Some("rt")), now, None, "a");
+        assert_eq!(renewed.usable_until, now + usable_for(None));
+        let dated = Grant::from_answer(
+            TokenAnswer {
+                expires_in: Some(u64::MAX),
+                ..answer(None)
+            },
+            now,
+            None,
+            "a",
+        );
+        assert!(dated.usable_until <= now + MAX_LIFETIME);
     }
 
     /// Grants in memory, as the hub's store keeps them.

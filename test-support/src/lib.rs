@@ -4,7 +4,7 @@
 //! fail on cue, and record what reached them.
 //! [`fake_jira`]: Jira's REST API (Cloud v3, Data Center v2), for the Jira MCP server.
 //! [`fake_sentry`]: Sentry's web API, for the Sentry MCP server.
-//! [`fake_slack`]: Slack's Web API, for the Slack MCP server.
+//! [`fake_slack`]: Slack's Web API, for the Slack MCP server, and Slack's OAuth v2.
 //! [`mcp`]: where the real MCP peers the tests run against are installed.
 //! [`tokens`]: OAuth tokens for a bundled server, renewed as the hub renews them.
 //! [`serve_on_loopback`]: a router served on a free loopback port for the rest of the test.
