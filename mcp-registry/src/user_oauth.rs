@@ -274,7 +274,13 @@ impl UserTokens {
         let mut held = self.held.lock().await;
         let mut current = match held.take() {
             Some(current) => current,
-            None => Held::new(self.load().await?.ok_or_else(|| self.gone())?),
+            None => {
+                let stored = self.load().await?.ok_or_else(|| self.gone())?;
+                // Granted again meanwhile (through another replica): no longer lost, or every
+                // tool error of theirs would ask them for consent.
+                self.lost.store(false, Ordering::Relaxed);
+                Held::new(stored)
+            }
         };
         if current.stored.grant.usable() {
             let access = current.access.clone();
@@ -774,6 +780,28 @@ mod tests {
             tokens.current().await,
             Err(UpstreamError::NeedsConsent)
         ));
+    }
+
+    /// A grant made anew where these tokens do not hear of it (another replica's consent) is
+    /// found at the next call, and the grant is no longer taken to be lost.
+    #[tokio::test]
+    async fn a_grant_made_elsewhere_is_found_and_no_longer_lost() {
+        let grants = Arc::new(Memory::default());
+        let tokens = tokens("http://127.0.0.1:9/token", grants.clone());
+        assert!(matches!(
+            tokens.current().await,
+            Err(UpstreamError::NeedsConsent)
+        ));
+        assert!(tokens.lacks_grant());
+        grants.put(
+            Grant {
+                usable_until: SystemTime::now() + std::time::Duration::from_secs(600),
+                ..expired("at-new", Some("rt"))
+            },
+            1,
+        );
+        assert_eq!(&*tokens.current().await.unwrap(), "at-new");
+        assert!(!tokens.lacks_grant());
     }
 
     /// Another replica rotated the refresh token first: the stored one is taken up, not

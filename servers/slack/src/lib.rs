@@ -165,9 +165,15 @@ fn explain(method: &str, body: &Value, setting: &str) -> ToolError {
     let code = body["error"].as_str().unwrap_or("unknown_error");
     let text = match code {
         "missing_scope" => format!(
-            "Slack refused {method}: the token ({setting}) lacks the `{}` scope (it has: {}); add the scope to the Slack app and reinstall it",
+            "Slack refused {method}: the token ({setting}) lacks the `{}` scope (it has: {}); {}",
             body["needed"].as_str().unwrap_or("?"),
             body["provided"].as_str().unwrap_or("?"),
+            // A user's grant covers the scopes the hub asked for: more need a new consent.
+            if setting == OAUTH_GRANT {
+                "add it to the Slack app's user token scopes and to the hub's oauth.scopes for this server, then grant access again"
+            } else {
+                "add the scope to the Slack app and reinstall it"
+            }
         ),
         "not_authed" | "invalid_auth" | "token_revoked" | "token_expired" | "account_inactive" => {
             format!("Slack rejected the token ({code}); check {setting}")

@@ -323,6 +323,27 @@ async fn with_oauth_tokens_each_call_carries_the_current_one_as_a_user_token() {
     let found = call_tool(&client, "search_messages", json!({"query": "urgent"})).await;
     assert_eq!(structured(&found)["total"], 2);
     assert_eq!(tokens.rejected(), ["xoxe.xoxp-expired"]);
+    // A scope the grant lacks: the remedy is a new consent with it, not a reinstall.
+    let slack = agenthub_mcp_slack::server_with_tokens(
+        &settings(&base, None, None),
+        Rotating::new(&[NARROW]),
+    )
+    .unwrap();
+    let address = serve_on_loopback(router(&args, move || slack.clone())).await;
+    let narrow = connect(
+        &format!("http://{address}/mcp"),
+        HashMap::new(),
+        eras()[0].1.clone(),
+    )
+    .await;
+    let error = tool_error(&call_tool(&narrow, "list_users", json!({})).await);
+    assert!(
+        error.contains("lacks the `users:read` scope")
+            && error.contains("oauth.scopes")
+            && error.contains("grant access again"),
+        "{error}"
+    );
+    narrow.cancel().await.unwrap();
     // Refused with no token after it: a tool error that says so, naming no setting.
     let slack = agenthub_mcp_slack::server_with_tokens(
         &settings(&base, None, None),
