@@ -988,6 +988,31 @@ async fn a_builtin_slack_takes_each_users_token_through_slacks_own_oauth() {
     consent_link_to("slack", &error, &hub);
     // Alice is not affected.
     assert_eq!(slack_search(&alice_client).await.unwrap(), 2);
+    let (_, grants) = hub
+        .api(reqwest::Method::GET, "/me/mcp-grants", &alice)
+        .await;
+    assert_eq!(
+        grants[0]["scopes"],
+        json!(["search:read", "channels:read", "channels:history"])
+    );
+
+    // The server is re-pointed (another Slack app): Alice's grant, made for the first, is
+    // never sent; it is forgotten, and the server needs consent again.
+    let registry = hub.lab.state.mcp.registry();
+    let mut moved = registry
+        .servers()
+        .into_iter()
+        .find(|s| s.name == "slack")
+        .unwrap();
+    moved.oauth.as_mut().unwrap().client_id = "9999.0000".to_owned();
+    let before = slack.tokens_seen().len();
+    registry.add(moved);
+    hub.wait_for(ServerState::NeedsConsent).await;
+    assert_eq!(slack.tokens_seen().len(), before);
+    let (_, grants) = hub
+        .api(reqwest::Method::GET, "/me/mcp-grants", &alice)
+        .await;
+    assert_eq!(grants, json!([]));
     alice_client.cancel().await.unwrap();
     bob_client.cancel().await.unwrap();
 }

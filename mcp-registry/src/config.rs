@@ -317,6 +317,34 @@ impl McpServerConfig {
             .is_some_and(|o| o.grant == OAuthGrant::AuthorizationCode)
     }
 
+    /// What users' OAuth grants for this server are bound to: where its calls go (`url`, the
+    /// built-in server and its `*_URL` settings) and who issues its tokens (the token
+    /// endpoint, client, resource and dialect). A grant made for other values is not used — a
+    /// server re-pointed elsewhere never receives tokens meant for the old destination — and
+    /// its user is asked to consent again. Scopes, names and timeouts are not part of it.
+    pub fn grant_audience(&self) -> String {
+        let oauth = self.oauth.as_ref();
+        let addresses: Vec<(&String, &String)> = self
+            .env
+            .iter()
+            .filter(|(name, _)| name.ends_with("_URL"))
+            .collect();
+        let parts = serde_json::json!([
+            self.url,
+            self.builtin,
+            addresses,
+            oauth.map(|o| &o.token_url),
+            oauth.map(|o| &o.client_id),
+            oauth.and_then(|o| o.resource.as_ref()),
+            oauth.map(|o| o.dialect),
+        ]);
+        let digest = ring::digest::digest(&ring::digest::SHA256, parts.to_string().as_bytes());
+        digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn timeouts(&self, defaults: McpTimeouts) -> McpTimeouts {
         let overrides = self.timeouts.unwrap_or_default();
         McpTimeouts {
@@ -900,6 +928,43 @@ mod tests {
         // The default grant is not written out, so stored registrations stay as they were.
         let written = serde_json::to_value(&parsed[5]).unwrap();
         assert_eq!(written["oauth"].get("grant"), None, "{written}");
+    }
+
+    /// Grants follow where calls go and who issues tokens, not names, scopes or timeouts.
+    #[test]
+    fn the_grant_audience_changes_with_the_destination_and_the_issuer() {
+        let base = json!({"name": "s", "builtin": "sentry",
+            "env": {"SENTRY_ORG": "acme", "SENTRY_BASE_URL": "https://sentry.io"},
+            "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
+                      "token_url": "https://idp/token", "client_id": "hub", "scopes": ["a"]}});
+        let audience = |change: &dyn Fn(&mut serde_json::Value)| {
+            let mut server = base.clone();
+            change(&mut server);
+            serde_json::from_value::<McpServerConfig>(server)
+                .unwrap()
+                .grant_audience()
+        };
+        let same = audience(&|_| {});
+        assert_eq!(same.len(), 32);
+        for unchanged in [
+            &(|s: &mut serde_json::Value| s["oauth"]["scopes"] = json!(["a", "b"]))
+                as &dyn Fn(&mut serde_json::Value),
+            &|s| s["prefix"] = json!("p"),
+            &|s| s["env"]["SENTRY_ORG"] = json!("other"),
+            &|s| s["oauth"]["authorization_url"] = json!("https://idp/v2/authorize"),
+        ] {
+            assert_eq!(audience(unchanged), same);
+        }
+        for changed in [
+            &(|s: &mut serde_json::Value| s["builtin"] = json!("jira"))
+                as &dyn Fn(&mut serde_json::Value),
+            &|s| s["env"]["SENTRY_BASE_URL"] = json!("https://elsewhere.example"),
+            &|s| s["oauth"]["token_url"] = json!("https://other-idp/token"),
+            &|s| s["oauth"]["client_id"] = json!("other"),
+            &|s| s["oauth"]["resource"] = json!("https://sentry.io"),
+        ] {
+            assert_ne!(audience(changed), same);
+        }
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct OAuthClient {
     /// built-in one) unless configured.
     resource: Option<String>,
     dialect: OAuthDialect,
+    /// What users' grants made through this client are bound to (see
+    /// [`crate::config::McpServerConfig::grant_audience`]); empty unless set.
+    audience: String,
     http: reqwest::Client,
 }
 
@@ -219,8 +222,20 @@ impl OAuthClient {
                 .clone()
                 .or_else(|| server_url.map(str::to_owned)),
             dialect: config.dialect,
+            audience: String::new(),
             http,
         }
+    }
+
+    /// Binds the users' grants made through this client to `audience`.
+    pub fn with_audience(mut self, audience: String) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    /// What users' grants made through this client are bound to.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     pub fn client_id(&self) -> &str {

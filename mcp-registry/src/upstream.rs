@@ -557,7 +557,7 @@ fn access_tokens(
 }
 
 /// The OAuth client of `server`'s registration, its secret resolved; its URL (if it has one)
-/// is the default resource indicator.
+/// is the default resource indicator, and users' grants are bound to its audience.
 pub fn oauth_client(
     server: &McpServerConfig,
     oauth: &OAuthClientConfig,
@@ -569,12 +569,10 @@ pub fn oauth_client(
         .as_deref()
         .map(|s| resolve(s, secrets))
         .transpose()?;
-    Ok(OAuthClient::new(
-        oauth,
-        secret,
-        server.url.as_deref(),
-        http_client(timeouts)?,
-    ))
+    Ok(
+        OAuthClient::new(oauth, secret, server.url.as_deref(), http_client(timeouts)?)
+            .with_audience(server.grant_audience()),
+    )
 }
 
 /// A streamable HTTP transport with static credentials, or with OAuth tokens.

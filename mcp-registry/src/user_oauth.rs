@@ -30,6 +30,10 @@ pub struct Grant {
     pub usable_until: SystemTime,
     /// The scopes granted, space-separated.
     pub scope: String,
+    /// The server registration the tokens were issued for
+    /// ([`crate::config::McpServerConfig::grant_audience`]); empty for a grant stored before
+    /// grants were bound, taken as it is.
+    pub audience: String,
 }
 
 impl std::fmt::Debug for Grant {
@@ -53,6 +57,7 @@ impl Grant {
         issued: SystemTime,
         previous: Option<String>,
         requested: &str,
+        audience: &str,
     ) -> Self {
         let refresh_token = answer.refresh_token.or(previous);
         let lifetime = match (answer.expires_in, &refresh_token) {
@@ -64,6 +69,7 @@ impl Grant {
             refresh_token,
             scope: answer.scope.unwrap_or_else(|| requested.to_owned()),
             access_token: answer.access_token,
+            audience: audience.to_owned(),
         }
     }
 
@@ -215,7 +221,13 @@ pub async fn exchange_code(
             ("code_verifier", verifier),
         ])
         .await?;
-    Ok(Grant::from_answer(answer, issued, None, &client.scope()))
+    Ok(Grant::from_answer(
+        answer,
+        issued,
+        None,
+        &client.scope(),
+        client.audience(),
+    ))
 }
 
 /// How many times a refresh is tried with a refresh token another replica rotated meanwhile.
@@ -276,6 +288,10 @@ impl UserTokens {
             Some(current) => current,
             None => {
                 let stored = self.load().await?.ok_or_else(|| self.gone())?;
+                if !self.bound_here(&stored.grant) {
+                    tracing::info!(server = %self.server, principal = %self.principal, "a user's OAuth grant was made for another destination or authorization server of this server; they must consent again");
+                    return Err(self.forget(stored.version).await);
+                }
                 // Granted again meanwhile (through another replica): no longer lost, or every
                 // tool error of theirs would ask them for consent.
                 self.lost.store(false, Ordering::Relaxed);
@@ -307,6 +323,7 @@ impl UserTokens {
                         issued,
                         Some(refresh_token),
                         &current.stored.grant.scope,
+                        self.client.audience(),
                     );
                     let access: Arc<str> = Arc::from(grant.access_token.as_str());
                     match self.save(current.stored.version, &grant).await? {
@@ -320,7 +337,10 @@ impl UserTokens {
                         }
                         // Revoked, or granted anew, meanwhile: the stored grant decides.
                         None => match self.load().await? {
-                            Some(stored) => current = Held::new(stored),
+                            Some(stored) if self.bound_here(&stored.grant) => {
+                                current = Held::new(stored);
+                            }
+                            Some(stored) => return Err(self.forget(stored.version).await),
                             None => return Err(self.gone()),
                         },
                     }
@@ -328,7 +348,10 @@ impl UserTokens {
                 Err(error) if error.is_invalid_grant() => {
                     // Another replica may have used and rotated the refresh token first.
                     match self.load().await? {
-                        Some(stored) if stored.version != current.stored.version => {
+                        Some(stored)
+                            if stored.version != current.stored.version
+                                && self.bound_here(&stored.grant) =>
+                        {
                             current = Held::new(stored);
                         }
                         _ => {
@@ -349,6 +372,12 @@ impl UserTokens {
             }
         }
         Err(self.forget(current.stored.version).await)
+    }
+
+    /// Whether `grant` was made for this server as it is configured now (one stored before
+    /// grants were bound is taken as it is).
+    fn bound_here(&self, grant: &Grant) -> bool {
+        grant.audience.is_empty() || grant.audience == self.client.audience()
     }
 
     async fn load(&self) -> Result<Option<StoredGrant>, UpstreamError> {
@@ -548,9 +577,9 @@ mod tests {
             scope: None,
         };
         let now = SystemTime::now();
-        let kept = Grant::from_answer(answer(None), now, None, "a");
+        let kept = Grant::from_answer(answer(None), now, None, "a", "");
         assert_eq!(kept.usable_until, now + MAX_LIFETIME);
-        let renewed = Grant::from_answer(answer(Some("rt")), now, None, "a");
+        let renewed = Grant::from_answer(answer(Some("rt")), now, None, "a", "");
         assert_eq!(renewed.usable_until, now + usable_for(None));
         let dated = Grant::from_answer(
             TokenAnswer {
@@ -560,6 +589,7 @@ mod tests {
             now,
             None,
             "a",
+            "",
         );
         assert!(dated.usable_until <= now + MAX_LIFETIME);
     }
@@ -689,6 +719,7 @@ mod tests {
             refresh_token: refresh.map(str::to_owned),
             usable_until: SystemTime::UNIX_EPOCH,
             scope: "notes.read".to_owned(),
+            audience: String::new(),
         }
     }
 
@@ -780,6 +811,48 @@ mod tests {
             tokens.current().await,
             Err(UpstreamError::NeedsConsent)
         ));
+    }
+
+    /// A grant made for another destination or authorization server (the server was
+    /// re-pointed since) is never sent: it is forgotten and the user asked to consent again.
+    /// One stored before grants were bound is used, and bound at its refresh.
+    #[tokio::test]
+    async fn a_grant_made_for_another_registration_is_not_used() {
+        let idp = Arc::new(StdMutex::new(Idp {
+            valid_refresh: Some("rt-0".to_owned()),
+            ..Idp::default()
+        }));
+        let token_url = start_idp(idp.clone()).await;
+        let bound = |audience: &str| {
+            let grants = Arc::new(Memory::default());
+            grants.put(
+                Grant {
+                    audience: audience.to_owned(),
+                    ..expired("at-0", Some("rt-0"))
+                },
+                1,
+            );
+            let client = client(&token_url, Some("s3cret")).with_audience("here".to_owned());
+            (
+                UserTokens::new("notes", "u1", client, grants.clone()),
+                grants,
+            )
+        };
+        let (tokens, grants) = bound("elsewhere");
+        assert!(matches!(
+            tokens.current().await,
+            Err(UpstreamError::NeedsConsent)
+        ));
+        assert!(tokens.lacks_grant());
+        assert!(grants.get().is_none(), "the grant is deleted");
+        assert!(idp.lock().unwrap().forms.is_empty(), "nothing was sent");
+
+        let (tokens, grants) = bound("");
+        assert_eq!(&*tokens.current().await.unwrap(), "at-1");
+        assert_eq!(grants.get().unwrap().grant.audience, "here");
+        let (tokens, _) = bound("here");
+        idp.lock().unwrap().valid_refresh = Some("rt-0".to_owned());
+        assert!(tokens.current().await.is_ok());
     }
 
     /// A grant made anew where these tokens do not hear of it (another replica's consent) is
