@@ -1,6 +1,7 @@
 //! A bundled MCP server run inside the hub from YAML (`builtin: sentry`), its token taken from
-//! the hub's encrypted secret store, reached through `/mcp` under the caller's grants, against
-//! the Sentry fake.
+//! the hub's encrypted secret store — or from the hub's own OAuth client credentials —, reached
+//! through `/mcp` under the caller's grants, against the Sentry fake. (Each user's own OAuth
+//! token: mcp_user_oauth.rs.)
 
 mod support;
 
@@ -148,6 +149,92 @@ policies:
             .any(|r| r.starts_with("GET /api/0/organizations/acme/issues/"))
     );
     assert_eq!(fake.issue("9001").unwrap()["status"], "unresolved");
+}
+
+/// `oauth` with the client credentials grant: one token of the hub's own, from the token
+/// endpoint, in place of SENTRY_AUTH_TOKEN; no resource indicator (a built-in server has no
+/// URL).
+#[tokio::test]
+async fn a_builtin_sentry_calls_with_the_hubs_own_oauth_token() {
+    support::init_crypto();
+    let fake = FakeSentry::new();
+    let sentry = agenthub_test_support::serve_on_loopback(fake.router()).await;
+    let forms = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let token_endpoint = axum::Router::new().route(
+        "/token",
+        axum::routing::post({
+            let forms = forms.clone();
+            move |body: String| async move {
+                forms.lock().unwrap().push(body);
+                axum::Json(
+                    json!({"access_token": "sntryu_read", "token_type": "Bearer",
+                                  "expires_in": 3600}),
+                )
+            }
+        }),
+    );
+    let idp = agenthub_test_support::serve_on_loopback(token_endpoint).await;
+    let yaml = format!(
+        r#"
+mcp_servers:
+  - name: sentry
+    builtin: sentry
+    env:
+      SENTRY_BASE_URL: http://{sentry}
+      SENTRY_ORG: acme
+    oauth:
+      token_url: http://{idp}/token
+      client_id: agenthub
+      client_secret: hub-secret
+      scopes: ["event:read"]
+authorization:
+  starter_policy: false
+policies:
+  - {{subject: "role:admin", resource: "*", action: "*"}}
+"#
+    );
+    let lab = InProcessHub::start(&yaml).await;
+    let address = agenthub_test_support::serve_on_loopback(app::router(lab.state.clone())).await;
+    let registry = lab.state.mcp.registry();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while registry.status()[0].state != State::Ready {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            registry.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let headers = HashMap::from([(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("Bearer {}", lab.admin)).unwrap(),
+    )]);
+    let client = connect(
+        &format!("http://{address}/mcp"),
+        headers,
+        eras()[0].1.clone(),
+    )
+    .await;
+    let found = client
+        .peer()
+        .call_tool(call("sentry__search_issues", json!({"query": "division"})))
+        .await
+        .unwrap();
+    let found = found
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("{}", text_of(&found)));
+    assert_eq!(found["issues"][0]["short_id"], "CHECKOUT-1");
+    assert_eq!(fake.tokens_seen(), ["sntryu_read"]);
+    let forms = forms.lock().unwrap().clone();
+    assert_eq!(forms.len(), 1, "{forms:?}");
+    assert!(
+        forms[0].contains("grant_type=client_credentials"),
+        "{forms:?}"
+    );
+    assert!(forms[0].contains("scope=event%3Aread"), "{forms:?}");
+    assert!(!forms[0].contains("resource="), "{forms:?}");
+    client.cancel().await.unwrap();
 }
 
 #[test]

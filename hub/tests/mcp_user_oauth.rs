@@ -9,6 +9,14 @@
 //! grant gets MCP's URL elicitation error (-32042) with a link; following it grants access for
 //! that user only; tokens are refreshed (and rotated) as they expire; links and states work
 //! once; a revoked grant asks for consent again; tokens are never stored in plaintext.
+//!
+//! The same authorization server also stands in front of the Sentry fake for a bundled server
+//! (`builtin: sentry`) acting for each user: each user's own token reaches Sentry, a refused
+//! one is refreshed and the call made again, a grant refused at its refresh asks for consent.
+//!
+//! The Slack fake's own OAuth v2 (`dialect: slack`) stands in front of `builtin: slack`: user
+//! scopes asked for as Slack expects, each user's user token taken from `authed_user` and
+//! carried by their calls, rotated tokens refreshed, and Slack's `ok: false` refusals named.
 
 mod support;
 
@@ -18,6 +26,8 @@ use std::time::{Duration, Instant};
 
 use agenthub::app;
 use agenthub_mcp_registry::registry::State as ServerState;
+use agenthub_test_support::fake_sentry::FakeSentry;
+use agenthub_test_support::fake_slack::{FakeSlack, SlackApp};
 use agenthub_test_support::mcp::{call, connect, eras, text_of, tool_names};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -224,6 +234,14 @@ impl ServerHandler for WhoAmI {
     }
 }
 
+/// The authorization server's routes: `/authorize` and `/token`.
+fn authorization_routes(idp: Shared) -> axum::Router {
+    axum::Router::new()
+        .route("/authorize", axum::routing::get(authorize))
+        .route("/token", axum::routing::post(token))
+        .with_state(idp)
+}
+
 /// The authorization server and the MCP server on one loopback port; their base URL.
 async fn start_upstream(idp: Shared) -> String {
     let mcp = StreamableHttpService::new(
@@ -240,9 +258,7 @@ async fn start_upstream(idp: Shared) -> String {
             idp.clone(),
             require_token,
         ))
-        .route("/authorize", axum::routing::get(authorize))
-        .route("/token", axum::routing::post(token))
-        .with_state(idp);
+        .merge(authorization_routes(idp));
     let address = agenthub_test_support::serve_on_loopback(app).await;
     format!("http://{address}")
 }
@@ -254,7 +270,8 @@ struct Hub {
     lab: InProcessHub,
 }
 
-async fn start_hub(upstream: &str) -> Hub {
+/// A hub with the one MCP server `server` (a YAML list item), which alice and bob may use.
+async fn start_hub(server: &str) -> Hub {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let yaml = format!(
@@ -264,21 +281,13 @@ auth:
 mcp:
   allow_private_networks: true
 mcp_servers:
-  - name: crm
-    url: {upstream}/mcp
-    oauth:
-      grant: authorization_code
-      authorization_url: {upstream}/authorize
-      token_url: {upstream}/token
-      client_id: agenthub
-      scopes: [crm.read]
-    timeouts: {{connect: 10s, request: 10s}}
+{server}
 authorization:
   starter_policy: false
 policies:
   - {{subject: "role:admin", resource: "*", action: "*"}}
-  - {{subject: "user:alice", resource: "mcp:crm/*", action: "*"}}
-  - {{subject: "user:bob", resource: "mcp:crm/*", action: "*"}}
+  - {{subject: "user:alice", resource: "mcp:*", action: "*"}}
+  - {{subject: "user:bob", resource: "mcp:*", action: "*"}}
 "#
     );
     let lab = InProcessHub::start(&yaml).await;
@@ -332,13 +341,14 @@ impl Hub {
         .await
     }
 
-    fn state_of_crm(&self) -> ServerState {
+    /// The state of the hub's one server.
+    fn server_state(&self) -> ServerState {
         self.lab.state.mcp.registry().status()[0].state
     }
 
     async fn wait_for(&self, state: ServerState) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while self.state_of_crm() != state {
+        while self.server_state() != state {
             assert!(
                 Instant::now() < deadline,
                 "{:?}",
@@ -364,10 +374,14 @@ impl Hub {
 
 /// A browser whose session at the authorization server is `user`'s; it follows redirects.
 fn browser(user: &str) -> reqwest::Client {
-    let headers = reqwest::header::HeaderMap::from_iter([(
-        reqwest::header::HeaderName::from_static("x-idp-user"),
-        HeaderValue::from_str(user).unwrap(),
-    )]);
+    // The user's session at the authorization server, or at the Slack fake.
+    let headers =
+        reqwest::header::HeaderMap::from_iter(["x-idp-user", "x-slack-user"].map(|name| {
+            (
+                reqwest::header::HeaderName::from_static(name),
+                HeaderValue::from_str(user).unwrap(),
+            )
+        }));
     reqwest::Client::builder()
         .default_headers(headers)
         .build()
@@ -377,6 +391,11 @@ fn browser(user: &str) -> reqwest::Client {
 /// Follows a consent link to the end — its confirmation page, then continuing — : the final
 /// URL (the hub's callback) and the page.
 async fn consent(user: &str, link: &str) -> (reqwest::StatusCode, String, String) {
+    consent_to("crm", user, link).await
+}
+
+/// [`consent`] to `server`.
+async fn consent_to(server: &str, user: &str, link: &str) -> (reqwest::StatusCode, String, String) {
     let browser = browser(user);
     let shown = browser.get(link).send().await.unwrap();
     let status = shown.status();
@@ -387,7 +406,7 @@ async fn consent(user: &str, link: &str) -> (reqwest::StatusCode, String, String
     }
     // Opening the link uses nothing up: it asks first, naming the server and the hub user.
     assert!(
-        page.contains("Grant access to crm") && page.contains("method=\"post\""),
+        page.contains(&format!("Grant access to {server}")) && page.contains("method=\"post\""),
         "{page}"
     );
     let again = browser.get(link).send().await.unwrap();
@@ -424,12 +443,17 @@ async fn whoami(client: &RunningService<RoleClient, ()>) -> Result<String, Error
 
 /// The link of a consent error, after checking its shape.
 fn consent_link(error: &ErrorData, hub: &Hub) -> String {
+    consent_link_to("crm", error, hub)
+}
+
+/// [`consent_link`] to `server`.
+fn consent_link_to(server: &str, error: &ErrorData, hub: &Hub) -> String {
     assert_eq!(error.code, ErrorCode(-32042), "{error:?}");
-    assert!(error.message.contains("crm"), "{}", error.message);
+    assert!(error.message.contains(server), "{}", error.message);
     let data = error.data.as_ref().expect("the error carries the link");
     let link = data["authorization_url"].as_str().unwrap().to_owned();
     assert!(
-        link.starts_with(&format!("{}/mcp/oauth/crm/connect?ticket=", hub.base)),
+        link.starts_with(&format!("{}/mcp/oauth/{server}/connect?ticket=", hub.base)),
         "{link}"
     );
     assert!(error.message.contains(&link), "{}", error.message);
@@ -444,7 +468,20 @@ async fn each_user_grants_access_for_themselves() {
     let idp = Shared::default();
     idp.lock().unwrap().lifetime = 2;
     let upstream = start_upstream(idp.clone()).await;
-    let hub = start_hub(&upstream).await;
+    let hub = start_hub(&format!(
+        r#"
+  - name: crm
+    url: {upstream}/mcp
+    oauth:
+      grant: authorization_code
+      authorization_url: {upstream}/authorize
+      token_url: {upstream}/token
+      client_id: agenthub
+      scopes: [crm.read]
+    timeouts: {{connect: 10s, request: 10s}}
+"#
+    ))
+    .await;
     let alice = hub.user_key("alice").await;
     let bob = hub.user_key("bob").await;
 
@@ -624,6 +661,411 @@ async fn each_user_grants_access_for_themselves() {
         .await;
     assert_eq!(status, 404);
     // The admin's grant still reads the catalog.
-    assert_eq!(hub.state_of_crm(), ServerState::Ready);
+    assert_eq!(hub.server_state(), ServerState::Ready);
     alice_client.cancel().await.unwrap();
+}
+
+/// `search_issues` as `client`: the short id of the first issue found, or the error.
+async fn search(client: &RunningService<RoleClient, ()>) -> Result<String, ErrorData> {
+    match client
+        .peer()
+        .call_tool(call("sentry__search_issues", json!({"query": "division"})))
+        .await
+    {
+        Ok(result) => {
+            let found = result
+                .structured_content
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}", text_of(&result)));
+            Ok(found["issues"][0]["short_id"].as_str().unwrap().to_owned())
+        }
+        Err(ServiceError::McpError(error)) => Err(error),
+        Err(other) => panic!("the call failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_builtin_server_calls_its_service_with_each_users_own_token() {
+    support::init_crypto();
+    let idp = Shared::default();
+    idp.lock().unwrap().lifetime = 3600;
+    let authorization = format!(
+        "http://{}",
+        agenthub_test_support::serve_on_loopback(authorization_routes(idp.clone())).await
+    );
+    // Sentry takes the live access tokens the authorization server issued.
+    let fake = FakeSentry::new();
+    {
+        let idp = idp.clone();
+        fake.verify_tokens_with(move |token| {
+            let bearer = format!("Bearer {token}");
+            idp.lock().unwrap().user_of(Some(&bearer)).map(|_| {
+                ["org:read", "project:read", "event:read"]
+                    .map(str::to_owned)
+                    .to_vec()
+            })
+        });
+    }
+    let sentry = agenthub_test_support::serve_on_loopback(fake.router()).await;
+    // No SENTRY_AUTH_TOKEN: each call carries its user's token.
+    let hub = start_hub(&format!(
+        r#"
+  - name: sentry
+    builtin: sentry
+    env:
+      SENTRY_BASE_URL: http://{sentry}
+      SENTRY_ORG: acme
+    oauth:
+      grant: authorization_code
+      authorization_url: {authorization}/authorize
+      token_url: {authorization}/token
+      client_id: agenthub
+      scopes: ["org:read", "project:read", "event:read"]
+"#
+    ))
+    .await;
+    let alice = hub.user_key("alice").await;
+    let bob = hub.user_key("bob").await;
+    hub.wait_for(ServerState::NeedsConsent).await;
+
+    // Alice grants access through the API's link; the catalog is read through her session.
+    let (status, link) = hub
+        .api(reqwest::Method::POST, "/me/mcp-grants/sentry", &alice)
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, _, page) = consent_to(
+        "sentry",
+        "alice",
+        link["authorization_url"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    hub.wait_for(ServerState::Ready).await;
+    {
+        // A built-in server has no URL: no resource indicator, none configured.
+        let idp = idp.lock().unwrap();
+        assert_eq!(
+            idp.authorizations[0]["scope"],
+            "org:read project:read event:read"
+        );
+        assert!(!idp.authorizations[0].contains_key("resource"));
+        assert_eq!(idp.token_requests[0]["grant_type"], "authorization_code");
+        assert!(!idp.token_requests[0].contains_key("resource"));
+    }
+    let alice_client = hub.client(&alice, eras()[0].1.clone()).await;
+    assert!(
+        tool_names(&alice_client)
+            .await
+            .contains(&"sentry__search_issues".to_owned())
+    );
+    assert_eq!(search(&alice_client).await.unwrap(), "CHECKOUT-1");
+    let seen = fake.tokens_seen();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|t| t.starts_with("at-alice-")),
+        "{seen:?}"
+    );
+
+    // Bob has not granted access: asked for consent, and nothing reaches Sentry.
+    let bob_client = hub.client(&bob, eras()[1].1.clone()).await;
+    let before = fake.tokens_seen().len();
+    let error = search(&bob_client).await.unwrap_err();
+    let link = consent_link_to("sentry", &error, &hub);
+    assert!(!error.message.contains("alice"), "{}", error.message);
+    assert_eq!(fake.tokens_seen().len(), before);
+    let (status, _, page) = consent_to("sentry", "bob", &link).await;
+    assert_eq!(status, 200, "{page}");
+
+    // Each session carries its own user's token, never the other's.
+    assert_eq!(search(&bob_client).await.unwrap(), "CHECKOUT-1");
+    assert_eq!(search(&alice_client).await.unwrap(), "CHECKOUT-1");
+    let seen = fake.tokens_seen()[before..].to_vec();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].starts_with("at-bob-"), "{seen:?}");
+    assert!(seen[1].starts_with("at-alice-"), "{seen:?}");
+
+    // Sentry refuses Alice's token before it expires (revoked at the authorization server):
+    // it is refreshed and the call made again, once.
+    let refused = seen[1].clone();
+    idp.lock().unwrap().access.remove(&refused);
+    let before = fake.tokens_seen().len();
+    assert_eq!(search(&alice_client).await.unwrap(), "CHECKOUT-1");
+    let seen = fake.tokens_seen()[before..].to_vec();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0], refused);
+    assert!(
+        seen[1].starts_with("at-alice-") && seen[1] != refused,
+        "{seen:?}"
+    );
+    {
+        let idp = idp.lock().unwrap();
+        assert_eq!(idp.refreshes.get("alice"), Some(&1));
+        assert_eq!(idp.refreshes.get("bob"), None);
+        let refresh = idp.token_requests.last().unwrap();
+        assert_eq!(refresh["grant_type"], "refresh_token");
+        assert!(!refresh.contains_key("resource"));
+    }
+
+    // Bob's grant is revoked whole (access and refresh tokens): the refresh is refused, and
+    // his call asks for his consent again rather than failing as a tool.
+    {
+        let mut idp = idp.lock().unwrap();
+        idp.access.retain(|_, (user, _)| user != "bob");
+        idp.refresh.retain(|_, user| user != "bob");
+    }
+    let error = search(&bob_client).await.unwrap_err();
+    consent_link_to("sentry", &error, &hub);
+    let error = search(&bob_client).await.unwrap_err();
+    consent_link_to("sentry", &error, &hub);
+    // Alice is not affected.
+    assert_eq!(search(&alice_client).await.unwrap(), "CHECKOUT-1");
+    assert!(
+        fake.tokens_seen()
+            .last()
+            .is_some_and(|t| t.starts_with("at-alice-"))
+    );
+    alice_client.cancel().await.unwrap();
+    bob_client.cancel().await.unwrap();
+}
+
+/// `search_messages` for "urgent" as `client`: how many messages Slack found, or the error.
+async fn slack_search(client: &RunningService<RoleClient, ()>) -> Result<u64, ErrorData> {
+    match client
+        .peer()
+        .call_tool(call("slack__search_messages", json!({"query": "urgent"})))
+        .await
+    {
+        Ok(result) => {
+            let found = result
+                .structured_content
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}", text_of(&result)));
+            Ok(found["total"].as_u64().unwrap())
+        }
+        Err(ServiceError::McpError(error)) => Err(error),
+        Err(other) => panic!("the call failed: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_builtin_slack_takes_each_users_token_through_slacks_own_oauth() {
+    support::init_crypto();
+    let slack = FakeSlack::new();
+    slack.enable_oauth(SlackApp {
+        client_id: "1234.5678".to_owned(),
+        client_secret: "app-secret".to_owned(),
+        rotation: Some(Duration::from_secs(43200)),
+    });
+    let base = format!(
+        "http://{}",
+        agenthub_test_support::serve_on_loopback(slack.router()).await
+    );
+    // No SLACK_*_TOKEN: each call carries its user's own user token.
+    let hub = start_hub(&format!(
+        r#"
+  - name: slack
+    builtin: slack
+    env:
+      SLACK_BASE_URL: {base}/api
+    oauth:
+      grant: authorization_code
+      dialect: slack
+      authorization_url: {base}/oauth/v2/authorize
+      token_url: {base}/api/oauth.v2.access
+      client_id: "1234.5678"
+      client_secret: app-secret
+      scopes: ["search:read", "channels:read", "channels:history"]
+"#
+    ))
+    .await;
+    let alice = hub.user_key("alice").await;
+    let bob = hub.user_key("bob").await;
+    hub.wait_for(ServerState::NeedsConsent).await;
+
+    // Alice grants access: Slack is asked for user scopes, comma-separated, and nothing else.
+    let (status, link) = hub
+        .api(reqwest::Method::POST, "/me/mcp-grants/slack", &alice)
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, _, page) = consent_to(
+        "slack",
+        "alice",
+        link["authorization_url"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    hub.wait_for(ServerState::Ready).await;
+    {
+        let requests = slack.oauth_requests();
+        let authorize = &requests[0];
+        assert_eq!(
+            authorize["user_scope"],
+            "search:read,channels:read,channels:history"
+        );
+        assert!(!authorize.contains_key("scope"), "{authorize:?}");
+        assert!(!authorize.contains_key("resource"), "{authorize:?}");
+        let exchange = &requests[1];
+        assert_eq!(exchange["grant_type"], "authorization_code");
+        assert_eq!(
+            exchange["basic"], "true",
+            "the client authenticates with Basic"
+        );
+        assert!(!exchange.contains_key("client_secret"), "{exchange:?}");
+    }
+
+    // Search needs a user token: Alice's own, from authed_user, reaches Slack.
+    let alice_client = hub.client(&alice, eras()[0].1.clone()).await;
+    assert_eq!(slack_search(&alice_client).await.unwrap(), 2);
+    let seen = slack.tokens_seen();
+    assert!(
+        !seen.is_empty() && seen.iter().all(|t| t.starts_with("xoxe.xoxp-alice-")),
+        "{seen:?}"
+    );
+
+    // Bob has not granted access: asked for consent, and nothing reaches Slack.
+    let bob_client = hub.client(&bob, eras()[1].1.clone()).await;
+    let before = slack.tokens_seen().len();
+    let error = slack_search(&bob_client).await.unwrap_err();
+    let link = consent_link_to("slack", &error, &hub);
+    assert_eq!(slack.tokens_seen().len(), before);
+
+    // Slack refuses the code exchange (ok: false): the page names Slack's error, and no
+    // grant is stored.
+    slack.refuse_token_requests(&["invalid_code"]);
+    let (status, _, page) = consent_to("slack", "bob", &link).await;
+    assert_eq!(status, 502, "{page}");
+    assert!(page.contains("invalid_code"), "{page}");
+    let error = slack_search(&bob_client).await.unwrap_err();
+    let link = consent_link_to("slack", &error, &hub);
+    let (status, _, page) = consent_to("slack", "bob", &link).await;
+    assert_eq!(status, 200, "{page}");
+
+    // Each session carries its own user's token, never the other's.
+    let before = slack.tokens_seen().len();
+    assert_eq!(slack_search(&bob_client).await.unwrap(), 2);
+    assert_eq!(slack_search(&alice_client).await.unwrap(), 2);
+    let seen = slack.tokens_seen()[before..].to_vec();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].starts_with("xoxe.xoxp-bob-"), "{seen:?}");
+    assert!(seen[1].starts_with("xoxe.xoxp-alice-"), "{seen:?}");
+
+    // Alice's token expires at Slack (token_expired): it is refreshed with her rotating
+    // refresh token and the call made again; twice, so the rotated one was kept.
+    for round in 0..2 {
+        let expired = slack.tokens_seen().last().unwrap().clone();
+        slack.expire_token(&expired);
+        let before = slack.tokens_seen().len();
+        assert_eq!(
+            slack_search(&alice_client).await.unwrap(),
+            2,
+            "round {round}"
+        );
+        let seen = slack.tokens_seen()[before..].to_vec();
+        assert_eq!(seen.len(), 2, "{seen:?}");
+        assert_eq!(seen[0], expired);
+        assert!(
+            seen[1].starts_with("xoxe.xoxp-alice-") && seen[1] != expired,
+            "{seen:?}"
+        );
+        let requests = slack.oauth_requests();
+        let refresh = requests.last().unwrap();
+        assert_eq!(refresh["grant_type"], "refresh_token");
+        assert!(
+            refresh["refresh_token"].starts_with("xoxe-1-alice-"),
+            "{refresh:?}"
+        );
+    }
+
+    // Bob's refresh token is revoked and his token expires: Slack answers ok: false
+    // invalid_refresh_token, and his call asks for his consent again.
+    slack.revoke_refresh_tokens_of("bob");
+    let bobs = slack
+        .tokens_seen()
+        .into_iter()
+        .rfind(|t| t.starts_with("xoxe.xoxp-bob-"))
+        .unwrap();
+    slack.expire_token(&bobs);
+    let error = slack_search(&bob_client).await.unwrap_err();
+    consent_link_to("slack", &error, &hub);
+    // Alice is not affected.
+    assert_eq!(slack_search(&alice_client).await.unwrap(), 2);
+    let (_, grants) = hub
+        .api(reqwest::Method::GET, "/me/mcp-grants", &alice)
+        .await;
+    assert_eq!(
+        grants[0]["scopes"],
+        json!(["search:read", "channels:read", "channels:history"])
+    );
+
+    // The server is re-pointed (another Slack app): Alice's grant, made for the first, is
+    // never sent; it is forgotten, and the server needs consent again.
+    let registry = hub.lab.state.mcp.registry();
+    let mut moved = registry
+        .servers()
+        .into_iter()
+        .find(|s| s.name == "slack")
+        .unwrap();
+    moved.oauth.as_mut().unwrap().client_id = "9999.0000".to_owned();
+    let before = slack.tokens_seen().len();
+    registry.add(moved);
+    hub.wait_for(ServerState::NeedsConsent).await;
+    assert_eq!(slack.tokens_seen().len(), before);
+    let (_, grants) = hub
+        .api(reqwest::Method::GET, "/me/mcp-grants", &alice)
+        .await;
+    assert_eq!(grants, json!([]));
+    alice_client.cancel().await.unwrap();
+    bob_client.cancel().await.unwrap();
+}
+
+/// Slack's app settings are wrong (ok: false bad_client_secret at the code exchange): the page
+/// says so and names the setting to check.
+#[tokio::test]
+async fn slacks_refusal_of_the_hubs_client_is_named() {
+    support::init_crypto();
+    let slack = FakeSlack::new();
+    slack.enable_oauth(SlackApp {
+        client_id: "1234.5678".to_owned(),
+        client_secret: "the-real-secret".to_owned(),
+        rotation: None,
+    });
+    let base = format!(
+        "http://{}",
+        agenthub_test_support::serve_on_loopback(slack.router()).await
+    );
+    let hub = start_hub(&format!(
+        r#"
+  - name: slack
+    builtin: slack
+    env:
+      SLACK_BASE_URL: {base}/api
+    oauth:
+      grant: authorization_code
+      dialect: slack
+      authorization_url: {base}/oauth/v2/authorize
+      token_url: {base}/api/oauth.v2.access
+      client_id: "1234.5678"
+      client_secret: a-stale-secret
+      auth_method: client_secret_post
+      scopes: ["search:read"]
+"#
+    ))
+    .await;
+    let alice = hub.user_key("alice").await;
+    let (status, link) = hub
+        .api(reqwest::Method::POST, "/me/mcp-grants/slack", &alice)
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, _, page) = consent_to(
+        "slack",
+        "alice",
+        link["authorization_url"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(status, 502, "{page}");
+    assert!(page.contains("bad_client_secret"), "{page}");
+    assert!(page.contains("oauth.client_secret"), "{page}");
+    assert!(!page.contains("a-stale-secret"), "{page}");
+    let exchange = slack.oauth_requests().last().unwrap().clone();
+    assert_eq!(exchange["client_id"], "1234.5678");
+    assert!(!exchange.contains_key("basic"), "{exchange:?}");
 }

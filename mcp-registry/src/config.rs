@@ -172,8 +172,9 @@ pub struct McpServerConfig {
     /// usually `${ENV_VAR}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bearer_token: Option<String>,
-    /// OAuth 2.1 to the server (streamable HTTP): the hub's own access token (client
-    /// credentials), or each user's, after their consent (authorization code with PKCE).
+    /// OAuth 2.1 to the server (streamable HTTP) or to a built-in server's service (in place
+    /// of its credential settings): the hub's own access token (client credentials), or each
+    /// user's, after their consent (authorization code with PKCE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth: Option<OAuthClientConfig>,
     /// Published names start with this instead of `name`.
@@ -207,13 +208,38 @@ pub struct OAuthClientConfig {
     /// Scopes to request.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    /// The RFC 8707 resource indicator sent with the request; default: the server's `url`.
+    /// The RFC 8707 resource indicator sent with the request; default: the server's `url`
+    /// (none for a built-in server, which has no URL: then no `resource` is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
     /// How the client authenticates to the token endpoint: `client_secret_basic` (default,
     /// HTTP Basic) or `client_secret_post` (in the form).
     #[serde(default)]
     pub auth_method: ClientAuthMethod,
+    /// How the authorization server speaks: `standard` (default, RFC 6749) or `slack`.
+    #[serde(default, skip_serializing_if = "OAuthDialect::is_standard")]
+    pub dialect: OAuthDialect,
+}
+
+/// How an authorization server departs from RFC 6749. Said explicitly rather than guessed
+/// from the token URL's host: a proxy, a test's fake or Slack GovSlack have other hosts, and
+/// the setting is then visible where the server is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthDialect {
+    #[default]
+    Standard,
+    /// Slack's OAuth v2 (`/oauth/v2/authorize`, `oauth.v2.access`): `scopes` are asked for as
+    /// user scopes (`user_scope`, comma-separated), and the user's grant is the user token of
+    /// `authed_user` — never the workspace's bot token — read from Slack's `ok` answers
+    /// (HTTP 200 with `ok: false` and an error code when refused).
+    Slack,
+}
+
+impl OAuthDialect {
+    fn is_standard(&self) -> bool {
+        *self == Self::Standard
+    }
 }
 
 /// The OAuth grant the hub uses for a server.
@@ -291,6 +317,34 @@ impl McpServerConfig {
             .is_some_and(|o| o.grant == OAuthGrant::AuthorizationCode)
     }
 
+    /// What users' OAuth grants for this server are bound to: where its calls go (`url`, the
+    /// built-in server and its `*_URL` settings) and who issues its tokens (the token
+    /// endpoint, client, resource and dialect). A grant made for other values is not used — a
+    /// server re-pointed elsewhere never receives tokens meant for the old destination — and
+    /// its user is asked to consent again. Scopes, names and timeouts are not part of it.
+    pub fn grant_audience(&self) -> String {
+        let oauth = self.oauth.as_ref();
+        let addresses: Vec<(&String, &String)> = self
+            .env
+            .iter()
+            .filter(|(name, _)| name.ends_with("_URL"))
+            .collect();
+        let parts = serde_json::json!([
+            self.url,
+            self.builtin,
+            addresses,
+            oauth.map(|o| &o.token_url),
+            oauth.map(|o| &o.client_id),
+            oauth.and_then(|o| o.resource.as_ref()),
+            oauth.map(|o| o.dialect),
+        ]);
+        let digest = ring::digest::digest(&ring::digest::SHA256, parts.to_string().as_bytes());
+        digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn timeouts(&self, defaults: McpTimeouts) -> McpTimeouts {
         let overrides = self.timeouts.unwrap_or_default();
         McpTimeouts {
@@ -303,6 +357,25 @@ impl McpServerConfig {
 /// The servers bundled with the hub (`builtin:`); the hub supplies each
 /// ([`crate::upstream::Builtins`]).
 pub const BUILTINS: &[&str] = &["jira", "sentry", "slack"];
+
+/// Each built-in server's credential settings: with `oauth`, each call carries an OAuth token
+/// instead, and they are refused.
+const BUILTIN_CREDENTIALS: [(&str, &[&str]); 3] = [
+    (
+        "jira",
+        &["JIRA_EMAIL", "JIRA_API_TOKEN", "JIRA_BEARER_TOKEN"],
+    ),
+    ("sentry", &["SENTRY_AUTH_TOKEN"]),
+    ("slack", &["SLACK_BOT_TOKEN", "SLACK_USER_TOKEN"]),
+];
+
+/// The settings of the built-in server `name` that `oauth` replaces.
+pub fn builtin_credentials(name: &str) -> &'static [&'static str] {
+    BUILTIN_CREDENTIALS
+        .iter()
+        .find(|(builtin, _)| *builtin == name)
+        .map_or(&[], |(_, settings)| settings)
+}
 
 /// A problem: the path of the offending field and what is wrong.
 pub type Problem = (String, String);
@@ -508,11 +581,32 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
         }
     }
     if let Some(oauth) = &server.oauth {
-        if transport != TransportKind::StreamableHttp {
+        if !matches!(
+            transport,
+            TransportKind::StreamableHttp | TransportKind::Builtin
+        ) {
             err(
                 "oauth",
-                "is only for the streamable_http transport".to_owned(),
+                "is only for the streamable_http and builtin transports".to_owned(),
             );
+        }
+        if transport == TransportKind::Builtin
+            && let Some(name) = server.builtin.as_deref()
+        {
+            for setting in builtin_credentials(name) {
+                if server.env.contains_key(*setting) {
+                    err(
+                        &format!("env.{setting}"),
+                        format!(
+                            "is not used with oauth: each call to {name} carries an OAuth token ({}) instead",
+                            match oauth.grant {
+                                OAuthGrant::AuthorizationCode => "the calling user's own",
+                                OAuthGrant::ClientCredentials => "the hub's own",
+                            }
+                        ),
+                    );
+                }
+            }
         }
         if server.bearer_token.is_some()
             || server
@@ -562,6 +656,7 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
         {
             err("oauth.resource", message);
         }
+        check_dialect(server, oauth, err);
     }
     if let Some(timeouts) = server.timeouts {
         for (field, value) in [
@@ -570,6 +665,62 @@ pub fn check_server(server: &McpServerConfig, err: &mut dyn FnMut(&str, String))
         ] {
             if value.is_some_and(|v| v.is_zero()) {
                 err(field, "must be more than zero".to_owned());
+            }
+        }
+    }
+}
+
+/// The combinations a dialect allows: Slack's issues user tokens to users who consent (no
+/// client credentials grant, no resource indicator), which only the built-in Slack server
+/// takes; and Slack's own token endpoint is not read as a standard one.
+fn check_dialect(
+    server: &McpServerConfig,
+    oauth: &OAuthClientConfig,
+    err: &mut dyn FnMut(&str, String),
+) {
+    match oauth.dialect {
+        OAuthDialect::Standard => {
+            let slack_endpoint = reqwest::Url::parse(&oauth.token_url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+                .is_some_and(|host| host == "slack.com" || host.ends_with(".slack.com"));
+            if slack_endpoint {
+                err(
+                    "oauth.dialect",
+                    "must be slack for Slack's token endpoint, which answers in a shape of its own"
+                        .to_owned(),
+                );
+            }
+        }
+        OAuthDialect::Slack => {
+            if server.builtin.as_deref() != Some("slack") {
+                err(
+                    "oauth.dialect",
+                    "slack is only for `builtin: slack`: Slack's tokens call Slack's Web API"
+                        .to_owned(),
+                );
+            }
+            if oauth.grant != OAuthGrant::AuthorizationCode {
+                err(
+                    "oauth.grant",
+                    "must be authorization_code with dialect slack: Slack issues tokens only to \
+                     users who consent"
+                        .to_owned(),
+                );
+            }
+            if oauth.scopes.is_empty() {
+                err(
+                    "oauth.scopes",
+                    "must name Slack user scopes (e.g. search:read, channels:history) with \
+                     dialect slack: without them Slack issues no user token"
+                        .to_owned(),
+                );
+            }
+            if oauth.resource.is_some() {
+                err(
+                    "oauth.resource",
+                    "is not taken by Slack (dialect slack)".to_owned(),
+                );
             }
         }
     }
@@ -732,6 +883,22 @@ mod tests {
                        "token_url": "https://idp/token", "client_id": "hub", "scopes": ["notes"]}},
             {"name": "sentry", "builtin": "sentry",
              "env": {"SENTRY_ORG": "acme", "SENTRY_AUTH_TOKEN": "secret:sentry"}},
+            // Each user's own Sentry token: no credential setting, no URL (no resource).
+            {"name": "my-sentry", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+             "oauth": {"grant": "authorization_code", "authorization_url": "https://sentry.io/oauth/authorize/",
+                       "token_url": "https://sentry.io/oauth/token/", "client_id": "hub",
+                       "client_secret": "secret:sentry-app", "scopes": ["event:read"]}},
+            // Each user's own Slack user token, through Slack's OAuth v2.
+            {"name": "my-slack", "builtin": "slack",
+             "oauth": {"grant": "authorization_code", "dialect": "slack",
+                       "authorization_url": "https://slack.com/oauth/v2/authorize",
+                       "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "1.2",
+                       "client_secret": "secret:slack-app", "scopes": ["search:read", "channels:history"]}},
+            // The hub's own token, from a client credentials grant.
+            {"name": "jira", "builtin": "jira",
+             "env": {"JIRA_BASE_URL": "https://api.atlassian.com/ex/jira/1234"},
+             "oauth": {"token_url": "https://idp/token", "client_id": "hub", "client_secret": "secret:j",
+                       "resource": "https://api.atlassian.com"}},
         ]);
         assert_eq!(problems_of(list.clone()), Vec::<Problem>::new());
         let parsed = servers(list);
@@ -747,9 +914,57 @@ mod tests {
         assert!(!parsed[5].acts_per_user());
         assert!(parsed[6].acts_per_user());
         assert_eq!(parsed[7].transport(), TransportKind::Builtin);
+        assert!(parsed[8].acts_per_user());
+        assert_eq!(parsed[8].transport(), TransportKind::Builtin);
+        assert!(!parsed[10].acts_per_user());
+        assert_eq!(
+            parsed[9].oauth.as_ref().map(|o| o.dialect),
+            Some(OAuthDialect::Slack)
+        );
+        assert_eq!(
+            parsed[8].oauth.as_ref().map(|o| o.dialect),
+            Some(OAuthDialect::Standard)
+        );
         // The default grant is not written out, so stored registrations stay as they were.
         let written = serde_json::to_value(&parsed[5]).unwrap();
         assert_eq!(written["oauth"].get("grant"), None, "{written}");
+    }
+
+    /// Grants follow where calls go and who issues tokens, not names, scopes or timeouts.
+    #[test]
+    fn the_grant_audience_changes_with_the_destination_and_the_issuer() {
+        let base = json!({"name": "s", "builtin": "sentry",
+            "env": {"SENTRY_ORG": "acme", "SENTRY_BASE_URL": "https://sentry.io"},
+            "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
+                      "token_url": "https://idp/token", "client_id": "hub", "scopes": ["a"]}});
+        let audience = |change: &dyn Fn(&mut serde_json::Value)| {
+            let mut server = base.clone();
+            change(&mut server);
+            serde_json::from_value::<McpServerConfig>(server)
+                .unwrap()
+                .grant_audience()
+        };
+        let same = audience(&|_| {});
+        assert_eq!(same.len(), 32);
+        for unchanged in [
+            &(|s: &mut serde_json::Value| s["oauth"]["scopes"] = json!(["a", "b"]))
+                as &dyn Fn(&mut serde_json::Value),
+            &|s| s["prefix"] = json!("p"),
+            &|s| s["env"]["SENTRY_ORG"] = json!("other"),
+            &|s| s["oauth"]["authorization_url"] = json!("https://idp/v2/authorize"),
+        ] {
+            assert_eq!(audience(unchanged), same);
+        }
+        for changed in [
+            &(|s: &mut serde_json::Value| s["builtin"] = json!("jira"))
+                as &dyn Fn(&mut serde_json::Value),
+            &|s| s["env"]["SENTRY_BASE_URL"] = json!("https://elsewhere.example"),
+            &|s| s["oauth"]["token_url"] = json!("https://other-idp/token"),
+            &|s| s["oauth"]["client_id"] = json!("other"),
+            &|s| s["oauth"]["resource"] = json!("https://sentry.io"),
+        ] {
+            assert_ne!(audience(changed), same);
+        }
     }
 
     #[test]
@@ -882,6 +1097,96 @@ mod tests {
                 "only for the streamable_http",
             ),
             (
+                json!({"name": "a", "transport": "sse", "url": "https://x", "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": "s"}}),
+                "mcp_servers[0].oauth",
+                "only for the streamable_http and builtin transports",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme", "SENTRY_AUTH_TOKEN": "secret:t"},
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].env.SENTRY_AUTH_TOKEN",
+                "not used with oauth: each call to sentry carries an OAuth token (the calling user's own)",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack", "env": {"SLACK_USER_TOKEN": "secret:t"},
+                       "oauth": {"token_url": "https://idp/token", "client_id": "x", "client_secret": "s"}}),
+                "mcp_servers[0].env.SLACK_USER_TOKEN",
+                "(the hub's own)",
+            ),
+            (
+                json!({"name": "s", "builtin": "jira", "env": {"JIRA_BASE_URL": "https://x", "JIRA_EMAIL": "a@b"},
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].env.JIRA_EMAIL",
+                "not used with oauth",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"grant": "authorization_code", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth.authorization_url",
+                "required for the authorization_code grant",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].oauth.client_secret",
+                "required for the client_credentials grant",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x", "resource": "sentry"}}),
+                "mcp_servers[0].oauth.resource",
+                "https://",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://slack.com/oauth/v2/authorize",
+                                 "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "x", "scopes": ["search:read"]}}),
+                "mcp_servers[0].oauth.dialect",
+                "must be slack for Slack's token endpoint",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "env": {"SENTRY_ORG": "acme"},
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://idp/authorize",
+                                 "token_url": "https://idp/token", "client_id": "x", "scopes": ["a"]}}),
+                "mcp_servers[0].oauth.dialect",
+                "only for `builtin: slack`",
+            ),
+            (
+                json!({"name": "s", "url": "https://x/mcp",
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://idp/authorize",
+                                 "token_url": "https://idp/token", "client_id": "x", "scopes": ["a"]}}),
+                "mcp_servers[0].oauth.dialect",
+                "only for `builtin: slack`",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"dialect": "slack", "token_url": "https://slack.com/api/oauth.v2.access",
+                                 "client_id": "x", "client_secret": "s", "scopes": ["a"]}}),
+                "mcp_servers[0].oauth.grant",
+                "must be authorization_code with dialect slack",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://slack.com/oauth/v2/authorize",
+                                 "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "x"}}),
+                "mcp_servers[0].oauth.scopes",
+                "must name Slack user scopes",
+            ),
+            (
+                json!({"name": "s", "builtin": "slack",
+                       "oauth": {"grant": "authorization_code", "dialect": "slack", "authorization_url": "https://slack.com/oauth/v2/authorize",
+                                 "token_url": "https://slack.com/api/oauth.v2.access", "client_id": "x", "scopes": ["a"],
+                                 "resource": "https://slack.com"}}),
+                "mcp_servers[0].oauth.resource",
+                "not taken by Slack",
+            ),
+            (
+                json!({"name": "s", "builtin": "sentry", "bearer_token": "t",
+                       "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize", "token_url": "https://idp/token", "client_id": "x"}}),
+                "mcp_servers[0].bearer_token",
+                "not for a built-in server",
+            ),
+            (
                 json!({"name": "a", "url": "https://x", "timeouts": {"request": "0s"}}),
                 "mcp_servers[0].timeouts.request",
                 "more than zero",
@@ -988,5 +1293,13 @@ mod tests {
         let unknown_grant = json!({"name": "a", "url": "https://x",
             "oauth": {"grant": "implicit", "token_url": "https://idp/token", "client_id": "x"}});
         assert!(serde_json::from_value::<McpServerConfig>(unknown_grant).is_err());
+        let unknown_oauth_key = json!({"name": "s", "builtin": "sentry",
+            "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
+                      "token_url": "https://idp/token", "client_id": "x", "audience": "api"}});
+        assert!(serde_json::from_value::<McpServerConfig>(unknown_oauth_key).is_err());
+        let unknown_dialect = json!({"name": "s", "builtin": "slack",
+            "oauth": {"grant": "authorization_code", "authorization_url": "https://idp/authorize",
+                      "token_url": "https://idp/token", "client_id": "x", "dialect": "github"}});
+        assert!(serde_json::from_value::<McpServerConfig>(unknown_dialect).is_err());
     }
 }

@@ -592,6 +592,12 @@ impl<G: Gate> Face<G> {
                 return Err(self.grant_lost(caller, call.server, failed).await);
             }
         };
+        // A built-in server meets the lost grant inside the tool, as a tool error: the caller
+        // is asked for consent again, as over HTTP.
+        if result.is_error == Some(true) && self.lacks_grant(caller, call.server) {
+            let _ = self.gate.after_call(caller, call, ticket, None).await;
+            return Err(self.consent_required(caller, call.server).await);
+        }
         // A 2025-11-25 upstream sends none; 2026-07-28 clients require it (and older ones
         // ignore it).
         result.result_type.get_or_insert(ResultType::COMPLETE);
@@ -771,16 +777,18 @@ impl<G: Gate> Face<G> {
     /// `failed` as answered: a request that failed because the caller's grant was refused on
     /// the way (at a token refresh) asks for their consent again.
     async fn grant_lost(&self, caller: &G::Caller, server: &str, failed: Failed) -> Failed {
-        let lost = failed.outcome == Outcome::UpstreamFailed
-            && self
-                .gate
-                .principal(caller)
-                .is_some_and(|principal| self.registry.lacks_grant(server, principal));
-        if lost {
+        if failed.outcome == Outcome::UpstreamFailed && self.lacks_grant(caller, server) {
             self.consent_required(caller, server).await
         } else {
             failed
         }
+    }
+
+    /// Whether the caller's grant for `server` was refused on the way (at a token refresh).
+    fn lacks_grant(&self, caller: &G::Caller, server: &str) -> bool {
+        self.gate
+            .principal(caller)
+            .is_some_and(|principal| self.registry.lacks_grant(server, principal))
     }
 
     /// The answer to a caller who must grant `server` access first.

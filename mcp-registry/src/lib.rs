@@ -12,7 +12,8 @@
 //! with each other from looping (the `x-agenthub-via` header). `virtual_servers` are named
 //! selections of the federation that the face serves as servers of their own. A server that
 //! acts for each user (OAuth authorization code with PKCE, `user_oauth`) is reached over one
-//! connection per user (`user_connections`), each with that user's own tokens. Besides the
+//! connection per user (`user_connections`), each with that user's own tokens; Slack's OAuth,
+//! which departs from the standard, is read by `slack_oauth` (`dialect: slack`). Besides the
 //! federation's, the face publishes `extra` tools that its gate answers itself (the hub's A2A
 //! agents).
 
@@ -29,6 +30,7 @@ pub mod progress;
 pub mod registry;
 pub mod relay;
 pub mod server_json;
+mod slack_oauth;
 pub mod sse;
 pub mod sse_client;
 pub mod upstream;

@@ -22,7 +22,7 @@ use rmcp::transport::streamable_http_client::{
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::config::{ClientAuthMethod, OAuthClientConfig};
+use crate::config::{ClientAuthMethod, OAuthClientConfig, OAuthDialect};
 use crate::upstream::UpstreamError;
 
 /// A token this close to its expiry is not used any more.
@@ -32,11 +32,16 @@ const UNDATED_LIFETIME: Duration = Duration::from_secs(300);
 /// The most of a token endpoint's error answer quoted back.
 const ERROR_EXCERPT: usize = 300;
 
+/// The longest a token is taken to live, whatever `expires_in` says: more would overflow the
+/// clocks' arithmetic (a panic), and is no lifetime anyone means.
+pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// How long a token issued for `expires_in` seconds is used: until shortly before it expires
 /// (at most half its life early).
 pub(crate) fn usable_for(expires_in: Option<u64>) -> Duration {
     expires_in
         .map_or(UNDATED_LIFETIME, Duration::from_secs)
+        .min(MAX_LIFETIME)
         .saturating_sub(EXPIRY_MARGIN.min(Duration::from_secs(expires_in.unwrap_or(0) / 2)))
 }
 
@@ -56,8 +61,13 @@ pub struct OAuthClient {
     client_secret: Option<String>,
     auth_method: ClientAuthMethod,
     scopes: Vec<String>,
-    /// The resource indicator (RFC 8707).
-    resource: String,
+    /// The resource indicator (RFC 8707); none for a server without a URL of its own (a
+    /// built-in one) unless configured.
+    resource: Option<String>,
+    dialect: OAuthDialect,
+    /// What users' grants made through this client are bound to (see
+    /// [`crate::config::McpServerConfig::grant_audience`]); empty unless set.
+    audience: String,
     http: reqwest::Client,
 }
 
@@ -70,12 +80,12 @@ impl std::fmt::Debug for OAuthClient {
     }
 }
 
-/// A successful token response.
+/// A successful token response, as read by the client's dialect.
 #[derive(Deserialize)]
 pub struct TokenAnswer {
     pub access_token: String,
     #[serde(default)]
-    token_type: Option<String>,
+    pub(crate) token_type: Option<String>,
     #[serde(default)]
     pub expires_in: Option<u64>,
     #[serde(default)]
@@ -94,17 +104,37 @@ impl std::fmt::Debug for TokenAnswer {
     }
 }
 
+/// Why a token endpoint's answer gave no token, as its dialect reads it.
+#[derive(Debug)]
+pub(crate) enum Unanswered {
+    /// The authorization server refused the request.
+    Refused(Refusal),
+    /// It answered something that is not a token: what is wrong, never quoting a token.
+    Malformed(String),
+}
+
+/// A refusal, classified once by the dialect that read it.
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    /// The server's own error code (`invalid_grant`, Slack's `invalid_refresh_token`, …).
+    pub error: Option<String>,
+    /// Whether the code or refresh token itself was refused: the user must consent again.
+    pub grant_refused: bool,
+    /// What the server said, for the message.
+    pub detail: String,
+}
+
 /// Why a token request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The authorization server answered with an error; `error` is its OAuth error code
-    /// (`invalid_grant`, `invalid_client`, …) when it gave one.
-    #[error("cannot get an OAuth token from {token_url}: it answered {status}: {excerpt}")]
+    /// The authorization server refused the request; `error` is its error code (`invalid_grant`,
+    /// `invalid_client`, Slack's `invalid_code`, …) when it gave one.
+    #[error("cannot get an OAuth token from {token_url}: {detail}")]
     Refused {
         token_url: String,
-        status: http::StatusCode,
         error: Option<String>,
-        excerpt: String,
+        grant_refused: bool,
+        detail: String,
     },
     /// It could not be reached, or answered something that is not a bearer token.
     #[error("cannot get an OAuth token from {token_url}: {why}")]
@@ -113,9 +143,15 @@ pub enum TokenError {
 
 impl TokenError {
     /// Whether the grant itself was refused: an expired, revoked or already used code or
-    /// refresh token (RFC 6749 §5.2).
+    /// refresh token (RFC 6749 §5.2's `invalid_grant`, or its dialect's equivalent).
     pub fn is_invalid_grant(&self) -> bool {
-        matches!(self, Self::Refused { error: Some(e), .. } if e == "invalid_grant")
+        matches!(
+            self,
+            Self::Refused {
+                grant_refused: true,
+                ..
+            }
+        )
     }
 }
 
@@ -125,11 +161,54 @@ impl From<TokenError> for UpstreamError {
     }
 }
 
+/// RFC 6749 §5.1–5.2: a 2xx JSON body is the token (a bearer one); any other status is a
+/// refusal whose `error` is the OAuth error code.
+fn read_standard(status: http::StatusCode, bytes: &[u8]) -> Result<TokenAnswer, Unanswered> {
+    if !status.is_success() {
+        #[derive(Deserialize)]
+        struct ErrorAnswer {
+            error: String,
+        }
+        let error = serde_json::from_slice::<ErrorAnswer>(bytes)
+            .ok()
+            .map(|e| e.error);
+        let excerpt: String = String::from_utf8_lossy(bytes)
+            .chars()
+            .take(ERROR_EXCERPT)
+            .collect();
+        return Err(Unanswered::Refused(Refusal {
+            grant_refused: error.as_deref() == Some("invalid_grant"),
+            error,
+            detail: format!("it answered {status}: {excerpt}"),
+        }));
+    }
+    // serde's message could quote a value of the answer: a token, perhaps.
+    let answer: TokenAnswer = serde_json::from_slice(bytes).map_err(|e| {
+        Unanswered::Malformed(format!(
+            "its answer is not a token response ({:?} at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if let Some(kind) = answer
+        .token_type
+        .as_deref()
+        .filter(|t| !t.eq_ignore_ascii_case("bearer"))
+    {
+        return Err(Unanswered::Malformed(format!(
+            "it issued a {kind} token; only bearer tokens are supported"
+        )));
+    }
+    Ok(answer)
+}
+
 impl OAuthClient {
+    /// `server_url` is the default resource indicator.
     pub fn new(
         config: &OAuthClientConfig,
         client_secret: Option<String>,
-        server_url: &str,
+        server_url: Option<&str>,
         http: reqwest::Client,
     ) -> Self {
         Self {
@@ -141,9 +220,22 @@ impl OAuthClient {
             resource: config
                 .resource
                 .clone()
-                .unwrap_or_else(|| server_url.to_owned()),
+                .or_else(|| server_url.map(str::to_owned)),
+            dialect: config.dialect,
+            audience: String::new(),
             http,
         }
+    }
+
+    /// Binds the users' grants made through this client to `audience`.
+    pub fn with_audience(mut self, audience: String) -> Self {
+        self.audience = audience;
+        self
+    }
+
+    /// What users' grants made through this client are bound to.
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     pub fn client_id(&self) -> &str {
@@ -155,17 +247,29 @@ impl OAuthClient {
         self.scopes.join(" ")
     }
 
-    /// The resource indicator (RFC 8707).
-    pub fn resource(&self) -> &str {
-        &self.resource
+    /// The scopes to request, one by one.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// How the authorization server speaks.
+    pub fn dialect(&self) -> OAuthDialect {
+        self.dialect
+    }
+
+    /// The resource indicator (RFC 8707), if any.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
     }
 
     /// POSTs a token request: `form` holds the grant's own parameters; the resource indicator
-    /// and the client's authentication are added here. A public client (no secret) names
-    /// itself in the form (RFC 6749 §3.2.1).
+    /// (if any) and the client's authentication are added here. A public client (no secret)
+    /// names itself in the form (RFC 6749 §3.2.1).
     pub async fn request(&self, form: &[(&str, &str)]) -> Result<TokenAnswer, TokenError> {
         let mut form: Vec<(&str, &str)> = form.to_vec();
-        form.push(("resource", &self.resource));
+        if let Some(resource) = &self.resource {
+            form.push(("resource", resource));
+        }
         let mut request = self
             .http
             .post(&self.token_url)
@@ -206,33 +310,19 @@ impl OAuthClient {
             .bytes()
             .await
             .map_err(|e| self.failed(&e.to_string()))?;
-        if !status.is_success() {
-            #[derive(Deserialize)]
-            struct ErrorAnswer {
-                error: String,
-            }
-            let text = String::from_utf8_lossy(&bytes);
-            return Err(TokenError::Refused {
+        let answer = match self.dialect {
+            OAuthDialect::Standard => read_standard(status, &bytes),
+            OAuthDialect::Slack => crate::slack_oauth::read(status, &bytes),
+        }
+        .map_err(|unanswered| match unanswered {
+            Unanswered::Refused(refusal) => TokenError::Refused {
                 token_url: self.token_url.clone(),
-                status,
-                error: serde_json::from_slice::<ErrorAnswer>(&bytes)
-                    .ok()
-                    .map(|e| e.error),
-                excerpt: text.chars().take(ERROR_EXCERPT).collect(),
-            });
-        }
-        let answer: TokenAnswer = serde_json::from_slice(&bytes)
-            .map_err(|e| self.failed(&format!("its answer is not a token response: {e}")))?;
-        if answer
-            .token_type
-            .as_deref()
-            .is_some_and(|t| !t.eq_ignore_ascii_case("bearer"))
-        {
-            return Err(self.failed(&format!(
-                "it issued a {} token; only bearer tokens are supported",
-                answer.token_type.unwrap_or_default()
-            )));
-        }
+                error: refusal.error,
+                grant_refused: refusal.grant_refused,
+                detail: refusal.detail,
+            },
+            Unanswered::Malformed(why) => self.failed(&why),
+        })?;
         if answer.access_token.is_empty() {
             return Err(self.failed("it issued an empty token"));
         }
@@ -456,6 +546,45 @@ impl StreamableHttpClient for OAuthHttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An absurd `expires_in` is capped rather than overflowing `Instant` or `SystemTime`.
+    #[test]
+    fn lifetimes_are_bounded() {
+        assert_eq!(usable_for(Some(u64::MAX)), MAX_LIFETIME - EXPIRY_MARGIN);
+        let _ = Instant::now() + usable_for(Some(u64::MAX));
+        let _ = std::time::SystemTime::now() + usable_for(Some(u64::MAX));
+        assert_eq!(usable_for(Some(40)), Duration::from_secs(20));
+        assert_eq!(usable_for(None), UNDATED_LIFETIME);
+    }
+
+    #[test]
+    fn standard_answers_are_read() {
+        let ok = read_standard(
+            http::StatusCode::OK,
+            br#"{"access_token": "at", "token_type": "Bearer", "expires_in": 60}"#,
+        )
+        .unwrap();
+        assert_eq!((ok.access_token.as_str(), ok.expires_in), ("at", Some(60)));
+        let Err(Unanswered::Refused(refusal)) = read_standard(
+            http::StatusCode::BAD_REQUEST,
+            br#"{"error": "invalid_grant"}"#,
+        ) else {
+            panic!("not a refusal")
+        };
+        assert!(refusal.grant_refused);
+        assert_eq!(refusal.error.as_deref(), Some("invalid_grant"));
+        let Err(Unanswered::Malformed(why)) = read_standard(
+            http::StatusCode::OK,
+            br#"{"access_token": 1, "x": "secret-at"}"#,
+        ) else {
+            panic!("not malformed")
+        };
+        assert!(!why.contains("secret"), "{why}");
+        assert!(matches!(
+            read_standard(http::StatusCode::OK, br#"{"access_token": "a", "token_type": "mac"}"#),
+            Err(Unanswered::Malformed(why)) if why.contains("mac token")
+        ));
+    }
 
     #[test]
     fn form_values_are_encoded() {

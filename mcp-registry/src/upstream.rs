@@ -194,13 +194,16 @@ pub struct Connection {
 }
 
 /// The servers bundled with the hub, which it runs inside itself (`builtin:`): given a
-/// server's name and its settings (its `env`, secrets resolved), one end of a pipe to a new
-/// session of it, or why it cannot start.
+/// server's name, its settings (its `env`, secrets resolved) and — for a server with `oauth` —
+/// where its calls' bearer tokens come from (one user's, for a server that acts for each
+/// user, in place of the credential settings), one end of a pipe to a new session of it, or
+/// why it cannot start.
 pub trait Builtins: Send + Sync {
     fn start(
         &self,
         name: &str,
         settings: BTreeMap<String, String>,
+        tokens: Option<Arc<dyn AccessTokens>>,
     ) -> Result<tokio::io::DuplexStream, String>;
 }
 
@@ -314,8 +317,13 @@ impl Connection {
                     for (key, value) in &server.env {
                         settings.insert(key.clone(), resolve(value, secrets)?);
                     }
+                    let tokens = server
+                        .oauth
+                        .as_ref()
+                        .map(|oauth| access_tokens(server, oauth, secrets, timeouts, user))
+                        .transpose()?;
                     let transport = builtins
-                        .start(name, settings)
+                        .start(name, settings, tokens)
                         .map_err(|e| UpstreamError::Setup(format!("built-in {name}: {e}")))?;
                     // In process, like openapi: `initialize` will do.
                     listener
@@ -511,18 +519,7 @@ fn http_transport(
         .max_json_response_size(limits.max_result_bytes)
         .max_sse_event_size(limits.max_result_bytes);
     if let Some(oauth) = &server.oauth {
-        let tokens: Arc<dyn AccessTokens> = match (oauth.grant, user) {
-            (OAuthGrant::AuthorizationCode, Some(user)) => user,
-            (OAuthGrant::AuthorizationCode, None) => {
-                return Err(UpstreamError::Setup(
-                    "it acts for each user with their own OAuth grant: it is connected per user"
-                        .to_owned(),
-                ));
-            }
-            (OAuthGrant::ClientCredentials, _) => Arc::new(TokenSource::new(oauth_client(
-                server, oauth, secrets, timeouts,
-            )?)),
-        };
+        let tokens = access_tokens(server, oauth, secrets, timeouts, user)?;
         let client = ViaHttpClient::new(OAuthHttpClient::new(http_client(timeouts)?, tokens));
         return Ok(HttpTransport::OAuth(
             StreamableHttpClientTransport::with_client(client, config),
@@ -539,23 +536,43 @@ fn http_transport(
     ))
 }
 
-/// The OAuth client of `server`'s registration, its secret resolved.
+/// Where a connection's OAuth tokens come from: the user's it is opened for (the
+/// authorization code grant), or the hub's own (client credentials).
+fn access_tokens(
+    server: &McpServerConfig,
+    oauth: &OAuthClientConfig,
+    secrets: &dyn Secrets,
+    timeouts: McpTimeouts,
+    user: Option<Arc<dyn AccessTokens>>,
+) -> Result<Arc<dyn AccessTokens>, UpstreamError> {
+    match (oauth.grant, user) {
+        (OAuthGrant::AuthorizationCode, Some(user)) => Ok(user),
+        (OAuthGrant::AuthorizationCode, None) => Err(UpstreamError::Setup(
+            "it acts for each user with their own OAuth grant: it is connected per user".to_owned(),
+        )),
+        (OAuthGrant::ClientCredentials, _) => Ok(Arc::new(TokenSource::new(oauth_client(
+            server, oauth, secrets, timeouts,
+        )?))),
+    }
+}
+
+/// The OAuth client of `server`'s registration, its secret resolved; its URL (if it has one)
+/// is the default resource indicator, and users' grants are bound to its audience.
 pub fn oauth_client(
     server: &McpServerConfig,
     oauth: &OAuthClientConfig,
     secrets: &dyn Secrets,
     timeouts: McpTimeouts,
 ) -> Result<OAuthClient, UpstreamError> {
-    let url = server
-        .url
-        .as_deref()
-        .ok_or_else(|| UpstreamError::Setup("no url".to_owned()))?;
     let secret = oauth
         .client_secret
         .as_deref()
         .map(|s| resolve(s, secrets))
         .transpose()?;
-    Ok(OAuthClient::new(oauth, secret, url, http_client(timeouts)?))
+    Ok(
+        OAuthClient::new(oauth, secret, server.url.as_deref(), http_client(timeouts)?)
+            .with_audience(server.grant_audience()),
+    )
 }
 
 /// A streamable HTTP transport with static credentials, or with OAuth tokens.

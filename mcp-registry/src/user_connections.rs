@@ -272,7 +272,7 @@ mod tests {
         let client = OAuthClient::new(
             &config,
             None,
-            "https://x/mcp",
+            Some("https://x/mcp"),
             crate::upstream::http_client(crate::config::McpTimeouts::default())?,
         );
         Ok(UserTokens::new(

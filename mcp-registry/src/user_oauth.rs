@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use ring::rand::{SecureRandom, SystemRandom};
 use tokio::sync::Mutex;
 
-use crate::oauth::{AccessTokens, OAuthClient, TokenAnswer, TokenError, usable_for};
+use crate::config::OAuthDialect;
+use crate::oauth::{AccessTokens, MAX_LIFETIME, OAuthClient, TokenAnswer, TokenError, usable_for};
+use crate::slack_oauth;
 use crate::upstream::UpstreamError;
 
 /// What a user granted: their tokens for one server.
@@ -28,6 +30,10 @@ pub struct Grant {
     pub usable_until: SystemTime,
     /// The scopes granted, space-separated.
     pub scope: String,
+    /// The server registration the tokens were issued for
+    /// ([`crate::config::McpServerConfig::grant_audience`]); empty for a grant stored before
+    /// grants were bound, taken as it is.
+    pub audience: String,
 }
 
 impl std::fmt::Debug for Grant {
@@ -43,18 +49,27 @@ impl std::fmt::Debug for Grant {
 impl Grant {
     /// The grant a token response makes, issued at `issued`. A response without a refresh
     /// token keeps `previous` (RFC 6749 §6: the server may leave it unchanged); without a
-    /// `scope`, the scopes are those `requested` (§5.1).
+    /// `scope`, the scopes are those `requested` (§5.1). A token without an expiry and nothing
+    /// to renew it with (Slack's without token rotation) is used until the service refuses
+    /// it, rather than asking the user to consent again every few minutes.
     pub fn from_answer(
         answer: TokenAnswer,
         issued: SystemTime,
         previous: Option<String>,
         requested: &str,
+        audience: &str,
     ) -> Self {
+        let refresh_token = answer.refresh_token.or(previous);
+        let lifetime = match (answer.expires_in, &refresh_token) {
+            (None, None) => MAX_LIFETIME,
+            (expires_in, _) => usable_for(expires_in),
+        };
         Self {
-            usable_until: issued + usable_for(answer.expires_in),
-            refresh_token: answer.refresh_token.or(previous),
+            usable_until: issued + lifetime,
+            refresh_token,
             scope: answer.scope.unwrap_or_else(|| requested.to_owned()),
             access_token: answer.access_token,
+            audience: audience.to_owned(),
         }
     }
 
@@ -166,15 +181,25 @@ pub fn authorization_request(
             .append_pair("response_type", "code")
             .append_pair("client_id", client.client_id())
             .append_pair("redirect_uri", redirect_uri);
-        let scope = client.scope();
-        if !scope.is_empty() {
-            query.append_pair("scope", &scope);
+        match client.dialect() {
+            OAuthDialect::Standard => {
+                let scope = client.scope();
+                if !scope.is_empty() {
+                    query.append_pair("scope", &scope);
+                }
+            }
+            // The user's own token: the app's bot scopes (`scope`) are none of the hub's business.
+            OAuthDialect::Slack => {
+                query.append_pair("user_scope", &slack_oauth::user_scope(client.scopes()));
+            }
         }
         query
             .append_pair("state", state)
             .append_pair("code_challenge", challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("resource", client.resource());
+            .append_pair("code_challenge_method", "S256");
+        if let Some(resource) = client.resource() {
+            query.append_pair("resource", resource);
+        }
     }
     Ok(url.into())
 }
@@ -196,7 +221,13 @@ pub async fn exchange_code(
             ("code_verifier", verifier),
         ])
         .await?;
-    Ok(Grant::from_answer(answer, issued, None, &client.scope()))
+    Ok(Grant::from_answer(
+        answer,
+        issued,
+        None,
+        &client.scope(),
+        client.audience(),
+    ))
 }
 
 /// How many times a refresh is tried with a refresh token another replica rotated meanwhile.
@@ -255,7 +286,17 @@ impl UserTokens {
         let mut held = self.held.lock().await;
         let mut current = match held.take() {
             Some(current) => current,
-            None => Held::new(self.load().await?.ok_or_else(|| self.gone())?),
+            None => {
+                let stored = self.load().await?.ok_or_else(|| self.gone())?;
+                if !self.bound_here(&stored.grant) {
+                    tracing::info!(server = %self.server, principal = %self.principal, "a user's OAuth grant was made for another destination or authorization server of this server; they must consent again");
+                    return Err(self.forget(stored.version).await);
+                }
+                // Granted again meanwhile (through another replica): no longer lost, or every
+                // tool error of theirs would ask them for consent.
+                self.lost.store(false, Ordering::Relaxed);
+                Held::new(stored)
+            }
         };
         if current.stored.grant.usable() {
             let access = current.access.clone();
@@ -282,6 +323,7 @@ impl UserTokens {
                         issued,
                         Some(refresh_token),
                         &current.stored.grant.scope,
+                        self.client.audience(),
                     );
                     let access: Arc<str> = Arc::from(grant.access_token.as_str());
                     match self.save(current.stored.version, &grant).await? {
@@ -295,7 +337,10 @@ impl UserTokens {
                         }
                         // Revoked, or granted anew, meanwhile: the stored grant decides.
                         None => match self.load().await? {
-                            Some(stored) => current = Held::new(stored),
+                            Some(stored) if self.bound_here(&stored.grant) => {
+                                current = Held::new(stored);
+                            }
+                            Some(stored) => return Err(self.forget(stored.version).await),
                             None => return Err(self.gone()),
                         },
                     }
@@ -303,7 +348,10 @@ impl UserTokens {
                 Err(error) if error.is_invalid_grant() => {
                     // Another replica may have used and rotated the refresh token first.
                     match self.load().await? {
-                        Some(stored) if stored.version != current.stored.version => {
+                        Some(stored)
+                            if stored.version != current.stored.version
+                                && self.bound_here(&stored.grant) =>
+                        {
                             current = Held::new(stored);
                         }
                         _ => {
@@ -324,6 +372,12 @@ impl UserTokens {
             }
         }
         Err(self.forget(current.stored.version).await)
+    }
+
+    /// Whether `grant` was made for this server as it is configured now (one stored before
+    /// grants were bound is taken as it is).
+    fn bound_here(&self, grant: &Grant) -> bool {
+        grant.audience.is_empty() || grant.audience == self.client.audience()
     }
 
     async fn load(&self) -> Result<Option<StoredGrant>, UpstreamError> {
@@ -412,6 +466,11 @@ mod tests {
     }
 
     fn client(token_url: &str, secret: Option<&str>) -> OAuthClient {
+        client_of(token_url, secret, Some("https://notes.example/mcp"))
+    }
+
+    /// The client of a server at `server_url` (none: a built-in server).
+    fn client_of(token_url: &str, secret: Option<&str>, server_url: Option<&str>) -> OAuthClient {
         let config: OAuthClientConfig = serde_json::from_value(json!({
             "grant": "authorization_code",
             "authorization_url": "https://idp.example/authorize",
@@ -423,7 +482,7 @@ mod tests {
         OAuthClient::new(
             &config,
             secret.map(str::to_owned),
-            "https://notes.example/mcp",
+            server_url,
             crate::upstream::http_client(crate::config::McpTimeouts::default()).unwrap(),
         )
     }
@@ -462,6 +521,77 @@ mod tests {
             .collect();
         assert_eq!(query, expected);
         assert!(authorization_request("not a url", &client, "x", "s", "c").is_err());
+
+        // A server without a URL (a built-in one) has no resource to indicate.
+        let builtin = client_of("https://idp.example/token", None, None);
+        let url = authorization_request("https://idp.example/authorize", &builtin, "x", "s", "c")
+            .unwrap();
+        let parsed = reqwest::Url::parse(&url).unwrap();
+        assert!(parsed.query_pairs().all(|(k, _)| k != "resource"), "{url}");
+    }
+
+    /// Slack's dialect asks for the scopes as user scopes, comma-separated, and no resource.
+    #[test]
+    fn a_slack_authorization_request_asks_for_user_scopes() {
+        let config: OAuthClientConfig = serde_json::from_value(json!({
+            "grant": "authorization_code", "dialect": "slack",
+            "authorization_url": "https://slack.com/oauth/v2/authorize",
+            "token_url": "https://slack.com/api/oauth.v2.access",
+            "client_id": "1.2", "scopes": ["search:read", "channels:history"],
+        }))
+        .unwrap();
+        let client = OAuthClient::new(
+            &config,
+            Some("s".to_owned()),
+            None,
+            crate::upstream::http_client(crate::config::McpTimeouts::default()).unwrap(),
+        );
+        let url = authorization_request(
+            "https://slack.com/oauth/v2/authorize",
+            &client,
+            "https://hub/cb",
+            "st",
+            "ch",
+        )
+        .unwrap();
+        let query: HashMap<String, String> = reqwest::Url::parse(&url)
+            .unwrap()
+            .query_pairs()
+            .into_owned()
+            .collect();
+        assert_eq!(query["user_scope"], "search:read,channels:history");
+        assert!(!query.contains_key("scope"), "{url}");
+        assert!(!query.contains_key("resource"), "{url}");
+        assert_eq!(query["code_challenge_method"], "S256");
+    }
+
+    /// A token that does not expire and cannot be renewed (Slack's without rotation) is kept
+    /// until refused; one with a refresh token is renewed as before.
+    #[test]
+    fn an_undated_token_without_a_refresh_token_is_kept() {
+        let answer = |refresh: Option<&str>| TokenAnswer {
+            access_token: "at".to_owned(),
+            token_type: None,
+            expires_in: None,
+            refresh_token: refresh.map(str::to_owned),
+            scope: None,
+        };
+        let now = SystemTime::now();
+        let kept = Grant::from_answer(answer(None), now, None, "a", "");
+        assert_eq!(kept.usable_until, now + MAX_LIFETIME);
+        let renewed = Grant::from_answer(answer(Some("rt")), now, None, "a", "");
+        assert_eq!(renewed.usable_until, now + usable_for(None));
+        let dated = Grant::from_answer(
+            TokenAnswer {
+                expires_in: Some(u64::MAX),
+                ..answer(None)
+            },
+            now,
+            None,
+            "a",
+            "",
+        );
+        assert!(dated.usable_until <= now + MAX_LIFETIME);
     }
 
     /// Grants in memory, as the hub's store keeps them.
@@ -589,6 +719,7 @@ mod tests {
             refresh_token: refresh.map(str::to_owned),
             usable_until: SystemTime::UNIX_EPOCH,
             scope: "notes.read".to_owned(),
+            audience: String::new(),
         }
     }
 
@@ -631,6 +762,24 @@ mod tests {
         assert!(!tokens.lacks_grant());
     }
 
+    /// A built-in server has no URL: its refreshes name no resource.
+    #[tokio::test]
+    async fn a_server_without_a_url_asks_for_no_resource() {
+        let idp = Arc::new(StdMutex::new(Idp {
+            valid_refresh: Some("rt-0".to_owned()),
+            ..Idp::default()
+        }));
+        let token_url = start_idp(idp.clone()).await;
+        let grants = Arc::new(Memory::default());
+        grants.put(expired("at-0", Some("rt-0")), 1);
+        let client = client_of(&token_url, Some("s3cret"), None);
+        let tokens = UserTokens::new("notes", "u1", client, grants);
+        assert_eq!(&*tokens.current().await.unwrap(), "at-1");
+        let form = idp.lock().unwrap().forms[0].clone();
+        assert!(form.contains("grant_type=refresh_token"), "{form}");
+        assert!(!form.contains("resource="), "{form}");
+    }
+
     #[tokio::test]
     async fn a_refused_refresh_token_forgets_the_grant() {
         let idp = Arc::new(StdMutex::new(Idp::default()));
@@ -662,6 +811,70 @@ mod tests {
             tokens.current().await,
             Err(UpstreamError::NeedsConsent)
         ));
+    }
+
+    /// A grant made for another destination or authorization server (the server was
+    /// re-pointed since) is never sent: it is forgotten and the user asked to consent again.
+    /// One stored before grants were bound is used, and bound at its refresh.
+    #[tokio::test]
+    async fn a_grant_made_for_another_registration_is_not_used() {
+        let idp = Arc::new(StdMutex::new(Idp {
+            valid_refresh: Some("rt-0".to_owned()),
+            ..Idp::default()
+        }));
+        let token_url = start_idp(idp.clone()).await;
+        let bound = |audience: &str| {
+            let grants = Arc::new(Memory::default());
+            grants.put(
+                Grant {
+                    audience: audience.to_owned(),
+                    ..expired("at-0", Some("rt-0"))
+                },
+                1,
+            );
+            let client = client(&token_url, Some("s3cret")).with_audience("here".to_owned());
+            (
+                UserTokens::new("notes", "u1", client, grants.clone()),
+                grants,
+            )
+        };
+        let (tokens, grants) = bound("elsewhere");
+        assert!(matches!(
+            tokens.current().await,
+            Err(UpstreamError::NeedsConsent)
+        ));
+        assert!(tokens.lacks_grant());
+        assert!(grants.get().is_none(), "the grant is deleted");
+        assert!(idp.lock().unwrap().forms.is_empty(), "nothing was sent");
+
+        let (tokens, grants) = bound("");
+        assert_eq!(&*tokens.current().await.unwrap(), "at-1");
+        assert_eq!(grants.get().unwrap().grant.audience, "here");
+        let (tokens, _) = bound("here");
+        idp.lock().unwrap().valid_refresh = Some("rt-0".to_owned());
+        assert!(tokens.current().await.is_ok());
+    }
+
+    /// A grant made anew where these tokens do not hear of it (another replica's consent) is
+    /// found at the next call, and the grant is no longer taken to be lost.
+    #[tokio::test]
+    async fn a_grant_made_elsewhere_is_found_and_no_longer_lost() {
+        let grants = Arc::new(Memory::default());
+        let tokens = tokens("http://127.0.0.1:9/token", grants.clone());
+        assert!(matches!(
+            tokens.current().await,
+            Err(UpstreamError::NeedsConsent)
+        ));
+        assert!(tokens.lacks_grant());
+        grants.put(
+            Grant {
+                usable_until: SystemTime::now() + std::time::Duration::from_secs(600),
+                ..expired("at-new", Some("rt"))
+            },
+            1,
+        );
+        assert_eq!(&*tokens.current().await.unwrap(), "at-new");
+        assert!(!tokens.lacks_grant());
     }
 
     /// Another replica rotated the refresh token first: the stored one is taken up, not

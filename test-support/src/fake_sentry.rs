@@ -3,7 +3,9 @@
 //! a missing scope), string ids and counts, `Link` headers with both rels on every list, the
 //! default `is:unresolved` search, issue routes by id or short id, the latest event with an
 //! exception entry, PUT returning the full issue, field-keyed validation errors, and 429s with
-//! `X-Sentry-Rate-Limit-Reset` (no `Retry-After`, as Sentry's limiter sends none).
+//! `X-Sentry-Rate-Limit-Reset` (no `Retry-After`, as Sentry's limiter sends none). Tokens it
+//! does not hold can be taken by a verifier of the test's (an authorization server's access
+//! tokens), and it records the token each request carried.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,9 +27,16 @@ pub enum Fault {
     ServerError,
 }
 
+/// Tells the scopes of a token the fake does not hold itself (one an authorization server
+/// issued), or `None` for one it does not take.
+pub type Verifier = Arc<dyn Fn(&str) -> Option<Vec<String>> + Send + Sync>;
+
 #[derive(Default)]
 struct Data {
     tokens: HashMap<String, Vec<String>>,
+    verifier: Option<Verifier>,
+    /// The bearer token of every request, in order (`""` for none).
+    seen: Vec<String>,
     projects: Vec<Value>,
     issues: Vec<Value>,
     events: HashMap<String, Vec<Value>>,
@@ -119,6 +128,20 @@ impl FakeSentry {
             ]));
         }
         fake
+    }
+
+    /// Tokens besides the fake's own are taken when `verify` gives their scopes (OAuth access
+    /// tokens of an authorization server of the test's).
+    pub fn verify_tokens_with(
+        &self,
+        verify: impl Fn(&str) -> Option<Vec<String>> + Send + Sync + 'static,
+    ) {
+        self.data.lock().unwrap().verifier = Some(Arc::new(verify));
+    }
+
+    /// The bearer token each request carried, in order (`""` for none).
+    pub fn tokens_seen(&self) -> Vec<String> {
+        self.data.lock().unwrap().seen.clone()
     }
 
     /// The next requests are answered with `faults`, in order.
@@ -213,18 +236,25 @@ fn admit(
 ) -> Result<(), Box<Response>> {
     let mut data = fake.data.lock().unwrap();
     data.requests.push(line);
-    let Some(auth) = headers
+    let auth = headers
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
+        .and_then(|v| v.to_str().ok());
+    let token = auth
+        .and_then(|auth| auth.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    data.seen.push(token.clone());
+    if auth.is_none() {
         return Err(Box::new(detail(
             StatusCode::UNAUTHORIZED,
             "Authentication credentials were not provided.",
         )));
-    };
-    let scopes = auth
-        .strip_prefix("Bearer ")
-        .and_then(|token| data.tokens.get(token))
+    }
+    let scopes = data
+        .tokens
+        .get(&token)
+        .cloned()
+        .or_else(|| data.verifier.as_ref().and_then(|verify| verify(&token)))
         .ok_or_else(|| Box::new(detail(StatusCode::UNAUTHORIZED, "Invalid token")))?;
     if !scopes.iter().any(|s| s == scope) {
         return Err(Box::new(detail(

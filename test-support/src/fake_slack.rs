@@ -4,7 +4,13 @@
 //! `not_in_channel` for a bot outside a channel, cursor pages ending with an empty
 //! `next_cursor`, history newest first without thread replies, replies parent first, exclusive
 //! `oldest`/`latest`, `already_reacted`, and 429 with `Retry-After` on cue. Arguments are read
-//! from the query, a form body or a JSON body.
+//! from the query, a form body or a JSON body. Slack's OAuth v2 (the authorization page and
+//! `oauth.v2.access`, with token rotation) is in `fake_slack/oauth.rs`; the fake records the
+//! token every Web API call carried.
+
+mod oauth;
+
+pub use oauth::SlackApp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -32,6 +38,9 @@ struct Data {
     users: Vec<Value>,
     rate_limited: Vec<u64>,
     calls: Vec<String>,
+    /// The bearer token of every Web API call, in order (`""` for none).
+    seen: Vec<String>,
+    oauth: oauth::OAuth,
     next_ts: u64,
 }
 
@@ -153,9 +162,15 @@ impl FakeSlack {
             .unwrap_or_default()
     }
 
+    /// The bearer token each Web API call carried, in order (`""` for none).
+    pub fn tokens_seen(&self) -> Vec<String> {
+        self.data.lock().unwrap().seen.clone()
+    }
+
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .route("/api/{method}", any(method))
+            .route("/oauth/v2/authorize", axum::routing::get(oauth::authorize))
             .with_state(self.clone())
     }
 }
@@ -240,16 +255,23 @@ async fn method(
         )
             .into_response();
     }
-    let Some(token) = headers
+    if method == "oauth.v2.access" {
+        return oauth::access(&mut d, &headers, &args);
+    }
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+        .and_then(|v| v.strip_prefix("Bearer "));
+    d.seen.push(bearer.unwrap_or_default().to_owned());
+    let Some(token) = bearer else {
         return axum::Json(fail("not_authed")).into_response();
     };
     let Some((is_user, scopes)) = d.tokens.get(token).cloned() else {
         return axum::Json(fail("invalid_auth")).into_response();
     };
+    if d.oauth.expired(token) {
+        return axum::Json(fail("token_expired")).into_response();
+    }
     let needs = |scope: &str| -> Result<(), Value> {
         if scopes.contains(&scope) {
             Ok(())

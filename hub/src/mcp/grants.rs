@@ -16,13 +16,17 @@ use crate::model::{Millis, now_millis};
 use crate::secrets::{Keyring, Sealed, SecretError};
 use crate::store::McpGrantRow;
 
-/// What is sealed: the tokens and until when the access token is used.
+/// What is sealed: the tokens, until when the access token is used, and the registration they
+/// were issued for (sealed with them, so that it cannot be changed in the store).
 #[derive(Serialize, Deserialize)]
 struct Tokens {
     access_token: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     usable_until: Millis,
+    /// The registration the tokens were issued for (absent in grants stored before).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    audience: String,
 }
 
 /// The name a grant's tokens are sealed under (it has a `:`, which secret names cannot).
@@ -68,6 +72,7 @@ impl StoreGrants {
             access_token: grant.access_token.clone(),
             refresh_token: grant.refresh_token.clone(),
             usable_until: millis(grant.usable_until),
+            audience: grant.audience.clone(),
         };
         let json = serde_json::to_vec(&tokens).map_err(Error::internal)?;
         Ok(self
@@ -94,6 +99,7 @@ impl StoreGrants {
                     usable_until: UNIX_EPOCH
                         + Duration::from_millis(u64::try_from(tokens.usable_until).unwrap_or(0)),
                     scope: row.scope,
+                    audience: tokens.audience,
                 },
                 version: row.version,
             }),

@@ -2,16 +2,19 @@
 //! Markdown, sent as Atlassian Document Format on Cloud), editing fields, comments,
 //! transitions, assignment, and the projects, issue types and fields to fill them with.
 //! Jira Cloud's REST v3 by default; Data Center / Server's v2 with `JIRA_DEPLOYMENT=datacenter`.
+//! Run in the hub with `oauth`, each call carries the calling user's own OAuth token.
 
 pub mod adf;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use agenthub_server_kit::credentials::{BearerTokens, Credentials};
 use agenthub_server_kit::rest::{Failure, Rest};
 use agenthub_server_kit::settings::Vars;
 use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
 use base64::Engine;
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode};
 use rmcp::model::CallToolRequestParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -83,10 +86,24 @@ impl Settings {
 /// The MCP server.
 pub type Jira = Server<JiraTools>;
 
-/// The Jira server of `settings`, checked.
+/// The Jira server of `settings`, checked; its credentials are JIRA_EMAIL and JIRA_API_TOKEN,
+/// or JIRA_BEARER_TOKEN.
 pub fn server(settings: &Settings) -> anyhow::Result<Jira> {
-    JiraTools::new(settings).map(Server::new)
+    JiraTools::new(settings, None).map(Server::new)
 }
+
+/// The Jira server of `settings` whose calls carry the bearer tokens of `tokens` (each user's
+/// own OAuth token, in the hub: Atlassian's 3LO, with JIRA_BASE_URL
+/// https://api.atlassian.com/ex/jira/<cloudId>); the credential settings must be unset.
+pub fn server_with_tokens(
+    settings: &Settings,
+    tokens: Arc<dyn BearerTokens>,
+) -> anyhow::Result<Jira> {
+    JiraTools::new(settings, Some(tokens)).map(Server::new)
+}
+
+/// What a user checks when Jira rejects their OAuth token.
+const OAUTH_GRANT: &str = "the Jira access granted to the hub (grant it again)";
 
 /// The tools, over one site's REST API.
 pub struct JiraTools {
@@ -97,7 +114,7 @@ pub struct JiraTools {
 }
 
 impl JiraTools {
-    fn new(settings: &Settings) -> anyhow::Result<Self> {
+    fn new(settings: &Settings, tokens: Option<Arc<dyn BearerTokens>>) -> anyhow::Result<Self> {
         let site = settings.base_url.trim().trim_end_matches('/').to_owned();
         if !(site.starts_with("https://") || site.starts_with("http://")) {
             anyhow::bail!("JIRA_BASE_URL must be an http(s) URL, not {site:?}");
@@ -108,34 +125,34 @@ impl JiraTools {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        let (authorization, credentials) = match (
+        let given = (
             nonempty(&settings.email),
             nonempty(&settings.api_token),
             nonempty(&settings.bearer_token),
-        ) {
-            (_, _, Some(token)) => (format!("Bearer {token}"), "JIRA_BEARER_TOKEN"),
-            (Some(email), Some(token), None) => (
-                format!(
+        );
+        let (authorization, credentials) = match (tokens, given) {
+            (Some(tokens), (None, None, None)) => (Credentials::Bearer(tokens), OAUTH_GRANT),
+            (Some(_), _) => anyhow::bail!(
+                "JIRA_EMAIL, JIRA_API_TOKEN and JIRA_BEARER_TOKEN are not used with OAuth: each call carries an OAuth token"
+            ),
+            (None, (_, _, Some(token))) => (Credentials::bearer(&token)?, "JIRA_BEARER_TOKEN"),
+            (None, (Some(email), Some(token), None)) => (
+                Credentials::fixed(&format!(
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(format!("{email}:{token}"))
-                ),
+                ))?,
                 "JIRA_EMAIL and JIRA_API_TOKEN",
             ),
-            _ => anyhow::bail!(
+            (None, _) => anyhow::bail!(
                 "set JIRA_EMAIL and JIRA_API_TOKEN (an API token), or JIRA_BEARER_TOKEN (an OAuth or personal access token)"
             ),
         };
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&authorization)?,
-        );
         let cloud = settings.deployment == Deployment::Cloud;
         let api = format!("{site}/rest/api/{}", if cloud { 3 } else { 2 });
         let rest = Rest::new(
             "Jira",
             &api,
-            headers,
+            authorization,
             Duration::from_secs(settings.timeout_secs.max(1)),
         )?;
         Ok(Self {

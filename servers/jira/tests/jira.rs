@@ -10,6 +10,7 @@ use agenthub_test_support::mcp::{
     call, call_tool, connect, eras, structured, tool_error, tool_names,
 };
 use agenthub_test_support::serve_on_loopback;
+use agenthub_test_support::tokens::Rotating;
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -360,8 +361,61 @@ async fn the_binary_serves_over_stdio() {
     client.cancel().await.unwrap();
 }
 
+/// Each call carries the current OAuth token (Atlassian 3LO: a bearer token); one Jira
+/// answers 401 to is renewed and the call made again.
+#[tokio::test]
+async fn with_oauth_tokens_each_call_carries_the_current_one() {
+    let fake = FakeJira::new();
+    let base = format!("http://{}", serve_on_loopback(fake.router()).await);
+    let tokens = Rotating::new(&["expired", PAT]);
+    let oauth = Settings {
+        email: None,
+        api_token: None,
+        bearer_token: None,
+        ..settings(&base, Deployment::Cloud)
+    };
+    let jira = agenthub_mcp_jira::server_with_tokens(&oauth, tokens.clone()).unwrap();
+    let args = ServeArgs::http("127.0.0.1:0".parse().unwrap());
+    let address = serve_on_loopback(router(&args, move || jira.clone())).await;
+    let client = connect(
+        &format!("http://{address}/mcp"),
+        HashMap::new(),
+        eras()[0].1.clone(),
+    )
+    .await;
+    let projects = call_tool(&client, "list_projects", json!({"query": "check"})).await;
+    assert_eq!(structured(&projects)["projects"][0]["key"], "CHK");
+    assert_eq!(tokens.rejected(), ["expired"]);
+    client.cancel().await.unwrap();
+}
+
 #[test]
 fn settings_are_checked_before_serving() {
+    let oauth = Settings {
+        email: None,
+        api_token: None,
+        bearer_token: None,
+        ..settings("https://api.atlassian.com/ex/jira/1234", Deployment::Cloud)
+    };
+    assert!(agenthub_mcp_jira::server_with_tokens(&oauth, Rotating::new(&[])).is_ok());
+    for with in [
+        Settings {
+            email: Some(EMAIL.to_owned()),
+            ..oauth.clone()
+        },
+        Settings {
+            bearer_token: Some(PAT.to_owned()),
+            ..oauth.clone()
+        },
+    ] {
+        let refused = agenthub_mcp_jira::server_with_tokens(&with, Rotating::new(&[]))
+            .err()
+            .unwrap();
+        assert!(
+            refused.to_string().contains("not used with OAuth"),
+            "{refused}"
+        );
+    }
     let base = settings("https://acme.atlassian.net", Deployment::Cloud);
     assert!(agenthub_mcp_jira::server(&base).is_ok());
     assert!(

@@ -1,12 +1,15 @@
-//! Calls to a service's REST API: its credentials on every request, a 429 waited out as the
-//! service says (`Retry-After`, or a service's own reset header) at most [`Retries::attempts`]
-//! times and never longer than [`Retries::max_wait`], and each failure classified once into a
+//! Calls to a service's REST API: its credentials on every request (a refused OAuth token
+//! renewed and the request sent again, once), a 429 waited out as the service says
+//! (`Retry-After`, or a service's own reset header) at most [`Retries::attempts`] times and
+//! never longer than [`Retries::max_wait`], and each failure classified once into a
 //! [`Failure`] whose message names the service and what to do.
 
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::Value;
+
+use crate::credentials::Credentials;
 
 /// How 429s are retried.
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,12 @@ pub enum Failure {
         service: &'static str,
         detail: String,
     },
+    /// There was no credential to send (the user has not granted access, or their grant was
+    /// revoked); nothing was sent.
+    NoCredentials {
+        service: &'static str,
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for Failure {
@@ -83,6 +92,12 @@ impl std::fmt::Display for Failure {
             Self::Unexpected { service, detail } => {
                 write!(f, "{service} answered in an unexpected shape: {detail}")
             }
+            Self::NoCredentials { service, detail } => {
+                write!(
+                    f,
+                    "{service} cannot be called without credentials: {detail}"
+                )
+            }
         }
     }
 }
@@ -101,15 +116,20 @@ pub struct Reply {
 /// The service's wait hint on a 429, when it is not `Retry-After`.
 pub type WaitHint = fn(&HeaderMap) -> Option<Duration>;
 
+/// Whether a successful answer says the token was refused (Slack answers 200 with
+/// `ok: false`), for services that do not answer 401.
+pub type RefusedToken = fn(&Value) -> bool;
+
 /// One service's API.
 #[derive(Clone)]
 pub struct Rest {
     service: &'static str,
     base: String,
     client: reqwest::Client,
-    headers: HeaderMap,
+    credentials: Credentials,
     retries: Retries,
     wait_hint: Option<WaitHint>,
+    refused_token: Option<RefusedToken>,
     max_body: usize,
 }
 
@@ -118,18 +138,14 @@ pub struct Rest {
 pub const MAX_BODY: usize = 16 << 20;
 
 impl Rest {
-    /// `base` is the API's root (no trailing slash needed); `headers` go with every request
-    /// (the credentials among them, marked sensitive).
+    /// `base` is the API's root (no trailing slash needed); `credentials` go with every
+    /// request.
     pub fn new(
         service: &'static str,
         base: &str,
-        mut headers: HeaderMap,
+        credentials: Credentials,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        for value in headers.values_mut() {
-            value.set_sensitive(true);
-        }
-        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
         // reqwest is built without a TLS provider of its own (one, ring, for the workspace).
         let _ = rustls::crypto::ring::default_provider().install_default();
         // Redirects are not followed: an address that was vetted could send the call anywhere.
@@ -142,9 +158,10 @@ impl Rest {
             service,
             base: base.trim_end_matches('/').to_owned(),
             client,
-            headers,
+            credentials,
             retries: Retries::default(),
             wait_hint: None,
+            refused_token: None,
             max_body: MAX_BODY,
         })
     }
@@ -163,6 +180,12 @@ impl Rest {
     /// The service says how long to wait on a 429 with a header of its own.
     pub fn with_wait_hint(mut self, hint: WaitHint) -> Self {
         self.wait_hint = Some(hint);
+        self
+    }
+
+    /// The service says in successful answers of its own shape that it refused the token.
+    pub fn with_refused_token(mut self, refused: RefusedToken) -> Self {
+        self.refused_token = Some(refused);
         self
     }
 
@@ -200,11 +223,21 @@ impl Rest {
                 .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let mut attempt = 0;
+        // A refused token is renewed once per call: a second refusal is the service's word.
+        let mut renewed = false;
         loop {
+            let (authorization, sent) =
+                self.credentials.authorization().await.map_err(|detail| {
+                    Failure::NoCredentials {
+                        service: self.service,
+                        detail,
+                    }
+                })?;
             let mut request = self
                 .client
                 .request(method.clone(), url.clone())
-                .headers(self.headers.clone());
+                .header(header::ACCEPT, HeaderValue::from_static("application/json"))
+                .header(header::AUTHORIZATION, authorization);
             if let Some(body) = body {
                 request = request.json(body);
             }
@@ -235,6 +268,13 @@ impl Rest {
                 continue;
             }
             let bytes = self.body(response).await?;
+            if status == StatusCode::UNAUTHORIZED
+                && !renewed
+                && self.credentials.refused(&sent).await
+            {
+                renewed = true;
+                continue;
+            }
             if status.is_server_error() {
                 return Err(Failure::Unavailable {
                     service: self.service,
@@ -260,6 +300,14 @@ impl Rest {
                     Value::String(String::from_utf8_lossy(&bytes).chars().take(500).collect())
                 })
             };
+            if status.is_success()
+                && !renewed
+                && self.refused_token.is_some_and(|refused| refused(&parsed))
+                && self.credentials.refused(&sent).await
+            {
+                renewed = true;
+                continue;
+            }
             if status.is_client_error() {
                 return Err(Failure::Refused {
                     service: self.service,
@@ -401,7 +449,7 @@ mod tests {
         let rest = Rest::new(
             "Fake",
             &format!("http://{address}"),
-            HeaderMap::new(),
+            Credentials::bearer("t").unwrap(),
             Duration::from_secs(5),
         )
         .unwrap();
@@ -417,6 +465,171 @@ mod tests {
             refused.to_string().contains("longer than 1024 bytes"),
             "{refused}"
         );
+    }
+
+    /// Tokens handed out in order: each refusal moves to the next; past the last, none.
+    struct Queue {
+        tokens: std::sync::Mutex<Vec<&'static str>>,
+        rejected: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Queue {
+        fn new(tokens: &[&'static str]) -> std::sync::Arc<Self> {
+            std::sync::Arc::new(Self {
+                tokens: std::sync::Mutex::new(tokens.iter().rev().copied().collect()),
+                rejected: std::sync::Mutex::new(Vec::new()),
+            })
+        }
+    }
+
+    impl crate::credentials::BearerTokens for Queue {
+        fn token(&self) -> crate::credentials::Pending<'_, Result<std::sync::Arc<str>, String>> {
+            let next = self.tokens.lock().unwrap().last().copied();
+            Box::pin(async move {
+                next.map(std::sync::Arc::from)
+                    .ok_or_else(|| "not granted".to_owned())
+            })
+        }
+
+        fn reject<'a>(&'a self, token: &'a str) -> crate::credentials::Pending<'a, ()> {
+            self.rejected.lock().unwrap().push(token.to_owned());
+            let mut tokens = self.tokens.lock().unwrap();
+            if tokens.last() == Some(&token) {
+                tokens.pop();
+            }
+            Box::pin(async {})
+        }
+    }
+
+    /// A service that takes only the bearer token `good` (401 for any other), or — on
+    /// `/slacky` — answers 200 `ok: false` for it; and what each request carried.
+    async fn picky_service() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let check = move |headers: HeaderMap| {
+            let token = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            record.lock().unwrap().push(token.clone());
+            token == "Bearer good"
+        };
+        let strict = check.clone();
+        let app = axum::Router::new()
+            .route(
+                "/strict",
+                axum::routing::get(move |headers: HeaderMap| async move {
+                    if strict(headers) {
+                        (StatusCode::OK, axum::Json(json!({"ok": true})))
+                    } else {
+                        (
+                            StatusCode::UNAUTHORIZED,
+                            axum::Json(json!({"detail": "Invalid token"})),
+                        )
+                    }
+                }),
+            )
+            .route(
+                "/slacky",
+                axum::routing::get(move |headers: HeaderMap| async move {
+                    axum::Json(if check(headers) {
+                        json!({"ok": true})
+                    } else {
+                        json!({"ok": false, "error": "token_expired"})
+                    })
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{address}"), seen)
+    }
+
+    fn rest_with(base: &str, credentials: Credentials) -> Rest {
+        Rest::new("Fake", base, credentials, Duration::from_secs(5)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_renewed_and_the_call_sent_again_once() {
+        let (base, seen) = picky_service().await;
+        let queue = Queue::new(&["stale", "good"]);
+        let rest = rest_with(&base, Credentials::Bearer(queue.clone()));
+        let reply = rest.get("/strict", &[]).await.unwrap();
+        assert_eq!(reply.body["ok"], true);
+        assert_eq!(*seen.lock().unwrap(), ["Bearer stale", "Bearer good"]);
+        assert_eq!(*queue.rejected.lock().unwrap(), ["stale"]);
+
+        // Refused twice: the second refusal stands (no loop of renewals).
+        seen.lock().unwrap().clear();
+        let queue = Queue::new(&["stale", "also-stale", "good"]);
+        let rest = rest_with(&base, Credentials::Bearer(queue.clone()));
+        let refused = rest.get("/strict", &[]).await.unwrap_err();
+        assert!(
+            matches!(&refused, Failure::Refused { status, message, .. }
+                if *status == StatusCode::UNAUTHORIZED && message == "Invalid token"),
+            "{refused:?}"
+        );
+        assert_eq!(*seen.lock().unwrap(), ["Bearer stale", "Bearer also-stale"]);
+        assert_eq!(*queue.rejected.lock().unwrap(), ["stale"]);
+
+        // A fixed credential is not sent again: it would be refused again.
+        seen.lock().unwrap().clear();
+        let rest = rest_with(&base, Credentials::bearer("wrong").unwrap());
+        assert!(rest.get("/strict", &[]).await.is_err());
+        assert_eq!(*seen.lock().unwrap(), ["Bearer wrong"]);
+    }
+
+    #[tokio::test]
+    async fn no_token_means_no_request() {
+        let (base, seen) = picky_service().await;
+        // The last token is refused and no other comes: the user must grant access again.
+        let rest = rest_with(&base, Credentials::Bearer(Queue::new(&["stale"])));
+        let failure = rest.get("/strict", &[]).await.unwrap_err();
+        assert_eq!(
+            failure,
+            Failure::NoCredentials {
+                service: "Fake",
+                detail: "not granted".to_owned()
+            }
+        );
+        assert_eq!(
+            failure.to_string(),
+            "Fake cannot be called without credentials: not granted"
+        );
+        assert_eq!(*seen.lock().unwrap(), ["Bearer stale"]);
+        let failure = rest_with(&base, Credentials::Bearer(Queue::new(&[])))
+            .get("/strict", &[])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(failure, Failure::NoCredentials { .. }),
+            "{failure}"
+        );
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1,
+            "nothing sent without a token"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_in_a_successful_answer_renews_the_token_where_the_service_says_so() {
+        let (base, seen) = picky_service().await;
+        let expired = |body: &Value| body["error"] == "token_expired";
+        let queue = Queue::new(&["stale", "good"]);
+        let rest = rest_with(&base, Credentials::Bearer(queue.clone())).with_refused_token(expired);
+        assert_eq!(rest.get("/slacky", &[]).await.unwrap().body["ok"], true);
+        assert_eq!(*seen.lock().unwrap(), ["Bearer stale", "Bearer good"]);
+
+        // Without the hint, the answer is the service's: a success to read.
+        seen.lock().unwrap().clear();
+        let rest = rest_with(&base, Credentials::Bearer(Queue::new(&["stale", "good"])));
+        assert_eq!(
+            rest.get("/slacky", &[]).await.unwrap().body["error"],
+            "token_expired"
+        );
+        assert_eq!(*seen.lock().unwrap(), ["Bearer stale"]);
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! An MCP server for Sentry: what a model needs to find an error, read where it happened, see
 //! who owns it, and resolve, ignore or assign it. Speaks Sentry's web API (`/api/0/`) on
-//! sentry.io, its regional hosts, or a self-hosted install, with an auth token.
+//! sentry.io, its regional hosts, or a self-hosted install, with an auth token — or, run in the
+//! hub with `oauth`, with each user's own OAuth token.
 
 mod summary;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use agenthub_server_kit::credentials::{BearerTokens, Credentials};
 use agenthub_server_kit::rest::{Failure, Rest};
 use agenthub_server_kit::settings::Vars;
 use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, Method, StatusCode};
 use rmcp::model::CallToolRequestParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,9 +28,9 @@ pub struct Settings {
     #[arg(long, env = "SENTRY_ORG")]
     pub org: String,
     /// An auth token with org:read, project:read and event:read (event:write to resolve,
-    /// ignore and assign).
+    /// ignore and assign). Required, except in the hub with `oauth`.
     #[arg(long, env = "SENTRY_AUTH_TOKEN", hide_env_values = true)]
-    pub auth_token: String,
+    pub auth_token: Option<String>,
     /// How long one call to Sentry may take.
     #[arg(long, env = "SENTRY_TIMEOUT_SECS", default_value_t = 30)]
     pub timeout_secs: u64,
@@ -50,7 +53,7 @@ impl Settings {
         Ok(Self {
             base_url: vars.or("SENTRY_BASE_URL", "https://sentry.io"),
             org: vars.required("SENTRY_ORG")?,
-            auth_token: vars.required("SENTRY_AUTH_TOKEN")?,
+            auth_token: vars.get("SENTRY_AUTH_TOKEN"),
             timeout_secs: vars.seconds("SENTRY_TIMEOUT_SECS", 30)?,
         })
     }
@@ -59,47 +62,64 @@ impl Settings {
 /// The MCP server.
 pub type Sentry = Server<SentryTools>;
 
-/// The Sentry server of `settings`, checked.
+/// The Sentry server of `settings`, checked; its token is SENTRY_AUTH_TOKEN.
 pub fn server(settings: &Settings) -> anyhow::Result<Sentry> {
-    SentryTools::new(settings).map(Server::new)
+    SentryTools::new(settings, None).map(Server::new)
+}
+
+/// The Sentry server of `settings` whose calls carry the bearer tokens of `tokens` (each
+/// user's own OAuth tokens, in the hub) instead of SENTRY_AUTH_TOKEN, which must be unset.
+pub fn server_with_tokens(
+    settings: &Settings,
+    tokens: Arc<dyn BearerTokens>,
+) -> anyhow::Result<Sentry> {
+    SentryTools::new(settings, Some(tokens)).map(Server::new)
 }
 
 /// The tools, over one organization's API.
 pub struct SentryTools {
     rest: Rest,
     org: String,
+    /// What to check when Sentry rejects the token.
+    credential: &'static str,
 }
 
 impl SentryTools {
-    fn new(settings: &Settings) -> anyhow::Result<Self> {
+    fn new(settings: &Settings, tokens: Option<Arc<dyn BearerTokens>>) -> anyhow::Result<Self> {
         if settings.org.trim().is_empty() {
             anyhow::bail!("SENTRY_ORG (--org) is empty: set it to the organization's slug");
-        }
-        if settings.auth_token.trim().is_empty() {
-            anyhow::bail!("SENTRY_AUTH_TOKEN (--auth-token) is empty");
         }
         let base = settings.base_url.trim_end_matches('/');
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             anyhow::bail!("SENTRY_BASE_URL must be an http(s) URL, not {base:?}");
         }
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Bearer {}", settings.auth_token.trim()))?,
-        );
+        let token = settings.auth_token.as_deref().map(str::trim);
+        let (credentials, credential) = match (tokens, token) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "SENTRY_AUTH_TOKEN is not used with OAuth: each call carries an OAuth token"
+            ),
+            (Some(tokens), None) => (Credentials::Bearer(tokens), OAUTH_GRANT),
+            (None, Some("")) => anyhow::bail!("SENTRY_AUTH_TOKEN (--auth-token) is empty"),
+            (None, Some(token)) => (Credentials::bearer(token)?, "SENTRY_AUTH_TOKEN"),
+            (None, None) => anyhow::bail!("SENTRY_AUTH_TOKEN (--auth-token) is required"),
+        };
         let rest = Rest::new(
             "Sentry",
             &format!("{base}/api/0"),
-            headers,
+            credentials,
             Duration::from_secs(settings.timeout_secs.max(1)),
         )?
         .with_wait_hint(reset_wait);
         Ok(Self {
             rest,
             org: settings.org.trim().to_owned(),
+            credential,
         })
     }
 }
+
+/// What a user checks when their OAuth token is rejected.
+const OAUTH_GRANT: &str = "the Sentry access granted to the hub (grant it again)";
 
 /// Sentry's rate limiter sends no `Retry-After`, but when its window resets (epoch seconds).
 fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
@@ -118,13 +138,14 @@ fn reset_wait(headers: &HeaderMap) -> Option<Duration> {
     Duration::try_from_secs_f64((reset as f64 + 1.0 - now).max(0.0)).ok()
 }
 
-/// The scope a tool needs, named when Sentry refuses it.
-fn needs(scope: &'static str) -> impl Fn(Failure) -> ToolError {
+/// The scope a tool needs, named when Sentry refuses it; `credential`, what to check when it
+/// rejects the token.
+fn needs(scope: &'static str, credential: &'static str) -> impl Fn(Failure) -> ToolError {
     move |failure| match &failure {
         Failure::Refused {
             status, message, ..
         } if *status == StatusCode::UNAUTHORIZED => ToolError(format!(
-            "Sentry rejected the auth token ({message}); check SENTRY_AUTH_TOKEN"
+            "Sentry rejected the auth token ({message}); check {credential}"
         )),
         Failure::Refused {
             status, message, ..
@@ -323,7 +344,11 @@ impl SentryTools {
         key: &str,
         summarize: fn(&Value) -> Value,
     ) -> Result<Value, ToolError> {
-        let reply = self.rest.get(path, query).await.map_err(needs(scope))?;
+        let reply = self
+            .rest
+            .get(path, query)
+            .await
+            .map_err(needs(scope, self.credential))?;
         let items = reply
             .body
             .as_array()
@@ -364,7 +389,7 @@ impl SentryTools {
                 &[("query", format!("slug:{project}"))],
             )
             .await
-            .map_err(needs("org:read"))?;
+            .map_err(needs("org:read", self.credential))?;
         reply
             .body
             .as_array()
@@ -444,7 +469,7 @@ impl SentryTools {
                 &[("expand", "owners".to_owned())],
             )
             .await
-            .map_err(needs("event:read"))?;
+            .map_err(needs("event:read", self.credential))?;
         if !reply.body.is_object() {
             return Err(self.rest.unexpected("the issue is not an object").into());
         }
@@ -457,7 +482,7 @@ impl SentryTools {
             Ok(event) => summary::event(&event.body, args.frames.unwrap_or(8).clamp(1, 50)),
             // An issue whose events have aged out has none to show.
             Err(Failure::Refused { status, .. }) if status == StatusCode::NOT_FOUND => Value::Null,
-            Err(failure) => return Err(needs("event:read")(failure)),
+            Err(failure) => return Err(needs("event:read", self.credential)(failure)),
         };
         Ok(json!({"issue": summary::issue(&reply.body), "owners": owners, "latest_event": latest}))
     }
@@ -495,7 +520,7 @@ impl SentryTools {
                 Some(&body),
             )
             .await
-            .map_err(needs("event:write"))?;
+            .map_err(needs("event:write", self.credential))?;
         if !reply.body.is_object() {
             return Err(self
                 .rest

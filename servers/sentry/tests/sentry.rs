@@ -10,6 +10,7 @@ use agenthub_test_support::mcp::{
     call, call_tool, connect, eras, structured, text_of, tool_error, tool_names,
 };
 use agenthub_test_support::serve_on_loopback;
+use agenthub_test_support::tokens::Rotating;
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -18,7 +19,7 @@ fn settings(base: &str, token: &str) -> Settings {
     Settings {
         base_url: base.to_owned(),
         org: ORG.to_owned(),
-        auth_token: token.to_owned(),
+        auth_token: Some(token.to_owned()),
         timeout_secs: 5,
     }
 }
@@ -315,10 +316,71 @@ async fn the_binary_serves_over_stdio() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+async fn with_oauth_tokens_each_call_carries_the_current_one() {
+    let fake = FakeSentry::new();
+    let base = format!("http://{}", serve_on_loopback(fake.router()).await);
+    let tokens = Rotating::new(&["expired", "sntryu_read"]);
+    let oauth = Settings {
+        auth_token: None,
+        ..settings(&base, "")
+    };
+    let sentry = agenthub_mcp_sentry::server_with_tokens(&oauth, tokens.clone()).unwrap();
+    let args = ServeArgs::http("127.0.0.1:0".parse().unwrap());
+    let address = serve_on_loopback(router(&args, move || sentry.clone())).await;
+    let client = connect(
+        &format!("http://{address}/mcp"),
+        HashMap::new(),
+        eras()[0].1.clone(),
+    )
+    .await;
+    // Refused (401), renewed, sent again.
+    let projects = call_tool(&client, "list_projects", json!({})).await;
+    assert_eq!(structured(&projects)["projects"][0]["slug"], "checkout");
+    assert_eq!(fake.tokens_seen(), ["expired", "sntryu_read"]);
+    assert_eq!(tokens.rejected(), ["expired"]);
+    client.cancel().await.unwrap();
+
+    // Refused, and no token after it (the grant is gone): a tool error that says so.
+    let sentry =
+        agenthub_mcp_sentry::server_with_tokens(&oauth, Rotating::new(&["revoked"])).unwrap();
+    let address = serve_on_loopback(router(&args, move || sentry.clone())).await;
+    let client = connect(
+        &format!("http://{address}/mcp"),
+        HashMap::new(),
+        eras()[1].1.clone(),
+    )
+    .await;
+    let error = tool_error(&call_tool(&client, "list_projects", json!({})).await);
+    assert!(
+        error.contains("Sentry cannot be called without credentials: no grant"),
+        "{error}"
+    );
+    assert_eq!(fake.tokens_seen()[2..], ["revoked"]);
+    client.cancel().await.unwrap();
+}
+
 #[test]
 fn settings_are_checked_before_serving() {
     assert!(agenthub_mcp_sentry::server(&settings("ftp://sentry", "t")).is_err());
     assert!(agenthub_mcp_sentry::server(&settings("https://sentry.io", " ")).is_err());
+    let no_token = Settings {
+        auth_token: None,
+        ..settings("https://sentry.io", "")
+    };
+    let missing = agenthub_mcp_sentry::server(&no_token).err().unwrap();
+    assert!(
+        missing
+            .to_string()
+            .contains("SENTRY_AUTH_TOKEN (--auth-token) is required")
+    );
+    let tokens = || Rotating::new(&[]);
+    assert!(agenthub_mcp_sentry::server_with_tokens(&no_token, tokens()).is_ok());
+    let both =
+        agenthub_mcp_sentry::server_with_tokens(&settings("https://sentry.io", "t"), tokens())
+            .err()
+            .unwrap();
+    assert!(both.to_string().contains("not used with OAuth"), "{both}");
     assert!(
         agenthub_mcp_sentry::server(&Settings {
             org: String::new(),

@@ -1,15 +1,19 @@
 //! An MCP server for Slack's Web API: the channels, their history in a time range, threads,
 //! search, posting and replying, reactions and users — what a model needs to read a channel
-//! and act on it. A bot token (`xoxb-`) does most; search needs a user token (`xoxp-`).
+//! and act on it. A bot token (`xoxb-`) does most; search needs a user token (`xoxp-`). Run in
+//! the hub with `oauth`, each call carries the calling user's own OAuth token instead, as a
+//! user token.
 
 mod time;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use agenthub_server_kit::credentials::{BearerTokens, Credentials};
 use agenthub_server_kit::rest::{Failure, Rest};
 use agenthub_server_kit::settings::Vars;
 use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
-use http::{HeaderMap, HeaderValue, Method, header};
+use http::Method;
 use rmcp::model::CallToolRequestParams;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -58,46 +62,97 @@ impl Settings {
 /// The MCP server.
 pub type Slack = Server<SlackTools>;
 
-/// The Slack server of `settings`, checked.
+/// The Slack server of `settings`, checked; its tokens are SLACK_BOT_TOKEN and
+/// SLACK_USER_TOKEN.
 pub fn server(settings: &Settings) -> anyhow::Result<Slack> {
-    SlackTools::new(settings).map(Server::new)
+    SlackTools::new(settings, None).map(Server::new)
+}
+
+/// The Slack server of `settings` whose calls carry the bearer tokens of `tokens` (each user's
+/// own OAuth token, in the hub) as a user token; SLACK_BOT_TOKEN and SLACK_USER_TOKEN must be
+/// unset.
+pub fn server_with_tokens(
+    settings: &Settings,
+    tokens: Arc<dyn BearerTokens>,
+) -> anyhow::Result<Slack> {
+    SlackTools::new(settings, Some(tokens)).map(Server::new)
 }
 
 /// The tools, over the Web API with the tokens given.
 pub struct SlackTools {
-    bot: Option<Rest>,
-    user: Option<Rest>,
+    bot: Option<Token>,
+    user: Option<Token>,
+}
+
+/// The Web API as one token: its client, and what to check when Slack rejects it.
+struct Token {
+    rest: Rest,
+    setting: &'static str,
+}
+
+/// What a user checks when Slack refuses their OAuth token.
+const OAUTH_GRANT: &str = "the Slack access granted to the hub";
+
+/// Slack answers a token it does not take with 200 and `ok: false`; an OAuth token is then
+/// renewed and the call made again.
+fn refused_token(body: &Value) -> bool {
+    body["ok"] == false
+        && matches!(
+            body["error"].as_str(),
+            Some("invalid_auth" | "not_authed" | "token_expired" | "token_revoked")
+        )
 }
 
 impl SlackTools {
-    fn new(settings: &Settings) -> anyhow::Result<Self> {
+    fn new(settings: &Settings, tokens: Option<Arc<dyn BearerTokens>>) -> anyhow::Result<Self> {
         let base = settings.base_url.trim_end_matches('/');
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             anyhow::bail!("SLACK_BASE_URL must be an http(s) URL, not {base:?}");
         }
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let client =
-            |token: &Option<String>, prefix: &str, name: &str| -> anyhow::Result<Option<Rest>> {
-                let Some(token) = token.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
-                    return Ok(None);
-                };
-                // Rotating tokens carry an `xoxe.` prefix.
-                if !token
-                    .strip_prefix("xoxe.")
-                    .unwrap_or(token)
-                    .starts_with(prefix)
-                {
-                    anyhow::bail!("{name} should start with {prefix}");
-                }
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    header::AUTHORIZATION,
-                    HeaderValue::from_str(&format!("Bearer {token}"))?,
+        let given = |token: &Option<String>| {
+            token
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        };
+        if let Some(tokens) = tokens {
+            if given(&settings.bot_token).is_some() || given(&settings.user_token).is_some() {
+                anyhow::bail!(
+                    "SLACK_BOT_TOKEN and SLACK_USER_TOKEN are not used with OAuth: each call carries an OAuth token"
                 );
-                Ok(Some(Rest::new("Slack", base, headers, timeout)?))
+            }
+            let rest = Rest::new("Slack", base, Credentials::Bearer(tokens), timeout)?
+                .with_refused_token(refused_token);
+            return Ok(Self {
+                bot: None,
+                user: Some(Token {
+                    rest,
+                    setting: OAUTH_GRANT,
+                }),
+            });
+        }
+        let client = |token: Option<String>,
+                      prefix: &str,
+                      setting: &'static str|
+         -> anyhow::Result<Option<Token>> {
+            let Some(token) = token else {
+                return Ok(None);
             };
-        let bot = client(&settings.bot_token, "xoxb-", "SLACK_BOT_TOKEN")?;
-        let user = client(&settings.user_token, "xoxp-", "SLACK_USER_TOKEN")?;
+            // Rotating tokens carry an `xoxe.` prefix.
+            if !token
+                .strip_prefix("xoxe.")
+                .unwrap_or(&token)
+                .starts_with(prefix)
+            {
+                anyhow::bail!("{setting} should start with {prefix}");
+            }
+            let rest = Rest::new("Slack", base, Credentials::bearer(&token)?, timeout)?;
+            Ok(Some(Token { rest, setting }))
+        };
+        let bot = client(given(&settings.bot_token), "xoxb-", "SLACK_BOT_TOKEN")?;
+        let user = client(given(&settings.user_token), "xoxp-", "SLACK_USER_TOKEN")?;
         if bot.is_none() && user.is_none() {
             anyhow::bail!("set SLACK_BOT_TOKEN (xoxb-…) or SLACK_USER_TOKEN (xoxp-…)");
         }
@@ -110,9 +165,15 @@ fn explain(method: &str, body: &Value, setting: &str) -> ToolError {
     let code = body["error"].as_str().unwrap_or("unknown_error");
     let text = match code {
         "missing_scope" => format!(
-            "Slack refused {method}: the token ({setting}) lacks the `{}` scope (it has: {}); add the scope to the Slack app and reinstall it",
+            "Slack refused {method}: the token ({setting}) lacks the `{}` scope (it has: {}); {}",
             body["needed"].as_str().unwrap_or("?"),
             body["provided"].as_str().unwrap_or("?"),
+            // A user's grant covers the scopes the hub asked for: more need a new consent.
+            if setting == OAUTH_GRANT {
+                "add it to the Slack app's user token scopes and to the hub's oauth.scopes for this server, then grant access again"
+            } else {
+                "add the scope to the Slack app and reinstall it"
+            }
         ),
         "not_authed" | "invalid_auth" | "token_revoked" | "token_expired" | "account_inactive" => {
             format!("Slack rejected the token ({code}); check {setting}")
@@ -170,15 +231,15 @@ impl SlackTools {
         params: Vec<(&str, String)>,
         body: Option<Value>,
     ) -> Result<Value, ToolError> {
-        let (rest, setting) = match (who, &self.bot, &self.user) {
-            (As::User, _, Some(user)) => (user, "SLACK_USER_TOKEN"),
+        let Token { rest, setting } = match (who, &self.bot, &self.user) {
+            (As::User, _, Some(user)) => user,
             (As::User, _, None) => {
                 return Err(ToolError(
                     "searching Slack needs a user token: set SLACK_USER_TOKEN (xoxp-, with search:read); bot tokens cannot search".to_owned(),
                 ));
             }
-            (As::Either, Some(bot), _) => (bot, "SLACK_BOT_TOKEN"),
-            (As::Either, None, Some(user)) => (user, "SLACK_USER_TOKEN"),
+            (As::Either, Some(bot), _) => bot,
+            (As::Either, None, Some(user)) => user,
             (As::Either, None, None) => unreachable!("Slack::new requires a token"),
         };
         let path = format!("/{method}");

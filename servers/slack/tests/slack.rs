@@ -10,6 +10,7 @@ use agenthub_test_support::mcp::{
     call, call_tool, connect, eras, structured, tool_error, tool_names,
 };
 use agenthub_test_support::serve_on_loopback;
+use agenthub_test_support::tokens::Rotating;
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -301,8 +302,82 @@ async fn the_binary_serves_over_stdio() {
     client.cancel().await.unwrap();
 }
 
+/// Each call carries the OAuth token of its user, as a user token: search works with it; a
+/// token Slack answers `invalid_auth` to is renewed and the call made again.
+#[tokio::test]
+async fn with_oauth_tokens_each_call_carries_the_current_one_as_a_user_token() {
+    let fake = FakeSlack::new();
+    let base = format!("http://{}", serve_on_loopback(fake.router()).await);
+    let tokens = Rotating::new(&["xoxe.xoxp-expired", USER]);
+    let slack =
+        agenthub_mcp_slack::server_with_tokens(&settings(&base, None, None), tokens.clone())
+            .unwrap();
+    let args = ServeArgs::http("127.0.0.1:0".parse().unwrap());
+    let address = serve_on_loopback(router(&args, move || slack.clone())).await;
+    let client = connect(
+        &format!("http://{address}/mcp"),
+        HashMap::new(),
+        eras()[0].1.clone(),
+    )
+    .await;
+    let found = call_tool(&client, "search_messages", json!({"query": "urgent"})).await;
+    assert_eq!(structured(&found)["total"], 2);
+    assert_eq!(tokens.rejected(), ["xoxe.xoxp-expired"]);
+    // A scope the grant lacks: the remedy is a new consent with it, not a reinstall.
+    let slack = agenthub_mcp_slack::server_with_tokens(
+        &settings(&base, None, None),
+        Rotating::new(&[NARROW]),
+    )
+    .unwrap();
+    let address = serve_on_loopback(router(&args, move || slack.clone())).await;
+    let narrow = connect(
+        &format!("http://{address}/mcp"),
+        HashMap::new(),
+        eras()[0].1.clone(),
+    )
+    .await;
+    let error = tool_error(&call_tool(&narrow, "list_users", json!({})).await);
+    assert!(
+        error.contains("lacks the `users:read` scope")
+            && error.contains("oauth.scopes")
+            && error.contains("grant access again"),
+        "{error}"
+    );
+    narrow.cancel().await.unwrap();
+    // Refused with no token after it: a tool error that says so, naming no setting.
+    let slack = agenthub_mcp_slack::server_with_tokens(
+        &settings(&base, None, None),
+        Rotating::new(&["xoxp-revoked"]),
+    )
+    .unwrap();
+    let address = serve_on_loopback(router(&args, move || slack.clone())).await;
+    let client = connect(
+        &format!("http://{address}/mcp"),
+        HashMap::new(),
+        eras()[1].1.clone(),
+    )
+    .await;
+    let error = tool_error(&call_tool(&client, "list_channels", json!({})).await);
+    assert!(
+        error.contains("Slack cannot be called without credentials: no grant"),
+        "{error}"
+    );
+    client.cancel().await.unwrap();
+}
+
 #[test]
 fn settings_are_checked_before_serving() {
+    let with_tokens = |settings: &Settings| {
+        agenthub_mcp_slack::server_with_tokens(settings, Rotating::new(&[])).err()
+    };
+    assert!(with_tokens(&settings("http://x", None, None)).is_none());
+    for (bot, user) in [(Some(BOT), None), (None, Some(USER))] {
+        let refused = with_tokens(&settings("http://x", bot, user)).unwrap();
+        assert!(
+            refused.to_string().contains("not used with OAuth"),
+            "{refused}"
+        );
+    }
     assert!(agenthub_mcp_slack::server(&settings("http://x", None, None)).is_err());
     assert!(
         agenthub_mcp_slack::server(&settings("http://x", Some("xoxp-wrong-kind"), None)).is_err()
