@@ -395,6 +395,27 @@ async fn consent(user: &str, link: &str) -> (reqwest::StatusCode, String, String
 }
 
 /// [`consent`] to `server`.
+/// `user` (whose key is `key`) asks the API for a link to grant access to `server` and
+/// consents through it: the status and page the consent ends on.
+async fn grant_through_the_api(
+    hub: &Hub,
+    server: &str,
+    user: &str,
+    key: &str,
+) -> (reqwest::StatusCode, String) {
+    let (status, link) = hub
+        .api(
+            reqwest::Method::POST,
+            &format!("/me/mcp-grants/{server}"),
+            key,
+        )
+        .await;
+    assert_eq!(status, 201, "{link}");
+    let (status, _, page) =
+        consent_to(server, user, link["authorization_url"].as_str().unwrap()).await;
+    (status, page)
+}
+
 async fn consent_to(server: &str, user: &str, link: &str) -> (reqwest::StatusCode, String, String) {
     let browser = browser(user);
     let shown = browser.get(link).send().await.unwrap();
@@ -729,16 +750,7 @@ async fn a_builtin_server_calls_its_service_with_each_users_own_token() {
     hub.wait_for(ServerState::NeedsConsent).await;
 
     // Alice grants access through the API's link; the catalog is read through her session.
-    let (status, link) = hub
-        .api(reqwest::Method::POST, "/me/mcp-grants/sentry", &alice)
-        .await;
-    assert_eq!(status, 201, "{link}");
-    let (status, _, page) = consent_to(
-        "sentry",
-        "alice",
-        link["authorization_url"].as_str().unwrap(),
-    )
-    .await;
+    let (status, page) = grant_through_the_api(&hub, "sentry", "alice", &alice).await;
     assert_eq!(status, 200, "{page}");
     hub.wait_for(ServerState::Ready).await;
     {
@@ -882,16 +894,7 @@ async fn a_builtin_slack_takes_each_users_token_through_slacks_own_oauth() {
     hub.wait_for(ServerState::NeedsConsent).await;
 
     // Alice grants access: Slack is asked for user scopes, comma-separated, and nothing else.
-    let (status, link) = hub
-        .api(reqwest::Method::POST, "/me/mcp-grants/slack", &alice)
-        .await;
-    assert_eq!(status, 201, "{link}");
-    let (status, _, page) = consent_to(
-        "slack",
-        "alice",
-        link["authorization_url"].as_str().unwrap(),
-    )
-    .await;
+    let (status, page) = grant_through_the_api(&hub, "slack", "alice", &alice).await;
     assert_eq!(status, 200, "{page}");
     hub.wait_for(ServerState::Ready).await;
     {
@@ -1051,16 +1054,7 @@ async fn slacks_refusal_of_the_hubs_client_is_named() {
     ))
     .await;
     let alice = hub.user_key("alice").await;
-    let (status, link) = hub
-        .api(reqwest::Method::POST, "/me/mcp-grants/slack", &alice)
-        .await;
-    assert_eq!(status, 201, "{link}");
-    let (status, _, page) = consent_to(
-        "slack",
-        "alice",
-        link["authorization_url"].as_str().unwrap(),
-    )
-    .await;
+    let (status, page) = grant_through_the_api(&hub, "slack", "alice", &alice).await;
     assert_eq!(status, 502, "{page}");
     assert!(page.contains("bad_client_secret"), "{page}");
     assert!(page.contains("oauth.client_secret"), "{page}");
