@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use agenthub_server_kit::credentials::{BearerTokens, Credentials};
 use agenthub_server_kit::rest::{Failure, Rest};
-use agenthub_server_kit::settings::Vars;
+use agenthub_server_kit::settings::{Vars, base_url};
 use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
 use base64::Engine;
 use http::{Method, StatusCode};
@@ -115,10 +115,7 @@ pub struct JiraTools {
 
 impl JiraTools {
     fn new(settings: &Settings, tokens: Option<Arc<dyn BearerTokens>>) -> anyhow::Result<Self> {
-        let site = settings.base_url.trim().trim_end_matches('/').to_owned();
-        if !(site.starts_with("https://") || site.starts_with("http://")) {
-            anyhow::bail!("JIRA_BASE_URL must be an http(s) URL, not {site:?}");
-        }
+        let site = base_url("JIRA_BASE_URL", settings.base_url.trim())?.to_owned();
         let nonempty = |v: &Option<String>| {
             v.as_deref()
                 .map(str::trim)

@@ -4,6 +4,15 @@
 
 use std::collections::BTreeMap;
 
+/// A service's base URL from `setting`, without its trailing slashes; it must be http(s).
+pub fn base_url<'v>(setting: &str, value: &'v str) -> anyhow::Result<&'v str> {
+    let base = value.trim_end_matches('/');
+    if !(base.starts_with("https://") || base.starts_with("http://")) {
+        anyhow::bail!("{setting} must be an http(s) URL, not {base:?}");
+    }
+    Ok(base)
+}
+
 /// The variables of one server, checked against the names it knows.
 pub struct Vars<'a> {
     vars: &'a BTreeMap<String, String>,
@@ -74,5 +83,19 @@ mod tests {
                 .seconds("A_SECS", 1)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_base_url_loses_its_trailing_slashes_and_must_be_http() {
+        assert_eq!(
+            base_url("X_URL", "https://sentry.io//").unwrap(),
+            "https://sentry.io"
+        );
+        assert_eq!(
+            base_url("X_URL", "http://127.0.0.1:9").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        let refused = base_url("X_URL", "sentry.io").unwrap_err().to_string();
+        assert_eq!(refused, "X_URL must be an http(s) URL, not \"sentry.io\"");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use agenthub_server_kit::credentials::{BearerTokens, Credentials};
 use agenthub_server_kit::rest::{Failure, Rest};
-use agenthub_server_kit::settings::Vars;
+use agenthub_server_kit::settings::{Vars, base_url};
 use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
 use http::{HeaderMap, Method, StatusCode};
 use rmcp::model::CallToolRequestParams;
@@ -89,10 +89,7 @@ impl SentryTools {
         if settings.org.trim().is_empty() {
             anyhow::bail!("SENTRY_ORG (--org) is empty: set it to the organization's slug");
         }
-        let base = settings.base_url.trim_end_matches('/');
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            anyhow::bail!("SENTRY_BASE_URL must be an http(s) URL, not {base:?}");
-        }
+        let base = base_url("SENTRY_BASE_URL", &settings.base_url)?;
         let token = settings.auth_token.as_deref().map(str::trim);
         let (credentials, credential) = match (tokens, token) {
             (Some(_), Some(_)) => anyhow::bail!(

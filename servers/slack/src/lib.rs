@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use agenthub_server_kit::credentials::{BearerTokens, Credentials};
 use agenthub_server_kit::rest::{Failure, Rest};
-use agenthub_server_kit::settings::Vars;
+use agenthub_server_kit::settings::{Vars, base_url};
 use agenthub_server_kit::tools::{Effect, Server, ToolError, ToolSpec, Toolset, arguments};
 use http::Method;
 use rmcp::model::CallToolRequestParams;
@@ -105,10 +105,7 @@ fn refused_token(body: &Value) -> bool {
 
 impl SlackTools {
     fn new(settings: &Settings, tokens: Option<Arc<dyn BearerTokens>>) -> anyhow::Result<Self> {
-        let base = settings.base_url.trim_end_matches('/');
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            anyhow::bail!("SLACK_BASE_URL must be an http(s) URL, not {base:?}");
-        }
+        let base = base_url("SLACK_BASE_URL", &settings.base_url)?;
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
         let given = |token: &Option<String>| {
             token
