@@ -4,6 +4,7 @@
 //! each statement crossed to the driver's worker thread, which cost more than SQLite itself.
 //! Reads, audit appends and purges stay on the records' sqlx pool.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -12,23 +13,25 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use crate::error::Error;
 
-/// One request record as bound to the insert, in the table's column order.
+/// One request record as bound to the insert, in the table's column order. Its text borrows
+/// from the record it was made of (copied only to replace a NUL); `metadata` and `extra` are
+/// the record's JSON, made for the row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestRow {
-    pub id: String,
+pub struct RequestRow<'a> {
+    pub id: Cow<'a, str>,
     pub at: i64,
     pub plane: &'static str,
-    pub trace_id: Option<String>,
-    pub principal: String,
-    pub team: Option<String>,
-    pub key_id: Option<String>,
-    pub target: String,
-    pub model: Option<String>,
-    pub provider: Option<String>,
-    pub tool: Option<String>,
-    pub agent: Option<String>,
+    pub trace_id: Option<Cow<'a, str>>,
+    pub principal: Cow<'a, str>,
+    pub team: Option<Cow<'a, str>>,
+    pub key_id: Option<Cow<'a, str>>,
+    pub target: Cow<'a, str>,
+    pub model: Option<Cow<'a, str>>,
+    pub provider: Option<Cow<'a, str>>,
+    pub tool: Option<Cow<'a, str>>,
+    pub agent: Option<Cow<'a, str>>,
     pub status: &'static str,
-    pub error_class: Option<String>,
+    pub error_class: Option<Cow<'a, str>>,
     pub latency_us: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -36,7 +39,7 @@ pub struct RequestRow {
     pub cost_micros: i64,
     pub metadata: String,
     pub extra: String,
-    pub bodies: Option<String>,
+    pub bodies: Option<&'a str>,
 }
 
 pub const INSERT_REQUEST: &str = "INSERT INTO requests (id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra, bodies) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) ON CONFLICT (id) DO NOTHING";
@@ -64,50 +67,55 @@ impl RecordsFile {
         })
     }
 
-    /// Inserts `rows` in one transaction; rows already stored are left as they are.
-    pub fn insert(&self, rows: &[RequestRow]) -> Result<(), Error> {
+    /// Inserts `rows` in one transaction; rows already stored are left as they are. Rows are
+    /// made as they are inserted, on the thread that inserts them, so that none is copied
+    /// to get here.
+    pub fn insert<'a>(&self, rows: impl Iterator<Item = RequestRow<'a>>) -> Result<(), Error> {
         let mut connection = self
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let insert = |connection: &mut Connection| -> rusqlite::Result<()> {
-            // Immediate: the write lock is waited for (busy timeout) at the start, never
-            // refused half-way through a read.
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut statement = transaction.prepare(INSERT_REQUEST)?;
-                for row in rows {
-                    statement.execute(params![
-                        row.id,
-                        row.at,
-                        row.plane,
-                        row.trace_id,
-                        row.principal,
-                        row.team,
-                        row.key_id,
-                        row.target,
-                        row.model,
-                        row.provider,
-                        row.tool,
-                        row.agent,
-                        row.status,
-                        row.error_class,
-                        row.latency_us,
-                        row.input_tokens,
-                        row.output_tokens,
-                        row.cached_tokens,
-                        row.cost_micros,
-                        row.metadata,
-                        row.extra,
-                        row.bodies,
-                    ])?;
-                }
-            }
-            transaction.commit()
-        };
-        insert(&mut connection).map_err(classify)
+        insert_all(&mut connection, rows).map_err(classify)
     }
+}
+
+fn insert_all<'a>(
+    connection: &mut Connection,
+    rows: impl Iterator<Item = RequestRow<'a>>,
+) -> rusqlite::Result<()> {
+    // Immediate: the write lock is waited for (busy timeout) at the start, never refused
+    // half-way through a read.
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut statement = transaction.prepare(INSERT_REQUEST)?;
+        for row in rows {
+            statement.execute(params![
+                row.id,
+                row.at,
+                row.plane,
+                row.trace_id,
+                row.principal,
+                row.team,
+                row.key_id,
+                row.target,
+                row.model,
+                row.provider,
+                row.tool,
+                row.agent,
+                row.status,
+                row.error_class,
+                row.latency_us,
+                row.input_tokens,
+                row.output_tokens,
+                row.cached_tokens,
+                row.cost_micros,
+                row.metadata,
+                row.extra,
+                row.bodies,
+            ])?;
+        }
+    }
+    transaction.commit()
 }
 
 /// The path of a `sqlite:` URL's file; `None` for an in-memory database (whose records stay

@@ -7,8 +7,10 @@ use super::records_file::RequestRow;
 use super::{Backend, Store, classify};
 use crate::error::{Error, Result};
 use crate::model::{Millis, first_id_at};
+use crate::telemetry::Record;
 use crate::telemetry::audit::{AuditEntry, ChainedEntry, chain};
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use agenthub_policy::when::Plane;
 use serde::{Deserialize, Serialize};
@@ -352,93 +354,81 @@ fn chained_from(row: &AnyRow) -> Result<ChainedEntry> {
     })
 }
 
-/// `event` as stored: without NUL characters, which Postgres cannot store in TEXT (they come
+/// `text` as stored: without NUL characters, which Postgres cannot store in TEXT (they come
 /// from callers, in model or tool names). Copied only when it has some.
-fn storable(event: &RequestEvent) -> Cow<'_, RequestEvent> {
-    let has_nul = |text: &str| text.contains('\0');
-    let optional = |text: &Option<String>| text.as_deref().is_some_and(has_nul);
-    let dirty = has_nul(&event.caller.principal)
-        || has_nul(&event.target)
-        || [
-            &event.caller.team,
-            &event.caller.key_id,
-            &event.model,
-            &event.provider,
-            &event.tool,
-            &event.agent,
-        ]
-        .into_iter()
-        .any(optional);
-    if !dirty {
-        return Cow::Borrowed(event);
+fn storable(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        Cow::Borrowed(text)
     }
-    let clean = |text: &mut String| *text = text.replace('\0', "\u{FFFD}");
-    let mut event = event.clone();
-    clean(&mut event.caller.principal);
-    clean(&mut event.target);
-    for text in [
-        &mut event.caller.team,
-        &mut event.caller.key_id,
-        &mut event.model,
-        &mut event.provider,
-        &mut event.tool,
-        &mut event.agent,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        clean(text);
-    }
-    Cow::Owned(event)
+}
+
+fn storable_opt(text: &Option<String>) -> Option<Cow<'_, str>> {
+    text.as_deref().map(storable)
 }
 
 fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// `event` as its row.
-fn row_of(event: &RequestEvent) -> RequestRow {
-    let event = storable(event);
+/// `event` as its row. The hub makes ids, trace ids and error classes itself (or checks
+/// them): only the caller's names can hold a NUL.
+fn row_of(event: &RequestEvent) -> RequestRow<'_> {
     RequestRow {
-        id: event.id.clone(),
+        id: Cow::Borrowed(&event.id),
         at: event.at,
         plane: event.plane.as_str(),
-        trace_id: event.trace_id.clone(),
-        principal: event.caller.principal.clone(),
-        team: event.caller.team.clone(),
-        key_id: event.caller.key_id.clone(),
-        target: event.target.clone(),
-        model: event.model.clone(),
-        provider: event.provider.clone(),
-        tool: event.tool.clone(),
-        agent: event.agent.clone(),
+        trace_id: event.trace_id.as_deref().map(Cow::Borrowed),
+        principal: storable(&event.caller.principal),
+        team: storable_opt(&event.caller.team),
+        key_id: storable_opt(&event.caller.key_id),
+        target: storable(&event.target),
+        model: storable_opt(&event.model),
+        provider: storable_opt(&event.provider),
+        tool: storable_opt(&event.tool),
+        agent: storable_opt(&event.agent),
         status: event.status.as_str(),
-        error_class: event.error.as_ref().map(|error| error.class.clone()),
+        error_class: event
+            .error
+            .as_ref()
+            .map(|error| Cow::Borrowed(error.class.as_str())),
         latency_us: as_i64(event.latency_us),
         input_tokens: as_i64(event.tokens.input),
         output_tokens: as_i64(event.tokens.output),
         cached_tokens: as_i64(event.tokens.cached),
         cost_micros: as_i64(event.cost_micros),
         metadata: serde_json::to_string(&event.metadata).unwrap_or_default(),
-        extra: extra_of(&event),
-        bodies: event.bodies.as_ref().map(|bodies| bodies.json().to_owned()),
+        extra: extra_of(event),
+        bodies: event.bodies.as_ref().map(LoggedBodies::json),
     }
 }
 
+/// The request records among `records`.
+fn requests_in(records: &[Record]) -> impl Iterator<Item = &RequestEvent> {
+    records.iter().filter_map(|record| match record {
+        Record::Request(event) => Some(&**event),
+        Record::Audit(_) => None,
+    })
+}
+
 impl Store {
-    /// Stores request records with their bodies; records already stored (a batch replayed
-    /// after a timeout that had in fact committed) are left as they are.
-    pub async fn save_requests(&self, events: &[&RequestEvent]) -> Result<()> {
-        if events.is_empty() {
+    /// Stores the request records among `records` with their bodies; records already stored
+    /// (a batch replayed after a timeout that had in fact committed) are left as they are. The
+    /// batch is shared, not copied, with the thread that inserts it into a SQLite file.
+    pub async fn save_requests(&self, records: Arc<[Record]>) -> Result<()> {
+        if requests_in(&records).next().is_none() {
             return Ok(());
         }
-        let rows: Vec<RequestRow> = events.iter().map(|event| row_of(event)).collect();
         if let Some(file) = &self.records_file {
             let file = file.clone();
-            return tokio::task::spawn_blocking(move || file.insert(&rows))
-                .await
-                .map_err(Error::internal)?;
+            return tokio::task::spawn_blocking(move || {
+                file.insert(requests_in(&records).map(row_of))
+            })
+            .await
+            .map_err(Error::internal)?;
         }
+        let rows: Vec<RequestRow> = requests_in(&records).map(row_of).collect();
         self.insert_rows(
             &self.records,
             "requests (id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra, bodies)",
@@ -447,20 +437,20 @@ impl Store {
             &rows,
             |query, row| {
                 query
-                    .bind(&row.id)
+                    .bind(&*row.id)
                     .bind(row.at)
                     .bind(row.plane)
-                    .bind(&row.trace_id)
-                    .bind(&row.principal)
-                    .bind(&row.team)
-                    .bind(&row.key_id)
-                    .bind(&row.target)
-                    .bind(&row.model)
-                    .bind(&row.provider)
-                    .bind(&row.tool)
-                    .bind(&row.agent)
+                    .bind(row.trace_id.as_deref())
+                    .bind(&*row.principal)
+                    .bind(row.team.as_deref())
+                    .bind(row.key_id.as_deref())
+                    .bind(&*row.target)
+                    .bind(row.model.as_deref())
+                    .bind(row.provider.as_deref())
+                    .bind(row.tool.as_deref())
+                    .bind(row.agent.as_deref())
                     .bind(row.status)
-                    .bind(&row.error_class)
+                    .bind(row.error_class.as_deref())
                     .bind(row.latency_us)
                     .bind(row.input_tokens)
                     .bind(row.output_tokens)
@@ -468,7 +458,7 @@ impl Store {
                     .bind(row.cost_micros)
                     .bind(&row.metadata)
                     .bind(&row.extra)
-                    .bind(&row.bodies)
+                    .bind(row.bodies)
             },
         )
         .await
@@ -789,10 +779,13 @@ mod tests {
             });
             events[3].fail(Status::Denied, "budget_exceeded", "over \0 budget");
             events[3].target = "gpt\0".into();
-            let all: Vec<&RequestEvent> = events.iter().collect();
-            store.save_requests(&all).await.unwrap();
+            let all: Arc<[Record]> = events
+                .iter()
+                .map(|event| Record::Request(Box::new(event.clone())))
+                .collect();
+            store.save_requests(all.clone()).await.unwrap();
             // A replayed batch stores nothing twice.
-            store.save_requests(&all).await.unwrap();
+            store.save_requests(all).await.unwrap();
             events[3].target = "gpt\u{FFFD}".into();
             let all = store
                 .list_requests(&RequestFilter::default(), None, 100)

@@ -400,9 +400,11 @@ impl Writer {
         }
         self.metrics.queued.set(0);
         batch.extend(self.overflow.take().into_iter().map(Record::Audit));
-        let ready = self.prepare(batch).await;
-        for chunk in ready.chunks(BATCH) {
-            self.write(chunk.to_vec()).await;
+        let mut ready = self.prepare(batch).await;
+        while !ready.is_empty() {
+            let rest = ready.split_off(ready.len().min(BATCH));
+            self.write(ready.into()).await;
+            ready = rest;
         }
     }
 
@@ -413,7 +415,7 @@ impl Writer {
         if self.degraded && Instant::now() >= self.retry_at {
             self.replay_one().await;
         }
-        self.write(ready).await;
+        self.write(ready.into()).await;
     }
 
     /// Completes the batch's request records — the bodies they kept turned into what is
@@ -467,7 +469,7 @@ impl Writer {
     }
 
     /// Stores `batch`, or spills it when the store is unavailable or anything already waits.
-    async fn write(&mut self, batch: Vec<Record>) {
+    async fn write(&mut self, batch: Arc<[Record]>) {
         if batch.is_empty() {
             return;
         }
@@ -487,7 +489,7 @@ impl Writer {
     /// the store refuses for its contents is stored record by record, and the records it
     /// still refuses are logged and counted as rejected — one bad record never holds up the
     /// rest.
-    async fn store_or_salvage(&self, records: &[Record]) -> Result<(), Error> {
+    async fn store_or_salvage(&self, records: &Arc<[Record]>) -> Result<(), Error> {
         match store_records(&self.store, records).await {
             Ok(()) => {
                 self.stored(records);
@@ -498,8 +500,9 @@ impl Writer {
                 tracing::warn!(error = %e, "the store refused a batch of telemetry records; storing them one by one");
             }
         }
-        for record in records {
-            match store_records(&self.store, std::slice::from_ref(record)).await {
+        for record in records.iter() {
+            let one: Arc<[Record]> = Arc::new([record.clone()]);
+            match store_records(&self.store, &one).await {
                 Ok(()) => self.stored(std::slice::from_ref(record)),
                 Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e),
                 Err(e) => {
@@ -530,7 +533,7 @@ impl Writer {
         self.backoff = (self.backoff * 2).min(RETRY_MAX);
     }
 
-    async fn spill(&mut self, batch: Vec<Record>) {
+    async fn spill(&mut self, batch: Arc<[Record]>) {
         let spill = self.spill.clone();
         let metrics = self.metrics.clone();
         let appended = tokio::task::spawn_blocking(move || {
@@ -602,7 +605,7 @@ impl Writer {
             }
         };
         for part in chunk.records.chunks(BATCH) {
-            if let Err(e) = self.store_or_salvage(part).await {
+            if let Err(e) = self.store_or_salvage(&part.into()).await {
                 tracing::debug!(error = %e, "the store still cannot take spilled records");
                 self.fail();
                 return;
@@ -627,17 +630,16 @@ impl Writer {
 }
 
 /// One batch to the store: request records, then audit entries, each within the timeout.
-async fn store_records(store: &Store, records: &[Record]) -> Result<(), Error> {
-    let mut requests = Vec::with_capacity(records.len());
-    let mut audits = Vec::new();
-    for record in records {
-        match record {
-            Record::Request(event) => requests.push(&**event),
-            Record::Audit(entry) => audits.push(entry.clone()),
-        }
-    }
+async fn store_records(store: &Store, records: &Arc<[Record]>) -> Result<(), Error> {
+    let audits: Vec<AuditEntry> = records
+        .iter()
+        .filter_map(|record| match record {
+            Record::Audit(entry) => Some(entry.clone()),
+            Record::Request(_) => None,
+        })
+        .collect();
     let stored = tokio::time::timeout(STORE_TIMEOUT, async {
-        store.save_requests(&requests).await?;
+        store.save_requests(records.clone()).await?;
         store.append_audit(&audits).await
     })
     .await;
