@@ -213,9 +213,17 @@ fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
     sql
 }
 
-/// Rows per `INSERT` when storing a batch: one statement (one round trip to SQLite's worker
-/// thread) per chunk instead of per row, within every backend's limit on bound parameters.
-const ROWS_PER_INSERT: usize = 64;
+/// Values bound per `INSERT` when storing a batch: one statement per chunk of rows instead of
+/// per row, within every backend's limit (SQLite's 32,766; Postgres's 65,535). Large on
+/// purpose: sqlx 0.9.0 leaves Nagle's algorithm on for TCP (transact-rs/sqlx#4335), so a
+/// statement longer than one segment can wait for the server's delayed ACK — 40 ms on Linux —
+/// and a batch's throughput is its rows per statement over that wait.
+const VALUES_PER_INSERT: usize = 32_766;
+
+/// Rows per `INSERT` of a table of `columns` columns.
+fn rows_per_insert(columns: usize) -> usize {
+    (VALUES_PER_INSERT / columns.max(1)).max(1)
+}
 
 /// A query of the `Any` driver, values being bound.
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
@@ -316,7 +324,7 @@ impl Store {
         }
     }
 
-    /// Stores `rows` in one transaction, [`ROWS_PER_INSERT`] a statement: `INSERT INTO {into}
+    /// Stores `rows` in one transaction, [`rows_per_insert`] a statement: `INSERT INTO {into}
     /// VALUES … {conflict}`, each row's `columns` values bound in order by `bind`.
     async fn insert_rows<'r, T>(
         &self,
@@ -331,7 +339,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = pool.begin().await.map_err(classify)?;
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
+        for chunk in rows.chunks(rows_per_insert(columns)) {
             let values = values_rows(self.backend, chunk.len(), columns);
             // Only names and placeholders are formatted in: the values are bound.
             let sql = format!("INSERT INTO {into} VALUES {values} {conflict}");
@@ -674,6 +682,16 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
     use sqlx::Connection;
+
+    #[test]
+    fn an_insert_stays_within_every_backends_limit_and_takes_a_whole_records_batch() {
+        for columns in 1..=40 {
+            let rows = rows_per_insert(columns);
+            assert!(rows >= 1 && rows * columns <= 32_766, "{columns} columns");
+        }
+        // Request records have 22 columns; the writer's batches hold up to 1,024.
+        assert!(rows_per_insert(22) >= 1024);
+    }
 
     #[test]
     fn values_rows_numbers_every_placeholder_once() {

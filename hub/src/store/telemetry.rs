@@ -596,8 +596,8 @@ impl Store {
             .map(|c| c.entry.details.to_string())
             .collect();
         for (rows, details) in chained
-            .chunks(super::ROWS_PER_INSERT)
-            .zip(details.chunks(super::ROWS_PER_INSERT))
+            .chunks(super::rows_per_insert(10))
+            .zip(details.chunks(super::rows_per_insert(10)))
         {
             let sql = format!(
                 "INSERT INTO audit_log (seq, id, at, actor, action, target, outcome, details, prev_hash, hash) VALUES {}",
