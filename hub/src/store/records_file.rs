@@ -79,6 +79,10 @@ impl RecordsFile {
     }
 }
 
+/// Rows inserted between offers of the core to the runtime's thread: on a hub with one core a
+/// batch's insert would otherwise hold requests up for its whole time slice.
+const YIELD_EVERY: usize = 64;
+
 fn insert_all<'a>(
     connection: &mut Connection,
     rows: impl Iterator<Item = RequestRow<'a>>,
@@ -88,7 +92,10 @@ fn insert_all<'a>(
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut statement = transaction.prepare(INSERT_REQUEST)?;
-        for row in rows {
+        for (n, row) in rows.enumerate() {
+            if n % YIELD_EVERY == YIELD_EVERY - 1 {
+                std::thread::yield_now();
+            }
             statement.execute(params![
                 row.id,
                 row.at,
