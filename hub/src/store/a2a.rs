@@ -560,7 +560,7 @@ mod tests {
     async fn batches_larger_than_one_insert_are_stored_whole_on_every_backend() {
         for db in testing::all().await {
             let store = &db.store;
-            let rows = 2 * crate::store::rows_per_insert(6) + 3;
+            let rows = 2 * crate::store::rows_per_insert(store.backend(), 6) + 3;
             let mut tasks: Vec<StoredTask> = (0..rows)
                 .map(|i| StoredTask {
                     agent: "echo".into(),

@@ -213,16 +213,23 @@ fn values_rows(backend: Backend, rows: usize, columns: usize) -> String {
     sql
 }
 
-/// Values bound per `INSERT` when storing a batch: one statement per chunk of rows instead of
-/// per row, within every backend's limit (SQLite's 32,766; Postgres's 65,535). Large on
-/// purpose: sqlx 0.9.0 leaves Nagle's algorithm on for TCP (transact-rs/sqlx#4335), so a
-/// statement longer than one segment can wait for the server's delayed ACK — 40 ms on Linux —
-/// and a batch's throughput is its rows per statement over that wait.
-const VALUES_PER_INSERT: usize = 32_766;
+/// Rows per `INSERT` on SQLite when storing a batch: one statement (one round trip to sqlx's
+/// SQLite worker thread) per chunk instead of per row; few enough that the full chunks of every
+/// batch share one prepared statement.
+const SQLITE_ROWS_PER_INSERT: usize = 64;
+
+/// Values bound per `INSERT` on Postgres, within its limit of 65,535. Large on purpose: sqlx
+/// 0.9.0 leaves Nagle's algorithm on for TCP (transact-rs/sqlx#4335), so a statement longer
+/// than one segment can wait for the server's delayed ACK — 40 ms on Linux — and a batch's
+/// throughput is its rows per statement over that wait.
+const POSTGRES_VALUES_PER_INSERT: usize = 32_766;
 
 /// Rows per `INSERT` of a table of `columns` columns.
-fn rows_per_insert(columns: usize) -> usize {
-    (VALUES_PER_INSERT / columns.max(1)).max(1)
+fn rows_per_insert(backend: Backend, columns: usize) -> usize {
+    match backend {
+        Backend::Sqlite => SQLITE_ROWS_PER_INSERT,
+        Backend::Postgres => (POSTGRES_VALUES_PER_INSERT / columns.max(1)).max(1),
+    }
 }
 
 /// A query of the `Any` driver, values being bound.
@@ -339,7 +346,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = pool.begin().await.map_err(classify)?;
-        for chunk in rows.chunks(rows_per_insert(columns)) {
+        for chunk in rows.chunks(rows_per_insert(self.backend, columns)) {
             let values = values_rows(self.backend, chunk.len(), columns);
             // Only names and placeholders are formatted in: the values are bound.
             let sql = format!("INSERT INTO {into} VALUES {values} {conflict}");
@@ -685,12 +692,17 @@ mod tests {
 
     #[test]
     fn an_insert_stays_within_every_backends_limit_and_takes_a_whole_records_batch() {
-        for columns in 1..=40 {
-            let rows = rows_per_insert(columns);
-            assert!(rows >= 1 && rows * columns <= 32_766, "{columns} columns");
+        for (backend, limit) in [(Backend::Sqlite, 32_766), (Backend::Postgres, 65_535)] {
+            for columns in 1..=40 {
+                let rows = rows_per_insert(backend, columns);
+                assert!(
+                    rows >= 1 && rows * columns <= limit,
+                    "{backend:?}, {columns} columns"
+                );
+            }
         }
         // Request records have 22 columns; the writer's batches hold up to 1,024.
-        assert!(rows_per_insert(22) >= 1024);
+        assert!(rows_per_insert(Backend::Postgres, 22) >= 1024);
     }
 
     #[test]

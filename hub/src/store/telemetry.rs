@@ -596,8 +596,8 @@ impl Store {
             .map(|c| c.entry.details.to_string())
             .collect();
         for (rows, details) in chained
-            .chunks(super::rows_per_insert(10))
-            .zip(details.chunks(super::rows_per_insert(10)))
+            .chunks(super::rows_per_insert(self.backend, 10))
+            .zip(details.chunks(super::rows_per_insert(self.backend, 10)))
         {
             let sql = format!(
                 "INSERT INTO audit_log (seq, id, at, actor, action, target, outcome, details, prev_hash, hash) VALUES {}",
