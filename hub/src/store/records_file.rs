@@ -14,14 +14,14 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 use crate::error::Error;
 
 /// One request record as bound to the insert, in the table's column order. Its text borrows
-/// from the record it was made of (copied only to replace a NUL); `metadata` and `extra` are
+/// from the record it was made of (the caller's names copied only to replace a NUL); `metadata` and `extra` are
 /// the record's JSON, made for the row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRow<'a> {
-    pub id: Cow<'a, str>,
+    pub id: &'a str,
     pub at: i64,
     pub plane: &'static str,
-    pub trace_id: Option<Cow<'a, str>>,
+    pub trace_id: Option<&'a str>,
     pub principal: Cow<'a, str>,
     pub team: Option<Cow<'a, str>>,
     pub key_id: Option<Cow<'a, str>>,
@@ -31,7 +31,7 @@ pub struct RequestRow<'a> {
     pub tool: Option<Cow<'a, str>>,
     pub agent: Option<Cow<'a, str>>,
     pub status: &'static str,
-    pub error_class: Option<Cow<'a, str>>,
+    pub error_class: Option<&'a str>,
     pub latency_us: i64,
     pub input_tokens: i64,
     pub output_tokens: i64,

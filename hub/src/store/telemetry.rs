@@ -376,10 +376,10 @@ fn as_i64(value: u64) -> i64 {
 /// them): only the caller's names can hold a NUL.
 fn row_of(event: &RequestEvent) -> RequestRow<'_> {
     RequestRow {
-        id: Cow::Borrowed(&event.id),
+        id: &event.id,
         at: event.at,
         plane: event.plane.as_str(),
-        trace_id: event.trace_id.as_deref().map(Cow::Borrowed),
+        trace_id: event.trace_id.as_deref(),
         principal: storable(&event.caller.principal),
         team: storable_opt(&event.caller.team),
         key_id: storable_opt(&event.caller.key_id),
@@ -389,10 +389,7 @@ fn row_of(event: &RequestEvent) -> RequestRow<'_> {
         tool: storable_opt(&event.tool),
         agent: storable_opt(&event.agent),
         status: event.status.as_str(),
-        error_class: event
-            .error
-            .as_ref()
-            .map(|error| Cow::Borrowed(error.class.as_str())),
+        error_class: event.error.as_ref().map(|error| error.class.as_str()),
         latency_us: as_i64(event.latency_us),
         input_tokens: as_i64(event.tokens.input),
         output_tokens: as_i64(event.tokens.output),
@@ -437,10 +434,10 @@ impl Store {
             &rows,
             |query, row| {
                 query
-                    .bind(&*row.id)
+                    .bind(row.id)
                     .bind(row.at)
                     .bind(row.plane)
-                    .bind(row.trace_id.as_deref())
+                    .bind(row.trace_id)
                     .bind(&*row.principal)
                     .bind(row.team.as_deref())
                     .bind(row.key_id.as_deref())
@@ -450,7 +447,7 @@ impl Store {
                     .bind(row.tool.as_deref())
                     .bind(row.agent.as_deref())
                     .bind(row.status)
-                    .bind(row.error_class.as_deref())
+                    .bind(row.error_class)
                     .bind(row.latency_us)
                     .bind(row.input_tokens)
                     .bind(row.output_tokens)
@@ -595,10 +592,8 @@ impl Store {
             .iter()
             .map(|c| c.entry.details.to_string())
             .collect();
-        for (rows, details) in chained
-            .chunks(super::rows_per_insert(self.backend, 10))
-            .zip(details.chunks(super::rows_per_insert(self.backend, 10)))
-        {
+        let per_insert = super::rows_per_insert(self.backend, 10);
+        for (rows, details) in chained.chunks(per_insert).zip(details.chunks(per_insert)) {
             let sql = format!(
                 "INSERT INTO audit_log (seq, id, at, actor, action, target, outcome, details, prev_hash, hash) VALUES {}",
                 super::values_rows(self.backend, rows.len(), 10)

@@ -400,11 +400,9 @@ impl Writer {
         }
         self.metrics.queued.set(0);
         batch.extend(self.overflow.take().into_iter().map(Record::Audit));
-        let mut ready = self.prepare(batch).await;
-        while !ready.is_empty() {
-            let rest = ready.split_off(ready.len().min(BATCH));
-            self.write(ready.into()).await;
-            ready = rest;
+        let ready = self.prepare(batch).await;
+        for part in in_batches(ready) {
+            self.write(part).await;
         }
     }
 
@@ -582,7 +580,7 @@ impl Writer {
                 .oldest()
         })
         .await;
-        let chunk = match chunk {
+        let mut chunk = match chunk {
             Ok(Ok(Some(chunk))) => chunk,
             Ok(Ok(None)) => {
                 if self.metrics.spilled.get() > 0 {
@@ -604,8 +602,8 @@ impl Writer {
                 return;
             }
         };
-        for part in chunk.records.chunks(BATCH) {
-            if let Err(e) = self.store_or_salvage(&part.into()).await {
+        for part in in_batches(std::mem::take(&mut chunk.records)) {
+            if let Err(e) = self.store_or_salvage(&part).await {
                 tracing::debug!(error = %e, "the store still cannot take spilled records");
                 self.fail();
                 return;
@@ -627,6 +625,20 @@ impl Writer {
         // More may wait: the next pass replays at once.
         self.retry_at = Instant::now();
     }
+}
+
+/// `records` in batches of at most [`BATCH`], moved (not copied) into what the store shares.
+fn in_batches(mut records: Vec<Record>) -> Vec<Arc<[Record]>> {
+    let mut batches = Vec::with_capacity(records.len().div_ceil(BATCH));
+    while records.len() > BATCH {
+        let rest = records.split_off(BATCH);
+        batches.push(records.into());
+        records = rest;
+    }
+    if !records.is_empty() {
+        batches.push(records.into());
+    }
+    batches
 }
 
 /// One batch to the store: request records, then audit entries, each within the timeout.
@@ -718,6 +730,30 @@ mod tests {
         let mut event = RequestEvent::new(Plane::Llm, crate::model::now_millis(), caller, "gpt");
         event.operation = operation.to_owned();
         event
+    }
+
+    #[test]
+    fn records_go_to_the_store_in_order_in_batches_of_at_most_batch() {
+        for (count, sizes) in [
+            (0, vec![]),
+            (1, vec![1]),
+            (BATCH, vec![BATCH]),
+            (BATCH + 1, vec![BATCH, 1]),
+            (2 * BATCH + 5, vec![BATCH, BATCH, 5]),
+        ] {
+            let records: Vec<Record> = (0..count)
+                .map(|i| Record::Request(Box::new(record(&i.to_string()))))
+                .collect();
+            let ids: Vec<String> = records.iter().map(|r| r.id().to_owned()).collect();
+            let batches = in_batches(records);
+            let got: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+            assert_eq!(got, sizes, "{count} records");
+            let again: Vec<String> = batches
+                .iter()
+                .flat_map(|b| b.iter().map(|r| r.id().to_owned()))
+                .collect();
+            assert_eq!(again, ids, "{count} records keep their order");
+        }
     }
 
     #[tokio::test]
