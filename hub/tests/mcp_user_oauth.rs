@@ -858,19 +858,26 @@ async fn slack_search(client: &RunningService<RoleClient, ()>) -> Result<u64, Er
     }
 }
 
-#[tokio::test]
-async fn a_builtin_slack_takes_each_users_token_through_slacks_own_oauth() {
-    support::init_crypto();
+/// The Slack fake with its OAuth v2 on for the app `1234.5678` with `secret`, served on
+/// loopback; and its base URL.
+async fn slack_app(secret: &str, rotation: Option<Duration>) -> (FakeSlack, String) {
     let slack = FakeSlack::new();
     slack.enable_oauth(SlackApp {
         client_id: "1234.5678".to_owned(),
-        client_secret: "app-secret".to_owned(),
-        rotation: Some(Duration::from_secs(43200)),
+        client_secret: secret.to_owned(),
+        rotation,
     });
     let base = format!(
         "http://{}",
         agenthub_test_support::serve_on_loopback(slack.router()).await
     );
+    (slack, base)
+}
+
+#[tokio::test]
+async fn a_builtin_slack_takes_each_users_token_through_slacks_own_oauth() {
+    support::init_crypto();
+    let (slack, base) = slack_app("app-secret", Some(Duration::from_secs(43200))).await;
     // No SLACK_*_TOKEN: each call carries its user's own user token.
     let hub = start_hub(&format!(
         r#"
@@ -1025,16 +1032,7 @@ async fn a_builtin_slack_takes_each_users_token_through_slacks_own_oauth() {
 #[tokio::test]
 async fn slacks_refusal_of_the_hubs_client_is_named() {
     support::init_crypto();
-    let slack = FakeSlack::new();
-    slack.enable_oauth(SlackApp {
-        client_id: "1234.5678".to_owned(),
-        client_secret: "the-real-secret".to_owned(),
-        rotation: None,
-    });
-    let base = format!(
-        "http://{}",
-        agenthub_test_support::serve_on_loopback(slack.router()).await
-    );
+    let (slack, base) = slack_app("the-real-secret", None).await;
     let hub = start_hub(&format!(
         r#"
   - name: slack
