@@ -19,7 +19,7 @@ mod budgets;
 mod mcp;
 mod mcp_grants;
 mod queries;
-mod records_file;
+mod request_log;
 mod rules;
 mod telemetry;
 
@@ -40,7 +40,7 @@ pub use mcp::StoredCatalog;
 pub use mcp_grants::{ConsentTicket, McpGrantRow, PendingConsent};
 pub use queries::{DirectoryRows, KeyPatch, PrincipalPatch};
 pub use rules::StoredRule;
-pub use telemetry::{Cutoffs, Measures, RequestFilter};
+pub use telemetry::{Cutoffs, Delivery, Measures, RequestFilter};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -261,8 +261,8 @@ pub struct Store {
     pool: AnyPool,
     /// Request records and the audit trail (the module's documentation says why apart).
     records: AnyPool,
-    /// SQLite, in a file: the connection request records are inserted through.
-    records_file: Option<std::sync::Arc<records_file::RecordsFile>>,
+    /// SQLite, in a file: the log request records are kept in (its module says why).
+    request_log: Option<std::sync::Arc<request_log::RequestLog>>,
     backend: Backend,
 }
 
@@ -292,11 +292,11 @@ impl Store {
         // inserted through a connection of their own.
         let files = match backend {
             Backend::Sqlite => {
-                records_file::file_of(&url.url).zip(records_file::file_of(&records_url))
+                request_log::file_of(&url.url).zip(request_log::file_of(&records_url))
             }
             Backend::Postgres => None,
         };
-        let records_file = match files {
+        let request_log = match files {
             Some((main, path)) => {
                 move_records_out_of(&main, &records).await.map_err(|e| {
                     anyhow::anyhow!(
@@ -304,16 +304,31 @@ impl Store {
                         main.display()
                     )
                 })?;
-                let file = records_file::RecordsFile::open(&path, options.sqlite_sync_full)
+                let log = request_log::RequestLog::open(&path, options.sqlite_sync_full)
+                    .map(std::sync::Arc::new)
                     .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-                Some(std::sync::Arc::new(file))
+                let moved = telemetry::move_rows_into(&records, &log)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot move the request records of {} into its log: {e}",
+                            path.display()
+                        )
+                    })?;
+                if moved > 0 {
+                    tracing::info!(
+                        records = moved,
+                        "moved request records into the request log"
+                    );
+                }
+                Some(log)
             }
             None => None,
         };
         Ok(Self {
             pool,
             records,
-            records_file,
+            request_log,
             backend,
         })
     }
@@ -827,7 +842,7 @@ mod tests {
     }
 
     /// A store made before records had a file of their own: its records and audit trail
-    /// move there at the next start, once.
+    /// move there at the next start, once, and the records on into the request log.
     #[tokio::test]
     async fn records_kept_in_the_main_file_move_to_their_own() {
         use crate::telemetry::audit::{AuditEntry, Verifier};
@@ -880,6 +895,19 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(left, 0, "the main file keeps no copy");
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM requests")
+                .fetch_one(&store.records)
+                .await
+                .unwrap();
+            assert_eq!(
+                rows, 0,
+                "the records file keeps its records in the log, not as rows"
+            );
+            let listed = store
+                .list_requests(&RequestFilter::default(), None, 10)
+                .await
+                .unwrap();
+            assert_eq!(listed, [moved], "moved once");
             store.close().await;
         }
     }

@@ -3,7 +3,7 @@
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
-use super::records_file::RequestRow;
+use super::request_log::{Page, RequestLog};
 use super::{Backend, Store, classify};
 use crate::error::{Error, Result};
 use crate::model::{Millis, first_id_at};
@@ -213,12 +213,6 @@ fn extra_of(event: &RequestEvent) -> String {
     .unwrap_or_else(|_| "{}".to_owned())
 }
 
-/// Which way a page of requests goes from its cursor (an id).
-enum Page<'a> {
-    NewestBefore(Option<&'a str>),
-    OldestAfter(Option<&'a str>),
-}
-
 /// The columns analytics read.
 const MEASURE_COLUMNS: &str = "id, at, plane, principal, team, key_id, model, provider, tool, agent, status, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata";
 
@@ -372,6 +366,35 @@ fn as_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// One request record as bound to the insert, in the table's column order. Its text borrows
+/// from the record it was made of (the caller's names copied only to replace a NUL);
+/// `metadata` and `extra` are the record's JSON, made for the row.
+#[derive(Debug, Clone, PartialEq)]
+struct RequestRow<'a> {
+    id: &'a str,
+    at: i64,
+    plane: &'static str,
+    trace_id: Option<&'a str>,
+    principal: Cow<'a, str>,
+    team: Option<Cow<'a, str>>,
+    key_id: Option<Cow<'a, str>>,
+    target: Cow<'a, str>,
+    model: Option<Cow<'a, str>>,
+    provider: Option<Cow<'a, str>>,
+    tool: Option<Cow<'a, str>>,
+    agent: Option<Cow<'a, str>>,
+    status: &'static str,
+    error_class: Option<&'a str>,
+    latency_us: i64,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_tokens: i64,
+    cost_micros: i64,
+    metadata: String,
+    extra: String,
+    bodies: Option<&'a str>,
+}
+
 /// `event` as its row. The hub makes ids, trace ids and error classes itself (or checks
 /// them): only the caller's names can hold a NUL.
 fn row_of(event: &RequestEvent) -> RequestRow<'_> {
@@ -401,6 +424,39 @@ fn row_of(event: &RequestEvent) -> RequestRow<'_> {
     }
 }
 
+/// What analytics need of `event`.
+fn measures_of(event: &RequestEvent) -> Measures {
+    Measures {
+        id: event.id.clone(),
+        at: event.at,
+        plane: event.plane.as_str().to_owned(),
+        principal: event.caller.principal.clone(),
+        team: event.caller.team.clone(),
+        key_id: event.caller.key_id.clone(),
+        model: event.model.clone(),
+        provider: event.provider.clone(),
+        tool: event.tool.clone(),
+        agent: event.agent.clone(),
+        status: event.status.as_str().to_owned(),
+        latency_us: as_i64(event.latency_us),
+        input_tokens: as_i64(event.tokens.input),
+        output_tokens: as_i64(event.tokens.output),
+        cached_tokens: as_i64(event.tokens.cached),
+        cost_micros: as_i64(event.cost_micros),
+        metadata: serde_json::to_string(&event.metadata).unwrap_or_default(),
+    }
+}
+
+/// Whether a batch of records is offered to the store for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Never offered before: none of it can be stored already.
+    First,
+    /// Offered again after a failure that may have come after it was stored (a timeout, a
+    /// failed audit append, a replayed spill): what is stored already is skipped.
+    Repeat,
+}
+
 /// The request records among `records`.
 fn requests_in(records: &[Record]) -> impl Iterator<Item = &RequestEvent> {
     records.iter().filter_map(|record| match record {
@@ -410,17 +466,18 @@ fn requests_in(records: &[Record]) -> impl Iterator<Item = &RequestEvent> {
 }
 
 impl Store {
-    /// Stores the request records among `records` with their bodies; records already stored
-    /// (a batch replayed after a timeout that had in fact committed) are left as they are. The
-    /// batch is shared, not copied, with the thread that inserts it into a SQLite file.
-    pub async fn save_requests(&self, records: Arc<[Record]>) -> Result<()> {
+    /// Stores the request records among `records` with their bodies; on a [`Delivery::Repeat`]
+    /// records already stored are left as they are. The batch is shared, not copied, with the
+    /// thread that appends it to a SQLite store's request log.
+    pub async fn save_requests(&self, records: Arc<[Record]>, delivery: Delivery) -> Result<()> {
         if requests_in(&records).next().is_none() {
             return Ok(());
         }
-        if let Some(file) = &self.records_file {
-            let file = file.clone();
+        if let Some(log) = &self.request_log {
+            let log = log.clone();
             return tokio::task::spawn_blocking(move || {
-                file.insert(requests_in(&records).map(row_of))
+                let events: Vec<&RequestEvent> = requests_in(&records).collect();
+                log.append(&events, delivery == Delivery::Repeat)
             })
             .await
             .map_err(Error::internal)?;
@@ -468,13 +525,17 @@ impl Store {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<RequestEvent>> {
+        let limit = limit.min(10_000);
+        if let Some(log) = &self.request_log {
+            let (log, filter, before) = (log.clone(), filter.clone(), before.map(str::to_owned));
+            return tokio::task::spawn_blocking(move || {
+                log.list(&filter, Page::NewestBefore(before.as_deref()), limit)
+            })
+            .await
+            .map_err(Error::internal)?;
+        }
         let rows = self
-            .select_requests(
-                RECORD_COLUMNS,
-                filter,
-                Page::NewestBefore(before),
-                limit.min(10_000),
-            )
+            .select_requests(RECORD_COLUMNS, filter, Page::NewestBefore(before), limit)
             .await?;
         rows.iter().map(event_from).collect()
     }
@@ -487,13 +548,18 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Measures>> {
+        let limit = limit.min(100_000);
+        if let Some(log) = &self.request_log {
+            let (log, filter, after) = (log.clone(), filter.clone(), after.map(str::to_owned));
+            return tokio::task::spawn_blocking(move || {
+                let events = log.list(&filter, Page::OldestAfter(after.as_deref()), limit)?;
+                Ok(events.iter().map(measures_of).collect())
+            })
+            .await
+            .map_err(Error::internal)?;
+        }
         let rows = self
-            .select_requests(
-                MEASURE_COLUMNS,
-                filter,
-                Page::OldestAfter(after),
-                limit.min(100_000),
-            )
+            .select_requests(MEASURE_COLUMNS, filter, Page::OldestAfter(after), limit)
             .await?;
         rows.iter().map(measures_from).collect()
     }
@@ -531,6 +597,12 @@ impl Store {
 
     /// One request with its bodies, if they were logged and are still kept.
     pub async fn get_request(&self, id: &str) -> Result<Option<RequestEvent>> {
+        if let Some(log) = &self.request_log {
+            let (log, id) = (log.clone(), id.to_owned());
+            return tokio::task::spawn_blocking(move || log.get(&id))
+                .await
+                .map_err(Error::internal)?;
+        }
         let sql = format!("SELECT {RECORD_COLUMNS}, bodies FROM requests WHERE id = $1");
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -665,6 +737,13 @@ impl Store {
     /// still verifies. Returns how many rows went.
     pub async fn purge_telemetry(&self, cutoffs: &Cutoffs) -> Result<u64> {
         const BATCH: i64 = 5000;
+        let mut total = 0;
+        if let Some(log) = &self.request_log {
+            let (log, cutoffs) = (log.clone(), *cutoffs);
+            total += tokio::task::spawn_blocking(move || log.purge(&cutoffs))
+                .await
+                .map_err(Error::internal)??;
+        }
         let (records, main) = (&self.records, &self.pool);
         let steps: [(&AnyPool, &str, Bound); 4] = [
             (
@@ -691,7 +770,6 @@ impl Store {
                 Bound::Millis(cutoffs.audit),
             ),
         ];
-        let mut total = 0;
         for (pool, sql, bound) in steps {
             loop {
                 let query = sqlx::query(sql);
@@ -712,6 +790,45 @@ impl Store {
             }
         }
         Ok(total)
+    }
+}
+
+/// Moves the rows of a SQLite records file's `requests` table (a store made before records
+/// were logged in blocks) into its request log, oldest first; a move cut short is finished
+/// by the next start. Returns how many moved.
+pub(super) async fn move_rows_into(records: &AnyPool, log: &Arc<RequestLog>) -> Result<u64> {
+    const CHUNK: usize = 1024;
+    let sql = format!("SELECT {RECORD_COLUMNS}, bodies FROM requests ORDER BY id LIMIT {CHUNK}");
+    let mut moved = 0;
+    loop {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+            .fetch_all(records)
+            .await
+            .map_err(classify)?;
+        let Some(last) = rows.last() else {
+            return Ok(moved);
+        };
+        let last: String = last.try_get("id").map_err(classify)?;
+        let mut events = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut event = event_from(row)?;
+            let bodies: Option<String> = row.try_get("bodies").map_err(classify)?;
+            event.bodies = bodies.and_then(LoggedBodies::from_json);
+            events.push(event);
+        }
+        moved += events.len() as u64;
+        let log = log.clone();
+        tokio::task::spawn_blocking(move || {
+            let events: Vec<&RequestEvent> = events.iter().collect();
+            log.append(&events, true)
+        })
+        .await
+        .map_err(Error::internal)??;
+        sqlx::query("DELETE FROM requests WHERE id <= $1")
+            .bind(last)
+            .execute(records)
+            .await
+            .map_err(classify)?;
     }
 }
 
@@ -778,10 +895,16 @@ mod tests {
                 .iter()
                 .map(|event| Record::Request(Box::new(event.clone())))
                 .collect();
-            store.save_requests(all.clone()).await.unwrap();
+            store
+                .save_requests(all.clone(), Delivery::First)
+                .await
+                .unwrap();
             // A replayed batch stores nothing twice.
-            store.save_requests(all).await.unwrap();
-            events[3].target = "gpt\u{FFFD}".into();
+            store.save_requests(all, Delivery::Repeat).await.unwrap();
+            if t.name == "postgres" {
+                // Postgres cannot store a NUL in text; SQLite's request log keeps it.
+                events[3].target = "gpt\u{FFFD}".into();
+            }
             let all = store
                 .list_requests(&RequestFilter::default(), None, 100)
                 .await

@@ -48,7 +48,7 @@ use crate::config::{Retention, TelemetryConfig};
 use crate::error::Error;
 use crate::model::now_millis;
 use crate::ops::Metrics;
-use crate::store::{Cutoffs, Store};
+use crate::store::{Cutoffs, Delivery, Store};
 
 /// What the pipeline carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -472,7 +472,7 @@ impl Writer {
             return;
         }
         if !self.degraded {
-            match self.store_or_salvage(&batch).await {
+            match self.store_or_salvage(&batch, Delivery::First).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, records = batch.len(), "the store cannot take telemetry records; spilling them");
@@ -487,8 +487,12 @@ impl Writer {
     /// the store refuses for its contents is stored record by record, and the records it
     /// still refuses are logged and counted as rejected — one bad record never holds up the
     /// rest.
-    async fn store_or_salvage(&self, records: &Arc<[Record]>) -> Result<(), Error> {
-        match store_records(&self.store, records).await {
+    async fn store_or_salvage(
+        &self,
+        records: &Arc<[Record]>,
+        delivery: Delivery,
+    ) -> Result<(), Error> {
+        match store_records(&self.store, records, delivery).await {
             Ok(()) => {
                 self.stored(records);
                 return Ok(());
@@ -500,7 +504,8 @@ impl Writer {
         }
         for record in records.iter() {
             let one: Arc<[Record]> = Arc::new([record.clone()]);
-            match store_records(&self.store, &one).await {
+            // The batch's requests may be stored already: the audit append may have failed.
+            match store_records(&self.store, &one, Delivery::Repeat).await {
                 Ok(()) => self.stored(std::slice::from_ref(record)),
                 Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e),
                 Err(e) => {
@@ -603,7 +608,7 @@ impl Writer {
             }
         };
         for part in in_batches(std::mem::take(&mut chunk.records)) {
-            if let Err(e) = self.store_or_salvage(&part).await {
+            if let Err(e) = self.store_or_salvage(&part, Delivery::Repeat).await {
                 tracing::debug!(error = %e, "the store still cannot take spilled records");
                 self.fail();
                 return;
@@ -642,7 +647,11 @@ fn in_batches(mut records: Vec<Record>) -> Vec<Arc<[Record]>> {
 }
 
 /// One batch to the store: request records, then audit entries, each within the timeout.
-async fn store_records(store: &Store, records: &Arc<[Record]>) -> Result<(), Error> {
+async fn store_records(
+    store: &Store,
+    records: &Arc<[Record]>,
+    delivery: Delivery,
+) -> Result<(), Error> {
     let audits: Vec<AuditEntry> = records
         .iter()
         .filter_map(|record| match record {
@@ -651,7 +660,7 @@ async fn store_records(store: &Store, records: &Arc<[Record]>) -> Result<(), Err
         })
         .collect();
     let stored = tokio::time::timeout(STORE_TIMEOUT, async {
-        store.save_requests(records.clone()).await?;
+        store.save_requests(records.clone(), delivery).await?;
         store.append_audit(&audits).await
     })
     .await;

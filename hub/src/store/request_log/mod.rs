@@ -1,0 +1,1010 @@
+//! Request records of a SQLite store in a file: appended by block to segment files beside the
+//! records file, each block summarized by one row in it.
+//!
+//! A row per record, with its indexes, cost more than the rest of a request's telemetry put
+//! together (docs/benchmarks.md): here a batch is one sequential write of its records (and one
+//! of their logged bodies), outside SQLite's WAL, plus one summary row and its terms. The
+//! summary is the commit: bytes written but never summarized (a failed commit, a crash) are
+//! never read, and a new process starts a new segment, so they are never written over either.
+//!
+//! - A block holds records sorted by id, spanning at most [`MAX_SPAN`] of time: a lookup by id
+//!   reads the blocks that start at most that long before it.
+//! - Terms — `field=value` of the principal, team, key, plane, model, provider, tool, agent,
+//!   status and trace id present in a block — find the blocks a filter can select; the
+//!   records decoded from them are then checked one by one ([`RequestFilter::matches`]).
+//!   Terms are kept by day, so retention drops them by day.
+//! - Retention deletes blocks, rewrites the few that straddle a cut-off, and removes a
+//!   segment's files once no block refers to them.
+//!
+//! One process writes a records file at a time (as with the spill directory).
+
+mod codec;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use agenthub_policy::ErrorKind;
+use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
+
+use super::telemetry::{Cutoffs, RequestFilter};
+use crate::error::Error;
+use crate::model::{Millis, first_id_at};
+use crate::telemetry::event::{LoggedBodies, RequestEvent};
+
+/// The longest time between a block's first and last record.
+pub const MAX_SPAN: Millis = 60_000;
+/// A segment is closed and the next one begun once its records file is this large.
+const SEGMENT_BYTES: u64 = 64 << 20;
+const DAY: Millis = 86_400_000;
+/// Records written between offers of the core to the runtime's thread: on a hub with one core
+/// a batch's write would otherwise hold requests up for its whole time slice.
+const YIELD_EVERY: usize = 256;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS request_segments (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    opened_at INTEGER NOT NULL,
+    bodies_removed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS request_blocks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    first_id TEXT NOT NULL,
+    last_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    segment INTEGER NOT NULL,
+    records_at INTEGER NOT NULL,
+    records_len INTEGER NOT NULL,
+    bodies_segment INTEGER,
+    bodies_at INTEGER,
+    bodies_len INTEGER,
+    bodies_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS request_blocks_first ON request_blocks (first_id);
+CREATE INDEX IF NOT EXISTS request_blocks_last ON request_blocks (last_id);
+CREATE INDEX IF NOT EXISTS request_blocks_segment ON request_blocks (segment);
+CREATE INDEX IF NOT EXISTS request_blocks_bodies ON request_blocks (bodies_segment);
+CREATE TABLE IF NOT EXISTS request_terms (
+    day INTEGER NOT NULL,
+    term TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    PRIMARY KEY (day, term, block)
+) WITHOUT ROWID;
+";
+
+/// Which way a page of records goes from its cursor (an id).
+#[derive(Debug, Clone, Copy)]
+pub enum Page<'a> {
+    NewestBefore(Option<&'a str>),
+    OldestAfter(Option<&'a str>),
+}
+
+/// The log of one records file.
+pub struct RequestLog {
+    dir: PathBuf,
+    database: PathBuf,
+    appender: Mutex<Appender>,
+    reader: Mutex<Option<Connection>>,
+}
+
+struct Appender {
+    connection: Connection,
+    sync_full: bool,
+    segment: Option<Segment>,
+}
+
+/// The segment being appended to, and where its committed bytes end.
+struct Segment {
+    number: i64,
+    records: File,
+    records_end: u64,
+    bodies: File,
+    bodies_end: u64,
+}
+
+/// One block's place, as its summary row gives it.
+#[derive(Debug, Clone)]
+struct BlockRow {
+    id: i64,
+    first_id: String,
+    last_id: String,
+    segment: i64,
+    records_at: i64,
+    records_len: i64,
+    bodies: Option<(i64, i64, i64)>,
+}
+
+const BLOCK_COLUMNS: &str = "id, first_id, last_id, segment, records_at, records_len, bodies_segment, bodies_at, bodies_len";
+
+fn block_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BlockRow> {
+    let bodies_segment: Option<i64> = row.get(6)?;
+    let bodies_at: Option<i64> = row.get(7)?;
+    let bodies_len: Option<i64> = row.get(8)?;
+    Ok(BlockRow {
+        id: row.get(0)?,
+        first_id: row.get(1)?,
+        last_id: row.get(2)?,
+        segment: row.get(3)?,
+        records_at: row.get(4)?,
+        records_len: row.get(5)?,
+        bodies: bodies_segment
+            .zip(bodies_at)
+            .zip(bodies_len)
+            .map(|((segment, at), length)| (segment, at, length)),
+    })
+}
+
+impl RequestLog {
+    /// Opens the log of the records file at `database` (made by the records' migrations), its
+    /// segments in `<database without extension>.segments/`.
+    pub fn open(database: &Path, sync_full: bool) -> Result<Self, Error> {
+        let connection = Connection::open_with_flags(
+            database,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(classify)?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(classify)?;
+        connection
+            .execute_batch(if sync_full {
+                "PRAGMA synchronous = FULL;"
+            } else {
+                "PRAGMA synchronous = NORMAL;"
+            })
+            .map_err(classify)?;
+        connection.execute_batch(SCHEMA).map_err(classify)?;
+        let dir = database.with_extension("segments");
+        fs::create_dir_all(&dir).map_err(io_unavailable)?;
+        private(&dir)?;
+        Ok(Self {
+            dir,
+            database: database.to_owned(),
+            appender: Mutex::new(Appender {
+                connection,
+                sync_full,
+                segment: None,
+            }),
+            reader: Mutex::new(None),
+        })
+    }
+
+    /// Appends `events`. With `repeat`, records already stored (a batch offered again after
+    /// a failure that may have come after its commit) are skipped.
+    pub fn append(&self, events: &[&RequestEvent], repeat: bool) -> Result<(), Error> {
+        let mut appender = lock(&self.appender);
+        let mut events: Vec<&RequestEvent> = events.to_vec();
+        if repeat {
+            let stored = stored_ids(&appender.connection, &self.dir, &events)?;
+            events.retain(|event| !stored.contains(event.id.as_str()));
+        }
+        if events.is_empty() {
+            return Ok(());
+        }
+        events.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let appender = &mut *appender;
+        let segment = ready_segment(&appender.connection, &self.dir, &mut appender.segment)?;
+        let transaction = appender
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        let mut written = Written::default();
+        write_blocks(&transaction, segment, &mut written, &events)?;
+        if appender.sync_full {
+            written.sync(segment)?;
+        }
+        transaction.commit().map_err(classify)?;
+        written.commit(&mut appender.segment);
+        Ok(())
+    }
+
+    /// Records `filter` selects, a page of at most `limit` from its cursor: newest first
+    /// before it, or oldest first after it.
+    pub fn list(
+        &self,
+        filter: &RequestFilter,
+        page: Page<'_>,
+        limit: usize,
+    ) -> Result<Vec<RequestEvent>, Error> {
+        let reader = self.reader()?;
+        let connection = reader
+            .as_ref()
+            .ok_or_else(|| Error::internal("no reader"))?;
+        let (sql, values) = candidates(connection, filter, page)?;
+        let mut statement = connection.prepare(&sql).map_err(classify)?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(values.iter()))
+            .map_err(classify)?;
+        let newest_first = matches!(page, Page::NewestBefore(_));
+        // The best `limit` records found so far, by id.
+        let mut kept: BTreeMap<String, RequestEvent> = BTreeMap::new();
+        while let Some(row) = rows.next().map_err(classify)? {
+            let block = block_row(row).map_err(classify)?;
+            if kept.len() >= limit {
+                // Blocks come in the order of the bound the page moves by: no later one holds
+                // a record better than the worst kept.
+                let done = if newest_first {
+                    kept.keys()
+                        .next()
+                        .is_some_and(|worst| *worst > block.last_id)
+                } else {
+                    kept.keys()
+                        .next_back()
+                        .is_some_and(|worst| *worst < block.first_id)
+                };
+                if done {
+                    break;
+                }
+            }
+            for event in self.read_block(&block)? {
+                let after_cursor = match page {
+                    Page::NewestBefore(cursor) => cursor.is_none_or(|c| event.id.as_str() < c),
+                    Page::OldestAfter(cursor) => cursor.is_none_or(|c| event.id.as_str() > c),
+                };
+                if after_cursor && filter.matches(&event) {
+                    kept.insert(event.id.clone(), event);
+                }
+            }
+            while kept.len() > limit {
+                if newest_first {
+                    kept.pop_first();
+                } else {
+                    kept.pop_last();
+                }
+            }
+        }
+        drop(rows);
+        drop(statement);
+        drop(reader);
+        let kept = kept.into_values();
+        Ok(if newest_first {
+            kept.rev().collect()
+        } else {
+            kept.collect()
+        })
+    }
+
+    /// One record with its logged bodies, if they are still kept.
+    pub fn get(&self, id: &str) -> Result<Option<RequestEvent>, Error> {
+        let reader = self.reader()?;
+        let connection = reader
+            .as_ref()
+            .ok_or_else(|| Error::internal("no reader"))?;
+        let blocks = blocks_holding(connection, id, id)?;
+        drop(reader);
+        for block in blocks {
+            let Some(index) = self.read_ids(&block)?.iter().position(|known| known == id) else {
+                continue;
+            };
+            let mut events = self.read_block(&block)?;
+            let mut event = events.swap_remove(index);
+            if let Some(bodies) = self.read_bodies(&block)? {
+                event.bodies = bodies
+                    .into_iter()
+                    .nth(index)
+                    .flatten()
+                    .and_then(LoggedBodies::from_json);
+            }
+            return Ok(Some(event));
+        }
+        Ok(None)
+    }
+
+    /// Removes what `cutoffs` no longer keep: bodies, then records. Returns how many bodies
+    /// and records went.
+    pub fn purge(&self, cutoffs: &Cutoffs) -> Result<u64, Error> {
+        let mut appender = lock(&self.appender);
+        let appender = &mut *appender;
+        let mut removed = 0;
+        removed += self.purge_bodies(appender, &first_id_at(cutoffs.bodies))?;
+        removed += self.purge_records(appender, &first_id_at(cutoffs.events))?;
+        let transaction = appender
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        // A block never starts more than a span before its terms' day.
+        transaction
+            .execute(
+                "DELETE FROM request_terms WHERE day < ?1",
+                params![day_of(cutoffs.events - MAX_SPAN)],
+            )
+            .map_err(classify)?;
+        let current = appender.segment.as_ref().map_or(0, |s| s.number);
+        let unused: Vec<(i64, bool)> = {
+            let mut statement = transaction
+                .prepare(
+                    "SELECT id, bodies_removed,
+                        EXISTS (SELECT 1 FROM request_blocks b WHERE b.segment = s.id),
+                        EXISTS (SELECT 1 FROM request_blocks b WHERE b.bodies_segment = s.id)
+                     FROM request_segments s WHERE id <> ?1",
+                )
+                .map_err(classify)?;
+            let rows = statement
+                .query_map(params![current], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, bool>(1)?,
+                        row.get::<_, bool>(2)?,
+                        row.get::<_, bool>(3)?,
+                    ))
+                })
+                .map_err(classify)?;
+            let mut unused = Vec::new();
+            for row in rows {
+                let (number, bodies_removed, has_records, has_bodies) = row.map_err(classify)?;
+                if !has_records && !has_bodies {
+                    unused.push((number, true));
+                } else if !has_bodies && !bodies_removed {
+                    unused.push((number, false));
+                }
+            }
+            unused
+        };
+        // Files first: a crash before the commit leaves rows naming files that are gone,
+        // which the next purge removes again; never files that no row names.
+        for (number, whole) in &unused {
+            remove_file(&bodies_path(&self.dir, *number))?;
+            if *whole {
+                remove_file(&records_path(&self.dir, *number))?;
+                transaction
+                    .execute(
+                        "DELETE FROM request_segments WHERE id = ?1",
+                        params![number],
+                    )
+                    .map_err(classify)?;
+            } else {
+                transaction
+                    .execute(
+                        "UPDATE request_segments SET bodies_removed = 1 WHERE id = ?1",
+                        params![number],
+                    )
+                    .map_err(classify)?;
+            }
+        }
+        transaction.commit().map_err(classify)?;
+        Ok(removed)
+    }
+
+    fn purge_bodies(&self, appender: &mut Appender, cutoff: &str) -> Result<u64, Error> {
+        let segment = ready_segment(&appender.connection, &self.dir, &mut appender.segment)?;
+        let transaction = appender
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        let mut removed: u64 = transaction
+            .query_row(
+                "SELECT COALESCE(SUM(bodies_count), 0) FROM request_blocks
+                 WHERE last_id < ?1 AND bodies_len IS NOT NULL",
+                params![cutoff],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(classify)?
+            .try_into()
+            .unwrap_or(0);
+        transaction
+            .execute(
+                "UPDATE request_blocks SET bodies_segment = NULL, bodies_at = NULL,
+                 bodies_len = NULL, bodies_count = 0 WHERE last_id < ?1 AND bodies_len IS NOT NULL",
+                params![cutoff],
+            )
+            .map_err(classify)?;
+        // Blocks that straddle the cut-off keep the bodies of their newer records only.
+        let straddling = select_blocks(
+            &transaction,
+            &format!(
+                "SELECT {BLOCK_COLUMNS} FROM request_blocks
+                 WHERE first_id < ?1 AND last_id >= ?1 AND bodies_len IS NOT NULL"
+            ),
+            params![cutoff],
+        )?;
+        let mut written = Written::default();
+        for block in straddling {
+            let ids = self.read_ids(&block)?;
+            let Some(mut bodies) = self.read_bodies(&block)? else {
+                continue;
+            };
+            for (id, body) in ids.iter().zip(bodies.iter_mut()) {
+                if id.as_str() < cutoff && body.take().is_some() {
+                    removed += 1;
+                }
+            }
+            let kept = bodies.iter().filter(|b| b.is_some()).count();
+            let section = codec::bodies_of(bodies.iter().map(Option::as_deref));
+            let at = written.bodies_end(segment);
+            if let Some(section) = section.filter(|_| kept > 0) {
+                segment
+                    .bodies
+                    .write_all_at(&section, at)
+                    .map_err(io_unavailable)?;
+                written.bodies += section.len() as u64;
+                transaction
+                    .execute(
+                        "UPDATE request_blocks SET bodies_segment = ?2, bodies_at = ?3,
+                         bodies_len = ?4, bodies_count = ?5 WHERE id = ?1",
+                        params![
+                            block.id,
+                            segment.number,
+                            at as i64,
+                            section.len() as i64,
+                            kept as i64
+                        ],
+                    )
+                    .map_err(classify)?;
+            } else {
+                transaction
+                    .execute(
+                        "UPDATE request_blocks SET bodies_segment = NULL, bodies_at = NULL,
+                         bodies_len = NULL, bodies_count = 0 WHERE id = ?1",
+                        params![block.id],
+                    )
+                    .map_err(classify)?;
+            }
+        }
+        if appender.sync_full {
+            written.sync(segment)?;
+        }
+        transaction.commit().map_err(classify)?;
+        written.commit(&mut appender.segment);
+        Ok(removed)
+    }
+
+    fn purge_records(&self, appender: &mut Appender, cutoff: &str) -> Result<u64, Error> {
+        let segment = ready_segment(&appender.connection, &self.dir, &mut appender.segment)?;
+        let transaction = appender
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        let mut removed: u64 = transaction
+            .query_row(
+                "SELECT COALESCE(SUM(count), 0) FROM request_blocks WHERE last_id < ?1",
+                params![cutoff],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(classify)?
+            .try_into()
+            .unwrap_or(0);
+        transaction
+            .execute(
+                "DELETE FROM request_blocks WHERE last_id < ?1",
+                params![cutoff],
+            )
+            .map_err(classify)?;
+        // Blocks that straddle the cut-off are written again with their newer records only.
+        let straddling = select_blocks(
+            &transaction,
+            &format!(
+                "SELECT {BLOCK_COLUMNS} FROM request_blocks WHERE first_id < ?1 AND last_id >= ?1"
+            ),
+            params![cutoff],
+        )?;
+        let mut written = Written::default();
+        for block in straddling {
+            let mut events = self.read_block(&block)?;
+            if let Some(bodies) = self.read_bodies(&block)? {
+                for (event, body) in events.iter_mut().zip(bodies) {
+                    event.bodies = body.and_then(LoggedBodies::from_json);
+                }
+            }
+            let before = events.len();
+            events.retain(|event| event.id.as_str() >= cutoff);
+            removed += (before - events.len()) as u64;
+            transaction
+                .execute(
+                    "DELETE FROM request_blocks WHERE id = ?1",
+                    params![block.id],
+                )
+                .map_err(classify)?;
+            let refs: Vec<&RequestEvent> = events.iter().collect();
+            write_blocks(&transaction, segment, &mut written, &refs)?;
+        }
+        if appender.sync_full {
+            written.sync(segment)?;
+        }
+        transaction.commit().map_err(classify)?;
+        written.commit(&mut appender.segment);
+        Ok(removed)
+    }
+
+    fn reader(&self) -> Result<MutexGuard<'_, Option<Connection>>, Error> {
+        let mut reader = lock(&self.reader);
+        if reader.is_none() {
+            let connection = Connection::open_with_flags(
+                &self.database,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(classify)?;
+            connection
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(classify)?;
+            *reader = Some(connection);
+        }
+        Ok(reader)
+    }
+
+    fn read_ids(&self, block: &BlockRow) -> Result<Vec<String>, Error> {
+        read_ids(&self.dir, block)
+    }
+
+    /// A block's records; none when its segment is gone or the block is damaged.
+    fn read_block(&self, block: &BlockRow) -> Result<Vec<RequestEvent>, Error> {
+        let path = records_path(&self.dir, block.segment);
+        let Some(section) = read_section(&path, block.records_at, block.records_len)? else {
+            return Ok(Vec::new());
+        };
+        Ok(codec::Records::open(&section)
+            .and_then(codec::Records::events)
+            .unwrap_or_else(|e| damaged(block, &e)))
+    }
+
+    fn read_bodies(&self, block: &BlockRow) -> Result<Option<Vec<Option<String>>>, Error> {
+        let Some((segment, at, length)) = block.bodies else {
+            return Ok(None);
+        };
+        let Some(section) = read_section(&bodies_path(&self.dir, segment), at, length)? else {
+            return Ok(None);
+        };
+        Ok(codec::bodies(&section).map_or_else(|e| damaged(block, &e), Some))
+    }
+}
+
+/// A block's ids, sorted; none when its segment is gone or the block is damaged.
+fn read_ids(dir: &Path, block: &BlockRow) -> Result<Vec<String>, Error> {
+    let path = records_path(dir, block.segment);
+    let Some(section) = read_section(&path, block.records_at, block.records_len)? else {
+        return Ok(Vec::new());
+    };
+    Ok(codec::Records::open(&section).map_or_else(
+        |e| damaged(block, &e),
+        |records| records.ids().iter().map(|id| (*id).to_owned()).collect(),
+    ))
+}
+
+/// What is read of a damaged block: nothing. One bad block (a disk error, an edit) must not
+/// make every query fail; it is logged each time it is met.
+fn damaged<T: Default>(block: &BlockRow, e: &codec::Corrupt) -> T {
+    tracing::error!(
+        block = block.id,
+        segment = block.segment,
+        first = %block.first_id,
+        error = %e,
+        "a block of request records cannot be read; it is skipped"
+    );
+    T::default()
+}
+
+/// Bytes appended in a transaction not yet committed: the segment's ends move past them only
+/// once it is.
+#[derive(Default)]
+#[must_use]
+struct Written {
+    records: u64,
+    bodies: u64,
+}
+
+impl Written {
+    fn records_end(&self, segment: &Segment) -> u64 {
+        segment.records_end + self.records
+    }
+
+    fn bodies_end(&self, segment: &Segment) -> u64 {
+        segment.bodies_end + self.bodies
+    }
+
+    fn sync(&self, segment: &Segment) -> Result<(), Error> {
+        segment.records.sync_data().map_err(io_unavailable)?;
+        segment.bodies.sync_data().map_err(io_unavailable)
+    }
+
+    fn commit(self, segment: &mut Option<Segment>) {
+        if let Some(segment) = segment {
+            segment.records_end += self.records;
+            segment.bodies_end += self.bodies;
+        }
+    }
+}
+
+/// Writes `events` (sorted by id) to `segment` as blocks of at most [`MAX_SPAN`] each, with
+/// their summary rows and terms in `transaction`.
+fn write_blocks(
+    transaction: &rusqlite::Transaction<'_>,
+    open: &Segment,
+    written: &mut Written,
+    events: &[&RequestEvent],
+) -> Result<(), Error> {
+    let mut insert_block = transaction
+        .prepare(
+            "INSERT INTO request_blocks (first_id, last_id, count, segment, records_at,
+             records_len, bodies_segment, bodies_at, bodies_len, bodies_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(classify)?;
+    let mut insert_term = transaction
+        .prepare("INSERT OR IGNORE INTO request_terms (day, term, block) VALUES (?1, ?2, ?3)")
+        .map_err(classify)?;
+    let mut rest = events;
+    while let Some(first) = rest.first() {
+        let start = time_of(first);
+        let span = rest
+            .iter()
+            .position(|event| time_of(event) - start > MAX_SPAN)
+            .unwrap_or(rest.len());
+        let (block, after) = rest.split_at(span);
+        rest = after;
+        let records = codec::records_section(block);
+        let bodies = codec::bodies_section(block);
+        let records_at = written.records_end(open);
+        let bodies_at = written.bodies_end(open);
+        open.records
+            .write_all_at(&records, records_at)
+            .map_err(io_unavailable)?;
+        if let Some(bodies) = &bodies {
+            open.bodies
+                .write_all_at(bodies, bodies_at)
+                .map_err(io_unavailable)?;
+            written.bodies += bodies.len() as u64;
+        }
+        written.records += records.len() as u64;
+        let bodies_count = block.iter().filter(|e| e.bodies.is_some()).count() as i64;
+        let has_bodies = bodies.is_some();
+        insert_block
+            .execute(params![
+                block[0].id,
+                block[block.len() - 1].id,
+                block.len() as i64,
+                open.number,
+                records_at as i64,
+                records.len() as i64,
+                has_bodies.then_some(open.number),
+                has_bodies.then_some(bodies_at as i64),
+                bodies.as_ref().map(|b| b.len() as i64),
+                bodies_count,
+            ])
+            .map_err(classify)?;
+        let id = transaction.last_insert_rowid();
+        let day = day_of(start);
+        // Most records of a batch share their callers and targets: a term is inserted once,
+        // and a value equal to the record before's is not even looked up.
+        let mut previous: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
+        let mut inserted: HashSet<(usize, &str)> = HashSet::new();
+        let mut term = String::new();
+        for (n, event) in block.iter().enumerate() {
+            if n % YIELD_EVERY == YIELD_EVERY - 1 {
+                std::thread::yield_now();
+            }
+            for (slot, value) in terms_of(event).into_iter().enumerate() {
+                let Some(value) = value else { continue };
+                if previous[slot] == Some(value) {
+                    continue;
+                }
+                previous[slot] = Some(value);
+                // Trace ids are mostly one per record: `OR IGNORE` drops the repeats, cheaper
+                // than hashing every one.
+                if slot != TRACE && !inserted.insert((slot, value)) {
+                    continue;
+                }
+                term.clear();
+                term.push_str(FIELDS[slot]);
+                term.push('=');
+                term.push_str(value);
+                insert_term
+                    .execute(params![day, term, id])
+                    .map_err(classify)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// When a record was made: its id's time (a block's span is measured by it, as lookups by id
+/// are), else its arrival.
+fn time_of(event: &RequestEvent) -> Millis {
+    id_millis(&event.id).unwrap_or(event.at)
+}
+
+/// The codes of the fields a block's terms name, `code=value`: the principal, team, key,
+/// plane, model, provider, tool, agent, status and trace id.
+const FIELDS: [&str; 10] = ["p", "t", "k", "l", "m", "v", "o", "a", "s", "r"];
+/// The trace id's place in [`FIELDS`].
+const TRACE: usize = 9;
+
+/// The indexed values of `event`, in the order of [`FIELDS`].
+fn terms_of(event: &RequestEvent) -> [Option<&str>; FIELDS.len()] {
+    [
+        Some(event.caller.principal.as_str()),
+        event.caller.team.as_deref(),
+        event.caller.key_id.as_deref(),
+        Some(event.plane.as_str()),
+        event.model.as_deref(),
+        event.provider.as_deref(),
+        event.tool.as_deref(),
+        event.agent.as_deref(),
+        Some(event.status.as_str()),
+        event.trace_id.as_deref(),
+    ]
+}
+
+/// The terms a filter asks for.
+fn terms_wanted(filter: &RequestFilter) -> Vec<String> {
+    let wanted = [
+        filter.principal.as_deref(),
+        filter.team.as_deref(),
+        filter.key_id.as_deref(),
+        filter.plane.as_deref(),
+        filter.model.as_deref(),
+        filter.provider.as_deref(),
+        filter.tool.as_deref(),
+        filter.agent.as_deref(),
+        filter.status.map(|s| s.as_str()),
+        filter.trace_id.as_deref(),
+    ];
+    FIELDS
+        .iter()
+        .zip(wanted)
+        .filter_map(|(field, value)| value.map(|value| format!("{field}={value}")))
+        .collect()
+}
+
+/// The query for the blocks a page of `filter` may draw from, in the order it reads them.
+fn candidates(
+    connection: &Connection,
+    filter: &RequestFilter,
+    page: Page<'_>,
+) -> Result<(String, Vec<String>), Error> {
+    let mut sql = format!("SELECT {BLOCK_COLUMNS} FROM request_blocks WHERE 1 = 1");
+    let mut values = Vec::new();
+    let mut push = |sql: &mut String, condition: &str, value: String| {
+        values.push(value);
+        sql.push_str(&format!(" AND {condition} ?{}", values.len()));
+    };
+    if let Some(since) = filter.since {
+        push(&mut sql, "last_id >=", first_id_at(since));
+    }
+    if let Some(until) = filter.until {
+        push(&mut sql, "first_id <", first_id_at(until));
+    }
+    let order = match page {
+        Page::NewestBefore(cursor) => {
+            if let Some(cursor) = cursor {
+                push(&mut sql, "first_id <", cursor.to_owned());
+            }
+            "last_id DESC"
+        }
+        Page::OldestAfter(cursor) => {
+            if let Some(cursor) = cursor {
+                push(&mut sql, "last_id >", cursor.to_owned());
+            }
+            "first_id ASC"
+        }
+    };
+    let wanted = terms_wanted(filter);
+    if !wanted.is_empty() {
+        let (oldest, newest): (Option<i64>, Option<i64>) = connection
+            .query_row("SELECT MIN(day), MAX(day) FROM request_terms", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .map_err(classify)?;
+        let (Some(oldest), Some(newest)) = (oldest, newest) else {
+            return Ok((
+                "SELECT * FROM request_blocks WHERE 0".to_owned(),
+                Vec::new(),
+            ));
+        };
+        let first = filter
+            .since
+            .map_or(oldest, |since| day_of(since - MAX_SPAN).max(oldest));
+        let last = filter
+            .until
+            .map_or(newest, |until| day_of(until).min(newest));
+        let days = (first..=last)
+            .map(|day| day.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for term in wanted {
+            push(
+                &mut sql,
+                &format!("id IN (SELECT block FROM request_terms WHERE day IN ({days}) AND term ="),
+                term,
+            );
+            sql.push(')');
+        }
+    }
+    sql.push_str(&format!(" ORDER BY {order}"));
+    Ok((sql, values))
+}
+
+/// The blocks whose id range holds any id from `from` to `to` (sorted).
+fn blocks_holding(connection: &Connection, from: &str, to: &str) -> Result<Vec<BlockRow>, Error> {
+    let lowest = id_millis(from).map_or_else(String::new, |at| first_id_at(at - MAX_SPAN));
+    select_blocks(
+        connection,
+        &format!(
+            "SELECT {BLOCK_COLUMNS} FROM request_blocks
+             WHERE first_id >= ?1 AND first_id <= ?3 AND last_id >= ?2 ORDER BY first_id"
+        ),
+        params![lowest, from, to],
+    )
+}
+
+/// The ids among `events` already stored.
+fn stored_ids(
+    connection: &Connection,
+    dir: &Path,
+    events: &[&RequestEvent],
+) -> Result<BTreeSet<String>, Error> {
+    let (Some(from), Some(to)) = (
+        events.iter().map(|e| e.id.as_str()).min(),
+        events.iter().map(|e| e.id.as_str()).max(),
+    ) else {
+        return Ok(BTreeSet::new());
+    };
+    let wanted: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let mut stored = BTreeSet::new();
+    for block in blocks_holding(connection, from, to)? {
+        for id in read_ids(dir, &block)? {
+            if wanted.contains(id.as_str()) {
+                stored.insert(id);
+            }
+        }
+    }
+    Ok(stored)
+}
+
+fn select_blocks(
+    connection: &Connection,
+    sql: &str,
+    values: impl rusqlite::Params,
+) -> Result<Vec<BlockRow>, Error> {
+    let mut statement = connection.prepare(sql).map_err(classify)?;
+    let rows = statement.query_map(values, block_row).map_err(classify)?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(classify)
+}
+
+/// The segment to append to: the current one, or a new one when there is none yet (a new
+/// process) or the current one is full. A new segment's number is committed before anything
+/// is written to it, so that no number is ever given twice.
+fn ready_segment<'s>(
+    connection: &Connection,
+    dir: &Path,
+    segment: &'s mut Option<Segment>,
+) -> Result<&'s Segment, Error> {
+    let full = segment
+        .as_ref()
+        .is_none_or(|open| open.records_end >= SEGMENT_BYTES);
+    if full {
+        let number: i64 = connection
+            .query_row(
+                "INSERT INTO request_segments (opened_at) VALUES (?1) RETURNING id",
+                params![crate::model::now_millis()],
+                |row| row.get(0),
+            )
+            .map_err(classify)?;
+        let open = |path: PathBuf| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(path)
+                .map_err(io_unavailable)
+        };
+        *segment = Some(Segment {
+            number,
+            records: open(records_path(dir, number))?,
+            records_end: 0,
+            bodies: open(bodies_path(dir, number))?,
+            bodies_end: 0,
+        });
+    }
+    segment
+        .as_ref()
+        .ok_or_else(|| Error::internal("no segment"))
+}
+
+fn records_path(dir: &Path, number: i64) -> PathBuf {
+    dir.join(format!("{number:010}.records"))
+}
+
+fn bodies_path(dir: &Path, number: i64) -> PathBuf {
+    dir.join(format!("{number:010}.bodies"))
+}
+
+fn remove_file(path: &Path) -> Result<(), Error> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_unavailable(e)),
+        _ => Ok(()),
+    }
+}
+
+fn day_of(at: Millis) -> i64 {
+    at.div_euclid(DAY)
+}
+
+/// The time of a UUIDv7 id.
+fn id_millis(id: &str) -> Option<Millis> {
+    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
+    (hex.len() == 12)
+        .then(|| i64::from_str_radix(&hex, 16).ok())
+        .flatten()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn private(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_unavailable)
+}
+
+/// A segment file that cannot be written now (read-only, full, gone) is `Unavailable`: the
+/// batch is spilled and retried.
+fn io_unavailable(e: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        "the request records' segments cannot be written now",
+    )
+    .with_cause(e)
+}
+
+/// A section of a segment file, or `None` when the file is gone (retention removed it after
+/// its blocks were selected).
+fn read_section(path: &Path, at: i64, length: i64) -> Result<Option<Vec<u8>>, Error> {
+    let unreadable =
+        |e: std::io::Error| Error::internal(format!("cannot read {}: {e}", path.display()));
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let mut section = vec![0; usize::try_from(length).unwrap_or(0)];
+    file.read_exact_at(&mut section, u64::try_from(at).unwrap_or(0))
+        .map_err(unreadable)?;
+    Ok(Some(section))
+}
+
+/// A database that cannot take the write now — busy, locked, read-only, out of space, its
+/// file unreadable — is `Unavailable` (the batch is spilled and retried); anything else is
+/// about the rows.
+fn classify(e: rusqlite::Error) -> Error {
+    let unavailable = matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::ReadOnly
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DiskFull
+                | ErrorCode::CannotOpen
+        )
+    );
+    if unavailable {
+        Error::new(
+            ErrorKind::Unavailable,
+            "the records file cannot be written now",
+        )
+        .with_cause(e)
+    } else {
+        Error::internal(e)
+    }
+}
+
+/// The path of a `sqlite:` URL's file; `None` for an in-memory database (whose records stay
+/// rows on the sqlx pool: another connection would open another database).
+pub fn file_of(url: &str) -> Option<PathBuf> {
+    let (address, query) = match url.split_once('?') {
+        Some((address, query)) => (address, query),
+        None => (url, ""),
+    };
+    if address.ends_with(":memory:") || query.split('&').any(|p| p == "mode=memory") {
+        return None;
+    }
+    let path = address
+        .strip_prefix("sqlite://")
+        .or_else(|| address.strip_prefix("sqlite:"))?;
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,375 @@
+use super::*;
+use crate::telemetry::event::{Caller, Status};
+use agenthub_policy::when::Plane;
+
+const T0: Millis = 1_800_000_000_000;
+
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        // The records' migrations make the file; the log needs only that it exists.
+        Connection::open(dir.path().join("records.db"))
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL;")
+            .unwrap();
+        Self { dir }
+    }
+
+    fn open(&self) -> RequestLog {
+        RequestLog::open(&self.dir.path().join("records.db"), false).unwrap()
+    }
+
+    fn segment_files(&self) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.dir.path().join("records.segments"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// A varied record: caller, team, plane and target cycle with `n`; every third one has bodies.
+fn event(n: usize, at: Millis) -> RequestEvent {
+    let caller = Caller {
+        principal: format!("user:u{}", n % 3),
+        team: (!n.is_multiple_of(4)).then(|| format!("team{}", n % 2)),
+        key_id: Some(format!("k{}", n % 5)),
+        chain: Vec::new(),
+    };
+    let plane = [Plane::Llm, Plane::Mcp, Plane::A2a][n % 3];
+    let mut event = RequestEvent::new(plane, at, caller, format!("target{}", n % 7));
+    match plane {
+        Plane::Llm => {
+            event.model = Some(format!("model{}", n % 2));
+            event.provider = Some("openai".into());
+        }
+        Plane::Mcp => event.tool = Some(format!("srv/tool{}", n % 2)),
+        Plane::A2a => event.agent = Some("writer".into()),
+    }
+    event.trace_id = Some(format!("{:032x}", n / 2));
+    if n.is_multiple_of(5) {
+        event.fail(Status::Error, "upstream_failed", "boom");
+    }
+    event.metadata.insert("run".into(), format!("r{}", n % 6));
+    if n.is_multiple_of(3) {
+        event.bodies = LoggedBodies::from_json(format!(r#"{{"request":{{"n":{n}}}}}"#));
+    }
+    event
+}
+
+/// Records made over ten minutes, stored in batches whose id ranges overlap (slow requests end
+/// after faster ones that started later), and some long ones that span more than a block may.
+fn stored(log: &RequestLog) -> Vec<RequestEvent> {
+    let mut all: Vec<RequestEvent> = (0..600)
+        .map(|n| event(n, T0 + (n as Millis) * 1000 + (n as Millis % 7) * 40_000))
+        .collect();
+    // A long stream's record arrives with a batch of records made minutes later.
+    all.push(event(600, T0 - 300_000));
+    for batch in all.chunks(97) {
+        let refs: Vec<&RequestEvent> = batch.iter().collect();
+        log.append(&refs, false).unwrap();
+    }
+    all.sort_by(|a, b| b.id.cmp(&a.id));
+    all
+}
+
+fn without_bodies(event: &RequestEvent) -> RequestEvent {
+    RequestEvent {
+        bodies: None,
+        ..event.clone()
+    }
+}
+
+/// Every page of `filter`, both ways, from the log against the same records filtered in memory.
+fn check_pages(log: &RequestLog, all: &[RequestEvent], filter: &RequestFilter) {
+    let want: Vec<RequestEvent> = all
+        .iter()
+        .filter(|e| filter.matches(e))
+        .map(without_bodies)
+        .collect();
+    for limit in [1, 7, 1000] {
+        let mut got = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = log
+                .list(filter, Page::NewestBefore(cursor.as_deref()), limit)
+                .unwrap();
+            assert!(page.len() <= limit);
+            cursor = page.last().map(|e| e.id.clone());
+            let end = page.len() < limit;
+            got.extend(page);
+            if end {
+                break;
+            }
+        }
+        assert_eq!(got, want, "newest first by {limit}: {filter:?}");
+
+        let mut got = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = log
+                .list(filter, Page::OldestAfter(cursor.as_deref()), limit)
+                .unwrap();
+            cursor = page.last().map(|e| e.id.clone());
+            let end = page.len() < limit;
+            got.extend(page);
+            if end {
+                break;
+            }
+        }
+        got.reverse();
+        assert_eq!(got, want, "oldest first by {limit}: {filter:?}");
+    }
+}
+
+#[test]
+fn every_filter_and_page_finds_what_a_scan_would() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let all = stored(&log);
+    let filters = [
+        RequestFilter::default(),
+        RequestFilter {
+            since: Some(T0 + 100_000),
+            until: Some(T0 + 300_000),
+            ..Default::default()
+        },
+        RequestFilter {
+            since: Some(T0 + 550_000),
+            ..Default::default()
+        },
+        RequestFilter {
+            principal: Some("user:u1".into()),
+            ..Default::default()
+        },
+        RequestFilter {
+            team: Some("team0".into()),
+            plane: Some("llm".into()),
+            ..Default::default()
+        },
+        RequestFilter {
+            key_id: Some("k3".into()),
+            status: Some(Status::Error),
+            ..Default::default()
+        },
+        RequestFilter {
+            model: Some("model1".into()),
+            provider: Some("openai".into()),
+            until: Some(T0 + 200_000),
+            ..Default::default()
+        },
+        RequestFilter {
+            tool: Some("srv/tool0".into()),
+            ..Default::default()
+        },
+        RequestFilter {
+            agent: Some("writer".into()),
+            metadata: Some(("run".into(), "r2".into())),
+            ..Default::default()
+        },
+        RequestFilter {
+            trace_id: Some(format!("{:032x}", 300 / 2)),
+            ..Default::default()
+        },
+        RequestFilter {
+            trace_id: Some(format!("{:032x}", 600 / 2)),
+            ..Default::default()
+        },
+        RequestFilter {
+            model: Some("no such model".into()),
+            ..Default::default()
+        },
+    ];
+    for filter in &filters {
+        check_pages(&log, &all, filter);
+    }
+}
+
+#[test]
+fn a_record_comes_back_with_its_bodies() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let all = stored(&log);
+    for event in all.iter().step_by(37) {
+        assert_eq!(log.get(&event.id).unwrap().as_ref(), Some(event));
+    }
+    let long = all.iter().find(|e| e.at == T0 - 300_000).unwrap();
+    assert_eq!(log.get(&long.id).unwrap().as_ref(), Some(long));
+    assert_eq!(log.get(&first_id_at(T0)).unwrap(), None);
+    assert_eq!(log.get("not an id").unwrap(), None);
+}
+
+#[test]
+fn a_repeated_batch_stores_only_what_is_new() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let all = stored(&log);
+    let mut again: Vec<&RequestEvent> = all.iter().step_by(3).collect();
+    let new = event(700, T0 + 10);
+    again.push(&new);
+    log.append(&again, true).unwrap();
+    let listed = log
+        .list(&RequestFilter::default(), Page::NewestBefore(None), 10_000)
+        .unwrap();
+    assert_eq!(listed.len(), all.len() + 1);
+    assert!(listed.iter().any(|e| e.id == new.id));
+}
+
+#[test]
+fn retention_removes_exactly_what_is_older_and_then_the_files() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let all = stored(&log);
+    drop(log);
+    // A new process starts a new segment.
+    let log = lab.open();
+    let late = event(800, T0 + 3_600_000);
+    log.append(&[&late], false).unwrap();
+    let all: Vec<RequestEvent> = std::iter::once(late.clone()).chain(all).collect();
+    assert_eq!(
+        lab.segment_files(),
+        [
+            "0000000001.bodies",
+            "0000000001.records",
+            "0000000002.bodies",
+            "0000000002.records"
+        ]
+    );
+
+    let cutoffs = Cutoffs {
+        bodies: T0 + 250_500,
+        events: T0 + 100_500,
+        traces: 0,
+        audit: 0,
+    };
+    let removed = log.purge(&cutoffs).unwrap();
+    let bodies_gone = all
+        .iter()
+        .filter(|e| e.at < cutoffs.bodies && e.bodies.is_some())
+        .count();
+    let records_gone = all.iter().filter(|e| e.at < cutoffs.events).count();
+    assert_eq!(removed, (bodies_gone + records_gone) as u64);
+    let kept: Vec<RequestEvent> = all
+        .iter()
+        .filter(|e| e.at >= cutoffs.events)
+        .map(without_bodies)
+        .collect();
+    let listed = log
+        .list(&RequestFilter::default(), Page::NewestBefore(None), 10_000)
+        .unwrap();
+    assert_eq!(listed, kept);
+    for event in all.iter().filter(|e| e.at >= cutoffs.events) {
+        let got = log.get(&event.id).unwrap().unwrap();
+        let want = if event.at < cutoffs.bodies {
+            without_bodies(event)
+        } else {
+            event.clone()
+        };
+        assert_eq!(got, want);
+    }
+    assert_eq!(log.purge(&cutoffs).unwrap(), 0, "nothing twice");
+
+    // Everything of the first segment past retention: its files go.
+    let removed = log
+        .purge(&Cutoffs {
+            bodies: T0 + 3_000_000,
+            events: T0 + 3_000_000,
+            traces: 0,
+            audit: 0,
+        })
+        .unwrap();
+    assert!(removed > 0);
+    assert_eq!(
+        log.list(&RequestFilter::default(), Page::NewestBefore(None), 10)
+            .unwrap(),
+        [late]
+    );
+    let files = lab.segment_files();
+    assert!(
+        !files.contains(&"0000000001.records".to_owned()),
+        "{files:?}"
+    );
+}
+
+#[test]
+fn bytes_never_committed_are_never_read() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let first = event(1, T0);
+    log.append(&[&first], false).unwrap();
+    // A write whose commit failed left bytes past the segment's committed end.
+    let path = lab.dir.path().join("records.segments/0000000001.records");
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, b"garbage from a failed commit").unwrap();
+    let second = event(2, T0 + 1);
+    log.append(&[&second], false).unwrap();
+    drop(log);
+    let log = lab.open();
+    let third = event(3, T0 + 2);
+    log.append(&[&third], false).unwrap();
+    let listed = log
+        .list(&RequestFilter::default(), Page::NewestBefore(None), 10)
+        .unwrap();
+    assert_eq!(
+        listed,
+        [third, second, without_bodies(&first)]
+            .iter()
+            .map(without_bodies)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_damaged_block_is_skipped_and_the_rest_still_read() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let first = event(1, T0);
+    let second = event(2, T0 + 120_000);
+    log.append(&[&first], false).unwrap();
+    log.append(&[&second], false).unwrap();
+    let path = lab.dir.path().join("records.segments/0000000001.records");
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[20] ^= 0xff;
+    fs::write(&path, bytes).unwrap();
+    let listed = log
+        .list(&RequestFilter::default(), Page::NewestBefore(None), 10)
+        .unwrap();
+    assert_eq!(listed, [second]);
+    assert_eq!(log.get(&first.id).unwrap(), None);
+}
+
+#[test]
+fn segments_that_cannot_be_written_are_unavailable() {
+    let lab = Lab::new();
+    let dir = lab.dir.path().join("records.segments");
+    let log = lab.open();
+    // Not a directory any more: no new segment can be made there, whoever the hub runs as.
+    fs::remove_dir(&dir).unwrap();
+    fs::write(&dir, b"").unwrap();
+    let error = log.append(&[&event(1, T0)], false).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
+    fs::remove_file(&dir).unwrap();
+    fs::create_dir(&dir).unwrap();
+    log.append(&[&event(1, T0)], false).unwrap();
+    assert_eq!(
+        log.list(&RequestFilter::default(), Page::NewestBefore(None), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn ids_carry_their_time() {
+    assert_eq!(id_millis(&first_id_at(T0)), Some(T0));
+    assert_eq!(
+        id_millis(&crate::model::time_ordered_id(T0 + 5)),
+        Some(T0 + 5)
+    );
+    assert_eq!(id_millis("z"), None);
+}
