@@ -477,7 +477,7 @@ impl Store {
             let log = log.clone();
             return tokio::task::spawn_blocking(move || {
                 let events: Vec<&RequestEvent> = requests_in(&records).collect();
-                log.append(&events, delivery == Delivery::Repeat)
+                log.append(events, delivery == Delivery::Repeat)
             })
             .await
             .map_err(Error::internal)?;
@@ -820,7 +820,7 @@ pub(super) async fn move_rows_into(records: &AnyPool, log: &Arc<RequestLog>) -> 
         let log = log.clone();
         tokio::task::spawn_blocking(move || {
             let events: Vec<&RequestEvent> = events.iter().collect();
-            log.append(&events, true)
+            log.append(events, true)
         })
         .await
         .map_err(Error::internal)??;

@@ -173,9 +173,8 @@ impl RequestLog {
 
     /// Appends `events`. With `repeat`, records already stored (a batch offered again after
     /// a failure that may have come after its commit) are skipped.
-    pub fn append(&self, events: &[&RequestEvent], repeat: bool) -> Result<(), Error> {
+    pub fn append(&self, mut events: Vec<&RequestEvent>, repeat: bool) -> Result<(), Error> {
         let mut appender = lock(&self.appender);
-        let mut events: Vec<&RequestEvent> = events.to_vec();
         if repeat {
             let stored = stored_ids(&appender.connection, &self.dir, &events)?;
             events.retain(|event| !stored.contains(event.id.as_str()));
@@ -623,13 +622,15 @@ fn write_blocks(
     let mut insert_term = transaction
         .prepare("INSERT OR IGNORE INTO request_terms (day, term, block) VALUES (?1, ?2, ?3)")
         .map_err(classify)?;
+    let times: Vec<Millis> = events.iter().map(|event| time_of(event)).collect();
     let mut rest = events;
-    while let Some(first) = rest.first() {
-        let start = time_of(first);
-        let span = rest
+    let mut rest_times = &times[..];
+    while let Some(&start) = rest_times.first() {
+        let span = rest_times
             .iter()
-            .position(|event| time_of(event) - start > MAX_SPAN)
+            .position(|at| at - start > MAX_SPAN)
             .unwrap_or(rest.len());
+        rest_times = &rest_times[span..];
         let (block, after) = rest.split_at(span);
         rest = after;
         let records = codec::records_section(block);
@@ -921,12 +922,15 @@ fn day_of(at: Millis) -> i64 {
     at.div_euclid(DAY)
 }
 
-/// The time of a UUIDv7 id.
+/// The time of a UUIDv7 id: its first 48 bits, `tttttttt-tttt-…`.
 fn id_millis(id: &str) -> Option<Millis> {
-    let hex: String = id.chars().filter(|c| *c != '-').take(12).collect();
-    (hex.len() == 12)
-        .then(|| i64::from_str_radix(&hex, 16).ok())
-        .flatten()
+    let high = id.get(..8)?;
+    let low = id.get(9..13)?;
+    if id.as_bytes()[8] != b'-' || !(high.bytes().chain(low.bytes())).all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    Some((i64::from_str_radix(high, 16).ok()? << 16) | i64::from_str_radix(low, 16).ok()?)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -72,7 +72,7 @@ fn stored(log: &RequestLog) -> Vec<RequestEvent> {
     all.push(event(600, T0 - 300_000));
     for batch in all.chunks(97) {
         let refs: Vec<&RequestEvent> = batch.iter().collect();
-        log.append(&refs, false).unwrap();
+        log.append(refs, false).unwrap();
     }
     all.sort_by(|a, b| b.id.cmp(&a.id));
     all
@@ -212,7 +212,7 @@ fn a_repeated_batch_stores_only_what_is_new() {
     let mut again: Vec<&RequestEvent> = all.iter().step_by(3).collect();
     let new = event(700, T0 + 10);
     again.push(&new);
-    log.append(&again, true).unwrap();
+    log.append(again, true).unwrap();
     let listed = log
         .list(&RequestFilter::default(), Page::NewestBefore(None), 10_000)
         .unwrap();
@@ -229,7 +229,7 @@ fn retention_removes_exactly_what_is_older_and_then_the_files() {
     // A new process starts a new segment.
     let log = lab.open();
     let late = event(800, T0 + 3_600_000);
-    log.append(&[&late], false).unwrap();
+    log.append(vec![&late], false).unwrap();
     let all: Vec<RequestEvent> = std::iter::once(late.clone()).chain(all).collect();
     assert_eq!(
         lab.segment_files(),
@@ -301,17 +301,17 @@ fn bytes_never_committed_are_never_read() {
     let lab = Lab::new();
     let log = lab.open();
     let first = event(1, T0);
-    log.append(&[&first], false).unwrap();
+    log.append(vec![&first], false).unwrap();
     // A write whose commit failed left bytes past the segment's committed end.
     let path = lab.dir.path().join("records.segments/0000000001.records");
     let mut file = OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut file, b"garbage from a failed commit").unwrap();
     let second = event(2, T0 + 1);
-    log.append(&[&second], false).unwrap();
+    log.append(vec![&second], false).unwrap();
     drop(log);
     let log = lab.open();
     let third = event(3, T0 + 2);
-    log.append(&[&third], false).unwrap();
+    log.append(vec![&third], false).unwrap();
     let listed = log
         .list(&RequestFilter::default(), Page::NewestBefore(None), 10)
         .unwrap();
@@ -330,8 +330,8 @@ fn a_damaged_block_is_skipped_and_the_rest_still_read() {
     let log = lab.open();
     let first = event(1, T0);
     let second = event(2, T0 + 120_000);
-    log.append(&[&first], false).unwrap();
-    log.append(&[&second], false).unwrap();
+    log.append(vec![&first], false).unwrap();
+    log.append(vec![&second], false).unwrap();
     let path = lab.dir.path().join("records.segments/0000000001.records");
     let mut bytes = fs::read(&path).unwrap();
     bytes[20] ^= 0xff;
@@ -351,11 +351,11 @@ fn segments_that_cannot_be_written_are_unavailable() {
     // Not a directory any more: no new segment can be made there, whoever the hub runs as.
     fs::remove_dir(&dir).unwrap();
     fs::write(&dir, b"").unwrap();
-    let error = log.append(&[&event(1, T0)], false).unwrap_err();
+    let error = log.append(vec![&event(1, T0)], false).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
     fs::remove_file(&dir).unwrap();
     fs::create_dir(&dir).unwrap();
-    log.append(&[&event(1, T0)], false).unwrap();
+    log.append(vec![&event(1, T0)], false).unwrap();
     assert_eq!(
         log.list(&RequestFilter::default(), Page::NewestBefore(None), 10)
             .unwrap()
@@ -372,4 +372,7 @@ fn ids_carry_their_time() {
         Some(T0 + 5)
     );
     assert_eq!(id_millis("z"), None);
+    assert_eq!(id_millis("0192aaaa-bbbb"), Some(0x0192_aaaa_bbbb));
+    assert_eq!(id_millis("0192aaaa+bbbb-7000"), None);
+    assert_eq!(id_millis("0192aaxa-bbbb-7000"), None);
 }
