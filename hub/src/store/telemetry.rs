@@ -447,6 +447,10 @@ fn measures_of(event: &RequestEvent) -> Measures {
     }
 }
 
+/// The longest a batch waits for the request log before it is given up: less than the
+/// writer's timeout, after which the writer spills the batch and later offers it again.
+const LOG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Whether a batch of records is offered to the store for the first time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -475,9 +479,10 @@ impl Store {
         }
         if let Some(log) = &self.request_log {
             let log = log.clone();
+            let deadline = std::time::Instant::now() + LOG_WAIT;
             return tokio::task::spawn_blocking(move || {
                 let events: Vec<&RequestEvent> = requests_in(&records).collect();
-                log.append(events, delivery == Delivery::Repeat)
+                log.append_by(events, delivery == Delivery::Repeat, Some(deadline))
             })
             .await
             .map_err(Error::internal)?;
@@ -811,7 +816,13 @@ pub(super) async fn move_rows_into(records: &AnyPool, log: &Arc<RequestLog>) -> 
         let last: String = last.try_get("id").map_err(classify)?;
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut event = event_from(row)?;
+            let mut event = match event_from(row) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::error!(error = %e, "a stored request record is unreadable; it is not moved");
+                    continue;
+                }
+            };
             let bodies: Option<String> = row.try_get("bodies").map_err(classify)?;
             event.bodies = bodies.and_then(LoggedBodies::from_json);
             events.push(event);

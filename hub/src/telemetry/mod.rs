@@ -167,8 +167,9 @@ impl Overflow {
 pub struct Telemetry {
     queue: mpsc::Sender<Record>,
     enabled: bool,
-    /// The Prometheus series, fed by the writer from records; with records off, by
-    /// [`Telemetry::request`] itself, so that turning records off keeps the metrics.
+    /// The Prometheus series, fed by [`Telemetry::request`] from every record, queued or not:
+    /// while the request's memory is still in cache, and so that turning records off keeps
+    /// the metrics.
     series: Arc<metrics::RequestMetrics>,
     bodies: Arc<BodyLogger>,
     overflow: Arc<Overflow>,
@@ -204,7 +205,6 @@ impl Telemetry {
                 .clickhouse
                 .as_ref()
                 .map(|sink| clickhouse::ClickHouse::start(sink, metrics)),
-            series: series.clone(),
         };
         let writer = Writer {
             sinks,
@@ -262,8 +262,8 @@ impl Telemetry {
     /// Queues a request's record; never waits. A full queue drops it (counted). With records
     /// off, only its metrics are kept.
     pub fn request(&self, event: RequestEvent) {
+        self.series.observe(&event);
         if !self.enabled {
-            self.series.observe(&event);
             return;
         }
         match self.queue.try_send(Record::Request(Box::new(event))) {
@@ -327,8 +327,6 @@ struct Sinks {
     otlp: Option<Arc<otlp::Otlp>>,
     /// The second sink of records, when configured.
     clickhouse: Option<clickhouse::ClickHouse>,
-    /// The Prometheus series made from records.
-    series: Arc<metrics::RequestMetrics>,
 }
 
 struct Writer {
@@ -417,8 +415,8 @@ impl Writer {
     }
 
     /// Completes the batch's request records — the bodies they kept turned into what is
-    /// logged (parsed, redacted, cut; on a blocking thread, as redaction is CPU work) — counts
-    /// them in the metrics and hands them to the other sinks.
+    /// logged (parsed, redacted, cut; on a blocking thread, as redaction is CPU work) — and
+    /// hands them to the other sinks.
     async fn prepare(&self, mut batch: Vec<Record>) -> Vec<Record> {
         let has_bodies = batch
             .iter()
@@ -452,7 +450,6 @@ impl Writer {
             if event.operation == tests::PANIC_IN_WRITER {
                 panic!("a fail point of the writer's tests");
             }
-            self.sinks.series.observe(event);
             if let Some(otlp) = &self.sinks.otlp {
                 otlp.record(event);
             }

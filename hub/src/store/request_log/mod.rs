@@ -24,7 +24,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Instant;
 
 use agenthub_policy::ErrorKind;
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
@@ -36,8 +37,10 @@ use crate::telemetry::event::{LoggedBodies, RequestEvent};
 
 /// The longest time between a block's first and last record.
 pub const MAX_SPAN: Millis = 60_000;
-/// A segment is closed and the next one begun once its records file is this large.
+/// A segment is closed and the next one begun once its records file, or its bodies file, is
+/// this large.
 const SEGMENT_BYTES: u64 = 64 << 20;
+const BODIES_BYTES: u64 = 256 << 20;
 const DAY: Millis = 86_400_000;
 /// Records written between offers of the core to the runtime's thread: on a hub with one core
 /// a batch's write would otherwise hold requests up for its whole time slice.
@@ -87,12 +90,17 @@ pub struct RequestLog {
     database: PathBuf,
     appender: Mutex<Appender>,
     reader: Mutex<Option<Connection>>,
+    /// Held by reads while they use segment files, and by a purge while it removes them: a
+    /// read that selected a block before a purge rewrote it still finds its file.
+    files: RwLock<()>,
 }
 
 struct Appender {
     connection: Connection,
     sync_full: bool,
     segment: Option<Segment>,
+    /// The segment directory's lock, once this process writes: one writer per records file.
+    lock: Option<File>,
 }
 
 /// The segment being appended to, and where its committed bytes end.
@@ -166,15 +174,36 @@ impl RequestLog {
                 connection,
                 sync_full,
                 segment: None,
+                lock: None,
             }),
             reader: Mutex::new(None),
+            files: RwLock::new(()),
         })
     }
 
     /// Appends `events`. With `repeat`, records already stored (a batch offered again after
     /// a failure that may have come after its commit) are skipped.
-    pub fn append(&self, mut events: Vec<&RequestEvent>, repeat: bool) -> Result<(), Error> {
+    pub fn append(&self, events: Vec<&RequestEvent>, repeat: bool) -> Result<(), Error> {
+        self.append_by(events, repeat, None)
+    }
+
+    /// Like [`append`](Self::append), given up (`Unavailable`) when the log could not be had
+    /// before `deadline`: a caller that stopped waiting has offered the batch again by then,
+    /// and a late first write must not race its repeat.
+    pub fn append_by(
+        &self,
+        mut events: Vec<&RequestEvent>,
+        repeat: bool,
+        deadline: Option<Instant>,
+    ) -> Result<(), Error> {
         let mut appender = lock(&self.appender);
+        if deadline.is_some_and(|deadline| Instant::now() > deadline) {
+            return Err(Error::new(
+                ErrorKind::Unavailable,
+                "the request log was busy past the write's deadline",
+            ));
+        }
+        claim(&mut appender, &self.dir)?;
         if repeat {
             let stored = stored_ids(&appender.connection, &self.dir, &events)?;
             events.retain(|event| !stored.contains(event.id.as_str()));
@@ -194,9 +223,11 @@ impl RequestLog {
         if appender.sync_full {
             written.sync(segment)?;
         }
-        transaction.commit().map_err(classify)?;
+        // Past the bytes whatever the outcome: a commit reported failed may still have reached
+        // the WAL, and its block must not be written over.
+        let committed = transaction.commit();
         written.commit(&mut appender.segment);
-        Ok(())
+        committed.map_err(classify)
     }
 
     /// Records `filter` selects, a page of at most `limit` from its cursor: newest first
@@ -207,6 +238,10 @@ impl RequestLog {
         page: Page<'_>,
         limit: usize,
     ) -> Result<Vec<RequestEvent>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let _files = self.files.read().unwrap_or_else(PoisonError::into_inner);
         let reader = self.reader()?;
         let connection = reader
             .as_ref()
@@ -267,6 +302,7 @@ impl RequestLog {
 
     /// One record with its logged bodies, if they are still kept.
     pub fn get(&self, id: &str) -> Result<Option<RequestEvent>, Error> {
+        let _files = self.files.read().unwrap_or_else(PoisonError::into_inner);
         let reader = self.reader()?;
         let connection = reader
             .as_ref()
@@ -274,10 +310,11 @@ impl RequestLog {
         let blocks = blocks_holding(connection, id, id)?;
         drop(reader);
         for block in blocks {
-            let Some(index) = self.read_ids(&block)?.iter().position(|known| known == id) else {
+            // Decoded once: a purge between two reads could leave the second one empty.
+            let mut events = self.read_block(&block)?;
+            let Some(index) = events.iter().position(|event| event.id == id) else {
                 continue;
             };
-            let mut events = self.read_block(&block)?;
             let mut event = events.swap_remove(index);
             if let Some(bodies) = self.read_bodies(&block)? {
                 event.bodies = bodies
@@ -295,6 +332,7 @@ impl RequestLog {
     /// and records went.
     pub fn purge(&self, cutoffs: &Cutoffs) -> Result<u64, Error> {
         let mut appender = lock(&self.appender);
+        claim(&mut appender, &self.dir)?;
         let appender = &mut *appender;
         let mut removed = 0;
         removed += self.purge_bodies(appender, &first_id_at(cutoffs.bodies))?;
@@ -343,6 +381,7 @@ impl RequestLog {
         };
         // Files first: a crash before the commit leaves rows naming files that are gone,
         // which the next purge removes again; never files that no row names.
+        let _files = self.files.write().unwrap_or_else(PoisonError::into_inner);
         for (number, whole) in &unused {
             remove_file(&bodies_path(&self.dir, *number))?;
             if *whole {
@@ -444,8 +483,9 @@ impl RequestLog {
         if appender.sync_full {
             written.sync(segment)?;
         }
-        transaction.commit().map_err(classify)?;
+        let committed = transaction.commit();
         written.commit(&mut appender.segment);
+        committed.map_err(classify)?;
         Ok(removed)
     }
 
@@ -501,8 +541,9 @@ impl RequestLog {
         if appender.sync_full {
             written.sync(segment)?;
         }
-        transaction.commit().map_err(classify)?;
+        let committed = transaction.commit();
         written.commit(&mut appender.segment);
+        committed.map_err(classify)?;
         Ok(removed)
     }
 
@@ -872,7 +913,7 @@ fn ready_segment<'s>(
 ) -> Result<&'s Segment, Error> {
     let full = segment
         .as_ref()
-        .is_none_or(|open| open.records_end >= SEGMENT_BYTES);
+        .is_none_or(|open| open.records_end >= SEGMENT_BYTES || open.bodies_end >= BODIES_BYTES);
     if full {
         let number: i64 = connection
             .query_row(
@@ -885,8 +926,7 @@ fn ready_segment<'s>(
             OpenOptions::new()
                 .read(true)
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .open(path)
                 .map_err(io_unavailable)
         };
@@ -901,6 +941,35 @@ fn ready_segment<'s>(
     segment
         .as_ref()
         .ok_or_else(|| Error::internal("no segment"))
+}
+
+/// Takes the segment directory's lock for this process, once: a second process writing the
+/// same records file would remove segments the first still appends to. Held, it is
+/// `Unavailable` (records wait in the spill until the other process is gone).
+fn claim(appender: &mut Appender, dir: &Path) -> Result<(), Error> {
+    if appender.lock.is_some() {
+        return Ok(());
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("LOCK"))
+        .map_err(io_unavailable)?;
+    match file.try_lock() {
+        Ok(()) => {
+            appender.lock = Some(file);
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "another process writes the request log in {}; one hub per records file",
+                dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_unavailable(e)),
+    }
 }
 
 fn records_path(dir: &Path, number: i64) -> PathBuf {
@@ -942,12 +1011,12 @@ fn private(dir: &Path) -> Result<(), Error> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_unavailable)
 }
 
-/// A segment file that cannot be written now (read-only, full, gone) is `Unavailable`: the
-/// batch is spilled and retried.
+/// A segment file that cannot be written or read now (read-only, full, an I/O error) is
+/// `Unavailable`: the batch is spilled and retried, the query may be retried.
 fn io_unavailable(e: std::io::Error) -> Error {
     Error::new(
         ErrorKind::Unavailable,
-        "the request records' segments cannot be written now",
+        "the request records' segments cannot be used now",
     )
     .with_cause(e)
 }
@@ -955,17 +1024,22 @@ fn io_unavailable(e: std::io::Error) -> Error {
 /// A section of a segment file, or `None` when the file is gone (retention removed it after
 /// its blocks were selected).
 fn read_section(path: &Path, at: i64, length: i64) -> Result<Option<Vec<u8>>, Error> {
-    let unreadable =
-        |e: std::io::Error| Error::internal(format!("cannot read {}: {e}", path.display()));
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(unreadable(e)),
+        Err(e) => return Err(io_unavailable(e)),
     };
     let mut section = vec![0; usize::try_from(length).unwrap_or(0)];
-    file.read_exact_at(&mut section, u64::try_from(at).unwrap_or(0))
-        .map_err(unreadable)?;
-    Ok(Some(section))
+    match file.read_exact_at(&mut section, u64::try_from(at).unwrap_or(0)) {
+        Ok(()) => Ok(Some(section)),
+        // Shorter than its summary says: a crash lost the segment's tail (it is not synced
+        // unless `sqlite_synchronous` is `full`); the block is damaged, not the store.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::error!(file = %path.display(), at, length, "a block of request records is missing from its segment; it is skipped");
+            Ok(None)
+        }
+        Err(e) => Err(io_unavailable(e)),
+    }
 }
 
 /// A database that cannot take the write now — busy, locked, read-only, out of space, its

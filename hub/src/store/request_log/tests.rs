@@ -27,6 +27,7 @@ impl Lab {
         let mut names: Vec<String> = fs::read_dir(self.dir.path().join("records.segments"))
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name != "LOCK")
             .collect();
         names.sort();
         names
@@ -375,4 +376,71 @@ fn ids_carry_their_time() {
     assert_eq!(id_millis("0192aaaa-bbbb"), Some(0x0192_aaaa_bbbb));
     assert_eq!(id_millis("0192aaaa+bbbb-7000"), None);
     assert_eq!(id_millis("0192aaxa-bbbb-7000"), None);
+}
+
+#[test]
+fn one_process_writes_a_records_file_at_a_time() {
+    let lab = Lab::new();
+    let first = lab.open();
+    first.append(vec![&event(1, T0)], false).unwrap();
+    // Another opening of the same file (as another process would): it reads, but may not write.
+    let second = lab.open();
+    let error = second.append(vec![&event(2, T0 + 1)], false).unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
+    assert!(error.to_string().contains("another process"), "{error}");
+    assert_eq!(
+        second
+            .list(&RequestFilter::default(), Page::NewestBefore(None), 10)
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(first);
+    second.append(vec![&event(2, T0 + 1)], false).unwrap();
+}
+
+#[test]
+fn a_write_past_its_deadline_is_given_up_unwritten() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let past = Instant::now() - std::time::Duration::from_millis(1);
+    let error = log
+        .append_by(vec![&event(1, T0)], false, Some(past))
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Unavailable);
+    assert!(
+        log.list(&RequestFilter::default(), Page::NewestBefore(None), 10)
+            .unwrap()
+            .is_empty()
+    );
+    let later = Instant::now() + std::time::Duration::from_secs(60);
+    log.append_by(vec![&event(1, T0)], false, Some(later))
+        .unwrap();
+}
+
+#[test]
+fn a_segment_that_lost_its_tail_loses_only_those_blocks() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let first = event(1, T0);
+    let second = event(2, T0 + 120_000);
+    log.append(vec![&first], false).unwrap();
+    log.append(vec![&second], false).unwrap();
+    // As after a power loss with the summary rows synced and the segment not.
+    let path = lab.dir.path().join("records.segments/0000000001.records");
+    let length = fs::metadata(&path).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(length - 10)
+        .unwrap();
+    let listed = log
+        .list(&RequestFilter::default(), Page::NewestBefore(None), 10)
+        .unwrap();
+    assert_eq!(listed, [without_bodies(&first)]);
+    assert_eq!(log.get(&second.id).unwrap(), None);
+    // A repeat of the lost record stores it again.
+    log.append(vec![&second], true).unwrap();
+    assert_eq!(log.get(&second.id).unwrap().as_ref(), Some(&second));
 }
