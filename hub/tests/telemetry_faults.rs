@@ -1,5 +1,5 @@
 //! The telemetry pipeline when the store goes away: Postgres is reached through a TCP relay on
-//! loopback that the test cuts and restores. While it is cut, requests are answered as usual
+//! loopback that the test cuts and restores; SQLite's records file is held by another writer. While it is cut, requests are answered as usual
 //! and their records wait in the spill directory; once it is back they are stored, each
 //! exactly once. Records spilled when a hub stops are stored by the next start.
 
@@ -98,6 +98,37 @@ fn through(url: &DatabaseUrl, port: u16) -> (DatabaseUrl, String) {
     (DatabaseUrl::parse(&relayed).unwrap(), host_port.to_owned())
 }
 
+/// A hub's router on `url`, its records spilled to `spill`, and its admin's key.
+struct Hub {
+    config: HubConfig,
+    store: agenthub::store::Store,
+    state: AppState,
+    router: Router,
+    admin: String,
+}
+
+impl Hub {
+    async fn start(url: &DatabaseUrl, openai: &FakeOpenAi, spill: &std::path::Path) -> Self {
+        let config = HubConfig::parse(&yaml(openai, spill), "test.yaml", &|_| None).unwrap();
+        let (store, accounts, admin) = support::lab::directory(url).await;
+        let handle = ConfigHandle::new(config.clone());
+        let governance = Arc::new(
+            Governance::load(store.clone(), handle.clone(), "test")
+                .await
+                .unwrap(),
+        );
+        let state = AppState::new(accounts, governance, handle);
+        let router = app::router(state.clone());
+        Self {
+            config,
+            store,
+            state,
+            router,
+            admin,
+        }
+    }
+}
+
 fn yaml(openai: &FakeOpenAi, spill: &std::path::Path) -> String {
     format!(
         r#"
@@ -174,6 +205,17 @@ fn spilled_lines(dir: &std::path::Path) -> usize {
         .sum()
 }
 
+async fn wait_spill_emptied(dir: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while spilled_lines(dir) > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the spill was not emptied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_spilled(dir: &std::path::Path, n: usize) {
     let deadline = tokio::time::Instant::now() + WITHIN;
     while spilled_lines(dir) < n {
@@ -198,16 +240,13 @@ async fn no_acknowledged_request_is_lost_while_the_store_is_away() {
     let relay = Relay::start(server).await;
     let (relayed, _) = through(&direct_url, relay.port);
 
-    let config = HubConfig::parse(&yaml(&openai, spill.path()), "test.yaml", &|_| None).unwrap();
-    let (store, accounts, admin) = support::lab::directory(&relayed).await;
-    let handle = ConfigHandle::new(config.clone());
-    let governance = Arc::new(
-        Governance::load(store.clone(), handle.clone(), "test")
-            .await
-            .unwrap(),
-    );
-    let state = AppState::new(accounts.clone(), governance, handle);
-    let router = app::router(state.clone());
+    let Hub {
+        config,
+        store,
+        state,
+        router,
+        admin,
+    } = Hub::start(&relayed, &openai, spill.path()).await;
     sqlx::any::install_default_drivers();
     let direct = sqlx::AnyPool::connect(&direct_url.url).await.unwrap();
 
@@ -244,14 +283,7 @@ async fn no_acknowledged_request_is_lost_while_the_store_is_away() {
         assert_eq!(counts.get(id), Some(&1), "request {id}: {counts:?}");
     }
     assert_eq!(counts.len(), 40);
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    while spilled_lines(spill.path()) > 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the spill was not emptied"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_spill_emptied(spill.path()).await;
 
     // The store goes away again and the hub stops: what it held is spilled, and the next
     // start stores it.
@@ -283,6 +315,90 @@ async fn no_acknowledged_request_is_lost_while_the_store_is_away() {
     direct.close().await;
     store.close().await;
     db.drop_database().await;
+}
+
+/// How many times each request id is in the store, read through its own queries (the SQLite
+/// request log has no rows to count).
+async fn logged(store: &agenthub::store::Store) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for event in store
+        .list_requests(&agenthub::store::RequestFilter::default(), None, 10_000)
+        .await
+        .unwrap()
+    {
+        *counts.entry(event.request_id.unwrap()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The default store, SQLite, while another connection holds its records file's write lock:
+/// requests are answered, their records spilled, and once the lock is gone each is stored
+/// exactly once and the spill empties.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_sqlite_records_file_loses_no_acknowledged_request() {
+    let db = TestDb::sqlite();
+    let openai = FakeOpenAi::start();
+    let spill = tempfile::tempdir().unwrap();
+    let Hub {
+        store,
+        state,
+        router,
+        admin,
+        ..
+    } = Hub::start(&db.url, &openai, spill.path()).await;
+    let wait_logged = |n: usize| {
+        let store = store.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + WITHIN;
+            loop {
+                let counts = logged(&store).await;
+                if counts.values().sum::<usize>() >= n || tokio::time::Instant::now() > deadline {
+                    return counts;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(chat(&router, &admin, n).await);
+    }
+    assert_eq!(wait_logged(10).await.len(), 10);
+
+    // Another writer takes the records file and keeps it.
+    sqlx::any::install_default_drivers();
+    let mut holder = {
+        use sqlx::Connection;
+        sqlx::AnyConnection::connect(&db.url.records_url())
+            .await
+            .unwrap()
+    };
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    for n in 10..40 {
+        ids.push(chat(&router, &admin, n).await);
+    }
+    wait_spilled(spill.path(), 30).await;
+
+    // It lets go: everything is stored, once, and the spill empties.
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    drop(holder);
+    let counts = wait_logged(40).await;
+    for id in &ids {
+        assert_eq!(counts.get(id), Some(&1), "request {id}: {counts:?}");
+    }
+    assert_eq!(counts.len(), 40);
+    wait_spill_emptied(spill.path()).await;
+    state.telemetry.shutdown(Duration::from_secs(30)).await;
+    assert_eq!(
+        logged(&store).await,
+        counts,
+        "nothing stored twice at shutdown"
+    );
+    store.close().await;
 }
 
 /// A collector that is down: requests are answered as usual; the spans are retried with

@@ -214,22 +214,9 @@ impl RequestLog {
         // Nearly sorted already (ids grow with time; requests end a little out of order): the
         // stable sort's run detection makes that close to one pass.
         events.sort_by(|a, b| a.id.cmp(&b.id));
-        let appender = &mut *appender;
-        let segment = ready_segment(&appender.connection, &self.dir, &mut appender.segment)?;
-        let transaction = appender
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(classify)?;
-        let mut written = Written::default();
-        write_blocks(&transaction, segment, &mut written, &events)?;
-        if appender.sync_full {
-            written.sync(segment)?;
-        }
-        // Past the bytes whatever the outcome: a commit reported failed may still have reached
-        // the WAL, and its block must not be written over.
-        let committed = transaction.commit();
-        written.commit(&mut appender.segment);
-        committed.map_err(classify)
+        self.write(&mut appender, |transaction, segment, written| {
+            write_blocks(transaction, segment, written, &events)
+        })
     }
 
     /// Records `filter` selects, a page of at most `limit` from its cursor: newest first
@@ -336,9 +323,13 @@ impl RequestLog {
         let mut appender = lock(&self.appender);
         claim(&mut appender, &self.dir)?;
         let appender = &mut *appender;
-        let mut removed = 0;
-        removed += self.purge_bodies(appender, &first_id_at(cutoffs.bodies))?;
-        removed += self.purge_records(appender, &first_id_at(cutoffs.events))?;
+        let (bodies, events) = (first_id_at(cutoffs.bodies), first_id_at(cutoffs.events));
+        let mut removed = self.write(appender, |transaction, segment, written| {
+            self.purge_bodies(transaction, segment, written, &bodies)
+        })?;
+        removed += self.write(appender, |transaction, segment, written| {
+            self.purge_records(transaction, segment, written, &events)
+        })?;
         let transaction = appender
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -407,22 +398,20 @@ impl RequestLog {
         Ok(removed)
     }
 
-    fn purge_bodies(&self, appender: &mut Appender, cutoff: &str) -> Result<u64, Error> {
-        let segment = ready_segment(&appender.connection, &self.dir, &mut appender.segment)?;
-        let transaction = appender
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(classify)?;
-        let mut removed: u64 = transaction
-            .query_row(
-                "SELECT COALESCE(SUM(bodies_count), 0) FROM request_blocks
-                 WHERE last_id < ?1 AND bodies_len IS NOT NULL",
-                params![cutoff],
-                |row| row.get::<_, i64>(0),
-            )
-            .map_err(classify)?
-            .try_into()
-            .unwrap_or(0);
+    /// Clears the bodies of records older than `cutoff`.
+    fn purge_bodies(
+        &self,
+        transaction: &rusqlite::Transaction<'_>,
+        segment: &Segment,
+        written: &mut Written,
+        cutoff: &str,
+    ) -> Result<u64, Error> {
+        let mut removed = count(
+            transaction,
+            "SELECT COALESCE(SUM(bodies_count), 0) FROM request_blocks
+             WHERE last_id < ?1 AND bodies_len IS NOT NULL",
+            cutoff,
+        )?;
         transaction
             .execute(
                 "UPDATE request_blocks SET bodies_segment = NULL, bodies_at = NULL,
@@ -432,14 +421,13 @@ impl RequestLog {
             .map_err(classify)?;
         // Blocks that straddle the cut-off keep the bodies of their newer records only.
         let straddling = select_blocks(
-            &transaction,
+            transaction,
             &format!(
                 "SELECT {BLOCK_COLUMNS} FROM request_blocks
                  WHERE first_id < ?1 AND last_id >= ?1 AND bodies_len IS NOT NULL"
             ),
             params![cutoff],
         )?;
-        let mut written = Written::default();
         for block in straddling {
             let ids = self.read_ids(&block)?;
             let Some(mut bodies) = self.read_bodies(&block)? else {
@@ -482,30 +470,22 @@ impl RequestLog {
                     .map_err(classify)?;
             }
         }
-        if appender.sync_full {
-            written.sync(segment)?;
-        }
-        let committed = transaction.commit();
-        written.commit(&mut appender.segment);
-        committed.map_err(classify)?;
         Ok(removed)
     }
 
-    fn purge_records(&self, appender: &mut Appender, cutoff: &str) -> Result<u64, Error> {
-        let segment = ready_segment(&appender.connection, &self.dir, &mut appender.segment)?;
-        let transaction = appender
-            .connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(classify)?;
-        let mut removed: u64 = transaction
-            .query_row(
-                "SELECT COALESCE(SUM(count), 0) FROM request_blocks WHERE last_id < ?1",
-                params![cutoff],
-                |row| row.get::<_, i64>(0),
-            )
-            .map_err(classify)?
-            .try_into()
-            .unwrap_or(0);
+    /// Deletes the records older than `cutoff`.
+    fn purge_records(
+        &self,
+        transaction: &rusqlite::Transaction<'_>,
+        segment: &Segment,
+        written: &mut Written,
+        cutoff: &str,
+    ) -> Result<u64, Error> {
+        let mut removed = count(
+            transaction,
+            "SELECT COALESCE(SUM(count), 0) FROM request_blocks WHERE last_id < ?1",
+            cutoff,
+        )?;
         transaction
             .execute(
                 "DELETE FROM request_blocks WHERE last_id < ?1",
@@ -514,13 +494,12 @@ impl RequestLog {
             .map_err(classify)?;
         // Blocks that straddle the cut-off are written again with their newer records only.
         let straddling = select_blocks(
-            &transaction,
+            transaction,
             &format!(
                 "SELECT {BLOCK_COLUMNS} FROM request_blocks WHERE first_id < ?1 AND last_id >= ?1"
             ),
             params![cutoff],
         )?;
-        let mut written = Written::default();
         for block in straddling {
             let mut events = self.read_block(&block)?;
             if let Some(bodies) = self.read_bodies(&block)? {
@@ -538,15 +517,33 @@ impl RequestLog {
                 )
                 .map_err(classify)?;
             let refs: Vec<&RequestEvent> = events.iter().collect();
-            write_blocks(&transaction, segment, &mut written, &refs)?;
+            write_blocks(transaction, segment, written, &refs)?;
         }
+        Ok(removed)
+    }
+
+    /// Runs `step` in a write transaction of its own, with the segment it may append to.
+    fn write<T>(
+        &self,
+        appender: &mut Appender,
+        step: impl FnOnce(&rusqlite::Transaction<'_>, &Segment, &mut Written) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let segment = ready_segment(&appender.connection, &self.dir, &mut appender.segment)?;
+        let transaction = appender
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(classify)?;
+        let mut written = Written::default();
+        let outcome = step(&transaction, segment, &mut written)?;
         if appender.sync_full {
             written.sync(segment)?;
         }
+        // Past the bytes whatever the outcome: a commit reported failed may still have reached
+        // the WAL, and its blocks must not be written over.
         let committed = transaction.commit();
         written.commit(&mut appender.segment);
         committed.map_err(classify)?;
-        Ok(removed)
+        Ok(outcome)
     }
 
     fn reader(&self) -> Result<MutexGuard<'_, Option<Connection>>, Error> {
@@ -893,6 +890,14 @@ fn stored_ids(
         }
     }
     Ok(stored)
+}
+
+/// The count `sql` sums for `cutoff`.
+fn count(connection: &Connection, sql: &str, cutoff: &str) -> Result<u64, Error> {
+    let sum: i64 = connection
+        .query_row(sql, params![cutoff], |row| row.get(0))
+        .map_err(classify)?;
+    Ok(u64::try_from(sum).unwrap_or(0))
 }
 
 fn select_blocks(

@@ -94,37 +94,38 @@ fn check_pages(log: &RequestLog, all: &[RequestEvent], filter: &RequestFilter) {
         .map(without_bodies)
         .collect();
     for limit in [1, 7, 1000] {
-        let mut got = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = log
-                .list(filter, Page::NewestBefore(cursor.as_deref()), limit)
-                .unwrap();
-            assert!(page.len() <= limit);
-            cursor = page.last().map(|e| e.id.clone());
-            let end = page.len() < limit;
-            got.extend(page);
-            if end {
-                break;
-            }
-        }
-        assert_eq!(got, want, "newest first by {limit}: {filter:?}");
+        let newest_first = all_pages(log, filter, limit, true);
+        assert_eq!(newest_first, want, "newest first by {limit}: {filter:?}");
+        let mut oldest_first = all_pages(log, filter, limit, false);
+        oldest_first.reverse();
+        assert_eq!(oldest_first, want, "oldest first by {limit}: {filter:?}");
+    }
+}
 
-        let mut got = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = log
-                .list(filter, Page::OldestAfter(cursor.as_deref()), limit)
-                .unwrap();
-            cursor = page.last().map(|e| e.id.clone());
-            let end = page.len() < limit;
-            got.extend(page);
-            if end {
-                break;
-            }
+/// Every record `filter` selects, page after page of `limit`, each page from the last one's
+/// cursor.
+fn all_pages(
+    log: &RequestLog,
+    filter: &RequestFilter,
+    limit: usize,
+    newest_first: bool,
+) -> Vec<RequestEvent> {
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = if newest_first {
+            Page::NewestBefore(cursor.as_deref())
+        } else {
+            Page::OldestAfter(cursor.as_deref())
+        };
+        let page = log.list(filter, page, limit).unwrap();
+        assert!(page.len() <= limit);
+        cursor = page.last().map(|e| e.id.clone());
+        let end = page.len() < limit;
+        got.extend(page);
+        if end {
+            return got;
         }
-        got.reverse();
-        assert_eq!(got, want, "oldest first by {limit}: {filter:?}");
     }
 }
 
