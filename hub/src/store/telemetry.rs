@@ -557,8 +557,12 @@ impl Store {
         if let Some(log) = &self.request_log {
             let (log, filter, after) = (log.clone(), filter.clone(), after.map(str::to_owned));
             return tokio::task::spawn_blocking(move || {
-                let events = log.list(&filter, Page::OldestAfter(after.as_deref()), limit)?;
-                Ok(events.iter().map(measures_of).collect())
+                log.list_as(
+                    &filter,
+                    Page::OldestAfter(after.as_deref()),
+                    limit,
+                    |event| measures_of(&event),
+                )
             })
             .await
             .map_err(Error::internal)?;
