@@ -478,14 +478,12 @@ impl Store {
             return Ok(());
         }
         if let Some(log) = &self.request_log {
-            let log = log.clone();
             let deadline = std::time::Instant::now() + LOG_WAIT;
-            return tokio::task::spawn_blocking(move || {
+            return on_log(log, move |log| {
                 let events: Vec<&RequestEvent> = requests_in(&records).collect();
                 log.append_by(events, delivery == Delivery::Repeat, Some(deadline))
             })
-            .await
-            .map_err(Error::internal)?;
+            .await;
         }
         let rows: Vec<RequestRow> = requests_in(&records).map(row_of).collect();
         self.insert_rows(
@@ -532,12 +530,11 @@ impl Store {
     ) -> Result<Vec<RequestEvent>> {
         let limit = limit.min(10_000);
         if let Some(log) = &self.request_log {
-            let (log, filter, before) = (log.clone(), filter.clone(), before.map(str::to_owned));
-            return tokio::task::spawn_blocking(move || {
+            let (filter, before) = (filter.clone(), before.map(str::to_owned));
+            return on_log(log, move |log| {
                 log.list(&filter, Page::NewestBefore(before.as_deref()), limit)
             })
-            .await
-            .map_err(Error::internal)?;
+            .await;
         }
         let rows = self
             .select_requests(RECORD_COLUMNS, filter, Page::NewestBefore(before), limit)
@@ -555,8 +552,8 @@ impl Store {
     ) -> Result<Vec<Measures>> {
         let limit = limit.min(100_000);
         if let Some(log) = &self.request_log {
-            let (log, filter, after) = (log.clone(), filter.clone(), after.map(str::to_owned));
-            return tokio::task::spawn_blocking(move || {
+            let (filter, after) = (filter.clone(), after.map(str::to_owned));
+            return on_log(log, move |log| {
                 log.list_as(
                     &filter,
                     Page::OldestAfter(after.as_deref()),
@@ -564,8 +561,7 @@ impl Store {
                     |event| measures_of(&event),
                 )
             })
-            .await
-            .map_err(Error::internal)?;
+            .await;
         }
         let rows = self
             .select_requests(MEASURE_COLUMNS, filter, Page::OldestAfter(after), limit)
@@ -607,10 +603,8 @@ impl Store {
     /// One request with its bodies, if they were logged and are still kept.
     pub async fn get_request(&self, id: &str) -> Result<Option<RequestEvent>> {
         if let Some(log) = &self.request_log {
-            let (log, id) = (log.clone(), id.to_owned());
-            return tokio::task::spawn_blocking(move || log.get(&id))
-                .await
-                .map_err(Error::internal)?;
+            let id = id.to_owned();
+            return on_log(log, move |log| log.get(&id)).await;
         }
         let sql = format!("SELECT {RECORD_COLUMNS}, bodies FROM requests WHERE id = $1");
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -748,10 +742,8 @@ impl Store {
         const BATCH: i64 = 5000;
         let mut total = 0;
         if let Some(log) = &self.request_log {
-            let (log, cutoffs) = (log.clone(), *cutoffs);
-            total += tokio::task::spawn_blocking(move || log.purge(&cutoffs))
-                .await
-                .map_err(Error::internal)??;
+            let cutoffs = *cutoffs;
+            total += on_log(log, move |log| log.purge(&cutoffs)).await?;
         }
         let (records, main) = (&self.records, &self.pool);
         let steps: [(&AnyPool, &str, Bound); 4] = [
@@ -802,6 +794,18 @@ impl Store {
     }
 }
 
+/// Runs `work` on the request log on a blocking thread: its file I/O and SQLite calls must not
+/// hold the runtime's thread.
+async fn on_log<T: Send + 'static>(
+    log: &Arc<RequestLog>,
+    work: impl FnOnce(&RequestLog) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let log = log.clone();
+    tokio::task::spawn_blocking(move || work(&log))
+        .await
+        .map_err(Error::internal)?
+}
+
 /// Moves the rows of a SQLite records file's `requests` table (a store made before records
 /// were logged in blocks) into its request log, oldest first; a move cut short is finished
 /// by the next start. Returns how many moved.
@@ -832,13 +836,11 @@ pub(super) async fn move_rows_into(records: &AnyPool, log: &Arc<RequestLog>) -> 
             events.push(event);
         }
         moved += events.len() as u64;
-        let log = log.clone();
-        tokio::task::spawn_blocking(move || {
+        on_log(log, move |log| {
             let events: Vec<&RequestEvent> = events.iter().collect();
             log.append(events, true)
         })
-        .await
-        .map_err(Error::internal)??;
+        .await?;
         sqlx::query("DELETE FROM requests WHERE id <= $1")
             .bind(last)
             .execute(records)

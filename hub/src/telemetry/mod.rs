@@ -21,7 +21,7 @@ pub mod event;
 pub mod gauges;
 pub mod metrics;
 pub mod otlp;
-mod spill;
+pub(crate) mod spill;
 pub mod trace;
 pub mod trail;
 

@@ -141,7 +141,7 @@ impl Spill {
 }
 
 /// Makes `path` accessible to the hub's user only.
-fn private(path: &Path, mode: u32) -> io::Result<()> {
+pub(crate) fn private(path: &Path, mode: u32) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -166,7 +166,7 @@ impl RequestLog {
         connection.execute_batch(SCHEMA).map_err(classify)?;
         let dir = database.with_extension("segments");
         fs::create_dir_all(&dir).map_err(io_unavailable)?;
-        private(&dir)?;
+        crate::telemetry::spill::private(&dir, 0o700).map_err(io_unavailable)?;
         Ok(Self {
             dir,
             database: database.to_owned(),
@@ -441,7 +441,7 @@ impl RequestLog {
             params![cutoff],
         )?;
         for block in straddling {
-            let ids = self.read_ids(&block)?;
+            let ids = read_ids(&self.dir, &block)?;
             let Some(mut bodies) = self.read_bodies(&block)? else {
                 continue;
             };
@@ -572,10 +572,6 @@ impl RequestLog {
             *reader = Some(connection);
         }
         Ok(reader)
-    }
-
-    fn read_ids(&self, block: &BlockRow) -> Result<Vec<String>, Error> {
-        read_ids(&self.dir, block)
     }
 
     /// A block's records; none when its segment is gone or the block is damaged.
@@ -840,7 +836,7 @@ fn candidates(
             .map_err(classify)?;
         let (Some(oldest), Some(newest)) = (oldest, newest) else {
             return Ok((
-                "SELECT * FROM request_blocks WHERE 0".to_owned(),
+                format!("SELECT {BLOCK_COLUMNS} FROM request_blocks WHERE 0"),
                 Vec::new(),
             ));
         };
@@ -1023,11 +1019,6 @@ fn id_millis(id: &str) -> Option<Millis> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn private(dir: &Path) -> Result<(), Error> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_unavailable)
 }
 
 /// A segment file that cannot be written or read now (read-only, full, an I/O error) is
