@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::{Millis, first_id_at};
 use crate::telemetry::Record;
 use crate::telemetry::audit::{AuditEntry, ChainedEntry, chain};
+use crate::telemetry::packed::PackedRequest;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -462,9 +463,9 @@ pub enum Delivery {
 }
 
 /// The request records among `records`.
-fn requests_in(records: &[Record]) -> impl Iterator<Item = &RequestEvent> {
+fn requests_in(records: &[Record]) -> impl Iterator<Item = &PackedRequest> {
     records.iter().filter_map(|record| match record {
-        Record::Request(event) => Some(&**event),
+        Record::Request(packed) => Some(packed),
         Record::Audit(_) => None,
     })
 }
@@ -480,12 +481,16 @@ impl Store {
         if let Some(log) = &self.request_log {
             let deadline = std::time::Instant::now() + LOG_WAIT;
             return on_log(log, move |log| {
-                let events: Vec<&RequestEvent> = requests_in(&records).collect();
-                log.append_by(events, delivery == Delivery::Repeat, Some(deadline))
+                let packed: Vec<&PackedRequest> = requests_in(&records).collect();
+                log.append_by(packed, delivery == Delivery::Repeat, Some(deadline))
             })
             .await;
         }
-        let rows: Vec<RequestRow> = requests_in(&records).map(row_of).collect();
+        let events = requests_in(&records)
+            .map(PackedRequest::event_with_bodies)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(Error::internal)?;
+        let rows: Vec<RequestRow> = events.iter().map(row_of).collect();
         self.insert_rows(
             &self.records,
             "requests (id, at, plane, trace_id, principal, team, key_id, target, model, provider, tool, agent, status, error_class, latency_us, input_tokens, output_tokens, cached_tokens, cost_micros, metadata, extra, bodies)",
@@ -837,8 +842,8 @@ pub(super) async fn move_rows_into(records: &AnyPool, log: &Arc<RequestLog>) -> 
         }
         moved += events.len() as u64;
         on_log(log, move |log| {
-            let events: Vec<&RequestEvent> = events.iter().collect();
-            log.append(events, true)
+            let packed: Vec<PackedRequest> = events.iter().map(PackedRequest::pack).collect();
+            log.append(packed.iter().collect(), true)
         })
         .await?;
         sqlx::query("DELETE FROM requests WHERE id <= $1")
@@ -910,7 +915,7 @@ mod tests {
             events[3].target = "gpt\0".into();
             let all: Arc<[Record]> = events
                 .iter()
-                .map(|event| Record::Request(Box::new(event.clone())))
+                .map(|event| Record::Request(PackedRequest::pack(event)))
                 .collect();
             store
                 .save_requests(all.clone(), Delivery::First)

@@ -1,7 +1,8 @@
 //! Logged bodies: the request path keeps the bytes as they went by (a reference count, no
-//! copy); the writer turns them into what is stored — JSON where they are JSON, cut to
-//! `telemetry.max_body_bytes`, and for `redacted` passed through the PII and secret detectors
-//! of the guardrails first.
+//! copy) and turns them into what is stored when the request ends — JSON where they are JSON,
+//! cut to `telemetry.max_body_bytes`, and for `redacted` passed through the PII and secret
+//! detectors of the guardrails first. Bodies longer than [`LOG_AT_END_MAX`] are copied and
+//! logged by the writer instead, on a blocking thread, so that no request's task runs long.
 
 use agenthub_policy::guardrails::{Action, DetectorType, Guardrails, RuleConfig, Stage};
 use agenthub_policy::when::{Plane, RequestFacts};
@@ -10,14 +11,44 @@ use bytes::Bytes;
 
 use serde_json::value::RawValue;
 
-use super::event::LoggedBodies;
+use super::event::{LoggedBodies, RequestEvent};
+use super::packed::PackedRequest;
 use crate::config::BodyLogging;
+
+/// The most bytes of bodies a request logs (and redacts) itself when it ends: about 20 µs of
+/// redaction. While they are still in cache that costs less than anything done later.
+pub const LOG_AT_END_MAX: usize = 16 * 1024;
 
 /// A request's and its answer's bytes, as they went by.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RawBodies {
     pub request: Option<KeptBody>,
     pub response: Option<KeptBody>,
+}
+
+impl RawBodies {
+    fn kept_len(&self) -> usize {
+        [&self.request, &self.response]
+            .into_iter()
+            .flatten()
+            .map(|kept| kept.bytes.len())
+            .sum()
+    }
+
+    /// The bodies in memory of their own: a kept body is often a slice of the connection's
+    /// read buffer, which a reference would keep from being reused while the record waits.
+    fn copied(self) -> Self {
+        let copy = |kept: Option<KeptBody>| {
+            kept.map(|kept| KeptBody {
+                bytes: Bytes::copy_from_slice(&kept.bytes),
+                ..kept
+            })
+        };
+        Self {
+            request: copy(self.request),
+            response: copy(self.response),
+        }
+    }
 }
 
 /// A body as kept for its record: the whole of a short one, the beginning of a long one.
@@ -58,12 +89,11 @@ impl BodyLogger {
         self.mode != BodyLogging::Off
     }
 
-    /// What a request keeps of `body`: a copy of it, or of its first `max_bytes`. A copy, not
-    /// a reference: a request's body is often a slice of the connection's read buffer, which
-    /// a reference would keep from being reused while the record waits for the writer.
+    /// What a request keeps of `body` until it ends: all of it, or its first `max_bytes` (a
+    /// reference, not a copy).
     pub fn keep(&self, body: &Bytes) -> KeptBody {
         KeptBody {
-            bytes: Bytes::copy_from_slice(&body[..body.len().min(self.max_bytes)]),
+            bytes: body.slice(..body.len().min(self.max_bytes)),
             length: body.len(),
             json: false,
         }
@@ -74,6 +104,21 @@ impl BodyLogger {
         KeptBody {
             json: true,
             ..self.keep(body)
+        }
+    }
+
+    /// `event`, ended, packed: the bodies it kept logged now, or when longer than
+    /// [`LOG_AT_END_MAX`] copied for the writer to log.
+    pub fn pack(&self, event: &mut RequestEvent) -> PackedRequest {
+        match event.raw_bodies.take() {
+            None => {
+                let bodies = event.bodies.take();
+                PackedRequest::with_bodies(event, bodies, None)
+            }
+            Some(raw) if raw.kept_len() <= LOG_AT_END_MAX => {
+                PackedRequest::with_bodies(event, self.log(&raw, event.plane), None)
+            }
+            Some(raw) => PackedRequest::with_bodies(event, None, Some(raw.copied())),
         }
     }
 
@@ -157,6 +202,35 @@ mod tests {
 
     fn logged(logger: &BodyLogger, raw: &RawBodies) -> serde_json::Value {
         serde_json::from_str(logger.log(raw, Plane::Llm).unwrap().json()).unwrap()
+    }
+
+    /// A request keeps its bodies by reference until it ends; only bodies left for the writer
+    /// are copied, so that no record holds on to a connection's read buffer.
+    #[test]
+    fn bodies_are_copied_only_when_left_for_the_writer() {
+        let logger = BodyLogger::new(BodyLogging::Redacted, 64 * 1024);
+        let read_buffer = Bytes::from(format!(r#"{{"a":"{}"}}"#, "x".repeat(2 * LOG_AT_END_MAX)));
+        for (body, logged_at_end) in [
+            (Bytes::from_static(br#"{"a":"b"}"#), true),
+            (read_buffer.clone(), false),
+        ] {
+            let kept = logger.keep_json(&body);
+            assert_eq!(kept.bytes.as_ptr(), body.as_ptr(), "kept by reference");
+            let mut event = RequestEvent::new(Plane::Llm, 0, Default::default(), "m");
+            event.raw_bodies = Some(RawBodies {
+                request: Some(kept),
+                response: None,
+            });
+            let mut packed = logger.pack(&mut event);
+            assert_eq!(packed.bodies().is_some(), logged_at_end);
+            assert_eq!(packed.has_pending_bodies(), !logged_at_end);
+            packed.log_pending(|raw, _| {
+                let copy = &raw.request.as_ref().unwrap().bytes;
+                assert_ne!(copy.as_ptr(), read_buffer.as_ptr(), "copied for the writer");
+                logger.log(raw, Plane::Llm)
+            });
+            assert!(packed.bodies().is_some());
+        }
     }
 
     #[test]

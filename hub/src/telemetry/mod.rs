@@ -21,6 +21,7 @@ pub mod event;
 pub mod gauges;
 pub mod metrics;
 pub mod otlp;
+pub mod packed;
 pub(crate) mod spill;
 pub mod trace;
 pub mod trail;
@@ -41,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use self::audit::AuditEntry;
 use self::bodies::BodyLogger;
 use self::event::RequestEvent;
+use self::packed::PackedRequest;
 use self::spill::Spill;
 use agenthub_policy::ErrorKind;
 
@@ -54,7 +56,7 @@ use crate::store::{Cutoffs, Delivery, Store};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "record", rename_all = "snake_case")]
 pub enum Record {
-    Request(Box<RequestEvent>),
+    Request(PackedRequest),
     Audit(AuditEntry),
 }
 
@@ -62,7 +64,7 @@ impl Record {
     /// The record's id (UUIDv7).
     pub fn id(&self) -> &str {
         match self {
-            Self::Request(event) => &event.id,
+            Self::Request(packed) => packed.id(),
             Self::Audit(entry) => &entry.id,
         }
     }
@@ -259,14 +261,16 @@ impl Telemetry {
         self.bodies.keep_json(body)
     }
 
-    /// Queues a request's record; never waits. A full queue drops it (counted). With records
-    /// off, only its metrics are kept.
-    pub fn request(&self, event: RequestEvent) {
+    /// Queues a request's record, packed; never waits. A full queue drops it (counted). With
+    /// records off, only its metrics are kept.
+    pub fn request(&self, mut event: RequestEvent) {
         self.series.observe(&event);
         if !self.enabled {
             return;
         }
-        match self.queue.try_send(Record::Request(Box::new(event))) {
+        let packed = self.bodies.pack(&mut event);
+        drop(event);
+        match self.queue.try_send(Record::Request(packed)) {
             Ok(()) => {
                 self.metrics.queued.inc();
             }
@@ -414,21 +418,19 @@ impl Writer {
         self.write(ready.into()).await;
     }
 
-    /// Completes the batch's request records — the bodies they kept turned into what is
-    /// logged (parsed, redacted, cut; on a blocking thread, as redaction is CPU work) — and
-    /// hands them to the other sinks.
+    /// Completes the batch's request records — the bodies too long to be logged when their
+    /// request ended turned into what is logged (parsed, redacted, cut; on a blocking thread,
+    /// as redaction is CPU work) — and hands them to the other sinks.
     async fn prepare(&self, mut batch: Vec<Record>) -> Vec<Record> {
-        let has_bodies = batch
+        let pending = batch
             .iter()
-            .any(|r| matches!(r, Record::Request(e) if e.raw_bodies.is_some()));
-        if has_bodies {
+            .any(|r| matches!(r, Record::Request(p) if p.has_pending_bodies()));
+        if pending {
             let bodies = self.bodies.clone();
             let logged = tokio::task::spawn_blocking(move || {
                 for record in &mut batch {
-                    if let Record::Request(event) = record
-                        && let Some(raw) = event.raw_bodies.take()
-                    {
-                        event.bodies = bodies.log(&raw, event.plane);
+                    if let Record::Request(packed) = record {
+                        packed.log_pending(|raw, plane| bodies.log(raw, plane));
                     }
                 }
                 batch
@@ -442,22 +444,29 @@ impl Writer {
                 }
             };
         }
-        for record in &mut batch {
-            let Record::Request(event) = record else {
-                continue;
-            };
-            #[cfg(test)]
-            if event.operation == tests::PANIC_IN_WRITER {
-                panic!("a fail point of the writer's tests");
-            }
-            if let Some(otlp) = &self.sinks.otlp {
-                otlp.record(event);
-            }
-            if let Some(clickhouse) = &self.sinks.clickhouse {
-                // The sink never sends bodies: they are not copied for it.
-                let bodies = event.bodies.take();
-                clickhouse.record(event);
-                event.bodies = bodies;
+        // The other sinks take records unpacked, without their bodies (which they never send).
+        if cfg!(test) || self.sinks.otlp.is_some() || self.sinks.clickhouse.is_some() {
+            for record in &batch {
+                let Record::Request(packed) = record else {
+                    continue;
+                };
+                let event = match packed.event() {
+                    Ok(event) => event,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a packed request record cannot be read");
+                        continue;
+                    }
+                };
+                #[cfg(test)]
+                if event.operation == tests::PANIC_IN_WRITER {
+                    panic!("a fail point of the writer's tests");
+                }
+                if let Some(otlp) = &self.sinks.otlp {
+                    otlp.record(&event);
+                }
+                if let Some(clickhouse) = &self.sinks.clickhouse {
+                    clickhouse.record(&event);
+                }
             }
         }
         batch
@@ -748,7 +757,7 @@ mod tests {
             (2 * BATCH + 5, vec![BATCH, BATCH, 5]),
         ] {
             let records: Vec<Record> = (0..count)
-                .map(|i| Record::Request(Box::new(record(&i.to_string()))))
+                .map(|i| Record::Request(PackedRequest::pack(&record(&i.to_string()))))
                 .collect();
             let ids: Vec<String> = records.iter().map(|r| r.id().to_owned()).collect();
             let batches = in_batches(records);
@@ -791,6 +800,50 @@ mod tests {
             "{}",
             metrics.render()
         );
+        telemetry.shutdown(Duration::from_secs(5)).await;
+        test.cleanup().await;
+    }
+
+    /// Bodies are logged when the request ends, or — past `LOG_AT_END_MAX` — by the writer;
+    /// either way they are stored redacted.
+    #[tokio::test]
+    async fn short_and_long_bodies_are_stored_redacted() {
+        let test = testing::sqlite().await;
+        let mut metrics = Metrics::new();
+        let config = TelemetryConfig {
+            bodies: crate::config::BodyLogging::Redacted,
+            ..TelemetryConfig::default()
+        };
+        let telemetry = Telemetry::start(test.store.clone(), &config, &mut metrics);
+        let mut ids = Vec::new();
+        for padding in [0, bodies::LOG_AT_END_MAX] {
+            let body = format!(
+                r#"{{"messages":[{{"role":"user","content":"mail jane.doe@example.com {}"}}]}}"#,
+                "x".repeat(padding)
+            );
+            let mut event = record("chat");
+            event.raw_bodies = Some(bodies::RawBodies {
+                request: Some(telemetry.keep_json_body(&bytes::Bytes::from(body))),
+                response: None,
+            });
+            ids.push(event.id.clone());
+            telemetry.request(event);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for id in ids {
+            let stored = loop {
+                if let Some(stored) = test.store.get_request(&id).await.unwrap() {
+                    break stored;
+                }
+                assert!(Instant::now() < deadline, "the record was not stored");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            };
+            let bodies: serde_json::Value =
+                serde_json::from_str(stored.bodies.expect("bodies logged").json()).unwrap();
+            let content = bodies["request"]["messages"][0]["content"].as_str().unwrap();
+            assert!(content.starts_with("mail "), "{content:.40}");
+            assert!(!content.contains("jane.doe@example.com"), "{content:.40}");
+        }
         telemetry.shutdown(Duration::from_secs(5)).await;
         test.cleanup().await;
     }

@@ -272,7 +272,7 @@ mod tests {
     fn request(n: u64) -> Record {
         let mut event = RequestEvent::new(Plane::Llm, 1, Caller::default(), "m");
         event.id = format!("r{n}");
-        Record::Request(Box::new(event))
+        Record::Request(crate::telemetry::packed::PackedRequest::pack(&event))
     }
 
     #[test]

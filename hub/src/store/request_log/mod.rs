@@ -34,6 +34,7 @@ use super::telemetry::{Cutoffs, RequestFilter};
 use crate::error::Error;
 use crate::model::{Millis, first_id_at};
 use crate::telemetry::event::{LoggedBodies, RequestEvent};
+use crate::telemetry::packed::{Indexed, PackedRequest};
 
 /// The longest time between a block's first and last record.
 pub const MAX_SPAN: Millis = 60_000;
@@ -181,10 +182,10 @@ impl RequestLog {
         })
     }
 
-    /// Appends `events`. With `repeat`, records already stored (a batch offered again after
+    /// Appends `records`. With `repeat`, records already stored (a batch offered again after
     /// a failure that may have come after its commit) are skipped.
-    pub fn append(&self, events: Vec<&RequestEvent>, repeat: bool) -> Result<(), Error> {
-        self.append_by(events, repeat, None)
+    pub fn append(&self, records: Vec<&PackedRequest>, repeat: bool) -> Result<(), Error> {
+        self.append_by(records, repeat, None)
     }
 
     /// Like [`append`](Self::append), given up (`Unavailable`) when the log could not be had
@@ -192,7 +193,7 @@ impl RequestLog {
     /// and a late first write must not race its repeat.
     pub fn append_by(
         &self,
-        mut events: Vec<&RequestEvent>,
+        mut records: Vec<&PackedRequest>,
         repeat: bool,
         deadline: Option<Instant>,
     ) -> Result<(), Error> {
@@ -205,17 +206,17 @@ impl RequestLog {
         }
         claim(&mut appender, &self.dir)?;
         if repeat {
-            let stored = stored_ids(&appender.connection, &self.dir, &events)?;
-            events.retain(|event| !stored.contains(event.id.as_str()));
+            let stored = stored_ids(&appender.connection, &self.dir, &records)?;
+            records.retain(|record| !stored.contains(record.id()));
         }
-        if events.is_empty() {
+        if records.is_empty() {
             return Ok(());
         }
         // Nearly sorted already (ids grow with time; requests end a little out of order): the
         // stable sort's run detection makes that close to one pass.
-        events.sort_by(|a, b| a.id.cmp(&b.id));
+        records.sort_by(|a, b| a.id_bytes().cmp(b.id_bytes()));
         self.write(&mut appender, |transaction, segment, written| {
-            write_blocks(transaction, segment, written, &events)
+            write_blocks(transaction, segment, written, &records)
         })
     }
 
@@ -528,7 +529,8 @@ impl RequestLog {
                     params![block.id],
                 )
                 .map_err(classify)?;
-            let refs: Vec<&RequestEvent> = events.iter().collect();
+            let packed: Vec<PackedRequest> = events.iter().map(PackedRequest::pack).collect();
+            let refs: Vec<&PackedRequest> = packed.iter().collect();
             write_blocks(transaction, segment, written, &refs)?;
         }
         Ok(removed)
@@ -652,13 +654,13 @@ impl Written {
     }
 }
 
-/// Writes `events` (sorted by id) to `segment` as blocks of at most [`MAX_SPAN`] each, with
+/// Writes `records` (sorted by id) to `segment` as blocks of at most [`MAX_SPAN`] each, with
 /// their summary rows and terms in `transaction`.
 fn write_blocks(
     transaction: &rusqlite::Transaction<'_>,
     open: &Segment,
     written: &mut Written,
-    events: &[&RequestEvent],
+    records: &[&PackedRequest],
 ) -> Result<(), Error> {
     let mut insert_block = transaction
         .prepare(
@@ -670,8 +672,8 @@ fn write_blocks(
     let mut insert_term = transaction
         .prepare("INSERT OR IGNORE INTO request_terms (day, term, block) VALUES (?1, ?2, ?3)")
         .map_err(classify)?;
-    let times: Vec<Millis> = events.iter().map(|event| time_of(event)).collect();
-    let mut rest = events;
+    let times: Vec<Millis> = records.iter().map(|record| time_of(record)).collect();
+    let mut rest = records;
     let mut rest_times = &times[..];
     while let Some(&start) = rest_times.first() {
         let span = rest_times
@@ -695,12 +697,12 @@ fn write_blocks(
             written.bodies += bodies.len() as u64;
         }
         written.records += records.len() as u64;
-        let bodies_count = block.iter().filter(|e| e.bodies.is_some()).count() as i64;
+        let bodies_count = block.iter().filter(|r| r.bodies().is_some()).count() as i64;
         let has_bodies = bodies.is_some();
         insert_block
             .execute(params![
-                block[0].id,
-                block[block.len() - 1].id,
+                block[0].id(),
+                block[block.len() - 1].id(),
                 block.len() as i64,
                 open.number,
                 records_at as i64,
@@ -718,11 +720,12 @@ fn write_blocks(
         let mut previous: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
         let mut inserted: HashSet<(usize, &str)> = HashSet::new();
         let mut term = String::new();
-        for (n, event) in block.iter().enumerate() {
+        for (n, record) in block.iter().enumerate() {
             if n % YIELD_EVERY == YIELD_EVERY - 1 {
                 std::thread::yield_now();
             }
-            for (slot, value) in terms_of(event).into_iter().enumerate() {
+            let indexed = record.indexed().map_err(Error::internal)?;
+            for (slot, value) in terms_of(&indexed).into_iter().enumerate() {
                 let Some(value) = value else { continue };
                 if previous[slot] == Some(value) {
                     continue;
@@ -748,8 +751,8 @@ fn write_blocks(
 
 /// When a record was made: its id's time (a block's span is measured by it, as lookups by id
 /// are), else its arrival.
-fn time_of(event: &RequestEvent) -> Millis {
-    id_millis(&event.id).unwrap_or(event.at)
+fn time_of(record: &PackedRequest) -> Millis {
+    id_millis(record.id()).unwrap_or_else(|| record.at())
 }
 
 /// The codes of the fields a block's terms name, `code=value`: the principal, team, key,
@@ -758,19 +761,19 @@ const FIELDS: [&str; 10] = ["p", "t", "k", "l", "m", "v", "o", "a", "s", "r"];
 /// The trace id's place in [`FIELDS`].
 const TRACE: usize = 9;
 
-/// The indexed values of `event`, in the order of [`FIELDS`].
-fn terms_of(event: &RequestEvent) -> [Option<&str>; FIELDS.len()] {
+/// The indexed values of a record, in the order of [`FIELDS`].
+fn terms_of<'a>(indexed: &Indexed<'a>) -> [Option<&'a str>; FIELDS.len()] {
     [
-        Some(event.caller.principal.as_str()),
-        event.caller.team.as_deref(),
-        event.caller.key_id.as_deref(),
-        Some(event.plane.as_str()),
-        event.model.as_deref(),
-        event.provider.as_deref(),
-        event.tool.as_deref(),
-        event.agent.as_deref(),
-        Some(event.status.as_str()),
-        event.trace_id.as_deref(),
+        Some(indexed.principal),
+        indexed.team,
+        indexed.key_id,
+        Some(indexed.plane),
+        indexed.model,
+        indexed.provider,
+        indexed.tool,
+        indexed.agent,
+        Some(indexed.status),
+        indexed.trace_id,
     ]
 }
 
@@ -876,19 +879,19 @@ fn blocks_holding(connection: &Connection, from: &str, to: &str) -> Result<Vec<B
     )
 }
 
-/// The ids among `events` already stored.
+/// The ids among `records` already stored.
 fn stored_ids(
     connection: &Connection,
     dir: &Path,
-    events: &[&RequestEvent],
+    records: &[&PackedRequest],
 ) -> Result<BTreeSet<String>, Error> {
     let (Some(from), Some(to)) = (
-        events.iter().map(|e| e.id.as_str()).min(),
-        events.iter().map(|e| e.id.as_str()).max(),
+        records.iter().map(|r| r.id()).min(),
+        records.iter().map(|r| r.id()).max(),
     ) else {
         return Ok(BTreeSet::new());
     };
-    let wanted: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let wanted: BTreeSet<&str> = records.iter().map(|r| r.id()).collect();
     let mut stored = BTreeSet::new();
     for block in blocks_holding(connection, from, to)? {
         for id in read_ids(dir, &block)? {

@@ -4,6 +4,21 @@ use agenthub_policy::when::Plane;
 
 const T0: Millis = 1_800_000_000_000;
 
+/// Appends `events`, packed as the pipeline hands records over.
+fn append(log: &RequestLog, events: &[&RequestEvent], repeat: bool) -> Result<(), Error> {
+    append_by(log, events, repeat, None)
+}
+
+fn append_by(
+    log: &RequestLog,
+    events: &[&RequestEvent],
+    repeat: bool,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    let packed: Vec<PackedRequest> = events.iter().map(|e| PackedRequest::pack(e)).collect();
+    log.append_by(packed.iter().collect(), repeat, deadline)
+}
+
 struct Lab {
     dir: tempfile::TempDir,
 }
@@ -73,7 +88,7 @@ fn stored(log: &RequestLog) -> Vec<RequestEvent> {
     all.push(event(600, T0 - 300_000));
     for batch in all.chunks(97) {
         let refs: Vec<&RequestEvent> = batch.iter().collect();
-        log.append(refs, false).unwrap();
+        append(log, &refs, false).unwrap();
     }
     all.sort_by(|a, b| b.id.cmp(&a.id));
     all
@@ -214,7 +229,7 @@ fn a_repeated_batch_stores_only_what_is_new() {
     let mut again: Vec<&RequestEvent> = all.iter().step_by(3).collect();
     let new = event(700, T0 + 10);
     again.push(&new);
-    log.append(again, true).unwrap();
+    append(&log, &again, true).unwrap();
     let listed = log
         .list(&RequestFilter::default(), Page::NewestBefore(None), 10_000)
         .unwrap();
@@ -231,7 +246,7 @@ fn retention_removes_exactly_what_is_older_and_then_the_files() {
     // A new process starts a new segment.
     let log = lab.open();
     let late = event(800, T0 + 3_600_000);
-    log.append(vec![&late], false).unwrap();
+    append(&log, &[&late], false).unwrap();
     let all: Vec<RequestEvent> = std::iter::once(late.clone()).chain(all).collect();
     assert_eq!(
         lab.segment_files(),
@@ -303,17 +318,17 @@ fn bytes_never_committed_are_never_read() {
     let lab = Lab::new();
     let log = lab.open();
     let first = event(1, T0);
-    log.append(vec![&first], false).unwrap();
+    append(&log, &[&first], false).unwrap();
     // A write whose commit failed left bytes past the segment's committed end.
     let path = lab.dir.path().join("records.segments/0000000001.records");
     let mut file = OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut file, b"garbage from a failed commit").unwrap();
     let second = event(2, T0 + 1);
-    log.append(vec![&second], false).unwrap();
+    append(&log, &[&second], false).unwrap();
     drop(log);
     let log = lab.open();
     let third = event(3, T0 + 2);
-    log.append(vec![&third], false).unwrap();
+    append(&log, &[&third], false).unwrap();
     let listed = log
         .list(&RequestFilter::default(), Page::NewestBefore(None), 10)
         .unwrap();
@@ -332,8 +347,8 @@ fn a_damaged_block_is_skipped_and_the_rest_still_read() {
     let log = lab.open();
     let first = event(1, T0);
     let second = event(2, T0 + 120_000);
-    log.append(vec![&first], false).unwrap();
-    log.append(vec![&second], false).unwrap();
+    append(&log, &[&first], false).unwrap();
+    append(&log, &[&second], false).unwrap();
     let path = lab.dir.path().join("records.segments/0000000001.records");
     let mut bytes = fs::read(&path).unwrap();
     bytes[20] ^= 0xff;
@@ -353,11 +368,11 @@ fn segments_that_cannot_be_written_are_unavailable() {
     // Not a directory any more: no new segment can be made there, whoever the hub runs as.
     fs::remove_dir(&dir).unwrap();
     fs::write(&dir, b"").unwrap();
-    let error = log.append(vec![&event(1, T0)], false).unwrap_err();
+    let error = append(&log, &[&event(1, T0)], false).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
     fs::remove_file(&dir).unwrap();
     fs::create_dir(&dir).unwrap();
-    log.append(vec![&event(1, T0)], false).unwrap();
+    append(&log, &[&event(1, T0)], false).unwrap();
     assert_eq!(
         log.list(&RequestFilter::default(), Page::NewestBefore(None), 10)
             .unwrap()
@@ -383,10 +398,10 @@ fn ids_carry_their_time() {
 fn one_process_writes_a_records_file_at_a_time() {
     let lab = Lab::new();
     let first = lab.open();
-    first.append(vec![&event(1, T0)], false).unwrap();
+    append(&first, &[&event(1, T0)], false).unwrap();
     // Another opening of the same file (as another process would): it reads, but may not write.
     let second = lab.open();
-    let error = second.append(vec![&event(2, T0 + 1)], false).unwrap_err();
+    let error = append(&second, &[&event(2, T0 + 1)], false).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unavailable, "{error}");
     assert!(error.to_string().contains("another process"), "{error}");
     assert_eq!(
@@ -397,7 +412,7 @@ fn one_process_writes_a_records_file_at_a_time() {
         1
     );
     drop(first);
-    second.append(vec![&event(2, T0 + 1)], false).unwrap();
+    append(&second, &[&event(2, T0 + 1)], false).unwrap();
 }
 
 #[test]
@@ -405,8 +420,7 @@ fn a_write_past_its_deadline_is_given_up_unwritten() {
     let lab = Lab::new();
     let log = lab.open();
     let past = Instant::now() - std::time::Duration::from_millis(1);
-    let error = log
-        .append_by(vec![&event(1, T0)], false, Some(past))
+    let error = append_by(&log, &[&event(1, T0)], false, Some(past))
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unavailable);
     assert!(
@@ -415,7 +429,7 @@ fn a_write_past_its_deadline_is_given_up_unwritten() {
             .is_empty()
     );
     let later = Instant::now() + std::time::Duration::from_secs(60);
-    log.append_by(vec![&event(1, T0)], false, Some(later))
+    append_by(&log, &[&event(1, T0)], false, Some(later))
         .unwrap();
 }
 
@@ -425,8 +439,8 @@ fn a_segment_that_lost_its_tail_loses_only_those_blocks() {
     let log = lab.open();
     let first = event(1, T0);
     let second = event(2, T0 + 120_000);
-    log.append(vec![&first], false).unwrap();
-    log.append(vec![&second], false).unwrap();
+    append(&log, &[&first], false).unwrap();
+    append(&log, &[&second], false).unwrap();
     // As after a power loss with the summary rows synced and the segment not.
     let path = lab.dir.path().join("records.segments/0000000001.records");
     let length = fs::metadata(&path).unwrap().len();
@@ -442,6 +456,6 @@ fn a_segment_that_lost_its_tail_loses_only_those_blocks() {
     assert_eq!(listed, [without_bodies(&first)]);
     assert_eq!(log.get(&second.id).unwrap(), None);
     // A repeat of the lost record stores it again.
-    log.append(vec![&second], true).unwrap();
+    append(&log, &[&second], true).unwrap();
     assert_eq!(log.get(&second.id).unwrap().as_ref(), Some(&second));
 }
