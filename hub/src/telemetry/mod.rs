@@ -57,7 +57,9 @@ use crate::store::{Cutoffs, Delivery, Store};
 #[serde(tag = "kind", content = "record", rename_all = "snake_case")]
 pub enum Record {
     Request(PackedRequest),
-    Audit(AuditEntry),
+    // Boxed as the packed record is small: the queue's slots and batches move the size of the
+    // larger.
+    Audit(Box<AuditEntry>),
 }
 
 impl Record {
@@ -289,7 +291,7 @@ impl Telemetry {
     /// Queues an audit entry; never drops it and never waits: past a full queue it is held
     /// for the writer.
     pub fn audit(&self, entry: AuditEntry) {
-        match self.queue.try_send(Record::Audit(entry)) {
+        match self.queue.try_send(Record::Audit(Box::new(entry))) {
             Ok(()) => {
                 self.metrics.queued.inc();
             }
@@ -301,7 +303,7 @@ impl Telemetry {
                     .entries
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push(entry);
+                    .push(*entry);
                 self.overflow.ready.notify_one();
             }
             Err(_) => {}
@@ -378,7 +380,7 @@ impl Writer {
                 }
             }
             self.metrics.queued.dec_by(batch.len() as i64);
-            batch.extend(self.overflow.take().into_iter().map(Record::Audit));
+            batch.extend(self.overflow.take().into_iter().map(|entry| Record::Audit(Box::new(entry))));
             let taken = std::mem::take(&mut batch);
             let (requests, audits) = split_counts(&taken);
             // A bug that panics on one batch loses that batch, not the writer: the queue's
@@ -401,7 +403,7 @@ impl Writer {
             batch.push(record);
         }
         self.metrics.queued.set(0);
-        batch.extend(self.overflow.take().into_iter().map(Record::Audit));
+        batch.extend(self.overflow.take().into_iter().map(|entry| Record::Audit(Box::new(entry))));
         let ready = self.prepare(batch).await;
         for part in in_batches(ready) {
             self.write(part).await;
@@ -661,7 +663,7 @@ async fn store_records(
     let audits: Vec<AuditEntry> = records
         .iter()
         .filter_map(|record| match record {
-            Record::Audit(entry) => Some(entry.clone()),
+            Record::Audit(entry) => Some((**entry).clone()),
             Record::Request(_) => None,
         })
         .collect();

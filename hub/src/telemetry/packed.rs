@@ -40,14 +40,15 @@ impl std::error::Error for Corrupt {}
 /// A request's record, packed.
 #[derive(Clone, PartialEq)]
 pub struct PackedRequest {
-    /// The id, then the fields.
-    bytes: Box<[u8]>,
+    /// The id, then the fields. Not shrunk to fit: that would be a second allocation and a
+    /// copy for every record.
+    bytes: Vec<u8>,
     id_len: usize,
     /// The logged bodies, once logged.
     bodies: Option<LoggedBodies>,
     /// Bodies too long to log on the request's task, for the writer to log, and the plane
-    /// they went through.
-    pending: Option<(RawBodies, Plane)>,
+    /// they went through. Boxed: rare, and large.
+    pending: Option<Box<(RawBodies, Plane)>>,
 }
 
 /// The values of a record the request log indexes, borrowed from its packed bytes.
@@ -77,12 +78,12 @@ impl PackedRequest {
         bodies: Option<LoggedBodies>,
         pending: Option<RawBodies>,
     ) -> Self {
-        let pending = pending.map(|raw| (raw, event.plane));
+        let pending = pending.map(|raw| Box::new((raw, event.plane)));
         let mut bytes = Vec::with_capacity(384);
         bytes.extend_from_slice(event.id.as_bytes());
         put_fields(&mut bytes, event);
         Self {
-            bytes: bytes.into_boxed_slice(),
+            bytes,
             id_len: event.id.len(),
             bodies,
             pending,
@@ -125,7 +126,8 @@ impl PackedRequest {
 
     /// Logs the pending bodies with `log`.
     pub fn log_pending(&mut self, log: impl FnOnce(&RawBodies, Plane) -> Option<LoggedBodies>) {
-        if let Some((raw, plane)) = self.pending.take() {
+        if let Some(pending) = self.pending.take() {
+            let (raw, plane) = *pending;
             self.bodies = log(&raw, plane);
         }
     }

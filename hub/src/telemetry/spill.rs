@@ -281,7 +281,7 @@ mod tests {
         let mut spill = Spill::open(Some(dir.path()), u64::MAX).unwrap();
         assert!(!spill.is_pending().unwrap());
         spill.append(&[request(1), request(2)]).unwrap();
-        let audit = Record::Audit(AuditEntry::new("user:a", "login", "oidc", "ok"));
+        let audit = Record::Audit(Box::new(AuditEntry::new("user:a", "login", "oidc", "ok")));
         spill.append(std::slice::from_ref(&audit)).unwrap();
         // A crash mid-write leaves half a line; a restart opens a new segment after it.
         let first = dir.path().join("000000000001.jsonl");
@@ -309,7 +309,7 @@ mod tests {
     #[test]
     fn memory_keeps_audit_records_when_full() {
         let mut spill = Spill::open(None, u64::MAX).unwrap();
-        let audit = Record::Audit(AuditEntry::new("user:a", "login", "oidc", "ok"));
+        let audit = Record::Audit(Box::new(AuditEntry::new("user:a", "login", "oidc", "ok")));
         spill.append(std::slice::from_ref(&audit)).unwrap();
         let many: Vec<Record> = (0..MEMORY_RECORDS as u64).map(request).collect();
         assert_eq!(spill.append(&many).unwrap(), 1);
@@ -323,7 +323,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spilled = dir.path().join("spill");
         let mut spill = Spill::open(Some(&spilled), 600).unwrap();
-        let audit = Record::Audit(AuditEntry::new("user:a", "login", "oidc", "ok"));
+        let audit = Record::Audit(Box::new(AuditEntry::new("user:a", "login", "oidc", "ok")));
         let batch: Vec<Record> = (0..10).map(request).chain([audit.clone()]).collect();
         let dropped = spill.append(&batch).unwrap();
         assert!(dropped > 0 && dropped < 10, "{dropped}");
