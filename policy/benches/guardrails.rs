@@ -1,5 +1,6 @@
 //! The cost of inspecting a prompt with the default guardrails (PII, secrets, prompt
-//! injection), clean and with findings, one-shot and streamed.
+//! injection), clean and with findings, one-shot and streamed; and of redacting a chat call's
+//! two bodies for its request record (`telemetry.bodies: redacted`, the LLM benchmark's).
 //!
 //! `cargo bench -p agenthub-policy --bench guardrails`
 
@@ -7,7 +8,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::Duration;
 
-use agenthub_policy::guardrails::{Guardrails, Stage};
+use agenthub_policy::guardrails::{Action, DetectorType, Guardrails, RuleConfig, Stage};
 use agenthub_policy::when::{Plane, RequestFacts};
 use agenthub_policy::{Identity, SubjectKind};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -62,6 +63,22 @@ fn bench(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // The request log's redaction: PII and secrets, over the bench's request and the answer.
+    let redaction = Guardrails::from_rules(vec![
+        RuleConfig::new("pii", DetectorType::Pii, Action::Redact),
+        RuleConfig::new("secrets", DetectorType::Secrets, Action::Redact),
+    ])
+    .expect("valid rules");
+    let request = r#"{"model":"bench-model","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Say hello in one short sentence."}],"max_tokens":32}"#;
+    let answer = r#"{"id":"chatcmpl-mock","object":"chat.completion","created":1795809045,"model":"bench-model","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is the mock answering.","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":8,"total_tokens":20},"system_fingerprint":"fp_mock"}"#;
+    c.bench_function("request_record_bodies_redacted", |b| {
+        b.iter(|| {
+            let input = redaction.inspect(black_box(request), Stage::Input, &facts);
+            let output = redaction.inspect(black_box(answer), Stage::Output, &facts);
+            black_box((input.text.len(), output.text.len()))
+        })
+    });
 }
 
 criterion_group!(benches, bench);

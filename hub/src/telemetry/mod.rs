@@ -380,7 +380,12 @@ impl Writer {
                 }
             }
             self.metrics.queued.dec_by(batch.len() as i64);
-            batch.extend(self.overflow.take().into_iter().map(|entry| Record::Audit(Box::new(entry))));
+            batch.extend(
+                self.overflow
+                    .take()
+                    .into_iter()
+                    .map(|entry| Record::Audit(Box::new(entry))),
+            );
             let taken = std::mem::take(&mut batch);
             let (requests, audits) = split_counts(&taken);
             // A bug that panics on one batch loses that batch, not the writer: the queue's
@@ -403,7 +408,12 @@ impl Writer {
             batch.push(record);
         }
         self.metrics.queued.set(0);
-        batch.extend(self.overflow.take().into_iter().map(|entry| Record::Audit(Box::new(entry))));
+        batch.extend(
+            self.overflow
+                .take()
+                .into_iter()
+                .map(|entry| Record::Audit(Box::new(entry))),
+        );
         let ready = self.prepare(batch).await;
         for part in in_batches(ready) {
             self.write(part).await;
@@ -842,7 +852,9 @@ mod tests {
             };
             let bodies: serde_json::Value =
                 serde_json::from_str(stored.bodies.expect("bodies logged").json()).unwrap();
-            let content = bodies["request"]["messages"][0]["content"].as_str().unwrap();
+            let content = bodies["request"]["messages"][0]["content"]
+                .as_str()
+                .unwrap();
             assert!(content.starts_with("mail "), "{content:.40}");
             assert!(!content.contains("jane.doe@example.com"), "{content:.40}");
         }

@@ -16,10 +16,8 @@ use agenthub_policy::when::Plane;
 use serde::{Deserialize, Serialize};
 
 use super::bodies::RawBodies;
+use super::event::{Caller, Failure, GuardrailVerdict, LoggedBodies, RequestEvent, Status, Tokens};
 use crate::model::Millis;
-use super::event::{
-    Caller, Failure, GuardrailVerdict, LoggedBodies, RequestEvent, Status, Tokens,
-};
 
 /// Why packed bytes cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,7 +8,9 @@
 //! or an absent value, in the records' order.
 
 use crate::telemetry::event::RequestEvent;
-use crate::telemetry::packed::{PackedRequest, Reader, get_fields, put_opt_str, put_str, put_varint};
+use crate::telemetry::packed::{
+    PackedRequest, Reader, get_fields, put_opt_str, put_str, put_varint,
+};
 
 pub use crate::telemetry::packed::Corrupt;
 
@@ -144,7 +146,10 @@ mod tests {
     use crate::telemetry::event::{Caller, GuardrailVerdict, LoggedBodies, Status, Tokens};
 
     fn packed(events: &[&RequestEvent]) -> Vec<PackedRequest> {
-        events.iter().map(|event| PackedRequest::pack(event)).collect()
+        events
+            .iter()
+            .map(|event| PackedRequest::pack(event))
+            .collect()
     }
 
     fn full_event() -> RequestEvent {
@@ -211,11 +216,7 @@ mod tests {
             bodies(&section).unwrap(),
             [None, None, Some(r#"{"request":{"a":"ü"}}"#.to_owned())]
         );
-        assert_eq!(
-            bodies_section(&events[..2]),
-            None,
-            "no bodies, no section"
-        );
+        assert_eq!(bodies_section(&events[..2]), None, "no bodies, no section");
     }
 
     #[test]

@@ -420,8 +420,7 @@ fn a_write_past_its_deadline_is_given_up_unwritten() {
     let lab = Lab::new();
     let log = lab.open();
     let past = Instant::now() - std::time::Duration::from_millis(1);
-    let error = append_by(&log, &[&event(1, T0)], false, Some(past))
-        .unwrap_err();
+    let error = append_by(&log, &[&event(1, T0)], false, Some(past)).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Unavailable);
     assert!(
         log.list(&RequestFilter::default(), Page::NewestBefore(None), 10)
@@ -429,8 +428,7 @@ fn a_write_past_its_deadline_is_given_up_unwritten() {
             .is_empty()
     );
     let later = Instant::now() + std::time::Duration::from_secs(60);
-    append_by(&log, &[&event(1, T0)], false, Some(later))
-        .unwrap();
+    append_by(&log, &[&event(1, T0)], false, Some(later)).unwrap();
 }
 
 #[test]
