@@ -759,6 +759,18 @@ mod tests {
         event
     }
 
+    /// The record `id` once the writer has stored it (waited for at most 10 s).
+    async fn stored_soon(store: &Store, id: &str) -> RequestEvent {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(stored) = store.get_request(id).await.unwrap() {
+                return stored;
+            }
+            assert!(Instant::now() < deadline, "record {id} was not stored");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     #[test]
     fn records_go_to_the_store_in_order_in_batches_of_at_most_batch() {
         for (count, sizes) in [
@@ -797,14 +809,7 @@ mod tests {
         let after = record("chat");
         let id = after.id.clone();
         telemetry.request(after);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while test.store.get_request(&id).await.unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "the record after the panic was not stored"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        stored_soon(&test.store, &id).await;
         assert!(
             metrics.render().contains(
                 "agenthub_telemetry_records_total{kind=\"request\",result=\"dropped\"} 1"
@@ -841,15 +846,8 @@ mod tests {
             ids.push(event.id.clone());
             telemetry.request(event);
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
         for id in ids {
-            let stored = loop {
-                if let Some(stored) = test.store.get_request(&id).await.unwrap() {
-                    break stored;
-                }
-                assert!(Instant::now() < deadline, "the record was not stored");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            };
+            let stored = stored_soon(&test.store, &id).await;
             let bodies: serde_json::Value =
                 serde_json::from_str(stored.bodies.expect("bodies logged").json()).unwrap();
             let content = bodies["request"]["messages"][0]["content"]

@@ -456,11 +456,12 @@ impl<'a> Reader<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::telemetry::Record;
 
-    fn full_event() -> RequestEvent {
+    /// A record with every field set, some to their extremes; no bodies.
+    pub(crate) fn full_event() -> RequestEvent {
         let caller = Caller {
             principal: "service:planner".into(),
             team: Some("ml".into()),
@@ -471,6 +472,7 @@ mod tests {
         event.request_id = Some("req-1".into());
         event.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
         event.span_id = Some("00f067aa0ba902b7".into());
+        event.parent_span_id = Some("00f067aa0ba902b6".into());
         event.model = Some("gpt-4o".into());
         event.provider = Some("openai".into());
         event.tool = Some("slack/post".into());
@@ -480,14 +482,26 @@ mod tests {
         event.fail(Status::Denied, "budget_exceeded", "över budget ✓");
         event.latency_us = u64::MAX;
         event.ttft_us = Some(0);
-        event.tokens.cached = 3;
+        event.tpot_us = Some(300);
+        event.tokens = Tokens {
+            input: 10,
+            output: 20,
+            cached: 3,
+        };
         event.cost_micros = 1 << 40;
+        event.request_bytes = 512;
+        event.response_bytes = 1024;
         event.guardrails.push(GuardrailVerdict {
             rule: "pii".into(),
             stage: "input".into(),
             action: "redact".into(),
         });
         event.metadata.insert("project".into(), "apollo".into());
+        event.metadata.insert("".into(), "".into());
+        event
+    }
+
+    fn with_bodies(mut event: RequestEvent) -> RequestEvent {
         event.bodies = LoggedBodies::from_json(r#"{"request":{"a":"ü"}}"#.into());
         event
     }
@@ -496,7 +510,7 @@ mod tests {
     fn a_packed_record_unpacks_as_it_went_in() {
         let mut bare = RequestEvent::new(Plane::Llm, -5, Caller::default(), "");
         bare.id = String::new();
-        for event in [full_event(), bare] {
+        for event in [with_bodies(full_event()), full_event(), bare] {
             let packed = PackedRequest::pack(&event);
             assert_eq!(packed.id(), event.id);
             assert_eq!(packed.at(), event.at);
@@ -535,7 +549,7 @@ mod tests {
     /// spills of earlier versions replay and this version's read back.
     #[test]
     fn a_packed_record_is_written_out_as_its_record() {
-        let event = full_event();
+        let event = with_bodies(full_event());
         let record = Record::Request(PackedRequest::pack(&event));
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(

@@ -143,53 +143,14 @@ mod tests {
     use agenthub_policy::when::Plane;
 
     use super::*;
-    use crate::telemetry::event::{Caller, GuardrailVerdict, LoggedBodies, Status, Tokens};
+    use crate::telemetry::event::{Caller, LoggedBodies};
+    use crate::telemetry::packed::tests::full_event;
 
     fn packed(events: &[&RequestEvent]) -> Vec<PackedRequest> {
         events
             .iter()
             .map(|event| PackedRequest::pack(event))
             .collect()
-    }
-
-    fn full_event() -> RequestEvent {
-        let caller = Caller {
-            principal: "service:planner".into(),
-            team: Some("ml".into()),
-            key_id: Some("key-1".into()),
-            chain: vec!["agent:a".into(), "agent:b".into()],
-        };
-        let mut event = RequestEvent::new(Plane::A2a, 1_800_000_000_123, caller, "writer");
-        event.request_id = Some("req-1".into());
-        event.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
-        event.span_id = Some("00f067aa0ba902b7".into());
-        event.parent_span_id = Some("00f067aa0ba902b6".into());
-        event.model = Some("gpt-4o".into());
-        event.provider = Some("openai".into());
-        event.tool = Some("slack/post".into());
-        event.agent = Some("writer".into());
-        event.operation = "SendMessage".into();
-        event.fallback_path = Some("a>b".into());
-        event.fail(Status::Denied, "budget_exceeded", "över budget ✓");
-        event.latency_us = u64::MAX;
-        event.ttft_us = Some(0);
-        event.tpot_us = Some(300);
-        event.tokens = Tokens {
-            input: 10,
-            output: 20,
-            cached: 3,
-        };
-        event.cost_micros = 1 << 40;
-        event.request_bytes = 512;
-        event.response_bytes = 1024;
-        event.guardrails.push(GuardrailVerdict {
-            rule: "pii".into(),
-            stage: "input".into(),
-            action: "redact".into(),
-        });
-        event.metadata.insert("project".into(), "apollo".into());
-        event.metadata.insert("".into(), "".into());
-        event
     }
 
     #[test]
