@@ -263,6 +263,8 @@ pub struct Store {
     records: AnyPool,
     /// SQLite, in a file: the log request records are kept in (its module says why).
     request_log: Option<std::sync::Arc<request_log::RequestLog>>,
+    /// The thread that appends to `request_log`.
+    log_appends: Option<telemetry::LogAppends>,
     backend: Backend,
 }
 
@@ -325,10 +327,18 @@ impl Store {
             }
             None => None,
         };
+        let log_appends = match &request_log {
+            Some(log) => Some(
+                telemetry::LogAppends::start(log)
+                    .map_err(|e| anyhow::anyhow!("cannot start the request log's thread: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             pool,
             records,
             request_log,
+            log_appends,
             backend,
         })
     }

@@ -13,6 +13,7 @@ use crate::telemetry::packed::PackedRequest;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use agenthub_policy::ErrorKind;
 use agenthub_policy::when::Plane;
 use serde::{Deserialize, Serialize};
 
@@ -478,13 +479,14 @@ impl Store {
         if requests_in(&records).next().is_none() {
             return Ok(());
         }
-        if let Some(log) = &self.request_log {
+        if let Some(appends) = &self.log_appends {
             let deadline = std::time::Instant::now() + LOG_WAIT;
-            return on_log(log, move |log| {
-                let packed: Vec<&PackedRequest> = requests_in(&records).collect();
-                log.append_by(packed, delivery == Delivery::Repeat, Some(deadline))
-            })
-            .await;
+            return appends
+                .run(move |log| {
+                    let packed: Vec<&PackedRequest> = requests_in(&records).collect();
+                    log.append_by(packed, delivery == Delivery::Repeat, Some(deadline))
+                })
+                .await;
         }
         let events = requests_in(&records)
             .map(PackedRequest::event_with_bodies)
@@ -799,6 +801,68 @@ impl Store {
     }
 }
 
+/// A job for the request log's append thread: given the log, or `None` once it is closed.
+type AppendJob = Box<dyn FnOnce(Option<&RequestLog>) + Send>;
+
+/// The one thread the request log's appends run on. A thread of its own, not the blocking
+/// pool's: SQLite's memory for the log stays in one allocator arena and the log's pages in one
+/// thread's caches, where appends spread over the pool's threads leave each thread's arena
+/// holding some of it. Reads and retention stay on the blocking pool.
+#[derive(Clone)]
+pub(super) struct LogAppends {
+    jobs: std::sync::mpsc::Sender<AppendJob>,
+}
+
+impl LogAppends {
+    /// Starts the thread. It holds the log weakly — dropping the store closes the log and
+    /// frees its lock at once — and ends when the last handle is dropped.
+    pub(super) fn start(log: &Arc<RequestLog>) -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<AppendJob>();
+        let log = Arc::downgrade(log);
+        std::thread::Builder::new()
+            .name("agenthub-records".into())
+            .spawn(move || {
+                for job in queue {
+                    let log = log.upgrade();
+                    // A panicking append fails its caller (its answer is dropped), not the
+                    // thread and every append after it.
+                    let run = std::panic::AssertUnwindSafe(|| job(log.as_deref()));
+                    if std::panic::catch_unwind(run).is_err() {
+                        tracing::error!("an append to the request log panicked");
+                    }
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` on the log's append thread.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&RequestLog) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: AppendJob = Box::new(move |log| {
+            let result = match log {
+                Some(log) => work(log),
+                None => Err(Error::new(
+                    ErrorKind::Unavailable,
+                    "the request log is closed",
+                )),
+            };
+            let _ = answer.send(result);
+        });
+        self.jobs.send(job).map_err(|_| {
+            Error::new(
+                ErrorKind::Unavailable,
+                "the request log's append thread has stopped",
+            )
+        })?;
+        answered
+            .await
+            .map_err(|_| Error::internal("an append to the request log panicked"))?
+    }
+}
+
 /// Runs `work` on the request log on a blocking thread: its file I/O and SQLite calls must not
 /// hold the runtime's thread.
 async fn on_log<T: Send + 'static>(
@@ -879,6 +943,27 @@ mod tests {
     use crate::telemetry::audit::{GENESIS, Verifier};
 
     const T0: Millis = 1_800_000_000_000;
+
+    /// The log's append thread holds it weakly: a dropped store frees the log and its lock at
+    /// once, so the next store on the same files (a restart) appends straight away.
+    #[tokio::test]
+    async fn a_dropped_store_frees_its_request_log_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = super::super::DatabaseUrl::sqlite_in(dir.path());
+        for n in 0..3 {
+            let store = Store::open(&url, &super::super::StoreOptions::default())
+                .await
+                .unwrap();
+            let record = event(T0 + n, "ml", "gpt", "x");
+            let batch: Arc<[Record]> = Arc::new([Record::Request(PackedRequest::pack(&record))]);
+            store.save_requests(batch, Delivery::First).await.unwrap();
+            assert!(store.get_request(&record.id).await.unwrap().is_some());
+            drop(store);
+            let lock =
+                std::fs::File::open(dir.path().join("agenthub-records.segments/LOCK")).unwrap();
+            assert!(lock.try_lock().is_ok(), "the log's lock is still held");
+        }
+    }
 
     fn event(at: Millis, team: &str, model: &str, project: &str) -> RequestEvent {
         let caller = Caller {
