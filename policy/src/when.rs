@@ -27,6 +27,13 @@ impl Plane {
             Self::A2a => "a2a",
         }
     }
+
+    /// The plane [`as_str`](Self::as_str) names `text`.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Llm, Self::Mcp, Self::A2a]
+            .into_iter()
+            .find(|plane| plane.as_str() == text)
+    }
 }
 
 /// The facts about one request that rules match on.

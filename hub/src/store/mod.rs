@@ -262,9 +262,7 @@ pub struct Store {
     /// Request records and the audit trail (the module's documentation says why apart).
     records: AnyPool,
     /// SQLite, in a file: the log request records are kept in (its module says why).
-    request_log: Option<std::sync::Arc<request_log::RequestLog>>,
-    /// The thread that appends to `request_log`.
-    log_appends: Option<telemetry::LogAppends>,
+    request_log: Option<telemetry::LogHandle>,
     backend: Backend,
 }
 
@@ -307,8 +305,9 @@ impl Store {
                     )
                 })?;
                 let log = request_log::RequestLog::open(&path, options.sqlite_sync_full)
-                    .map(std::sync::Arc::new)
                     .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+                let log = telemetry::LogHandle::start(log)
+                    .map_err(|e| anyhow::anyhow!("cannot start the request log's thread: {e}"))?;
                 let moved = telemetry::move_rows_into(&records, &log)
                     .await
                     .map_err(|e| {
@@ -327,18 +326,10 @@ impl Store {
             }
             None => None,
         };
-        let log_appends = match &request_log {
-            Some(log) => Some(
-                telemetry::LogAppends::start(log)
-                    .map_err(|e| anyhow::anyhow!("cannot start the request log's thread: {e}"))?,
-            ),
-            None => None,
-        };
         Ok(Self {
             pool,
             records,
             request_log,
-            log_appends,
             backend,
         })
     }

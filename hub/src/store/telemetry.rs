@@ -234,11 +234,7 @@ fn event_from(row: &AnyRow) -> Result<RequestEvent> {
         Error::internal(format!("a stored request record is unreadable: {e}"))
     };
     let extra: ExtraIn = serde_json::from_str(&get_text("extra")?).map_err(unreadable)?;
-    let plane = match get_text("plane")?.as_str() {
-        "mcp" => Plane::Mcp,
-        "a2a" => Plane::A2a,
-        _ => Plane::Llm,
-    };
+    let plane = Plane::parse(&get_text("plane")?).unwrap_or(Plane::Llm);
     let status = Status::parse(&get_text("status")?).unwrap_or(Status::Error);
     let error = get_optional("error_class")?.map(|class| Failure {
         class,
@@ -479,10 +475,10 @@ impl Store {
         if requests_in(&records).next().is_none() {
             return Ok(());
         }
-        if let Some(appends) = &self.log_appends {
+        if let Some(log) = &self.request_log {
             let deadline = std::time::Instant::now() + LOG_WAIT;
-            return appends
-                .run(move |log| {
+            return log
+                .append(move |log| {
                     let packed: Vec<&PackedRequest> = requests_in(&records).collect();
                     log.append_by(packed, delivery == Delivery::Repeat, Some(deadline))
                 })
@@ -538,10 +534,11 @@ impl Store {
         let limit = limit.min(10_000);
         if let Some(log) = &self.request_log {
             let (filter, before) = (filter.clone(), before.map(str::to_owned));
-            return on_log(log, move |log| {
-                log.list(&filter, Page::NewestBefore(before.as_deref()), limit)
-            })
-            .await;
+            return log
+                .blocking(move |log| {
+                    log.list(&filter, Page::NewestBefore(before.as_deref()), limit)
+                })
+                .await;
         }
         let rows = self
             .select_requests(RECORD_COLUMNS, filter, Page::NewestBefore(before), limit)
@@ -560,15 +557,16 @@ impl Store {
         let limit = limit.min(100_000);
         if let Some(log) = &self.request_log {
             let (filter, after) = (filter.clone(), after.map(str::to_owned));
-            return on_log(log, move |log| {
-                log.list_as(
-                    &filter,
-                    Page::OldestAfter(after.as_deref()),
-                    limit,
-                    |event| measures_of(&event),
-                )
-            })
-            .await;
+            return log
+                .blocking(move |log| {
+                    log.list_as(
+                        &filter,
+                        Page::OldestAfter(after.as_deref()),
+                        limit,
+                        |event| measures_of(&event),
+                    )
+                })
+                .await;
         }
         let rows = self
             .select_requests(MEASURE_COLUMNS, filter, Page::OldestAfter(after), limit)
@@ -611,7 +609,7 @@ impl Store {
     pub async fn get_request(&self, id: &str) -> Result<Option<RequestEvent>> {
         if let Some(log) = &self.request_log {
             let id = id.to_owned();
-            return on_log(log, move |log| log.get(&id)).await;
+            return log.blocking(move |log| log.get(&id)).await;
         }
         let sql = format!("SELECT {RECORD_COLUMNS}, bodies FROM requests WHERE id = $1");
         let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -750,7 +748,7 @@ impl Store {
         let mut total = 0;
         if let Some(log) = &self.request_log {
             let cutoffs = *cutoffs;
-            total += on_log(log, move |log| log.purge(&cutoffs)).await?;
+            total += log.blocking(move |log| log.purge(&cutoffs)).await?;
         }
         let (records, main) = (&self.records, &self.pool);
         let steps: [(&AnyPool, &str, Bound); 4] = [
@@ -804,26 +802,28 @@ impl Store {
 /// A job for the request log's append thread: given the log, or `None` once it is closed.
 type AppendJob = Box<dyn FnOnce(Option<&RequestLog>) + Send>;
 
-/// The one thread the request log's appends run on. A thread of its own, not the blocking
-/// pool's: SQLite's memory for the log stays in one allocator arena and the log's pages in one
-/// thread's caches, where appends spread over the pool's threads leave each thread's arena
-/// holding some of it. Reads and retention stay on the blocking pool.
+/// A SQLite store's request log, and the one thread its appends run on. A thread of its own,
+/// not the blocking pool's: SQLite's memory for the log stays in one allocator arena and the
+/// log's pages in one thread's caches, where appends spread over the pool's threads leave each
+/// thread's arena holding some of it. Reads and retention run on the blocking pool.
 #[derive(Clone)]
-pub(super) struct LogAppends {
-    jobs: std::sync::mpsc::Sender<AppendJob>,
+pub(super) struct LogHandle {
+    log: Arc<RequestLog>,
+    appends: std::sync::mpsc::Sender<AppendJob>,
 }
 
-impl LogAppends {
-    /// Starts the thread. It holds the log weakly — dropping the store closes the log and
-    /// frees its lock at once — and ends when the last handle is dropped.
-    pub(super) fn start(log: &Arc<RequestLog>) -> std::io::Result<Self> {
-        let (jobs, queue) = std::sync::mpsc::channel::<AppendJob>();
-        let log = Arc::downgrade(log);
+impl LogHandle {
+    /// Starts `log`'s append thread. The thread holds the log weakly — dropping the store
+    /// closes the log and frees its lock at once — and ends when the last handle is dropped.
+    pub(super) fn start(log: RequestLog) -> std::io::Result<Self> {
+        let log = Arc::new(log);
+        let (appends, jobs) = std::sync::mpsc::channel::<AppendJob>();
+        let weak = Arc::downgrade(&log);
         std::thread::Builder::new()
             .name("agenthub-records".into())
             .spawn(move || {
-                for job in queue {
-                    let log = log.upgrade();
+                for job in jobs {
+                    let log = weak.upgrade();
                     // A panicking append fails its caller (its answer is dropped), not the
                     // thread and every append after it.
                     let run = std::panic::AssertUnwindSafe(|| job(log.as_deref()));
@@ -832,11 +832,11 @@ impl LogAppends {
                     }
                 }
             })?;
-        Ok(Self { jobs })
+        Ok(Self { log, appends })
     }
 
-    /// Runs `work` on the log's append thread.
-    async fn run<T: Send + 'static>(
+    /// Runs `work`, an append, on the log's append thread.
+    async fn append<T: Send + 'static>(
         &self,
         work: impl FnOnce(&RequestLog) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -851,7 +851,7 @@ impl LogAppends {
             };
             let _ = answer.send(result);
         });
-        self.jobs.send(job).map_err(|_| {
+        self.appends.send(job).map_err(|_| {
             Error::new(
                 ErrorKind::Unavailable,
                 "the request log's append thread has stopped",
@@ -861,24 +861,24 @@ impl LogAppends {
             .await
             .map_err(|_| Error::internal("an append to the request log panicked"))?
     }
-}
 
-/// Runs `work` on the request log on a blocking thread: its file I/O and SQLite calls must not
-/// hold the runtime's thread.
-async fn on_log<T: Send + 'static>(
-    log: &Arc<RequestLog>,
-    work: impl FnOnce(&RequestLog) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let log = log.clone();
-    tokio::task::spawn_blocking(move || work(&log))
-        .await
-        .map_err(Error::internal)?
+    /// Runs `work`, a read or retention, on a blocking thread: its file I/O and SQLite calls
+    /// must not hold the runtime's thread.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&RequestLog) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || work(&log))
+            .await
+            .map_err(Error::internal)?
+    }
 }
 
 /// Moves the rows of a SQLite records file's `requests` table (a store made before records
 /// were logged in blocks) into its request log, oldest first; a move cut short is finished
 /// by the next start. Returns how many moved.
-pub(super) async fn move_rows_into(records: &AnyPool, log: &Arc<RequestLog>) -> Result<u64> {
+pub(super) async fn move_rows_into(records: &AnyPool, log: &LogHandle) -> Result<u64> {
     const CHUNK: usize = 1024;
     let sql = format!("SELECT {RECORD_COLUMNS}, bodies FROM requests ORDER BY id LIMIT {CHUNK}");
     let mut moved = 0;
@@ -905,7 +905,7 @@ pub(super) async fn move_rows_into(records: &AnyPool, log: &Arc<RequestLog>) -> 
             events.push(event);
         }
         moved += events.len() as u64;
-        on_log(log, move |log| {
+        log.append(move |log| {
             let packed: Vec<PackedRequest> = events.iter().map(PackedRequest::pack).collect();
             log.append(packed.iter().collect(), true)
         })

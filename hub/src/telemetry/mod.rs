@@ -162,8 +162,11 @@ struct Overflow {
 }
 
 impl Overflow {
-    fn take(&self) -> Vec<AuditEntry> {
+    /// The entries held, as records for the writer's batch.
+    fn take(&self) -> impl Iterator<Item = Record> {
         std::mem::take(&mut *self.entries.lock().unwrap_or_else(PoisonError::into_inner))
+            .into_iter()
+            .map(|entry| Record::Audit(Box::new(entry)))
     }
 }
 
@@ -380,12 +383,7 @@ impl Writer {
                 }
             }
             self.metrics.queued.dec_by(batch.len() as i64);
-            batch.extend(
-                self.overflow
-                    .take()
-                    .into_iter()
-                    .map(|entry| Record::Audit(Box::new(entry))),
-            );
+            batch.extend(self.overflow.take());
             let taken = std::mem::take(&mut batch);
             let (requests, audits) = split_counts(&taken);
             // A bug that panics on one batch loses that batch, not the writer: the queue's
@@ -408,12 +406,7 @@ impl Writer {
             batch.push(record);
         }
         self.metrics.queued.set(0);
-        batch.extend(
-            self.overflow
-                .take()
-                .into_iter()
-                .map(|entry| Record::Audit(Box::new(entry))),
-        );
+        batch.extend(self.overflow.take());
         let ready = self.prepare(batch).await;
         for part in in_batches(ready) {
             self.write(part).await;

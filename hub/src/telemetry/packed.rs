@@ -44,9 +44,9 @@ pub struct PackedRequest {
     id_len: usize,
     /// The logged bodies, once logged.
     bodies: Option<LoggedBodies>,
-    /// Bodies too long to log on the request's task, for the writer to log, and the plane
-    /// they went through. Boxed: rare, and large.
-    pending: Option<Box<(RawBodies, Plane)>>,
+    /// Bodies too long to log on the request's task, for the writer to log. Boxed: rare, and
+    /// large.
+    pending: Option<Box<RawBodies>>,
 }
 
 /// The values of a record the request log indexes, borrowed from its packed bytes.
@@ -76,7 +76,6 @@ impl PackedRequest {
         bodies: Option<LoggedBodies>,
         pending: Option<RawBodies>,
     ) -> Self {
-        let pending = pending.map(|raw| Box::new((raw, event.plane)));
         let mut bytes = Vec::with_capacity(384);
         bytes.extend_from_slice(event.id.as_bytes());
         put_fields(&mut bytes, event);
@@ -84,7 +83,7 @@ impl PackedRequest {
             bytes,
             id_len: event.id.len(),
             bodies,
-            pending,
+            pending: pending.map(Box::new),
         }
     }
 
@@ -107,6 +106,17 @@ impl PackedRequest {
             .unwrap_or_default()
     }
 
+    /// The plane the request went through.
+    pub fn plane(&self) -> Plane {
+        let mut reader = Reader(self.fields());
+        reader
+            .varint()
+            .and_then(|_| reader.str())
+            .ok()
+            .and_then(Plane::parse)
+            .unwrap_or(Plane::Llm)
+    }
+
     /// The packed fields, as a request log block stores them.
     pub fn fields(&self) -> &[u8] {
         &self.bytes[self.id_len..]
@@ -122,11 +132,10 @@ impl PackedRequest {
         self.pending.is_some()
     }
 
-    /// Logs the pending bodies with `log`.
+    /// Logs the pending bodies with `log`, given the plane they went through.
     pub fn log_pending(&mut self, log: impl FnOnce(&RawBodies, Plane) -> Option<LoggedBodies>) {
-        if let Some(pending) = self.pending.take() {
-            let (raw, plane) = *pending;
-            self.bodies = log(&raw, plane);
+        if let Some(raw) = self.pending.take() {
+            self.bodies = log(&raw, self.plane());
         }
     }
 
@@ -253,11 +262,7 @@ fn put_fields(out: &mut Vec<u8>, event: &RequestEvent) {
 /// Reads one record's fields from `reader`: the record with id `id`, without bodies.
 pub fn get_fields(reader: &mut Reader<'_>, id: &str) -> Result<RequestEvent, Corrupt> {
     let at = unzigzag(reader.varint()?);
-    let plane = match reader.str()? {
-        "mcp" => Plane::Mcp,
-        "a2a" => Plane::A2a,
-        _ => Plane::Llm,
-    };
+    let plane = Plane::parse(reader.str()?).unwrap_or(Plane::Llm);
     let request_id = reader.opt_string()?;
     let trace_id = reader.opt_string()?;
     let span_id = reader.opt_string()?;
@@ -514,6 +519,7 @@ pub(crate) mod tests {
             let packed = PackedRequest::pack(&event);
             assert_eq!(packed.id(), event.id);
             assert_eq!(packed.at(), event.at);
+            assert_eq!(packed.plane(), event.plane);
             assert_eq!(packed.bodies(), event.bodies.as_ref());
             assert!(!packed.has_pending_bodies());
             assert_eq!(packed.event_with_bodies().unwrap(), event);

@@ -38,6 +38,10 @@ impl Lab {
         RequestLog::open(&self.dir.path().join("records.db"), false).unwrap()
     }
 
+    fn first_records_file(&self) -> PathBuf {
+        self.dir.path().join("records.segments/0000000001.records")
+    }
+
     fn segment_files(&self) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(self.dir.path().join("records.segments"))
             .unwrap()
@@ -76,6 +80,17 @@ fn event(n: usize, at: Millis) -> RequestEvent {
         event.bodies = LoggedBodies::from_json(format!(r#"{{"request":{{"n":{n}}}}}"#));
     }
     event
+}
+
+/// A log holding two records two minutes apart, so each in a block of its own, both in the
+/// first segment.
+fn two_blocks(lab: &Lab) -> (RequestLog, RequestEvent, RequestEvent) {
+    let log = lab.open();
+    let first = event(1, T0);
+    let second = event(2, T0 + 120_000);
+    append(&log, &[&first], false).unwrap();
+    append(&log, &[&second], false).unwrap();
+    (log, first, second)
 }
 
 /// Records made over ten minutes, stored in batches whose id ranges overlap (slow requests end
@@ -320,7 +335,7 @@ fn bytes_never_committed_are_never_read() {
     let first = event(1, T0);
     append(&log, &[&first], false).unwrap();
     // A write whose commit failed left bytes past the segment's committed end.
-    let path = lab.dir.path().join("records.segments/0000000001.records");
+    let path = lab.first_records_file();
     let mut file = OpenOptions::new().append(true).open(&path).unwrap();
     std::io::Write::write_all(&mut file, b"garbage from a failed commit").unwrap();
     let second = event(2, T0 + 1);
@@ -344,12 +359,8 @@ fn bytes_never_committed_are_never_read() {
 #[test]
 fn a_damaged_block_is_skipped_and_the_rest_still_read() {
     let lab = Lab::new();
-    let log = lab.open();
-    let first = event(1, T0);
-    let second = event(2, T0 + 120_000);
-    append(&log, &[&first], false).unwrap();
-    append(&log, &[&second], false).unwrap();
-    let path = lab.dir.path().join("records.segments/0000000001.records");
+    let (log, first, second) = two_blocks(&lab);
+    let path = lab.first_records_file();
     let mut bytes = fs::read(&path).unwrap();
     bytes[20] ^= 0xff;
     fs::write(&path, bytes).unwrap();
@@ -434,13 +445,9 @@ fn a_write_past_its_deadline_is_given_up_unwritten() {
 #[test]
 fn a_segment_that_lost_its_tail_loses_only_those_blocks() {
     let lab = Lab::new();
-    let log = lab.open();
-    let first = event(1, T0);
-    let second = event(2, T0 + 120_000);
-    append(&log, &[&first], false).unwrap();
-    append(&log, &[&second], false).unwrap();
+    let (log, first, second) = two_blocks(&lab);
     // As after a power loss with the summary rows synced and the segment not.
-    let path = lab.dir.path().join("records.segments/0000000001.records");
+    let path = lab.first_records_file();
     let length = fs::metadata(&path).unwrap().len();
     OpenOptions::new()
         .write(true)
