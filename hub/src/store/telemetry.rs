@@ -799,8 +799,10 @@ impl Store {
     }
 }
 
-/// A job for the request log's append thread: given the log, or `None` once it is closed.
-type AppendJob = Box<dyn FnOnce(Option<&RequestLog>) + Send>;
+/// A job for the request log's append thread: given the log, or `None` once it is closed. The
+/// job owns its reference to the log and drops it before answering, so a caller that drops the
+/// store after its last append finds the log closed at once.
+type AppendJob = Box<dyn FnOnce(Option<Arc<RequestLog>>) + Send>;
 
 /// A SQLite store's request log, and the one thread its appends run on. A thread of its own,
 /// not the blocking pool's: SQLite's memory for the log stays in one allocator arena and the
@@ -826,7 +828,7 @@ impl LogHandle {
                     let log = weak.upgrade();
                     // A panicking append fails its caller (its answer is dropped), not the
                     // thread and every append after it.
-                    let run = std::panic::AssertUnwindSafe(|| job(log.as_deref()));
+                    let run = std::panic::AssertUnwindSafe(|| job(log));
                     if std::panic::catch_unwind(run).is_err() {
                         tracing::error!("an append to the request log panicked");
                     }
@@ -842,13 +844,14 @@ impl LogHandle {
     ) -> Result<T> {
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: AppendJob = Box::new(move |log| {
-            let result = match log {
+            let result = match &log {
                 Some(log) => work(log),
                 None => Err(Error::new(
                     ErrorKind::Unavailable,
                     "the request log is closed",
                 )),
             };
+            drop(log);
             let _ = answer.send(result);
         });
         self.appends.send(job).map_err(|_| {
