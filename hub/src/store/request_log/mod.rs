@@ -9,10 +9,16 @@
 //!
 //! - A block holds records sorted by id, spanning at most [`MAX_SPAN`] of time: a lookup by id
 //!   reads the blocks that start at most that long before it.
-//! - Terms — `field=value` of the principal, team, key, plane, model, provider, tool, agent,
-//!   status and trace id present in a block — find the blocks a filter can select; the
-//!   records decoded from them are then checked one by one ([`RequestFilter::matches`]).
-//!   Terms are kept by day, so retention drops them by day.
+//! - Terms — `field=value` of the principal, team, key, plane, model, provider, tool, agent
+//!   and status present in a block — find the blocks a filter can select; the records decoded
+//!   from them are then checked one by one ([`RequestFilter::matches`]). Terms are kept by
+//!   day, so retention drops them by day.
+//! - Trace ids are nearly one per record, too many to be terms: a term per record cost more
+//!   than the rest of the write (a B-tree insert at a random place for each). A block keeps
+//!   its trace ids' keys ([`trace_key`]) instead, sorted, in one row of their own; a lookup by
+//!   trace id reads the keys of the blocks its other conditions leave (as a trace store keeps
+//!   a filter per block) and decodes only the blocks holding its key. Logs written before
+//!   kept trace ids as terms (`r=`), which are still read.
 //! - Retention deletes blocks, rewrites the few that straddle a cut-off, and removes a
 //!   segment's files once no block refers to them.
 //!
@@ -76,6 +82,14 @@ CREATE TABLE IF NOT EXISTS request_terms (
     block INTEGER NOT NULL,
     PRIMARY KEY (day, term, block)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS request_block_traces (
+    block INTEGER PRIMARY KEY,
+    keys BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS request_block_traces_go_with_their_block
+AFTER DELETE ON request_blocks BEGIN
+    DELETE FROM request_block_traces WHERE block = OLD.id;
+END;
 ";
 
 /// Which way a page of records goes from its cursor (an id).
@@ -94,6 +108,9 @@ pub struct RequestLog {
     /// Held by reads while they use segment files, and by a purge while it removes them: a
     /// read that selected a block before a purge rewrote it still finds its file.
     files: RwLock<()>,
+    /// Blocks decoded, for tests of what a query reads.
+    #[cfg(test)]
+    blocks_read: std::sync::atomic::AtomicUsize,
 }
 
 struct Appender {
@@ -126,6 +143,7 @@ struct BlockRow {
 }
 
 const BLOCK_COLUMNS: &str = "id, first_id, last_id, segment, records_at, records_len, bodies_segment, bodies_at, bodies_len";
+const BLOCK_COLUMN_COUNT: usize = 9;
 
 fn block_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<BlockRow> {
     let bodies_segment: Option<i64> = row.get(6)?;
@@ -179,6 +197,8 @@ impl RequestLog {
             }),
             reader: Mutex::new(None),
             files: RwLock::new(()),
+            #[cfg(test)]
+            blocks_read: Default::default(),
         })
     }
 
@@ -254,10 +274,19 @@ impl RequestLog {
             .query(rusqlite::params_from_iter(values.iter()))
             .map_err(classify)?;
         let newest_first = matches!(page, Page::NewestBefore(_));
+        let trace = filter.trace_id.as_deref().map(trace_key);
         // The best `limit` records found so far, by id.
         let mut kept: BTreeMap<String, T> = BTreeMap::new();
         while let Some(row) = rows.next().map_err(classify)? {
             let block = block_row(row).map_err(classify)?;
+            if let Some(key) = trace
+                // No keys: a block written before blocks kept them, found by its term.
+                && let rusqlite::types::ValueRef::Blob(keys) =
+                    row.get_ref(BLOCK_COLUMN_COUNT).map_err(classify)?
+                && !holds_key(keys, key)
+            {
+                continue;
+            }
             if kept.len() >= limit {
                 // Blocks come in the order of the bound the page moves by: no later one holds
                 // a record better than the worst kept.
@@ -578,6 +607,9 @@ impl RequestLog {
 
     /// A block's records; none when its segment is gone or the block is damaged.
     fn read_block(&self, block: &BlockRow) -> Result<Vec<RequestEvent>, Error> {
+        #[cfg(test)]
+        self.blocks_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = records_path(&self.dir, block.segment);
         let Some(section) = read_section(&path, block.records_at, block.records_len)? else {
             return Ok(Vec::new());
@@ -672,6 +704,10 @@ fn write_blocks(
     let mut insert_term = transaction
         .prepare("INSERT OR IGNORE INTO request_terms (day, term, block) VALUES (?1, ?2, ?3)")
         .map_err(classify)?;
+    let mut insert_traces = transaction
+        .prepare("INSERT INTO request_block_traces (block, keys) VALUES (?1, ?2)")
+        .map_err(classify)?;
+    let mut traces: Vec<u64> = Vec::new();
     let times: Vec<Millis> = records.iter().map(|record| time_of(record)).collect();
     let mut rest = records;
     let mut rest_times = &times[..];
@@ -720,20 +756,20 @@ fn write_blocks(
         let mut previous: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
         let mut inserted: HashSet<(usize, &str)> = HashSet::new();
         let mut term = String::new();
+        traces.clear();
         for (n, record) in block.iter().enumerate() {
             if n % YIELD_EVERY == YIELD_EVERY - 1 {
                 std::thread::yield_now();
             }
             let indexed = record.indexed().map_err(Error::internal)?;
+            traces.extend(indexed.trace_id.map(trace_key));
             for (slot, value) in terms_of(&indexed).into_iter().enumerate() {
                 let Some(value) = value else { continue };
                 if previous[slot] == Some(value) {
                     continue;
                 }
                 previous[slot] = Some(value);
-                // Trace ids are mostly one per record: `OR IGNORE` drops the repeats, cheaper
-                // than hashing every one.
-                if slot != TRACE && !inserted.insert((slot, value)) {
+                if !inserted.insert((slot, value)) {
                     continue;
                 }
                 term.clear();
@@ -745,8 +781,39 @@ fn write_blocks(
                     .map_err(classify)?;
             }
         }
+        if !traces.is_empty() {
+            traces.sort_unstable();
+            traces.dedup();
+            let keys: Vec<u8> = traces.iter().flat_map(|key| key.to_le_bytes()).collect();
+            insert_traces.execute(params![id, keys]).map_err(classify)?;
+        }
     }
     Ok(())
+}
+
+/// The key a trace id is found by in a block's trace keys: its 64-bit FNV-1a hash. Stored in
+/// the log, so it never changes. Two ids may share a key: a block read for the other one's
+/// key is decoded and its records checked, so that costs a read, never a wrong answer.
+pub fn trace_key(trace_id: &str) -> u64 {
+    trace_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Whether a block's trace keys (sorted, 8 bytes each, little-endian) hold `key`.
+fn holds_key(keys: &[u8], key: u64) -> bool {
+    let (mut low, mut high) = (0, keys.len() / 8);
+    while low < high {
+        let middle = (low + high) / 2;
+        let at = middle * 8;
+        let probe = u64::from_le_bytes(keys[at..at + 8].try_into().unwrap_or([0; 8]));
+        match probe.cmp(&key) {
+            std::cmp::Ordering::Less => low = middle + 1,
+            std::cmp::Ordering::Greater => high = middle,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
 }
 
 /// When a record was made: its id's time (a block's span is measured by it, as lookups by id
@@ -756,10 +823,10 @@ fn time_of(record: &PackedRequest) -> Millis {
 }
 
 /// The codes of the fields a block's terms name, `code=value`: the principal, team, key,
-/// plane, model, provider, tool, agent, status and trace id.
-const FIELDS: [&str; 10] = ["p", "t", "k", "l", "m", "v", "o", "a", "s", "r"];
-/// The trace id's place in [`FIELDS`].
-const TRACE: usize = 9;
+/// plane, model, provider, tool, agent and status.
+const FIELDS: [&str; 9] = ["p", "t", "k", "l", "m", "v", "o", "a", "s"];
+/// The code of a trace id's term, in logs written before blocks kept trace keys.
+const TRACE_TERM: &str = "r";
 
 /// The indexed values of a record, in the order of [`FIELDS`].
 fn terms_of<'a>(indexed: &Indexed<'a>) -> [Option<&'a str>; FIELDS.len()] {
@@ -773,7 +840,6 @@ fn terms_of<'a>(indexed: &Indexed<'a>) -> [Option<&'a str>; FIELDS.len()] {
         indexed.tool,
         indexed.agent,
         Some(indexed.status),
-        indexed.trace_id,
     ]
 }
 
@@ -789,7 +855,6 @@ fn terms_wanted(filter: &RequestFilter) -> Vec<String> {
         filter.tool.as_deref(),
         filter.agent.as_deref(),
         filter.status.map(|s| s.as_str()),
-        filter.trace_id.as_deref(),
     ];
     FIELDS
         .iter()
@@ -804,7 +869,16 @@ fn candidates(
     filter: &RequestFilter,
     page: Page<'_>,
 ) -> Result<(String, Vec<String>), Error> {
-    let mut sql = format!("SELECT {BLOCK_COLUMNS} FROM request_blocks WHERE 1 = 1");
+    // With a trace id, each block's trace keys come too (column BLOCK_COLUMN_COUNT).
+    let mut sql = if filter.trace_id.is_some() {
+        format!(
+            "SELECT {BLOCK_COLUMNS}, traces.keys FROM request_blocks
+             LEFT JOIN request_block_traces traces ON traces.block = request_blocks.id
+             WHERE 1 = 1"
+        )
+    } else {
+        format!("SELECT {BLOCK_COLUMNS} FROM request_blocks WHERE 1 = 1")
+    };
     let mut values = Vec::new();
     let mut push = |sql: &mut String, condition: &str, value: String| {
         values.push(value);
@@ -831,7 +905,7 @@ fn candidates(
         }
     };
     let wanted = terms_wanted(filter);
-    if !wanted.is_empty() {
+    if !wanted.is_empty() || filter.trace_id.is_some() {
         let (oldest, newest): (Option<i64>, Option<i64>) = connection
             .query_row("SELECT MIN(day), MAX(day) FROM request_terms", [], |row| {
                 Ok((row.get(0)?, row.get(1)?))
@@ -860,6 +934,18 @@ fn candidates(
                 term,
             );
             sql.push(')');
+        }
+        if let Some(trace_id) = &filter.trace_id {
+            // Blocks with trace keys are checked against them as they are read.
+            push(
+                &mut sql,
+                &format!(
+                    "(traces.keys IS NOT NULL OR id IN \
+                     (SELECT block FROM request_terms WHERE day IN ({days}) AND term ="
+                ),
+                format!("{TRACE_TERM}={trace_id}"),
+            );
+            sql.push_str("))");
         }
     }
     sql.push_str(&format!(" ORDER BY {order}"));

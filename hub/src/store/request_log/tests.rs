@@ -222,6 +222,119 @@ fn every_filter_and_page_finds_what_a_scan_would() {
     }
 }
 
+/// A trace id's key is its FNV-1a hash, stored in the log: it must never change.
+#[test]
+fn trace_keys_are_fnv1a_and_found_in_sorted_keys() {
+    assert_eq!(trace_key(""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(trace_key("a"), 0xaf63_dc4c_8601_ec8c);
+    assert_eq!(
+        trace_key("4bf92f3577b34da6a3ce929d0e0e4736"),
+        trace_key("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    let keys: Vec<u8> = [3u64, 9, 27, u64::MAX]
+        .iter()
+        .flat_map(|k| k.to_le_bytes())
+        .collect();
+    for (key, held) in [
+        (3, true),
+        (9, true),
+        (27, true),
+        (u64::MAX, true),
+        (0, false),
+        (10, false),
+    ] {
+        assert_eq!(holds_key(&keys, key), held, "{key}");
+    }
+    assert!(!holds_key(&[], 3));
+}
+
+/// A lookup by trace id decodes only the blocks whose keys hold the trace's.
+#[test]
+fn a_trace_is_looked_up_in_the_blocks_that_hold_it() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let all = stored(&log);
+    let blocks: i64 = count_rows(&lab, "SELECT COUNT(*) FROM request_blocks");
+    assert!(blocks > 5, "{blocks} blocks");
+    assert_eq!(
+        count_rows(&lab, "SELECT COUNT(*) FROM request_block_traces"),
+        blocks
+    );
+    assert_eq!(
+        count_rows(
+            &lab,
+            "SELECT COUNT(*) FROM request_terms WHERE term LIKE 'r=%'"
+        ),
+        0,
+        "trace ids are not terms"
+    );
+    let trace = format!("{:032x}", 300 / 2);
+    let filter = RequestFilter {
+        trace_id: Some(trace.clone()),
+        ..Default::default()
+    };
+    let before = log.blocks_read.load(std::sync::atomic::Ordering::Relaxed);
+    let found = log.list(&filter, Page::NewestBefore(None), 100).unwrap();
+    let read = log.blocks_read.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let holding: std::collections::HashSet<_> = all
+        .iter()
+        .filter(|e| e.trace_id.as_deref() == Some(trace.as_str()))
+        .map(|e| e.id.clone())
+        .collect();
+    assert_eq!(found.len(), holding.len());
+    assert!((1..=holding.len()).contains(&read), "{read} blocks read");
+}
+
+/// Logs written before blocks kept trace keys have `r=` terms instead: still found by them.
+#[test]
+fn a_trace_is_found_by_the_terms_of_older_logs() {
+    let lab = Lab::new();
+    let log = lab.open();
+    let all = stored(&log);
+    let connection = Connection::open(lab.dir.path().join("records.db")).unwrap();
+    let blocks = select_blocks(
+        &connection,
+        &format!("SELECT {BLOCK_COLUMNS} FROM request_blocks"),
+        [],
+    )
+    .unwrap();
+    connection
+        .execute("DELETE FROM request_block_traces", [])
+        .unwrap();
+    // The terms an older log wrote: its records' trace ids, by the day of its first record.
+    for block in &blocks {
+        let day = day_of(id_millis(&block.first_id).unwrap());
+        for id in read_ids(&log.dir, block).unwrap() {
+            let event = all.iter().find(|e| e.id == id).unwrap();
+            connection
+                .execute(
+                    "INSERT OR IGNORE INTO request_terms (day, term, block) VALUES (?1, ?2, ?3)",
+                    params![
+                        day,
+                        format!("r={}", event.trace_id.as_deref().unwrap()),
+                        block.id
+                    ],
+                )
+                .unwrap();
+        }
+    }
+    drop(connection);
+    for n in [300, 600] {
+        let filter = RequestFilter {
+            trace_id: Some(format!("{:032x}", n / 2)),
+            ..Default::default()
+        };
+        check_pages(&log, &all, &filter);
+    }
+}
+
+fn count_rows(lab: &Lab, sql: &str) -> i64 {
+    Connection::open(lab.dir.path().join("records.db"))
+        .unwrap()
+        .query_row(sql, [], |row| row.get(0))
+        .unwrap()
+}
+
 #[test]
 fn a_record_comes_back_with_its_bodies() {
     let lab = Lab::new();
@@ -305,6 +418,11 @@ fn retention_removes_exactly_what_is_older_and_then_the_files() {
         assert_eq!(got, want);
     }
     assert_eq!(log.purge(&cutoffs).unwrap(), 0, "nothing twice");
+    assert_eq!(
+        count_rows(&lab, "SELECT COUNT(*) FROM request_block_traces"),
+        count_rows(&lab, "SELECT COUNT(*) FROM request_blocks"),
+        "a block's trace keys go with it"
+    );
 
     // Everything of the first segment past retention: its files go.
     let removed = log
