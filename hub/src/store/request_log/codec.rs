@@ -20,49 +20,85 @@ const HEADER: usize = 12;
 /// The records payload's layout; a reader refuses any other.
 const VERSION: u8 = 1;
 
-/// The records section of `records`, which are sorted by id: their ids, then their packed
-/// fields as they are.
-pub fn records_section(records: &[&PackedRequest]) -> Vec<u8> {
+/// The buffers a block's sections are built in, kept from block to block: a new buffer for
+/// each would be fresh pages the kernel zeroes, every batch.
+#[derive(Default)]
+pub struct Sections {
+    records: Vec<u8>,
+    bodies: Vec<u8>,
+}
+
+/// Capacity kept past a block: a batch of long bodies must not pin its buffers for good.
+const KEPT_CAPACITY: usize = 4 << 20;
+
+impl Sections {
+    /// The sections of `records`, which are sorted by id: the records section (their ids,
+    /// then their packed fields as they are), and the bodies section unless none of them
+    /// logged bodies.
+    pub fn build(&mut self, records: &[&PackedRequest]) -> (&[u8], Option<&[u8]>) {
+        for buffer in [&mut self.records, &mut self.bodies] {
+            buffer.clear();
+            if buffer.capacity() > KEPT_CAPACITY {
+                buffer.shrink_to(KEPT_CAPACITY);
+            }
+        }
+        records_into(&mut self.records, records);
+        let bodies = bodies_into(
+            &mut self.bodies,
+            records.iter().map(|r| r.bodies().map(|b| b.json())),
+        );
+        (&self.records, bodies.then_some(self.bodies.as_slice()))
+    }
+}
+
+/// Writes the records section of `records` to `out` (empty).
+fn records_into(out: &mut Vec<u8>, records: &[&PackedRequest]) {
     let size: usize = records
         .iter()
         .map(|record| record.id_bytes().len() + record.fields().len() + 2)
         .sum();
-    let mut out = Vec::with_capacity(HEADER + 6 + size);
+    out.reserve(HEADER + 6 + size);
     out.extend_from_slice(&[0; HEADER]);
     out.push(VERSION);
-    put_varint(&mut out, records.len() as u64);
+    put_varint(out, records.len() as u64);
     for record in records {
-        put_str(&mut out, record.id());
+        put_str(out, record.id());
     }
     for record in records {
         out.extend_from_slice(record.fields());
     }
-    seal(out, RECORDS_MAGIC)
-}
-
-/// The bodies section of `records`, or `None` when none of them logged bodies.
-pub fn bodies_section(records: &[&PackedRequest]) -> Option<Vec<u8>> {
-    bodies_of(records.iter().map(|r| r.bodies().map(|b| b.json())))
+    seal(out, RECORDS_MAGIC);
 }
 
 /// The bodies section of each record's bodies, in order, or `None` when there are none.
 pub fn bodies_of<'a>(bodies: impl Iterator<Item = Option<&'a str>> + Clone) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    bodies_into(&mut out, bodies).then_some(out)
+}
+
+/// Writes the bodies section of each record's bodies to `out` (empty); false, writing
+/// nothing, when there are none.
+fn bodies_into<'a>(
+    out: &mut Vec<u8>,
+    bodies: impl Iterator<Item = Option<&'a str>> + Clone,
+) -> bool {
     if bodies.clone().all(|body| body.is_none()) {
-        return None;
+        return false;
     }
     let (count, size) = bodies.clone().fold((0, 0), |(count, size), body| {
         (count + 1, size + body.map_or(1, |b| b.len() + 5))
     });
-    let mut out = Vec::with_capacity(HEADER + 5 + size);
+    out.reserve(HEADER + 5 + size);
     out.extend_from_slice(&[0; HEADER]);
-    put_varint(&mut out, count);
+    put_varint(out, count);
     for body in bodies {
-        put_opt_str(&mut out, body);
+        put_opt_str(out, body);
     }
-    Some(seal(out, BODIES_MAGIC))
+    seal(out, BODIES_MAGIC);
+    true
 }
 
-fn seal(mut out: Vec<u8>, magic: [u8; 4]) -> Vec<u8> {
+fn seal(out: &mut [u8], magic: [u8; 4]) {
     let payload = &out[HEADER..];
     let length = u32::try_from(payload.len())
         .unwrap_or(u32::MAX)
@@ -71,7 +107,6 @@ fn seal(mut out: Vec<u8>, magic: [u8; 4]) -> Vec<u8> {
     out[..4].copy_from_slice(&magic);
     out[4..8].copy_from_slice(&length);
     out[8..12].copy_from_slice(&crc);
-    out
 }
 
 /// The payload of a section, checked.
@@ -153,6 +188,14 @@ mod tests {
             .collect()
     }
 
+    fn records_section(records: &[&PackedRequest]) -> Vec<u8> {
+        Sections::default().build(records).0.to_vec()
+    }
+
+    fn bodies_section(records: &[&PackedRequest]) -> Option<Vec<u8>> {
+        Sections::default().build(records).1.map(<[u8]>::to_vec)
+    }
+
     #[test]
     fn records_come_back_as_they_went_in() {
         let full = full_event();
@@ -178,6 +221,25 @@ mod tests {
             [None, None, Some(r#"{"request":{"a":"ü"}}"#.to_owned())]
         );
         assert_eq!(bodies_section(&events[..2]), None, "no bodies, no section");
+    }
+
+    /// Buffers kept from block to block hold nothing of the block before.
+    #[test]
+    fn reused_buffers_make_the_same_sections() {
+        let full = full_event();
+        let mut with_bodies = full.clone();
+        with_bodies.id = "z".into();
+        with_bodies.bodies = LoggedBodies::from_json(format!(r#""{}""#, "b".repeat(5000)));
+        let many = packed(&[&full, &with_bodies]);
+        let many: Vec<&PackedRequest> = many.iter().collect();
+        let one = packed(&[&full]);
+        let one: Vec<&PackedRequest> = one.iter().collect();
+        let mut sections = Sections::default();
+        for block in [&many, &one, &many] {
+            let (records, bodies) = sections.build(block);
+            assert_eq!(records, records_section(block));
+            assert_eq!(bodies.map(<[u8]>::to_vec), bodies_section(block));
+        }
     }
 
     #[test]

@@ -119,6 +119,7 @@ struct Appender {
     segment: Option<Segment>,
     /// The segment directory's lock, once this process writes: one writer per records file.
     lock: Option<File>,
+    sections: codec::Sections,
 }
 
 /// The segment being appended to, and where its committed bytes end.
@@ -194,6 +195,7 @@ impl RequestLog {
                 sync_full,
                 segment: None,
                 lock: None,
+                sections: codec::Sections::default(),
             }),
             reader: Mutex::new(None),
             files: RwLock::new(()),
@@ -576,7 +578,11 @@ impl RequestLog {
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(classify)?;
-        let mut written = Written::default();
+        let mut written = Written {
+            records: 0,
+            bodies: 0,
+            sections: &mut appender.sections,
+        };
         let outcome = step(&transaction, segment, &mut written)?;
         if appender.sync_full {
             written.sync(segment)?;
@@ -657,14 +663,15 @@ fn damaged<T: Default>(block: &BlockRow, e: &codec::Corrupt) -> T {
 
 /// Bytes appended in a transaction not yet committed: the segment's ends move past them only
 /// once it is.
-#[derive(Default)]
 #[must_use]
-struct Written {
+struct Written<'a> {
     records: u64,
     bodies: u64,
+    /// Where blocks are built before they are written.
+    sections: &'a mut codec::Sections,
 }
 
-impl Written {
+impl Written<'_> {
     fn records_end(&self, segment: &Segment) -> u64 {
         segment.records_end + self.records
     }
@@ -719,12 +726,11 @@ fn write_blocks(
         rest_times = &rest_times[span..];
         let (block, after) = rest.split_at(span);
         rest = after;
-        let records = codec::records_section(block);
-        let bodies = codec::bodies_section(block);
         let records_at = written.records_end(open);
         let bodies_at = written.bodies_end(open);
+        let (records, bodies) = written.sections.build(block);
         open.records
-            .write_all_at(&records, records_at)
+            .write_all_at(records, records_at)
             .map_err(io_unavailable)?;
         if let Some(bodies) = &bodies {
             open.bodies
