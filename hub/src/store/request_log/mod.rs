@@ -800,7 +800,7 @@ fn write_blocks(
 /// The key a trace id is found by in a block's trace keys: its 64-bit FNV-1a hash. Stored in
 /// the log, so it never changes. Two ids may share a key: a block read for the other one's
 /// key is decoded and its records checked, so that costs a read, never a wrong answer.
-pub fn trace_key(trace_id: &str) -> u64 {
+fn trace_key(trace_id: &str) -> u64 {
     trace_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
