@@ -125,9 +125,20 @@ impl Provider {
         });
         // Generous: on a loaded two-core machine (other tests start Node and Python processes
         // too) the provider has been seen to take more than 30 s to start.
-        if rx.recv_timeout(Duration::from_secs(90)).is_err() {
+        if let Err(e) = rx.recv_timeout(Duration::from_secs(90)) {
+            // Which way it failed says where to look: an exit (its stderr says why) or a hang.
+            let state = match child.try_wait() {
+                Ok(Some(status)) => format!("it exited ({status})"),
+                _ if e == std::sync::mpsc::RecvTimeoutError::Timeout => {
+                    "still running, no ready line after 90 s".to_owned()
+                }
+                _ => "its standard output closed".to_owned(),
+            };
             let _ = child.kill();
-            panic!("the OpenID provider did not start:\n{}", stderr.text());
+            panic!(
+                "the OpenID provider did not start: {state}\n{}",
+                stderr.text()
+            );
         }
         self.child = Some(child);
     }
