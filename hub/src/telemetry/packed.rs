@@ -108,12 +108,9 @@ impl PackedRequest {
 
     /// The plane the request went through.
     pub fn plane(&self) -> Plane {
-        let mut reader = Reader(self.fields());
-        reader
-            .varint()
-            .and_then(|_| reader.str())
+        self.indexed()
             .ok()
-            .and_then(Plane::parse)
+            .and_then(|indexed| Plane::parse(indexed.plane))
             .unwrap_or(Plane::Llm)
     }
 
