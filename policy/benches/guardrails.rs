@@ -79,6 +79,25 @@ fn bench(c: &mut Criterion) {
             black_box((input.text.len(), output.text.len()))
         })
     });
+    let mut scratch = vec![0u8; 4 << 20];
+    c.bench_function("request_record_bodies_redacted_cold", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for i in 0..iters {
+                scratch
+                    .iter_mut()
+                    .step_by(64)
+                    .for_each(|b| *b = b.wrapping_add(i as u8));
+                black_box(&scratch);
+                let start = std::time::Instant::now();
+                let input = redaction.inspect(black_box(request), Stage::Input, &facts);
+                let output = redaction.inspect(black_box(answer), Stage::Output, &facts);
+                black_box((input.text.len(), output.text.len()));
+                total += start.elapsed();
+            }
+            total
+        })
+    });
 }
 
 criterion_group!(benches, bench);
