@@ -814,8 +814,7 @@ mod tests {
         test.cleanup().await;
     }
 
-    /// Bodies are logged when the request ends, or — past `LOG_AT_END_MAX` — by the writer;
-    /// either way they are stored redacted.
+    /// Bodies short and long are logged by the writer and stored redacted.
     #[tokio::test]
     async fn short_and_long_bodies_are_stored_redacted() {
         let test = testing::sqlite().await;
@@ -826,7 +825,7 @@ mod tests {
         };
         let telemetry = Telemetry::start(test.store.clone(), &config, &mut metrics);
         let mut ids = Vec::new();
-        for padding in [0, bodies::LOG_AT_END_MAX] {
+        for padding in [0, 32 * 1024] {
             let body = format!(
                 r#"{{"messages":[{{"role":"user","content":"mail jane.doe@example.com {}"}}]}}"#,
                 "x".repeat(padding)

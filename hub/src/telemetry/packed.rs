@@ -108,9 +108,12 @@ impl PackedRequest {
 
     /// The plane the request went through.
     pub fn plane(&self) -> Plane {
-        self.indexed()
+        let mut reader = Reader(self.fields());
+        reader
+            .varint()
+            .and_then(|_| reader.str())
             .ok()
-            .and_then(|indexed| Plane::parse(indexed.plane))
+            .and_then(Plane::parse)
             .unwrap_or(Plane::Llm)
     }
 
