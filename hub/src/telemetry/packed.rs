@@ -49,19 +49,21 @@ pub struct PackedRequest {
     pending: Option<Box<RawBodies>>,
 }
 
-/// The values of a record the request log indexes, borrowed from its packed bytes.
+/// The values of a record the request log indexes, borrowed from its packed bytes: UTF-8, as
+/// packed from strings, but not checked again (a few dozen small checks per record, the log's
+/// writer's hottest work), since the log stores them as the text they are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Indexed<'a> {
-    pub principal: &'a str,
-    pub team: Option<&'a str>,
-    pub key_id: Option<&'a str>,
-    pub plane: &'a str,
-    pub model: Option<&'a str>,
-    pub provider: Option<&'a str>,
-    pub tool: Option<&'a str>,
-    pub agent: Option<&'a str>,
-    pub status: &'a str,
-    pub trace_id: Option<&'a str>,
+    pub principal: &'a [u8],
+    pub team: Option<&'a [u8]>,
+    pub key_id: Option<&'a [u8]>,
+    pub plane: &'a [u8],
+    pub model: Option<&'a [u8]>,
+    pub provider: Option<&'a [u8]>,
+    pub tool: Option<&'a [u8]>,
+    pub agent: Option<&'a [u8]>,
+    pub status: &'a [u8],
+    pub trace_id: Option<&'a [u8]>,
 }
 
 impl PackedRequest {
@@ -143,25 +145,25 @@ impl PackedRequest {
     pub fn indexed(&self) -> Result<Indexed<'_>, Corrupt> {
         let mut reader = Reader(self.fields());
         reader.varint()?;
-        let plane = reader.str()?;
-        reader.opt_str()?;
-        let trace_id = reader.opt_str()?;
-        reader.opt_str()?;
-        reader.opt_str()?;
-        let principal = reader.str()?;
-        let team = reader.opt_str()?;
-        let key_id = reader.opt_str()?;
+        let plane = reader.text_bytes()?;
+        reader.opt_text_bytes()?;
+        let trace_id = reader.opt_text_bytes()?;
+        reader.opt_text_bytes()?;
+        reader.opt_text_bytes()?;
+        let principal = reader.text_bytes()?;
+        let team = reader.opt_text_bytes()?;
+        let key_id = reader.opt_text_bytes()?;
         for _ in 0..reader.length()? {
-            reader.str()?;
+            reader.text_bytes()?;
         }
-        reader.str()?;
-        let model = reader.opt_str()?;
-        let provider = reader.opt_str()?;
-        let tool = reader.opt_str()?;
-        let agent = reader.opt_str()?;
-        reader.str()?;
-        reader.opt_str()?;
-        let status = reader.str()?;
+        reader.text_bytes()?;
+        let model = reader.opt_text_bytes()?;
+        let provider = reader.opt_text_bytes()?;
+        let tool = reader.opt_text_bytes()?;
+        let agent = reader.opt_text_bytes()?;
+        reader.text_bytes()?;
+        reader.opt_text_bytes()?;
+        let status = reader.text_bytes()?;
         Ok(Indexed {
             principal,
             team,
@@ -435,6 +437,19 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    /// A text's bytes, not checked to be UTF-8.
+    fn text_bytes(&mut self) -> Result<&'a [u8], Corrupt> {
+        let length = self.length()?;
+        self.bytes(length)
+    }
+
+    fn opt_text_bytes(&mut self) -> Result<Option<&'a [u8]>, Corrupt> {
+        match self.length()? {
+            0 => Ok(None),
+            length => self.bytes(length - 1).map(Some),
+        }
+    }
+
     fn text(&mut self, length: usize) -> Result<&'a str, Corrupt> {
         std::str::from_utf8(self.bytes(length)?).map_err(|_| Corrupt("text is not UTF-8"))
     }
@@ -537,16 +552,16 @@ pub(crate) mod tests {
         assert_eq!(
             indexed,
             Indexed {
-                principal: "service:planner",
-                team: Some("ml"),
-                key_id: Some("key-1"),
-                plane: "a2a",
-                model: Some("gpt-4o"),
-                provider: Some("openai"),
-                tool: Some("slack/post"),
-                agent: Some("writer"),
-                status: "denied",
-                trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
+                principal: b"service:planner",
+                team: Some(b"ml"),
+                key_id: Some(b"key-1"),
+                plane: b"a2a",
+                model: Some(b"gpt-4o"),
+                provider: Some(b"openai"),
+                tool: Some(b"slack/post"),
+                agent: Some(b"writer"),
+                status: b"denied",
+                trace_id: Some(b"4bf92f3577b34da6a3ce929d0e0e4736"),
             }
         );
     }

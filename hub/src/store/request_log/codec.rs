@@ -8,9 +8,7 @@
 //! or an absent value, in the records' order.
 
 use crate::telemetry::event::RequestEvent;
-use crate::telemetry::packed::{
-    PackedRequest, Reader, get_fields, put_opt_str, put_str, put_varint,
-};
+use crate::telemetry::packed::{PackedRequest, Reader, get_fields, put_opt_str, put_varint};
 
 pub use crate::telemetry::packed::Corrupt;
 
@@ -62,7 +60,9 @@ fn records_into(out: &mut Vec<u8>, records: &[&PackedRequest]) {
     out.push(VERSION);
     put_varint(out, records.len() as u64);
     for record in records {
-        put_str(out, record.id());
+        let id = record.id_bytes();
+        put_varint(out, id.len() as u64);
+        out.extend_from_slice(id);
     }
     for record in records {
         out.extend_from_slice(record.fields());

@@ -34,6 +34,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Instant;
 
 use agenthub_policy::ErrorKind;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, TransactionBehavior, params};
 
 use super::telemetry::{Cutoffs, RequestFilter};
@@ -283,7 +284,7 @@ impl RequestLog {
             let block = block_row(row).map_err(classify)?;
             if let Some(key) = trace
                 // No keys: a block written before blocks kept them, found by its term.
-                && let rusqlite::types::ValueRef::Blob(keys) =
+                && let ValueRef::Blob(keys) =
                     row.get_ref(BLOCK_COLUMN_COUNT).map_err(classify)?
                 && !holds_key(keys, key)
             {
@@ -759,9 +760,9 @@ fn write_blocks(
         let day = day_of(start);
         // Most records of a batch share their callers and targets: a term is inserted once,
         // and a value equal to the record before's is not even looked up.
-        let mut previous: [Option<&str>; FIELDS.len()] = [None; FIELDS.len()];
-        let mut inserted: HashSet<(usize, &str)> = HashSet::new();
-        let mut term = String::new();
+        let mut previous: [Option<&[u8]>; FIELDS.len()] = [None; FIELDS.len()];
+        let mut inserted: HashSet<(usize, &[u8])> = HashSet::new();
+        let mut term: Vec<u8> = Vec::new();
         traces.clear();
         for (n, record) in block.iter().enumerate() {
             if n % YIELD_EVERY == YIELD_EVERY - 1 {
@@ -779,11 +780,13 @@ fn write_blocks(
                     continue;
                 }
                 term.clear();
-                term.push_str(FIELDS[slot]);
-                term.push('=');
-                term.push_str(value);
+                term.extend_from_slice(FIELDS[slot].as_bytes());
+                term.push(b'=');
+                term.extend_from_slice(value);
+                // Text, as packed from a string: bound as text, not checked again.
+                let text = ToSqlOutput::Borrowed(ValueRef::Text(&term));
                 insert_term
-                    .execute(params![day, term, id])
+                    .execute(params![day, text, id])
                     .map_err(classify)?;
             }
         }
@@ -800,10 +803,13 @@ fn write_blocks(
 /// The key a trace id is found by in a block's trace keys: its 64-bit FNV-1a hash. Stored in
 /// the log, so it never changes. Two ids may share a key: a block read for the other one's
 /// key is decoded and its records checked, so that costs a read, never a wrong answer.
-fn trace_key(trace_id: &str) -> u64 {
-    trace_id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+fn trace_key(trace_id: impl AsRef<[u8]>) -> u64 {
+    trace_id
+        .as_ref()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
 }
 
 /// Whether a block's trace keys (sorted, 8 bytes each, little-endian) hold `key`.
@@ -825,7 +831,7 @@ fn holds_key(keys: &[u8], key: u64) -> bool {
 /// When a record was made: its id's time (a block's span is measured by it, as lookups by id
 /// are), else its arrival.
 fn time_of(record: &PackedRequest) -> Millis {
-    id_millis(record.id()).unwrap_or_else(|| record.at())
+    id_millis(record.id_bytes()).unwrap_or_else(|| record.at())
 }
 
 /// The codes of the fields a block's terms name, `code=value`: the principal, team, key,
@@ -835,7 +841,7 @@ const FIELDS: [&str; 9] = ["p", "t", "k", "l", "m", "v", "o", "a", "s"];
 const TRACE_TERM: &str = "r";
 
 /// The indexed values of a record, in the order of [`FIELDS`].
-fn terms_of<'a>(indexed: &Indexed<'a>) -> [Option<&'a str>; FIELDS.len()] {
+fn terms_of<'a>(indexed: &Indexed<'a>) -> [Option<&'a [u8]>; FIELDS.len()] {
     [
         Some(indexed.principal),
         indexed.team,
@@ -1102,14 +1108,18 @@ fn day_of(at: Millis) -> i64 {
 }
 
 /// The time of a UUIDv7 id: its first 48 bits, `tttttttt-tttt-…`.
-fn id_millis(id: &str) -> Option<Millis> {
-    let high = id.get(..8)?;
-    let low = id.get(9..13)?;
-    if id.as_bytes()[8] != b'-' || !(high.bytes().chain(low.bytes())).all(|b| b.is_ascii_hexdigit())
-    {
+fn id_millis(id: impl AsRef<[u8]>) -> Option<Millis> {
+    let id = id.as_ref();
+    if id.get(8) != Some(&b'-') {
         return None;
     }
-    Some((i64::from_str_radix(high, 16).ok()? << 16) | i64::from_str_radix(low, 16).ok()?)
+    id.get(..8)?
+        .iter()
+        .chain(id.get(9..13)?)
+        .try_fold(0, |at: Millis, &b| {
+            let digit = char::from(b).to_digit(16)?;
+            Some(at << 4 | Millis::from(digit))
+        })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
