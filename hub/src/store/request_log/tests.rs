@@ -512,9 +512,9 @@ fn segments_that_cannot_be_written_are_unavailable() {
 
 #[test]
 fn ids_carry_their_time() {
-    assert_eq!(id_millis(&first_id_at(T0)), Some(T0));
+    assert_eq!(id_millis(first_id_at(T0)), Some(T0));
     assert_eq!(
-        id_millis(&crate::model::time_ordered_id(T0 + 5)),
+        id_millis(crate::model::time_ordered_id(T0 + 5)),
         Some(T0 + 5)
     );
     assert_eq!(id_millis("z"), None);
