@@ -381,8 +381,13 @@ fn put_opt_varint(out: &mut Vec<u8>, n: Option<u64>) {
 }
 
 pub fn put_str(out: &mut Vec<u8>, text: &str) {
+    put_text_bytes(out, text.as_bytes());
+}
+
+/// Like [`put_str`], for a text's bytes already known to be UTF-8.
+pub fn put_text_bytes(out: &mut Vec<u8>, text: &[u8]) {
     put_varint(out, text.len() as u64);
-    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(text);
 }
 
 pub fn put_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
@@ -393,6 +398,10 @@ pub fn put_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
             out.extend_from_slice(text.as_bytes());
         }
     }
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str, Corrupt> {
+    std::str::from_utf8(bytes).map_err(|_| Corrupt("text is not UTF-8"))
 }
 
 /// Reads packed values front to back.
@@ -450,13 +459,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn text(&mut self, length: usize) -> Result<&'a str, Corrupt> {
-        std::str::from_utf8(self.bytes(length)?).map_err(|_| Corrupt("text is not UTF-8"))
-    }
-
     pub fn str(&mut self) -> Result<&'a str, Corrupt> {
-        let length = self.length()?;
-        self.text(length)
+        self.text_bytes().and_then(utf8)
     }
 
     fn string(&mut self) -> Result<String, Corrupt> {
@@ -464,10 +468,7 @@ impl<'a> Reader<'a> {
     }
 
     pub fn opt_str(&mut self) -> Result<Option<&'a str>, Corrupt> {
-        match self.length()? {
-            0 => Ok(None),
-            length => self.text(length - 1).map(Some),
-        }
+        self.opt_text_bytes()?.map(utf8).transpose()
     }
 
     fn opt_string(&mut self) -> Result<Option<String>, Corrupt> {

@@ -481,13 +481,15 @@ fn widened(pattern: &str) -> String {
     fn widen(hir: &Hir) -> Hir {
         match hir.kind() {
             HirKind::Repetition(rep) => Hir::repetition(Repetition {
+                min: rep.min,
                 max: rep.max.filter(|&max| max <= 1),
+                greedy: rep.greedy,
                 sub: Box::new(widen(&rep.sub)),
-                ..rep.clone()
             }),
             HirKind::Capture(cap) => Hir::capture(Capture {
+                index: cap.index,
+                name: cap.name.clone(),
                 sub: Box::new(widen(&cap.sub)),
-                ..cap.clone()
             }),
             HirKind::Concat(subs) => Hir::concat(subs.iter().map(widen).collect()),
             HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(widen).collect()),

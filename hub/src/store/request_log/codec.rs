@@ -8,7 +8,9 @@
 //! or an absent value, in the records' order.
 
 use crate::telemetry::event::RequestEvent;
-use crate::telemetry::packed::{PackedRequest, Reader, get_fields, put_opt_str, put_varint};
+use crate::telemetry::packed::{
+    PackedRequest, Reader, get_fields, put_opt_str, put_text_bytes, put_varint,
+};
 
 pub use crate::telemetry::packed::Corrupt;
 
@@ -60,9 +62,7 @@ fn records_into(out: &mut Vec<u8>, records: &[&PackedRequest]) {
     out.push(VERSION);
     put_varint(out, records.len() as u64);
     for record in records {
-        let id = record.id_bytes();
-        put_varint(out, id.len() as u64);
-        out.extend_from_slice(id);
+        put_text_bytes(out, record.id_bytes());
     }
     for record in records {
         out.extend_from_slice(record.fields());

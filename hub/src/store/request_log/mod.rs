@@ -814,18 +814,9 @@ fn trace_key(trace_id: impl AsRef<[u8]>) -> u64 {
 
 /// Whether a block's trace keys (sorted, 8 bytes each, little-endian) hold `key`.
 fn holds_key(keys: &[u8], key: u64) -> bool {
-    let (mut low, mut high) = (0, keys.len() / 8);
-    while low < high {
-        let middle = (low + high) / 2;
-        let at = middle * 8;
-        let probe = u64::from_le_bytes(keys[at..at + 8].try_into().unwrap_or([0; 8]));
-        match probe.cmp(&key) {
-            std::cmp::Ordering::Less => low = middle + 1,
-            std::cmp::Ordering::Greater => high = middle,
-            std::cmp::Ordering::Equal => return true,
-        }
-    }
-    false
+    let (keys, _) = keys.as_chunks::<8>();
+    keys.binary_search_by_key(&key, |bytes| u64::from_le_bytes(*bytes))
+        .is_ok()
 }
 
 /// When a record was made: its id's time (a block's span is measured by it, as lookups by id
