@@ -1,8 +1,14 @@
 //! Logged bodies: the request path keeps the bytes as they went by (a reference count, no
-//! copy) and, when the request ends, a copy of them for the writer. The writer turns a batch's
-//! bodies into what is stored — JSON where they are JSON, cut to `telemetry.max_body_bytes`,
-//! and for `redacted` passed through the PII and secret detectors of the guardrails first — on
-//! a blocking thread, one record after another.
+//! copy) and, when the request ends, copies them into its packed record, after the fields. The
+//! writer turns a batch's bodies into what is stored — JSON where they are JSON, cut to
+//! `telemetry.max_body_bytes`, and for `redacted` passed through the PII and secret detectors
+//! of the guardrails first — on a blocking thread, one record after another, each in place of
+//! its raw bytes in the record's buffer.
+//!
+//! One buffer per record, from the request's end to the store: what a record costs the
+//! request path is mostly the memory it holds while it waits (about 50 ms), which every
+//! allocation of the requests after it finds colder; a record made of several allocations,
+//! logged into yet another, held more and touched more.
 //!
 //! Redacting in batches is the cheaper order: what a scan reads most is the detectors'
 //! automaton, not the text, and one batch keeps the automaton in cache from one record to the
@@ -17,7 +23,7 @@ use bytes::Bytes;
 
 use serde_json::value::RawValue;
 
-use super::event::{LoggedBodies, RequestEvent};
+use super::event::RequestEvent;
 use super::packed::PackedRequest;
 use crate::config::BodyLogging;
 
@@ -28,23 +34,6 @@ pub struct RawBodies {
     pub response: Option<KeptBody>,
 }
 
-impl RawBodies {
-    /// The bodies in memory of their own: a kept body is often a slice of the connection's
-    /// read buffer, which a reference would keep from being reused while the record waits.
-    fn copied(self) -> Self {
-        let copy = |kept: Option<KeptBody>| {
-            kept.map(|kept| KeptBody {
-                bytes: Bytes::copy_from_slice(&kept.bytes),
-                ..kept
-            })
-        };
-        Self {
-            request: copy(self.request),
-            response: copy(self.response),
-        }
-    }
-}
-
 /// A body as kept for its record: the whole of a short one, the beginning of a long one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeptBody {
@@ -52,6 +41,25 @@ pub struct KeptBody {
     /// The body's whole length.
     pub length: usize,
     /// Known to be JSON (parsed or made by the hub), so not checked again unless redacted.
+    pub json: bool,
+}
+
+impl KeptBody {
+    pub fn view(&self) -> BodyView<'_> {
+        BodyView {
+            bytes: &self.bytes,
+            length: self.length,
+            json: self.json,
+        }
+    }
+}
+
+/// A kept body's bytes, where they are (in the request's buffers or in its packed record).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyView<'a> {
+    pub bytes: &'a [u8],
+    /// The body's whole length.
+    pub length: usize,
     pub json: bool,
 }
 
@@ -101,52 +109,50 @@ impl BodyLogger {
         }
     }
 
-    /// `event`, ended, packed: bodies already logged kept, raw ones copied for the writer to
-    /// log.
+    /// `event`, ended, packed: bodies already logged kept, raw ones copied into the record
+    /// for the writer to log.
     pub fn pack(&self, event: &mut RequestEvent) -> PackedRequest {
         match event.raw_bodies.take() {
-            Some(raw) if self.is_on() => {
-                PackedRequest::with_bodies(event, None, Some(raw.copied()))
-            }
-            _ => {
-                let bodies = event.bodies.take();
-                PackedRequest::with_bodies(event, bodies, None)
-            }
+            Some(raw) if self.is_on() => PackedRequest::with_raw_bodies(event, &raw),
+            _ => PackedRequest::pack(event),
         }
     }
 
-    /// The logged form of `raw`: `{"request": …, "response": …}`, each the body's JSON when it
-    /// is JSON (redacted as text, so no tree is built), else its text.
-    pub fn log(&self, raw: &RawBodies, plane: Plane) -> Option<LoggedBodies> {
+    /// Writes the logged form of a request's and its answer's bodies to `out`: `{"request":
+    /// …, "response": …}`, each the body's JSON when it is JSON (redacted as text, so no tree
+    /// is built), else its text. False, writing nothing, when bodies are not logged.
+    pub fn log(
+        &self,
+        request: Option<BodyView<'_>>,
+        response: Option<BodyView<'_>>,
+        plane: Plane,
+        out: &mut String,
+    ) -> bool {
         if !self.is_on() {
-            return None;
+            return false;
         }
-        let mut json = String::with_capacity(
-            raw.request.as_ref().map_or(0, |b| b.bytes.len())
-                + raw.response.as_ref().map_or(0, |b| b.bytes.len())
-                + 32,
-        );
-        json.push('{');
+        // Each part is JSON (checked, or made by serde_json): so is the whole.
+        let start = out.len();
+        out.push('{');
         for (name, kept, stage) in [
-            ("request", &raw.request, Stage::Input),
-            ("response", &raw.response, Stage::Output),
+            ("request", request, Stage::Input),
+            ("response", response, Stage::Output),
         ] {
             let Some(kept) = kept else { continue };
-            if json.len() > 1 {
-                json.push(',');
+            if out.len() > start + 1 {
+                out.push(',');
             }
-            json.push('"');
-            json.push_str(name);
-            json.push_str("\":");
-            self.one(&mut json, kept, stage, plane);
+            out.push('"');
+            out.push_str(name);
+            out.push_str("\":");
+            self.one(out, kept, stage, plane);
         }
-        json.push('}');
-        // Each part is JSON (checked, or made by serde_json): so is the whole.
-        Some(LoggedBodies::made(json))
+        out.push('}');
+        true
     }
 
     /// Appends one body's logged form to `out`.
-    fn one(&self, out: &mut String, kept: &KeptBody, stage: Stage, plane: Plane) {
+    fn one(&self, out: &mut String, kept: BodyView<'_>, stage: Stage, plane: Plane) {
         let bytes = &kept.bytes[..kept.bytes.len().min(self.max_bytes)];
         let text = match std::str::from_utf8(bytes) {
             Ok(text) => std::borrow::Cow::Borrowed(text),
@@ -194,16 +200,25 @@ mod tests {
     use super::*;
 
     fn logged(logger: &BodyLogger, raw: &RawBodies) -> serde_json::Value {
-        serde_json::from_str(logger.log(raw, Plane::Llm).unwrap().json()).unwrap()
+        let mut out = String::new();
+        let (request, response) = (raw.request.as_ref(), raw.response.as_ref());
+        assert!(logger.log(
+            request.map(KeptBody::view),
+            response.map(KeptBody::view),
+            Plane::Llm,
+            &mut out
+        ));
+        serde_json::from_str(&out).unwrap()
     }
 
-    /// A request keeps its bodies by reference until it ends; its record holds a copy, so
-    /// that no record waiting for the writer holds on to a connection's read buffer.
+    /// A request keeps its bodies by reference until it ends; its record holds a copy in its
+    /// own buffer, so that no record waiting for the writer holds on to a connection's read
+    /// buffer, and the writer logs them in place.
     #[test]
-    fn bodies_are_kept_by_reference_and_copied_for_the_writer() {
+    fn bodies_are_kept_by_reference_copied_into_the_record_and_logged_in_place() {
         let logger = BodyLogger::new(BodyLogging::Redacted, 64 * 1024);
         for read_buffer in [
-            Bytes::from_static(br#"{"a":"b"}"#),
+            Bytes::from(br#"{"a":"mail jane.doe@example.com"}"#.to_vec()),
             Bytes::from(format!(r#"{{"a":"{}"}}"#, "x".repeat(32 * 1024))),
         ] {
             let kept = logger.keep_json(&read_buffer);
@@ -215,17 +230,34 @@ mod tests {
             let mut event = RequestEvent::new(Plane::Llm, 0, Default::default(), "m");
             event.raw_bodies = Some(RawBodies {
                 request: Some(kept),
-                response: None,
+                response: Some(logger.keep_json(&Bytes::from_static(b"[1,2]"))),
             });
             let mut packed = logger.pack(&mut event);
+            assert!(read_buffer.is_unique(), "the record holds a copy");
             assert!(packed.bodies().is_none());
             assert!(packed.has_pending_bodies());
-            packed.log_pending(|raw, _| {
-                let copy = &raw.request.as_ref().unwrap().bytes;
-                assert_ne!(copy.as_ptr(), read_buffer.as_ptr(), "copied for the writer");
-                logger.log(raw, Plane::Llm)
+            let buffer = packed.fields().as_ptr();
+            let mut scratch = String::new();
+            packed.log_pending(&mut scratch, |request, response, plane, out| {
+                assert_eq!(request.unwrap().bytes, &read_buffer[..]);
+                assert_eq!(response.unwrap().bytes, b"[1,2]");
+                logger.log(request, response, plane, out)
             });
-            assert!(packed.bodies().is_some());
+            assert_eq!(packed.fields().as_ptr(), buffer, "logged in place");
+            let bodies: serde_json::Value =
+                serde_json::from_str(packed.bodies().unwrap().json()).unwrap();
+            assert!(
+                !bodies["request"]["a"]
+                    .as_str()
+                    .unwrap()
+                    .contains("jane.doe")
+            );
+            assert_eq!(bodies["response"], serde_json::json!([1, 2]));
+            assert_eq!(
+                packed.event().unwrap().id,
+                event.id,
+                "the fields are intact"
+            );
         }
         // With bodies off, nothing is kept for the writer.
         let off = BodyLogger::new(BodyLogging::Off, 64 * 1024);
@@ -275,10 +307,13 @@ mod tests {
         );
         assert_eq!(cut["request"], format!("{{\"messag… ({length} bytes)"));
         assert!(cut.get("response").is_none());
-        assert!(
-            BodyLogger::new(BodyLogging::Off, 8)
-                .log(&raw, Plane::Llm)
-                .is_none()
-        );
+        let mut out = String::new();
+        assert!(!BodyLogger::new(BodyLogging::Off, 8).log(
+            raw.request.as_ref().map(KeptBody::view),
+            None,
+            Plane::Llm,
+            &mut out
+        ));
+        assert!(out.is_empty());
     }
 }

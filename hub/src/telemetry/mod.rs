@@ -433,9 +433,12 @@ impl Writer {
         if pending {
             let bodies = self.bodies.clone();
             let logged = tokio::task::spawn_blocking(move || {
+                let mut scratch = String::new();
                 for record in &mut batch {
                     if let Record::Request(packed) = record {
-                        packed.log_pending(|raw, plane| bodies.log(raw, plane));
+                        packed.log_pending(&mut scratch, |request, response, plane, out| {
+                            bodies.log(request, response, plane, out)
+                        });
                     }
                 }
                 batch

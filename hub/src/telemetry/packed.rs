@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use agenthub_policy::when::Plane;
 use serde::{Deserialize, Serialize};
 
-use super::bodies::RawBodies;
+use super::bodies::{BodyView, KeptBody, RawBodies};
 use super::event::{Caller, Failure, GuardrailVerdict, LoggedBodies, RequestEvent, Status, Tokens};
 use crate::model::Millis;
 
@@ -38,16 +38,60 @@ impl std::error::Error for Corrupt {}
 /// A request's record, packed.
 #[derive(Clone, PartialEq)]
 pub struct PackedRequest {
-    /// The id, then the fields. Not shrunk to fit: that would be a second allocation and a
-    /// copy for every record.
+    /// The id, the fields, then the bodies: as kept, waiting for the writer to log them, or
+    /// logged. Not shrunk to fit: that would be a second allocation and a copy for every
+    /// record.
     bytes: Vec<u8>,
     id_len: usize,
-    /// The logged bodies, once logged.
-    bodies: Option<LoggedBodies>,
-    /// Bodies too long to log on the request's task, for the writer to log. Boxed: rare, and
-    /// large.
-    pending: Option<Box<RawBodies>>,
+    fields_end: usize,
+    bodies: Bodies,
 }
+
+/// What follows a record's fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Bodies {
+    None,
+    /// The request's and the answer's bytes as kept, in that order, for the writer to log.
+    Pending {
+        request: Option<PendingBody>,
+        response: Option<PendingBody>,
+    },
+    /// The logged bodies' JSON text.
+    Logged,
+}
+
+/// A body waiting in a record to be logged: how many of its bytes were kept, and what the
+/// logger needs to know of the rest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct PendingBody {
+    kept: usize,
+    length: usize,
+    json: bool,
+}
+
+impl PendingBody {
+    fn of(body: &KeptBody) -> Self {
+        Self {
+            kept: body.bytes.len(),
+            length: body.length,
+            json: body.json,
+        }
+    }
+
+    fn view(self, bytes: &[u8]) -> BodyView<'_> {
+        BodyView {
+            bytes,
+            length: self.length,
+            json: self.json,
+        }
+    }
+}
+
+/// Room left past a record's kept bodies for what logging them adds (`{"request":…}`), so
+/// that logged in place they need no new allocation.
+const LOGGING_ROOM: usize = 32;
+/// Room for a record's id and fields, enough for most.
+const FIELDS_ROOM: usize = 384;
 
 /// The values of a record the request log indexes, borrowed from its packed bytes: UTF-8, as
 /// packed from strings, but not checked again (a few dozen small checks per record, the log's
@@ -69,23 +113,42 @@ pub struct Indexed<'a> {
 impl PackedRequest {
     /// `event` packed, with its logged bodies.
     pub fn pack(event: &RequestEvent) -> Self {
-        Self::with_bodies(event, event.bodies.clone(), None)
+        let logged = event.bodies.as_ref().map_or("", LoggedBodies::json);
+        let mut packed = Self::fields_of(event, logged.len());
+        if event.bodies.is_some() {
+            packed.bytes.extend_from_slice(logged.as_bytes());
+            packed.bodies = Bodies::Logged;
+        }
+        packed
     }
 
-    /// `event` packed with `bodies` logged, or `pending` for the writer to log.
-    pub fn with_bodies(
-        event: &RequestEvent,
-        bodies: Option<LoggedBodies>,
-        pending: Option<RawBodies>,
-    ) -> Self {
-        let mut bytes = Vec::with_capacity(384);
+    /// `event` packed with the bodies `raw` kept, copied after its fields for the writer to
+    /// log (in place): one buffer for the whole record, and none of the request's buffers
+    /// held while the record waits.
+    pub fn with_raw_bodies(event: &RequestEvent, raw: &RawBodies) -> Self {
+        let (request, response) = (raw.request.as_ref(), raw.response.as_ref());
+        let kept = request.map_or(0, |b| b.bytes.len()) + response.map_or(0, |b| b.bytes.len());
+        let mut packed = Self::fields_of(event, kept + LOGGING_ROOM);
+        for body in [request, response].into_iter().flatten() {
+            packed.bytes.extend_from_slice(&body.bytes);
+        }
+        packed.bodies = Bodies::Pending {
+            request: request.map(PendingBody::of),
+            response: response.map(PendingBody::of),
+        };
+        packed
+    }
+
+    /// `event`'s id and fields, with room for `more` bytes after them.
+    fn fields_of(event: &RequestEvent, more: usize) -> Self {
+        let mut bytes = Vec::with_capacity(FIELDS_ROOM + more);
         bytes.extend_from_slice(event.id.as_bytes());
         put_fields(&mut bytes, event);
         Self {
-            bytes,
             id_len: event.id.len(),
-            bodies,
-            pending: pending.map(Box::new),
+            fields_end: bytes.len(),
+            bytes,
+            bodies: Bodies::None,
         }
     }
 
@@ -121,24 +184,55 @@ impl PackedRequest {
 
     /// The packed fields, as a request log block stores them.
     pub fn fields(&self) -> &[u8] {
-        &self.bytes[self.id_len..]
+        &self.bytes[self.id_len..self.fields_end]
     }
 
-    /// The logged bodies (`{"request": …, "response": …}`), if any.
-    pub fn bodies(&self) -> Option<&LoggedBodies> {
-        self.bodies.as_ref()
+    /// The logged bodies' JSON text (`{"request": …, "response": …}`), if any: bytes made from
+    /// text, as the request log stores them.
+    pub fn logged_bodies(&self) -> Option<&[u8]> {
+        (self.bodies == Bodies::Logged).then(|| &self.bytes[self.fields_end..])
+    }
+
+    /// The logged bodies, if any.
+    pub fn bodies(&self) -> Option<LoggedBodies> {
+        let text = std::str::from_utf8(self.logged_bodies()?).ok()?;
+        Some(LoggedBodies::made(text.to_owned()))
     }
 
     /// Whether the bodies still wait to be logged.
     pub fn has_pending_bodies(&self) -> bool {
-        self.pending.is_some()
+        matches!(self.bodies, Bodies::Pending { .. })
     }
 
-    /// Logs the pending bodies with `log`, given the plane they went through.
-    pub fn log_pending(&mut self, log: impl FnOnce(&RawBodies, Plane) -> Option<LoggedBodies>) {
-        if let Some(raw) = self.pending.take() {
-            self.bodies = log(&raw, self.plane());
-        }
+    /// Logs the pending bodies in place: `log` is given the request's and the answer's bytes
+    /// as kept and the plane they went through, and writes their logged form to `scratch`
+    /// (cleared first), or returns false to log nothing.
+    pub fn log_pending(
+        &mut self,
+        scratch: &mut String,
+        log: impl FnOnce(Option<BodyView<'_>>, Option<BodyView<'_>>, Plane, &mut String) -> bool,
+    ) {
+        let Bodies::Pending { request, response } = self.bodies else {
+            return;
+        };
+        let plane = self.plane();
+        scratch.clear();
+        let kept = &self.bytes[self.fields_end..];
+        let (request_bytes, rest) = kept.split_at(request.map_or(0, |b| b.kept).min(kept.len()));
+        let response_bytes = &rest[..response.map_or(0, |b| b.kept).min(rest.len())];
+        let logged = log(
+            request.map(|b| b.view(request_bytes)),
+            response.map(|b| b.view(response_bytes)),
+            plane,
+            scratch,
+        );
+        self.bytes.truncate(self.fields_end);
+        self.bodies = if logged {
+            self.bytes.extend_from_slice(scratch.as_bytes());
+            Bodies::Logged
+        } else {
+            Bodies::None
+        };
     }
 
     /// The values the request log indexes, read without copying.
@@ -186,7 +280,7 @@ impl PackedRequest {
     /// The record with its bodies.
     pub fn event_with_bodies(&self) -> Result<RequestEvent, Corrupt> {
         let mut event = self.event()?;
-        event.bodies = self.bodies.clone();
+        event.bodies = self.bodies();
         Ok(event)
     }
 }
@@ -391,11 +485,16 @@ pub fn put_text_bytes(out: &mut Vec<u8>, text: &[u8]) {
 }
 
 pub fn put_opt_str(out: &mut Vec<u8>, text: Option<&str>) {
+    put_opt_text_bytes(out, text.map(str::as_bytes));
+}
+
+/// Like [`put_opt_str`], for a text's bytes already known to be UTF-8.
+pub fn put_opt_text_bytes(out: &mut Vec<u8>, text: Option<&[u8]>) {
     match text {
         None => out.push(0),
         Some(text) => {
             put_varint(out, text.len() as u64 + 1);
-            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(text);
         }
     }
 }
@@ -536,7 +635,7 @@ pub(crate) mod tests {
             assert_eq!(packed.id(), event.id);
             assert_eq!(packed.at(), event.at);
             assert_eq!(packed.plane(), event.plane);
-            assert_eq!(packed.bodies(), event.bodies.as_ref());
+            assert_eq!(packed.bodies(), event.bodies);
             assert!(!packed.has_pending_bodies());
             assert_eq!(packed.event_with_bodies().unwrap(), event);
             let mut without = event.clone();

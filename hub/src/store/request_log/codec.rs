@@ -9,7 +9,7 @@
 
 use crate::telemetry::event::RequestEvent;
 use crate::telemetry::packed::{
-    PackedRequest, Reader, get_fields, put_opt_str, put_text_bytes, put_varint,
+    PackedRequest, Reader, get_fields, put_opt_text_bytes, put_text_bytes, put_varint,
 };
 
 pub use crate::telemetry::packed::Corrupt;
@@ -43,10 +43,7 @@ impl Sections {
             }
         }
         records_into(&mut self.records, records);
-        let bodies = bodies_into(
-            &mut self.bodies,
-            records.iter().map(|r| r.bodies().map(|b| b.json())),
-        );
+        let bodies = bodies_into(&mut self.bodies, records.iter().map(|r| r.logged_bodies()));
         (&self.records, bodies.then_some(self.bodies.as_slice()))
     }
 }
@@ -71,7 +68,7 @@ fn records_into(out: &mut Vec<u8>, records: &[&PackedRequest]) {
 }
 
 /// The bodies section of each record's bodies, in order, or `None` when there are none.
-pub fn bodies_of<'a>(bodies: impl Iterator<Item = Option<&'a str>> + Clone) -> Option<Vec<u8>> {
+pub fn bodies_of<'a>(bodies: impl Iterator<Item = Option<&'a [u8]>> + Clone) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     bodies_into(&mut out, bodies).then_some(out)
 }
@@ -80,7 +77,7 @@ pub fn bodies_of<'a>(bodies: impl Iterator<Item = Option<&'a str>> + Clone) -> O
 /// nothing, when there are none.
 fn bodies_into<'a>(
     out: &mut Vec<u8>,
-    bodies: impl Iterator<Item = Option<&'a str>> + Clone,
+    bodies: impl Iterator<Item = Option<&'a [u8]>> + Clone,
 ) -> bool {
     if bodies.clone().all(|body| body.is_none()) {
         return false;
@@ -92,7 +89,7 @@ fn bodies_into<'a>(
     out.extend_from_slice(&[0; HEADER]);
     put_varint(out, count);
     for body in bodies {
-        put_opt_str(out, body);
+        put_opt_text_bytes(out, body);
     }
     seal(out, BODIES_MAGIC);
     true

@@ -484,7 +484,8 @@ impl RequestLog {
                 }
             }
             let kept = bodies.iter().filter(|b| b.is_some()).count();
-            let section = codec::bodies_of(bodies.iter().map(Option::as_deref));
+            let section =
+                codec::bodies_of(bodies.iter().map(|body| body.as_deref().map(str::as_bytes)));
             let at = written.bodies_end(segment);
             if let Some(section) = section.filter(|_| kept > 0) {
                 segment
@@ -740,7 +741,7 @@ fn write_blocks(
             written.bodies += bodies.len() as u64;
         }
         written.records += records.len() as u64;
-        let bodies_count = block.iter().filter(|r| r.bodies().is_some()).count() as i64;
+        let bodies_count = block.iter().filter(|r| r.logged_bodies().is_some()).count() as i64;
         let has_bodies = bodies.is_some();
         insert_block
             .execute(params![
