@@ -7,8 +7,10 @@
 //! memory is freed (and reused) at once.
 //!
 //! The layout: the id, then the fields — LEB128 varints, text as its length then its UTF-8, an
-//! absent value a 0 where a present one is its length + 1. A request log block's records are
-//! these fields verbatim (`store::request_log::codec`).
+//! absent value a 0 where a present one is its length + 1 — then the bodies: the request's and
+//! the answer's bytes as kept, until the writer logs them in their place. A request log block's
+//! records are these fields verbatim (`store::request_log::codec`), its bodies section these
+//! logged bodies.
 
 use std::collections::BTreeMap;
 
