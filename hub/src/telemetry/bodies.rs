@@ -45,6 +45,7 @@ pub struct KeptBody {
 }
 
 impl KeptBody {
+    /// The body as the logger reads it.
     pub fn view(&self) -> BodyView<'_> {
         BodyView {
             bytes: &self.bytes,

@@ -115,9 +115,9 @@ pub struct Indexed<'a> {
 impl PackedRequest {
     /// `event` packed, with its logged bodies.
     pub fn pack(event: &RequestEvent) -> Self {
-        let logged = event.bodies.as_ref().map_or("", LoggedBodies::json);
-        let mut packed = Self::fields_of(event, logged.len());
-        if event.bodies.is_some() {
+        let logged = event.bodies.as_ref().map(LoggedBodies::json);
+        let mut packed = Self::fields_of(event, logged.map_or(0, str::len));
+        if let Some(logged) = logged {
             packed.bytes.extend_from_slice(logged.as_bytes());
             packed.bodies = Bodies::Logged;
         }
